@@ -1,0 +1,37 @@
+"""The ``oligotrial`` command line. Each command group lives in its own module of this package and is
+registered here."""
+
+from __future__ import annotations
+
+import typer
+
+from oligotrial import __version__
+from oligotrial.cli import demo
+
+app = typer.Typer(
+    name="oligotrial",
+    help="Run the oligometastatic esophageal cancer trial: protocol, rules, analysis, design.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+
+@app.callback(invoke_without_command=True)
+def _root(
+    version: bool = typer.Option(False, "--version", help="Print the version and exit.", is_eager=True),
+) -> None:
+    if version:
+        typer.echo(__version__)
+        raise typer.Exit(0)
+
+
+app.command("demo")(demo.demo)
+
+
+def main() -> None:
+    """Entry point of the ``oligotrial`` script."""
+    app()
+
+
+__all__ = ["app", "main"]

@@ -1,0 +1,3 @@
+from oligotrial.cli import main
+
+main()

@@ -1,0 +1,101 @@
+"""What every command shares: error handling with the exit codes of DESIGN.md, JSON output, file reading.
+
+Exit codes: 0 ok, 1 failure, 2 bad input. With ``--json`` a command prints exactly one JSON document on
+stdout (on failure ``{"error": ...}``); human messages, progress and logs go to stderr.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import math
+from collections.abc import Callable
+from datetime import date
+from pathlib import Path
+from typing import Any, ParamSpec, TypeVar
+
+import typer
+from rich.console import Console
+
+from oligotrial.errors import InputError, OligotrialError
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+stdout = Console(highlight=False, soft_wrap=True)
+stderr = Console(stderr=True, highlight=False, soft_wrap=True)
+
+JSON_OPTION = typer.Option(False, "--json", help="Print one JSON document on stdout.")
+
+
+def to_jsonable(value: Any) -> Any:
+    """Convert results (dates, numpy scalars, non-finite floats, tuples) to JSON-ready values."""
+    if isinstance(value, dict):
+        return {str(k): to_jsonable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [to_jsonable(v) for v in value]
+    if isinstance(value, date):
+        return value.isoformat()
+    if hasattr(value, "item") and callable(value.item):  # numpy scalar
+        value = value.item()
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value
+
+
+def print_json(document: Any) -> None:
+    """Print one JSON document on stdout."""
+    typer.echo(json.dumps(to_jsonable(document), indent=2, ensure_ascii=False, allow_nan=False))
+
+
+def handle_errors(func: Callable[P, R]) -> Callable[P, R]:
+    """Turn :class:`OligotrialError` into its exit code and a message naming field, value and rule.
+
+    The wrapped command must take a ``json_output`` keyword: when true the error is also printed as one
+    JSON document on stdout.
+    """
+
+    @functools.wraps(func)
+    def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
+        try:
+            return func(*args, **kwargs)
+        except OligotrialError as error:
+            if kwargs.get("json_output"):
+                print_json({"error": error.to_dict()})
+            kind = "invalid input" if error.exit_code == 2 else "error"
+            stderr.print(f"[bold red]{kind}:[/] ", end="")
+            stderr.print(str(error), markup=False)
+            raise typer.Exit(error.exit_code) from None
+
+    return wrapper
+
+
+def read_json_file(path: Path, what: str) -> Any:
+    """Read a JSON document; a missing or malformed file is an :class:`InputError` naming the file."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise InputError.single(
+            "FILE-001", str(path), f"cannot read the {what} file: {exc.strerror}"
+        ) from None
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise InputError.single(
+            "FILE-002",
+            str(path),
+            f"the {what} file is not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}",
+            line=exc.lineno,
+        ) from None
+
+
+def parse_date_option(text: str | None, option: str) -> date | None:
+    """Parse an ISO 8601 calendar date given on the command line."""
+    if text is None:
+        return None
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        raise InputError.single(
+            "CLI-001", option, f"expected an ISO 8601 date YYYY-MM-DD, got {text!r}", value=text
+        ) from None

@@ -1,0 +1,114 @@
+"""The exception tree of oligotrial.
+
+Every error the package raises on purpose derives from :class:`OligotrialError`. Each subclass says when it
+is raised. An error carries one or more :class:`Problem` records, each naming the field, the value received
+and the rule it breaks, so that the CLI can print them, the API can map them to JSON with field paths, and a
+test can assert on the code rather than on wording.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+__all__ = [
+    "ComputationError",
+    "InputError",
+    "OligotrialError",
+    "Problem",
+    "ProtocolError",
+]
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One located violation of a rule.
+
+    Attributes
+    ----------
+    code
+        Stable identifier of the rule, e.g. ``PROTO-012`` or ``ELIG-003``.
+    field
+        Dotted path of the offending item, e.g. ``radiotherapy.sbrt.fractions`` or ``courses[1].organ``.
+    message
+        What was expected and what to do, in words (the value is repeated by :meth:`render`).
+    value
+        The value received (``None`` when it is missing).
+    line
+        Line in the source file, when the input came from a file that has lines.
+    """
+
+    code: str
+    field: str
+    message: str
+    value: Any = None
+    line: int | None = None
+
+    def render(self) -> str:
+        where = f"{self.field} (line {self.line})" if self.line is not None else self.field
+        return f"{self.code} {where}: {self.message}"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "code": self.code,
+            "field": self.field,
+            "message": self.message,
+            "value": _jsonable(self.value),
+            "line": self.line,
+        }
+
+
+def _jsonable(value: Any) -> Any:
+    if value is None or isinstance(value, bool | int | float | str):
+        return value
+    if isinstance(value, list | tuple):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, dict):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    return str(value)
+
+
+class OligotrialError(Exception):
+    """Root of every error raised on purpose by oligotrial. Exit code 1 on the command line."""
+
+    exit_code = 1
+
+    def __init__(self, problems: list[Problem] | Problem | str) -> None:
+        if isinstance(problems, str):
+            problems = [Problem(code="ERROR", field="", message=problems)]
+        elif isinstance(problems, Problem):
+            problems = [problems]
+        if not problems:
+            raise ValueError("an OligotrialError needs at least one problem")
+        self.problems: tuple[Problem, ...] = tuple(problems)
+        super().__init__("\n".join(p.render() for p in self.problems))
+
+    @property
+    def code(self) -> str:
+        """The code of the first problem."""
+        return self.problems[0].code
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"type": type(self).__name__, "problems": [p.to_dict() for p in self.problems]}
+
+
+class InputError(OligotrialError):
+    """Raised when input data (a record, a file, an argument) breaks a documented rule. Exit code 2."""
+
+    exit_code = 2
+
+    @classmethod
+    def single(
+        cls, code: str, field: str, message: str, value: Any = None, line: int | None = None
+    ) -> InputError:
+        """Build an error with exactly one problem."""
+        return cls(Problem(code=code, field=field, message=message, value=value, line=line))
+
+
+class ProtocolError(InputError):
+    """Raised when a protocol file cannot be read or breaks the protocol schema (codes ``PROTO-nnn``)."""
+
+
+class ComputationError(OligotrialError):
+    """Raised when a computation cannot produce a valid result from valid input (e.g. a model does not
+    converge); the message says what to try."""

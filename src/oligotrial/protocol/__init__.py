@@ -1,0 +1,1 @@
+"""Pure core: see DESIGN.md."""
