@@ -6,7 +6,7 @@ from __future__ import annotations
 import typer
 
 from oligotrial import __version__
-from oligotrial.cli import demo
+from oligotrial.cli import demo, recist, stats
 
 app = typer.Typer(
     name="oligotrial",
@@ -27,6 +27,8 @@ def _root(
 
 
 app.command("demo")(demo.demo)
+app.add_typer(recist.app, name="recist")
+app.add_typer(stats.app, name="stats")
 
 
 def main() -> None:
