@@ -9,7 +9,10 @@ test can assert on the code rather than on wording.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from pydantic import ValidationError
 
 __all__ = [
     "ComputationError",
@@ -103,6 +106,28 @@ class InputError(OligotrialError):
     ) -> InputError:
         """Build an error with exactly one problem."""
         return cls(Problem(code=code, field=field, message=message, value=value, line=line))
+
+    @classmethod
+    def from_validation(cls, exc: ValidationError, code: str, prefix: str = "") -> InputError:
+        """Translate a pydantic validation error on input data into located problems, all with ``code``.
+
+        ``prefix`` names the record (e.g. ``plan``) in front of each field path.
+        """
+        problems = []
+        for error in exc.errors():
+            path = "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in error["loc"]).lstrip(".")
+            field = f"{prefix}.{path}".strip(".") if prefix else path or "<record>"
+            kind = error["type"]
+            message = error["msg"].removeprefix("Value error, ")
+            message = message[:1].lower() + message[1:]
+            if kind == "missing":
+                problems.append(Problem(code, field, "required field is missing"))
+            elif kind == "extra_forbidden":
+                problems.append(Problem(code, field, "unknown field; remove it or check its spelling"))
+            else:
+                value = error.get("input")
+                problems.append(Problem(code, field, f"{message}, got {value!r}", value=value))
+        return cls(problems)
 
 
 class ProtocolError(InputError):

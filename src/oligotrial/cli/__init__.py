@@ -6,7 +6,7 @@ from __future__ import annotations
 import typer
 
 from oligotrial import __version__
-from oligotrial.cli import demo, recist, stats
+from oligotrial.cli import demo, eligibility, protocol, recist, rt, schedule, stats
 
 app = typer.Typer(
     name="oligotrial",
@@ -27,6 +27,10 @@ def _root(
 
 
 app.command("demo")(demo.demo)
+app.add_typer(protocol.app, name="protocol")
+app.add_typer(eligibility.app, name="eligibility")
+app.add_typer(rt.app, name="rt")
+app.command("schedule")(schedule.schedule)
 app.add_typer(recist.app, name="recist")
 app.add_typer(stats.app, name="stats")
 

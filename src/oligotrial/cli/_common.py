@@ -99,3 +99,11 @@ def parse_date_option(text: str | None, option: str) -> date | None:
         raise InputError.single(
             "CLI-001", option, f"expected an ISO 8601 date YYYY-MM-DD, got {text!r}", value=text
         ) from None
+
+
+PROTOCOL_OPTION = typer.Option(
+    None,
+    "--protocol",
+    help="Protocol file (YAML); default: the protocol shipped with oligotrial.",
+    dir_okay=False,
+)

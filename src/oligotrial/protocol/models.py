@@ -185,6 +185,7 @@ Criterion = Annotated[
 
 class Population(_Frozen):
     diagnoses: Annotated[tuple[Name, ...], Field(min_length=1)]
+    primary_sites: Annotated[tuple[Name, ...], Field(min_length=1)]
     histologies: Annotated[tuple[Name, ...], Field(min_length=1)]
     disease_settings: Annotated[tuple[Name, ...], Field(min_length=1)]
     metastatic_organs: Annotated[tuple[Name, ...], Field(min_length=1)]
@@ -370,6 +371,7 @@ class Response(_Frozen):
 
 class FollowUp(_Frozen):
     survival_interval_days: PositiveInt
+    survival_window_days: NonNegativeInt
     survival_duration_months: PositiveInt
 
 

@@ -1,0 +1,446 @@
+"""The protocol calendar of one subject, and how actual dates deviate from it.
+
+From the first dose (and, once known, the randomization date, the arm and the radiotherapy dates) the
+calendar lists every planned event with a target date and a window: baseline imaging, the induction cycles,
+tumour assessments, randomization, radiotherapy start, maintenance doses, the end of treatment at the
+protocol's maximum duration, the adverse-event follow-up windows and survival follow-up. Given the dates on
+which events actually happened, :func:`derive_visit_status` says which were on time, early, late or missed.
+"""
+
+from __future__ import annotations
+
+import calendar
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import date, timedelta
+from typing import Literal
+
+from oligotrial.errors import InputError, Problem
+from oligotrial.protocol.models import Protocol
+
+__all__ = [
+    "PlannedEvent",
+    "VisitStatus",
+    "add_months",
+    "derive_calendar",
+    "derive_visit_status",
+]
+
+Phase = Literal["screening", "induction", "randomization", "radiotherapy", "maintenance", "follow-up"]
+Kind = Literal[
+    "imaging",
+    "induction dose",
+    "assessment",
+    "randomization",
+    "radiotherapy start",
+    "maintenance dose",
+    "end of treatment",
+    "adverse event follow-up",
+    "survival follow-up",
+]
+Status = Literal["on time", "early", "late", "missed", "due", "upcoming"]
+
+
+def add_months(day: date, months: int) -> date:
+    """The same day of the month ``months`` later, clamped to the month's last day (31 Jan + 1 -> 28/29 Feb)."""
+    index = day.month - 1 + months
+    year, month = day.year + index // 12, index % 12 + 1
+    return date(year, month, min(day.day, calendar.monthrange(year, month)[1]))
+
+
+@dataclass(frozen=True)
+class PlannedEvent:
+    """One planned event. ``target`` is None for events defined only by a window (radiotherapy start)."""
+
+    id: str
+    kind: Kind
+    phase: Phase
+    label: str
+    target: date | None
+    earliest: date
+    latest: date
+
+
+@dataclass(frozen=True)
+class VisitStatus:
+    """An event of the calendar with what happened: ``days_outside`` counts the days before ``earliest``
+    (early) or after ``latest`` (late, or missed so far)."""
+
+    event: PlannedEvent
+    status: Status
+    actual: date | None
+    days_outside: int
+
+
+def _window(target: date, days: int) -> tuple[date, date]:
+    return target - timedelta(days=days), target + timedelta(days=days)
+
+
+def derive_calendar(
+    protocol: Protocol,
+    first_dose: date,
+    *,
+    randomized: date | None = None,
+    arm: str | None = None,
+    rt_end: date | None = None,
+    maintenance_start: date | None = None,
+    last_dose: date | None = None,
+) -> tuple[PlannedEvent, ...]:
+    """Every planned event of one subject, in date order.
+
+    Parameters
+    ----------
+    protocol
+        The protocol whose schedule settings apply.
+    first_dose
+        Day 1 of induction cycle 1 (the origin of the assessment schedule and of the treatment duration).
+    randomized, arm
+        Randomization date and arm id, once randomized; without them the calendar stops at randomization.
+    rt_end
+        End of all radiotherapy (experimental arm): opens the maintenance restart window.
+    maintenance_start
+        First maintenance dose, when it differs from the planned one (experimental arm: the restart after
+        radiotherapy); later doses follow from it.
+    last_dose
+        Actual last study treatment, when treatment ended early: the end of treatment and the follow-up
+        windows are then counted from it.
+
+    Raises
+    ------
+    InputError
+        ``SCHED-001`` for dates in the wrong order, ``SCHED-002`` for an unknown arm or options that need
+        another (``--rt-end`` without the experimental arm, an arm without a randomization date).
+
+    Notes
+    -----
+    Rules (PROTOCOL.md sections 3-4, settings in the protocol file):
+
+    * Baseline imaging within ``assessments.baseline_window_days`` before the first dose.
+    * Induction cycle *k* on day 1 + (k-1) x cycle length, window +/- ``day1_window_days`` (cycle 1 is the
+      first dose itself).
+    * Tumour assessments every ``interval_days`` (+/- ``window_days``) from the first dose while the target
+      stays within ``until_months`` of each period in turn, continuing from the last assessment of the
+      previous period.
+    * The post-induction assessment is the first one on or after the end of the last induction cycle;
+      randomization follows it, no later than the radiotherapy start window allows.
+    * Control arm: maintenance starts ``maintenance_start_days_after_last_induction_dose`` after the last
+      induction dose. Experimental arm: radiotherapy starts within ``start_within_days_after_chemo_end``
+      after the last induction dose, and maintenance restarts within
+      ``maintenance_restart_within_days_after_rt_end`` after the end of radiotherapy.
+    * Maintenance doses every ``interval_days`` (+/- ``window_days``) until the end of treatment at
+      ``max_duration_months`` after the first dose.
+    * Adverse events are followed ``reporting_days_after_last_treatment`` after the last treatment, grade >=
+      ``severe_grade`` ones ``severe_follow_up_days_after_last_treatment``; survival follow-up every
+      ``survival_interval_days`` for ``survival_duration_months`` after the end of treatment.
+    """
+    _check_inputs(protocol, first_dose, randomized, arm, rt_end, maintenance_start, last_dose)
+    events: list[PlannedEvent] = []
+    induction = protocol.induction
+    events.append(
+        PlannedEvent(
+            "BASELINE",
+            "imaging",
+            "screening",
+            "Baseline tumour imaging",
+            first_dose,
+            first_dose - timedelta(days=protocol.assessments.baseline_window_days),
+            first_dose,
+        )
+    )
+    cycle_starts = [
+        first_dose + timedelta(days=induction.cycle_length_days * k) for k in range(induction.cycles)
+    ]
+    for k, start in enumerate(cycle_starts, 1):
+        window = 0 if k == 1 else induction.day1_window_days
+        events.append(
+            PlannedEvent(
+                f"C{k}D1",
+                "induction dose",
+                "induction",
+                f"Induction cycle {k} day 1",
+                start,
+                *_window(start, window),
+            )
+        )
+    last_induction = cycle_starts[-1]
+    induction_end = last_induction + timedelta(days=induction.cycle_length_days)
+
+    eot_planned = add_months(first_dose, protocol.maintenance.max_duration_months)
+    eot = min(eot_planned, last_dose) if last_dose else eot_planned
+    assessments = _planned_assessments(protocol, first_dose)
+    post_induction = next((d for d, _ in assessments if d >= induction_end), None)
+    for n, (target, window) in enumerate(assessments, 1):
+        label = "Tumour assessment" + (" (post-induction)" if target == post_induction else "")
+        events.append(
+            PlannedEvent(
+                f"ASMT{n:02d}",
+                "assessment",
+                _phase_of(target, induction_end, randomized),
+                label,
+                target,
+                *_window(target, window),
+            )
+        )
+
+    rt = protocol.radiotherapy
+    rt_latest = last_induction + timedelta(days=rt.start_within_days_after_chemo_end)
+    if post_induction is not None:
+        asmt_window = protocol.assessments.periods[0].window_days
+        events.append(
+            PlannedEvent(
+                "RAND",
+                "randomization",
+                "randomization",
+                "Randomization (if no progression)",
+                post_induction,
+                post_induction - timedelta(days=asmt_window),
+                rt_latest,
+            )
+        )
+    if randomized is not None and arm is not None:
+        chosen = protocol.arm(arm)
+        first_maintenance = maintenance_start
+        if chosen.radiotherapy:
+            events.append(
+                PlannedEvent(
+                    "RTSTART",
+                    "radiotherapy start",
+                    "radiotherapy",
+                    "Radiotherapy starts",
+                    None,
+                    max(last_induction, randomized),
+                    rt_latest,
+                )
+            )
+            if rt_end is not None:
+                restart_latest = rt_end + timedelta(days=rt.maintenance_restart_within_days_after_rt_end)
+                events.append(
+                    PlannedEvent(
+                        "MAINTSTART",
+                        "maintenance dose",
+                        "maintenance",
+                        "Camrelizumab restarts after radiotherapy",
+                        first_maintenance,
+                        rt_end + timedelta(days=1),
+                        restart_latest,
+                    )
+                )
+        else:
+            offset = chosen.maintenance_start_days_after_last_induction_dose or 0
+            first_maintenance = first_maintenance or last_induction + timedelta(days=offset)
+        if first_maintenance is not None:
+            events.extend(
+                _maintenance_doses(protocol, first_maintenance, eot, skip_first=chosen.radiotherapy)
+            )
+        events.append(
+            PlannedEvent("EOT", "end of treatment", "maintenance", "End of study treatment", eot, eot, eot)
+        )
+    elif last_dose is not None:
+        events.append(
+            PlannedEvent("EOT", "end of treatment", "induction", "End of study treatment", eot, eot, eot)
+        )
+
+    if randomized is not None or last_dose is not None:
+        ae = protocol.adverse_events
+        for event_id, days, label in (
+            ("AEFU", ae.reporting_days_after_last_treatment, "End of adverse-event reporting"),
+            (
+                "AEFU-SEVERE",
+                ae.severe_follow_up_days_after_last_treatment,
+                f"End of follow-up of grade >= {ae.severe_grade} adverse events",
+            ),
+        ):
+            day = eot + timedelta(days=days)
+            events.append(
+                PlannedEvent(event_id, "adverse event follow-up", "follow-up", label, day, day, day)
+            )
+        follow_up = protocol.follow_up
+        horizon = add_months(eot, follow_up.survival_duration_months)
+        day, n = eot + timedelta(days=follow_up.survival_interval_days), 1
+        while day <= horizon:
+            events.append(
+                PlannedEvent(
+                    f"SURV{n:02d}",
+                    "survival follow-up",
+                    "follow-up",
+                    "Survival follow-up",
+                    day,
+                    *_window(day, follow_up.survival_window_days),
+                )
+            )
+            day, n = day + timedelta(days=follow_up.survival_interval_days), n + 1
+    return tuple(sorted(events, key=lambda e: (e.target or e.earliest, e.id)))
+
+
+def _phase_of(day: date, induction_end: date, randomized: date | None) -> Phase:
+    if day <= induction_end or randomized is None:
+        return "induction"
+    return "maintenance"
+
+
+def _planned_assessments(protocol: Protocol, first_dose: date) -> list[tuple[date, int]]:
+    """Target dates of tumour assessments with their window half-widths."""
+    planned: list[tuple[date, int]] = []
+    last = first_dose
+    for period in protocol.assessments.periods:
+        until = add_months(first_dose, period.until_months)
+        day = last + timedelta(days=period.interval_days)
+        while day <= until:
+            planned.append((day, period.window_days))
+            last = day
+            day += timedelta(days=period.interval_days)
+    return planned
+
+
+def _maintenance_doses(protocol: Protocol, first: date, eot: date, skip_first: bool) -> list[PlannedEvent]:
+    maintenance = protocol.maintenance
+    doses = []
+    day, n = first, 1
+    while day < eot:
+        if not (skip_first and n == 1):
+            doses.append(
+                PlannedEvent(
+                    f"M{n:02d}",
+                    "maintenance dose",
+                    "maintenance",
+                    f"Maintenance dose {n}",
+                    day,
+                    *_window(day, maintenance.window_days),
+                )
+            )
+        day, n = day + timedelta(days=maintenance.interval_days), n + 1
+    return doses
+
+
+def _check_inputs(
+    protocol: Protocol,
+    first_dose: date,
+    randomized: date | None,
+    arm: str | None,
+    rt_end: date | None,
+    maintenance_start: date | None,
+    last_dose: date | None,
+) -> None:
+    problems = []
+    arms = [a.id for a in protocol.arms]
+    if arm is not None and arm not in arms:
+        problems.append(
+            Problem("SCHED-002", "arm", f"unknown arm {arm!r}; expected one of: {', '.join(arms)}", arm)
+        )
+    if (arm is None) != (randomized is None):
+        problems.append(
+            Problem(
+                "SCHED-002",
+                "arm" if arm is None else "randomized",
+                "give the randomization date and the arm together",
+                arm or randomized,
+            )
+        )
+    if randomized is not None and randomized < first_dose:
+        problems.append(
+            Problem(
+                "SCHED-001",
+                "randomized",
+                f"the randomization date is before the first dose {first_dose}",
+                randomized,
+            )
+        )
+    if rt_end is not None:
+        if arm not in arms or not protocol.arm(arm).radiotherapy:
+            problems.append(
+                Problem(
+                    "SCHED-002",
+                    "rt_end",
+                    f"a radiotherapy end date ({rt_end}) needs an arm with radiotherapy, got arm {arm!r}",
+                    rt_end,
+                )
+            )
+        if randomized is not None and rt_end < randomized:
+            problems.append(
+                Problem(
+                    "SCHED-001",
+                    "rt_end",
+                    f"the end of radiotherapy is before randomization {randomized}",
+                    rt_end,
+                )
+            )
+    if maintenance_start is not None:
+        reference = rt_end or randomized or first_dose
+        if maintenance_start < reference:
+            problems.append(
+                Problem(
+                    "SCHED-001",
+                    "maintenance_start",
+                    f"the first maintenance dose is before {reference}",
+                    maintenance_start,
+                )
+            )
+        if randomized is None:
+            problems.append(
+                Problem(
+                    "SCHED-002",
+                    "maintenance_start",
+                    "maintenance needs a randomization date and arm",
+                    maintenance_start,
+                )
+            )
+    if last_dose is not None and last_dose < first_dose:
+        problems.append(
+            Problem(
+                "SCHED-001",
+                "last_dose",
+                f"the last dose {last_dose} is before the first dose {first_dose}",
+                last_dose,
+            )
+        )
+    if problems:
+        raise InputError(problems)
+
+
+def derive_visit_status(
+    events: tuple[PlannedEvent, ...], actual: Mapping[str, date], as_of: date
+) -> tuple[VisitStatus, ...]:
+    """Compare actual dates with the calendar as of a given day.
+
+    Notes
+    -----
+    An event done inside its window is *on time*; before ``earliest`` *early*, after ``latest`` *late*, with
+    the number of days outside. An event not done is *missed* once its window has closed before ``as_of``,
+    *due* while ``as_of`` is inside its window, *upcoming* before it opens.
+
+    Raises
+    ------
+    InputError
+        ``SCHED-003`` for an actual date given for an event id the calendar does not have.
+    """
+    known = {e.id for e in events}
+    unknown = sorted(set(actual) - known)
+    if unknown:
+        raise InputError(
+            [
+                Problem(
+                    "SCHED-003",
+                    f"actual.{event_id}",
+                    f"no planned event has this id; known ids: {', '.join(sorted(known))}",
+                    event_id,
+                )
+                for event_id in unknown
+            ]
+        )
+    statuses = []
+    for event in events:
+        done = actual.get(event.id)
+        if done is not None:
+            if done < event.earliest:
+                statuses.append(VisitStatus(event, "early", done, (event.earliest - done).days))
+            elif done > event.latest:
+                statuses.append(VisitStatus(event, "late", done, (done - event.latest).days))
+            else:
+                statuses.append(VisitStatus(event, "on time", done, 0))
+        elif as_of > event.latest:
+            statuses.append(VisitStatus(event, "missed", None, (as_of - event.latest).days))
+        elif as_of >= event.earliest:
+            statuses.append(VisitStatus(event, "due", None, 0))
+        else:
+            statuses.append(VisitStatus(event, "upcoming", None, 0))
+    return tuple(statuses)
