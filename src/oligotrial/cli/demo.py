@@ -1,11 +1,143 @@
-"""``oligotrial demo``: the guided tour that ``make demo`` runs."""
+"""``oligotrial demo``: the guided tour that ``make demo`` runs.
+
+For now it shows the protocol and worked examples of the three rule engines (eligibility, the radiotherapy
+plan check, the protocol calendar), each computed live from the shipped protocol.
+"""
 
 from __future__ import annotations
 
+from datetime import date
+
+from rich.rule import Rule
+from rich.table import Table
+
 from oligotrial import __version__
 from oligotrial.cli._common import stdout
+from oligotrial.cli.eligibility import render_result
+from oligotrial.cli.protocol import render_summary
+from oligotrial.cli.rt import render_plan_check
+from oligotrial.protocol import load_protocol
+from oligotrial.rules.eligibility import evaluate_eligibility, parse_candidate
+from oligotrial.rules.radiotherapy import (
+    LQ_CAVEAT,
+    check_radiotherapy_plan,
+    compute_bed,
+    compute_eqd2,
+    parse_radiotherapy_plan,
+)
+from oligotrial.rules.schedule import derive_calendar
+
+CANDIDATE = {
+    "subject_id": "DEMO-01-001",
+    "screening_date": "2026-03-02",
+    "birth_date": "1961-07-14",
+    "diagnosis": "esophageal cancer",
+    "histology": "squamous cell carcinoma",
+    "disease_setting": "metastatic",
+    "metastatic_lesions": [
+        {"organ": "liver", "lesion_id": "L1"},
+        {"organ": "liver", "lesion_id": "L2"},
+        {"organ": "lung", "lesion_id": "L3"},
+        {"organ": "distant lymph node", "lesion_id": "N1"},
+        {"organ": "distant lymph node", "lesion_id": "N2"},
+        {"organ": "bone", "lesion_id": "B1"},
+    ],
+    "measurable_disease": True,
+    "ecog": 1,
+    "labs": {
+        "anc": 2.4,
+        "platelets": 210,
+        "haemoglobin": 112,
+        "creatinine_clearance": 71,
+        "bilirubin": {"value": 14, "uln": 21},
+        "ast": {"value": 35, "uln": 40},
+        "alt": {"value": 41, "uln": 40},
+    },
+    "prior_systemic_therapy": False,
+    "consent_date": "2026-02-26",
+    "first_procedure_date": "2026-03-02",
+}
+
+PLAN = {
+    "chemo_immunotherapy_end": "2026-05-04",
+    "maintenance_restart": "2026-07-27",
+    "courses": [
+        {
+            "lesion_id": "P",
+            "lesion_type": "primary",
+            "organ": "esophagus",
+            "technique": "conventional",
+            "dose_per_fraction_gy": 2,
+            "fractions": 20,
+            "start_date": "2026-06-15",
+            "end_date": "2026-07-10",
+        },
+        {
+            "lesion_id": "L1",
+            "lesion_type": "metastasis",
+            "organ": "liver",
+            "technique": "SBRT",
+            "dose_per_fraction_gy": 8,
+            "fractions": 3,
+            "start_date": "2026-06-29",
+            "end_date": "2026-07-03",
+        },
+        {
+            "lesion_id": "N1",
+            "lesion_type": "metastasis",
+            "organ": "distant lymph node",
+            "technique": "conventional",
+            "dose_per_fraction_gy": 3,
+            "fractions": 10,
+            "start_date": "2026-07-06",
+            "end_date": "2026-07-17",
+        },
+    ],
+}
 
 
 def demo() -> None:
     """Show the protocol and worked examples of the rule engines."""
-    stdout.print(f"oligotrial {__version__}")
+    protocol = load_protocol()
+    stdout.print(Rule(f"oligotrial {__version__}: the protocol as data"))
+    render_summary(protocol)
+
+    stdout.print(Rule("Eligibility: a candidate with 6 metastatic lesions in 4 organs"))
+    render_result(evaluate_eligibility(parse_candidate(CANDIDATE, protocol), protocol))
+    two_organs = {**CANDIDATE, "metastatic_lesions": CANDIDATE["metastatic_lesions"][:3]}
+    stdout.print(Rule("... and the same candidate with 3 lesions in 2 organs"))
+    render_result(evaluate_eligibility(parse_candidate(two_organs, protocol), protocol))
+
+    stdout.print(Rule("Radiobiology: BED and EQD2 (alpha/beta 10 Gy)"))
+    table = Table()
+    for column in ("schedule", "total Gy", "BED10 Gy", "EQD2 Gy"):
+        table.add_column(column, justify="right")
+    for d, n in ((8, 5), (8, 4), (8, 3), (10, 3), (7, 5), (2, 20), (3, 10)):
+        table.add_row(
+            f"{d} Gy x {n}",
+            f"{d * n:.1f}",
+            f"{compute_bed(float(d), float(n), 10.0):.1f}",
+            f"{compute_eqd2(float(d), float(n), 10.0):.1f}",
+        )
+    stdout.print(table)
+    stdout.print(f"[dim]{LQ_CAVEAT}[/]")
+
+    stdout.print(Rule("Radiotherapy plan check (experimental arm)"))
+    render_plan_check(check_radiotherapy_plan(parse_radiotherapy_plan(PLAN, protocol), protocol))
+
+    stdout.print(Rule("Protocol calendar: first dose 2026-03-02, randomized to radiotherapy 2026-05-25"))
+    events = derive_calendar(
+        protocol,
+        date(2026, 3, 2),
+        randomized=date(2026, 5, 25),
+        arm="experimental",
+        rt_end=date(2026, 7, 17),
+        maintenance_start=date(2026, 7, 27),
+    )
+    table = Table()
+    for column in ("id", "event", "target", "window"):
+        table.add_column(column)
+    for event in events[:16]:
+        table.add_row(event.id, event.label, str(event.target or "-"), f"{event.earliest} .. {event.latest}")
+    stdout.print(table)
+    stdout.print(f"... {len(events) - 16} more events up to {events[-1].target} (oligotrial schedule --help)")

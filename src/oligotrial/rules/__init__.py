@@ -1,1 +1,32 @@
-"""Pure core: see DESIGN.md."""
+"""Pure clinical rules: eligibility, radiotherapy, the protocol calendar, RECIST 1.1 and iRECIST."""
+
+from oligotrial.rules.eligibility import Candidate, EligibilityResult, evaluate_eligibility, parse_candidate
+from oligotrial.rules.radiotherapy import (
+    PlanCheck,
+    RadiotherapyPlan,
+    check_dose_inputs,
+    check_radiotherapy_plan,
+    compute_bed,
+    compute_eqd2,
+    parse_radiotherapy_plan,
+)
+from oligotrial.rules.schedule import PlannedEvent, VisitStatus, add_months, derive_calendar, derive_visit_status
+
+__all__ = [
+    "Candidate",
+    "EligibilityResult",
+    "PlanCheck",
+    "PlannedEvent",
+    "RadiotherapyPlan",
+    "VisitStatus",
+    "add_months",
+    "check_dose_inputs",
+    "check_radiotherapy_plan",
+    "compute_bed",
+    "compute_eqd2",
+    "derive_calendar",
+    "derive_visit_status",
+    "evaluate_eligibility",
+    "parse_candidate",
+    "parse_radiotherapy_plan",
+]
