@@ -34,7 +34,7 @@ test: lint typecheck pytest
 
 # Regenerate the lock file after changing dependencies in pyproject.toml.
 lock:
-	$(UV) pip compile pyproject.toml --extra test --python-version 3.11 -o requirements.lock
+	$(UV) pip compile pyproject.toml --extra test --extra bench --python-version 3.11 -o requirements.lock
 
 clean:
 	rm -rf $(VENV) build .pytest_cache .mypy_cache .ruff_cache
