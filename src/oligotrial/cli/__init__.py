@@ -6,7 +6,7 @@ from __future__ import annotations
 import typer
 
 from oligotrial import __version__
-from oligotrial.cli import demo, eligibility, protocol, recist, rt, schedule, stats
+from oligotrial.cli import demo, design, eligibility, protocol, recist, rt, schedule, stats
 
 app = typer.Typer(
     name="oligotrial",
@@ -33,6 +33,7 @@ app.add_typer(rt.app, name="rt")
 app.command("schedule")(schedule.schedule)
 app.add_typer(recist.app, name="recist")
 app.add_typer(stats.app, name="stats")
+app.add_typer(design.app, name="design")
 
 
 def main() -> None:
