@@ -246,7 +246,7 @@ def test_cli_bed_json(run_cli):
 def test_cli_bed_negative_dose_is_exit_2(run_cli):
     result = run_cli("rt", "bed", "--dose-per-fraction", "-8", "--fractions", "5")
     assert result.exit_code == 2
-    assert "RT-001 dose_per_fraction: expected a dose per fraction > 0 Gy, got -8" in result.stderr
+    assert "RT-001 dose_per_fraction: expected a dose per fraction > 0 and <= 50 Gy, got -8" in result.stderr
 
 
 def test_cli_check(run_cli, tmp_path):

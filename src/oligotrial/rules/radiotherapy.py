@@ -22,6 +22,9 @@ from oligotrial.protocol.models import Protocol
 
 __all__ = [
     "LQ_CAVEAT",
+    "MAX_ALPHA_BETA_GY",
+    "MAX_DOSE_PER_FRACTION_GY",
+    "MAX_FRACTIONS",
     "Finding",
     "LesionCheck",
     "PlanCheck",
@@ -47,32 +50,41 @@ LQ_CAVEAT = (
 Number = TypeVar("Number", float, npt.NDArray[np.float64])
 
 
+#: Plausibility limits of a dose entry (not protocol rules): they catch unit slips such as cGy typed as Gy.
+MAX_DOSE_PER_FRACTION_GY = 50.0
+MAX_FRACTIONS = 100
+MAX_ALPHA_BETA_GY = 100.0
+
+
 def check_dose_inputs(dose_per_fraction: float, fractions: float, alpha_beta: float) -> None:
-    """Raise :class:`InputError` unless dose per fraction and alpha/beta are finite and positive and the
-    number of fractions is a whole number of at least 1."""
+    """Raise :class:`InputError` unless the dose per fraction is in (0, 50] Gy, the number of fractions a
+    whole number in 1..100 and alpha/beta in (0, 100] Gy."""
     problems = []
-    if not (math.isfinite(dose_per_fraction) and dose_per_fraction > 0):
+    if not (math.isfinite(dose_per_fraction) and 0 < dose_per_fraction <= MAX_DOSE_PER_FRACTION_GY):
         problems.append(
             Problem(
                 "RT-001",
                 "dose_per_fraction",
-                f"expected a dose per fraction > 0 Gy, got {dose_per_fraction:g}",
+                f"expected a dose per fraction > 0 and <= {MAX_DOSE_PER_FRACTION_GY:g} Gy, got {dose_per_fraction:g}",
                 dose_per_fraction,
             )
         )
-    if not (math.isfinite(fractions) and fractions >= 1 and float(fractions).is_integer()):
+    if not (math.isfinite(fractions) and 1 <= fractions <= MAX_FRACTIONS and float(fractions).is_integer()):
         problems.append(
             Problem(
                 "RT-002",
                 "fractions",
-                f"expected a whole number of fractions >= 1, got {fractions:g}",
+                f"expected a whole number of fractions 1..{MAX_FRACTIONS}, got {fractions:g}",
                 fractions,
             )
         )
-    if not (math.isfinite(alpha_beta) and alpha_beta > 0):
+    if not (math.isfinite(alpha_beta) and 0 < alpha_beta <= MAX_ALPHA_BETA_GY):
         problems.append(
             Problem(
-                "RT-003", "alpha_beta", f"expected an alpha/beta ratio > 0 Gy, got {alpha_beta:g}", alpha_beta
+                "RT-003",
+                "alpha_beta",
+                f"expected an alpha/beta ratio > 0 and <= {MAX_ALPHA_BETA_GY:g} Gy, got {alpha_beta:g}",
+                alpha_beta,
             )
         )
     if problems:
@@ -128,8 +140,8 @@ class RadiotherapyCourse(_Record):
     lesion_type: Literal["primary", "metastasis"]
     organ: Annotated[str, Field(min_length=1)]
     technique: Literal["SBRT", "conventional"]
-    dose_per_fraction_gy: Annotated[float, Field(gt=0, allow_inf_nan=False)]
-    fractions: Annotated[int, Field(ge=1, le=60)]
+    dose_per_fraction_gy: Annotated[float, Field(gt=0, le=MAX_DOSE_PER_FRACTION_GY, allow_inf_nan=False)]
+    fractions: Annotated[int, Field(ge=1, le=MAX_FRACTIONS)]
     start_date: date
     end_date: date
 
