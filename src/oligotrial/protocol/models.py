@@ -19,11 +19,12 @@ __all__ = [
     "AssessmentPeriod",
     "Assessments",
     "BinaryEndpoint",
-    "Censoring",
+    "CensorSource",
     "ConventionalRules",
     "Criterion",
     "DayWindow",
     "Endpoint",
+    "EventSource",
     "ExpectedToxicity",
     "FlagCriterion",
     "FollowUp",
@@ -33,7 +34,6 @@ __all__ = [
     "Induction",
     "Maintenance",
     "Minimization",
-    "MissedAssessments",
     "OnOrBeforeCriterion",
     "OneOfCriterion",
     "Population",
@@ -390,6 +390,45 @@ class FollowUp(_Frozen):
 # --- endpoints ------------------------------------------------------------------------------------------
 
 
+class EventSource(_Frozen):
+    """What counts as an event: ``progression`` (the first RECIST 1.1 PD on or after the origin) or ``death``.
+    ``description`` becomes ADTTE EVNTDESC."""
+
+    source: Literal["progression", "death"]
+    description: Name
+
+
+class CensorSource(_Frozen):
+    """A censoring rule, on when listed. ``cnsr`` is the ADTTE CNSR value (>= 1) and ``description`` its
+    CNSDTDSC; ``count`` is the number of consecutive missed assessments (``missed_assessments`` only).
+
+    Sources: ``no_baseline_assessment`` (censored at the origin), ``new_anticancer_therapy`` (last adequate
+    assessment on or before its start), ``missed_assessments`` (last adequate assessment before the gap),
+    ``death_before_first_assessment`` (a death with no adequate assessment since the origin is censored at
+    the origin; without this source it is an event), ``last_adequate_assessment``, ``origin`` (no adequate
+    assessment since the origin), ``last_known_alive``.
+    """
+
+    source: Literal[
+        "no_baseline_assessment",
+        "new_anticancer_therapy",
+        "missed_assessments",
+        "death_before_first_assessment",
+        "last_adequate_assessment",
+        "origin",
+        "last_known_alive",
+    ]
+    cnsr: Annotated[int, Field(ge=1, le=99)]
+    description: Name
+    count: Annotated[int, Field(ge=1, le=10)] | None = None
+
+    @model_validator(mode="after")
+    def _count_only_for_missed(self) -> CensorSource:
+        if (self.source == "missed_assessments") != (self.count is not None):
+            raise ValueError("count is required for missed_assessments and allowed only there")
+        return self
+
+
 class TimeToEventEndpoint(_Frozen):
     paramcd: Annotated[str, Field(min_length=1, max_length=8)]
     param: Name
@@ -397,7 +436,18 @@ class TimeToEventEndpoint(_Frozen):
     primary: bool = False
     origin: Literal["randomization", "enrollment", "first_response"]
     population: Literal["ITT", "ENROLLED", "RESPONDERS", "SAFETY"]
-    events: Annotated[tuple[Literal["progression", "death"], ...], Field(min_length=1)]
+    events: Annotated[tuple[EventSource, ...], Field(min_length=1)]
+    censoring: Annotated[tuple[CensorSource, ...], Field(min_length=1)]
+
+    @model_validator(mode="after")
+    def _unique_sources(self) -> TimeToEventEndpoint:
+        _check_unique("event source", [e.source for e in self.events])
+        _check_unique("censoring source", [c.source for c in self.censoring])
+        return self
+
+    def censor_source(self, name: str) -> CensorSource | None:
+        """The censoring source of that name, when the endpoint lists it (the rule is on)."""
+        return next((c for c in self.censoring if c.source == name), None)
 
 
 class BinaryEndpoint(_Frozen):
@@ -412,20 +462,6 @@ class BinaryEndpoint(_Frozen):
 
 
 Endpoint = Annotated[TimeToEventEndpoint | BinaryEndpoint, Field(discriminator="kind")]
-
-
-class MissedAssessments(_Frozen):
-    enabled: bool
-    count: Annotated[int, Field(ge=1, le=10)]
-
-
-class Censoring(_Frozen):
-    """The FDA-guidance censoring rules of PROTOCOL.md section 5, each a switch."""
-
-    no_baseline_assessment: bool
-    new_anticancer_therapy: bool
-    missed_assessments: MissedAssessments
-    death_before_first_assessment_is_event: bool
 
 
 # --- safety ---------------------------------------------------------------------------------------------
@@ -467,7 +503,6 @@ class Protocol(_Frozen):
     response: Response
     follow_up: FollowUp
     endpoints: Annotated[tuple[Endpoint, ...], Field(min_length=1)]
-    censoring: Censoring
     adverse_events: AdverseEvents
 
     @model_validator(mode="after")
@@ -502,6 +537,13 @@ class Protocol(_Frozen):
             if unknown:
                 raise ValueError(f"expected toxicity {tox.term!r} names unknown agents {unknown}")
         return self
+
+    def endpoint(self, paramcd: str) -> TimeToEventEndpoint | BinaryEndpoint:
+        """The endpoint with this PARAMCD."""
+        for endpoint in self.endpoints:
+            if endpoint.paramcd == paramcd:
+                return endpoint
+        raise KeyError(paramcd)
 
     def arm(self, arm_id: str) -> Arm:
         """The arm with this id."""
