@@ -9,7 +9,9 @@ import pytest
 import oligotrial
 
 MODULES = sorted(
-    m.name for m in pkgutil.walk_packages(oligotrial.__path__, "oligotrial.") if not m.name.startswith("oligotrial.cli")
+    m.name
+    for m in pkgutil.walk_packages(oligotrial.__path__, "oligotrial.")
+    if not m.name.startswith(("oligotrial.cli", "oligotrial.store.migrations"))
 )
 
 
