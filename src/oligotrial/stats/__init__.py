@@ -1,1 +1,64 @@
-"""Pure core: see DESIGN.md."""
+"""Survival and binary-endpoint statistics, exact as R ``survival`` and batched for simulation.
+
+Pure core: see DESIGN.md. Every survival function works on a ``(replicates, subjects)`` batch with a mask;
+the one-trial functions are the batch of one. Error codes ``STAT-nnn`` are listed in
+:mod:`oligotrial.stats._validation` (input) and :func:`compute_cox` (computation).
+"""
+
+from oligotrial.stats._validation import check_survival_data
+from oligotrial.stats.binary import (
+    FisherTest,
+    MantelHaenszel,
+    Rate,
+    RateDifference,
+    compute_cmh,
+    compute_fisher_exact,
+    compute_rate_ci,
+    compute_rate_difference,
+)
+from oligotrial.stats.cox import CoxBatch, CoxFit, compute_cox, compute_cox_batch
+from oligotrial.stats.km import (
+    KaplanMeier,
+    KmMedians,
+    Rmst,
+    RmstDifference,
+    SurvivalAt,
+    compute_confint,
+    compute_km,
+    compute_km_at,
+    compute_km_median_batch,
+    compute_rmst,
+    compute_rmst_difference,
+)
+from oligotrial.stats.logrank import LogRank, LogRankBatch, compute_logrank, compute_logrank_batch
+
+__all__ = [
+    "CoxBatch",
+    "CoxFit",
+    "FisherTest",
+    "KaplanMeier",
+    "KmMedians",
+    "LogRank",
+    "LogRankBatch",
+    "MantelHaenszel",
+    "Rate",
+    "RateDifference",
+    "Rmst",
+    "RmstDifference",
+    "SurvivalAt",
+    "check_survival_data",
+    "compute_cmh",
+    "compute_confint",
+    "compute_cox",
+    "compute_cox_batch",
+    "compute_fisher_exact",
+    "compute_km",
+    "compute_km_at",
+    "compute_km_median_batch",
+    "compute_logrank",
+    "compute_logrank_batch",
+    "compute_rate_ci",
+    "compute_rate_difference",
+    "compute_rmst",
+    "compute_rmst_difference",
+]
