@@ -6,7 +6,7 @@ from __future__ import annotations
 import typer
 
 from oligotrial import __version__
-from oligotrial.cli import demo, design, eligibility, protocol, recist, rt, schedule, stats
+from oligotrial.cli import adam, demo, design, eligibility, protocol, recist, rt, schedule, stats
 
 app = typer.Typer(
     name="oligotrial",
@@ -34,6 +34,7 @@ app.command("schedule")(schedule.schedule)
 app.add_typer(recist.app, name="recist")
 app.add_typer(stats.app, name="stats")
 app.add_typer(design.app, name="design")
+app.command("adam")(adam.adam)
 
 
 def main() -> None:

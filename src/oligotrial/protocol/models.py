@@ -443,6 +443,12 @@ class TimeToEventEndpoint(_Frozen):
     def _unique_sources(self) -> TimeToEventEndpoint:
         _check_unique("event source", [e.source for e in self.events])
         _check_unique("censoring source", [c.source for c in self.censoring])
+        needs_origin = self.origin != "first_response" and self.censor_source("last_adequate_assessment")
+        if needs_origin and not self.censor_source("origin"):
+            raise ValueError(
+                f"{self.paramcd}: with last_adequate_assessment, list an origin source too (the censoring of a "
+                "subject with no adequate assessment since the origin)"
+            )
         return self
 
     def censor_source(self, name: str) -> CensorSource | None:

@@ -1,0 +1,361 @@
+"""SDTM-shaped input: the variables each domain must have, typed and checked before any derivation.
+
+The analysis reads SDTM-shaped tables, whichever system captured them (this EDC's export or another's). Every
+cell arrives as text; :func:`check_sdtm` checks the required variables, parses dates and numbers, validates
+codes and the subject-level consistency rules, and returns a :class:`Study` of typed tables. Each problem
+names the domain, the row (1-based, as in the file), the variable and the value, or for a subject-level rule
+the subject, the domain and the rule.
+
+Conventions read (SDTMIG 3.4 unless noted):
+
+* DM: ``RFICDTC`` informed consent, ``RFSTDTC`` first study treatment, ``DTHDTC``/``DTHFL`` death, ``SITEID``,
+  ``ARMCD``/``ARM`` planned and ``ACTARMCD``/``ACTARM`` actual arm (null before randomization).
+* DS: ``DSCAT = PROTOCOL MILESTONE`` with ``DSDECOD`` ``RANDOMIZED`` (the randomization date) or ``ENROLLED``
+  (the enrollment date; by convention of this system, else the first dose); ``DSCAT = DISPOSITION EVENT``
+  records give the end-of-study status (the latest; ``COMPLETED`` or a reason).
+* EX study treatment, PR radiotherapy (``PRSTDTC``/``PRENDTC``), CM with ``CMCAT = SUBSEQUENT ANTICANCER
+  THERAPY``, RS (``RSTESTCD = OVRLRESP``, ``RSSTRESC``), TU/TR (when RS is absent), AE, SV.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Final
+
+import polars as pl
+
+from oligotrial.errors import InputError, Problem
+from oligotrial.protocol.models import Protocol
+from oligotrial.rules.recist import derive_timepoint_responses
+
+__all__ = [
+    "DOMAINS",
+    "REQUIRED",
+    "RESPONSE_CODES",
+    "ROW",
+    "SUBSEQUENT_THERAPY",
+    "Study",
+    "check_sdtm",
+    "derive_overall_responses",
+]
+
+#: Row number column added to every table (1-based, the file's data row).
+ROW: Final = "_ROW"
+SUBSEQUENT_THERAPY: Final = "SUBSEQUENT ANTICANCER THERAPY"
+RESPONSE_CODES: Final = ("CR", "PR", "SD", "NON-CR/NON-PD", "PD", "NE")
+DOMAINS: Final = ("DM", "DS", "EX", "PR", "CM", "RS", "TU", "TR", "AE", "SV", "SUPPDM")
+
+#: Required variables per domain. DM is required; RS or TU+TR gives the responses.
+REQUIRED: Final[dict[str, tuple[str, ...]]] = {
+    "DM": ("USUBJID", "SITEID", "RFICDTC", "RFSTDTC", "DTHDTC", "DTHFL", "ARMCD", "ACTARMCD"),
+    "DS": ("USUBJID", "DSCAT", "DSDECOD", "DSSTDTC"),
+    "EX": ("USUBJID", "EXTRT", "EXSTDTC"),
+    "PR": ("USUBJID", "PRTRT", "PRSTDTC"),
+    "CM": ("USUBJID", "CMCAT", "CMSTDTC"),
+    "RS": ("USUBJID", "RSTESTCD", "RSSTRESC", "RSDTC"),
+    "TU": ("USUBJID", "TULNKID", "TUORRES", "TULOC"),
+    "TR": ("USUBJID", "TRLNKID", "TRTESTCD", "TRDTC"),
+    "AE": ("USUBJID", "AETERM", "AEDECOD", "AESTDTC", "AETOXGR"),
+    "SV": ("USUBJID", "SVSTDTC"),
+    "SUPPDM": ("USUBJID", "QNAM", "QVAL"),
+}
+_DATES: Final[dict[str, tuple[str, ...]]] = {
+    "DM": ("RFICDTC", "RFSTDTC", "RFXENDTC", "DTHDTC"),
+    "DS": ("DSSTDTC",),
+    "EX": ("EXSTDTC", "EXENDTC"),
+    "PR": ("PRSTDTC", "PRENDTC"),
+    "CM": ("CMSTDTC", "CMENDTC"),
+    "RS": ("RSDTC",),
+    "AE": ("AESTDTC", "AEENDTC"),
+    "SV": ("SVSTDTC", "SVENDTC"),
+}
+_INTEGERS: Final[dict[str, tuple[str, ...]]] = {
+    "DM": ("AGE",),
+    "DS": ("DSSEQ",),
+    "EX": ("EXSEQ",),
+    "PR": ("PRSEQ",),
+    "CM": ("CMSEQ",),
+    "RS": ("RSSEQ",),
+    "AE": ("AESEQ", "AETOXGR"),
+}
+_FLOATS: Final[dict[str, tuple[str, ...]]] = {"EX": ("EXDOSE",), "PR": ("PRDOSE",)}
+_MAX_LISTED = 20
+
+
+@dataclass(frozen=True)
+class Study:
+    """Typed SDTM tables of one study. Dates are ``pl.Date``; every table keeps its file row in ``_ROW``.
+    Optional domains that were not supplied are empty tables with their required columns."""
+
+    dm: pl.DataFrame
+    ds: pl.DataFrame
+    ex: pl.DataFrame
+    pr: pl.DataFrame
+    cm: pl.DataFrame
+    rs: pl.DataFrame | None
+    tu: pl.DataFrame | None
+    tr: pl.DataFrame | None
+    ae: pl.DataFrame
+    sv: pl.DataFrame
+    suppdm: pl.DataFrame
+
+
+def check_sdtm(tables: Mapping[str, pl.DataFrame], protocol: Protocol) -> Study:
+    """Check SDTM-shaped tables and return them typed.
+
+    Parameters
+    ----------
+    tables
+        Domain name -> table of text cells (as read from CSV or XPORT). DM is required; RS, or TU and TR,
+        give the tumour responses.
+    protocol
+        Supplies the arm codes.
+
+    Raises
+    ------
+    InputError
+        ``SDTM-001`` required domain or variable missing; ``SDTM-002`` unparseable date; ``SDTM-003``
+        unparseable number; ``SDTM-004`` unknown code; ``SDTM-005`` duplicate subject in DM; ``SDTM-101``
+        subject absent from DM; ``SDTM-102`` randomization before consent; ``SDTM-103`` death before first
+        dose; ``SDTM-104`` a tumour assessment after death; ``SDTM-105`` death flag and date disagree;
+        ``SDTM-106`` arm and randomization record disagree; ``SDTM-107`` randomized twice.
+    """
+    problems: list[Problem] = []
+    upper = {name.upper(): frame for name, frame in tables.items()}
+    if "DM" not in upper:
+        raise InputError.single("SDTM-001", "DM", "the DM domain is required (one row per subject)")
+    if "RS" not in upper and not {"TU", "TR"} <= set(upper):
+        problems.append(Problem("SDTM-001", "RS", "responses are required: give RS, or TU and TR"))
+    typed: dict[str, pl.DataFrame] = {}
+    for name in DOMAINS:
+        frame = upper.get(name)
+        if frame is None:
+            frame = pl.DataFrame(schema=dict.fromkeys(REQUIRED[name], pl.Utf8))
+        frame = frame.with_row_index(ROW, offset=1).with_columns(pl.col(ROW).cast(pl.Int64))
+        missing = [v for v in REQUIRED[name] if v not in frame.columns]
+        problems += [
+            Problem("SDTM-001", f"{name}.{v}", f"required variable {v} is missing from {name}")
+            for v in missing
+        ]
+        if missing:
+            continue
+        frame = frame.with_columns(pl.col(c).cast(pl.Utf8) for c in frame.columns if c != ROW)
+        frame, found = _typed(name, frame)
+        problems += found
+        typed[name] = frame
+    _raise(problems)
+    problems += _check_codes(typed, protocol)
+    _raise(problems)
+    problems += _check_consistency(typed)
+    _raise(problems)
+    supplied = set(upper)
+    return Study(
+        dm=typed["DM"],
+        ds=typed["DS"],
+        ex=typed["EX"],
+        pr=typed["PR"],
+        cm=typed["CM"],
+        rs=typed["RS"] if "RS" in supplied else None,
+        tu=upper["TU"] if "TU" in supplied else None,
+        tr=upper["TR"] if "TR" in supplied else None,
+        ae=typed["AE"],
+        sv=typed["SV"],
+        suppdm=typed["SUPPDM"],
+    )
+
+
+def _raise(problems: list[Problem]) -> None:
+    if problems:
+        shown = problems[:_MAX_LISTED]
+        if len(problems) > _MAX_LISTED:
+            first = shown[-1]
+            shown[-1] = Problem(
+                first.code,
+                first.field,
+                f"{first.message} (and {len(problems) - _MAX_LISTED} more problems)",
+                first.value,
+            )
+        raise InputError(shown)
+
+
+def _date_expr(column: str) -> pl.Expr:
+    """ISO 8601 date, or date-time whose date part is used; partial dates do not parse."""
+    return pl.col(column).str.slice(0, 10).str.strptime(pl.Date, "%Y-%m-%d", strict=False)
+
+
+def _typed(name: str, frame: pl.DataFrame) -> tuple[pl.DataFrame, list[Problem]]:
+    problems: list[Problem] = []
+    conversions: list[tuple[str, pl.Expr, str]] = []
+    for column in _DATES.get(name, ()):
+        if column in frame.columns:
+            full = pl.col(column).str.contains(r"^\d{4}-\d{2}-\d{2}(T[\d:.]+)?$")
+            conversions.append(
+                (column, pl.when(full).then(_date_expr(column)), "an ISO 8601 date YYYY-MM-DD")
+            )
+    for column in _INTEGERS.get(name, ()):
+        if column in frame.columns:
+            conversions.append(
+                (column, pl.col(column).str.strip_chars().cast(pl.Int64, strict=False), "a whole number")
+            )
+    for column in _FLOATS.get(name, ()):
+        if column in frame.columns:
+            conversions.append(
+                (column, pl.col(column).str.strip_chars().cast(pl.Float64, strict=False), "a number")
+            )
+    if not conversions:
+        return frame, problems
+    converted = frame.with_columns(expr.alias(f"__{column}") for column, expr, _ in conversions)
+    for column, _, expected in conversions:
+        bad = converted.filter(pl.col(column).is_not_null() & pl.col(f"__{column}").is_null())
+        problems += [
+            Problem(
+                "SDTM-002" if "date" in expected else "SDTM-003",
+                f"{name}[row {row}].{column}",
+                f"expected {expected}, got {value!r}",
+                value,
+            )
+            for row, value in bad.select(ROW, column).head(_MAX_LISTED).iter_rows()
+        ]
+    result = converted.with_columns(pl.col(f"__{column}").alias(column) for column, _, _ in conversions).drop(
+        [f"__{column}" for column, _, _ in conversions]
+    )
+    return result, problems
+
+
+def _unknown(
+    frame: pl.DataFrame, name: str, column: str, allowed: tuple[str, ...], where: pl.Expr | None = None
+) -> list[Problem]:
+    rows = frame.filter(pl.col(column).is_not_null() & ~pl.col(column).is_in(list(allowed)))
+    if where is not None:
+        rows = rows.filter(where)
+    return [
+        Problem(
+            "SDTM-004",
+            f"{name}[row {row}].{column}",
+            f"unknown code {value!r}; expected one of: {', '.join(allowed)}",
+            value,
+        )
+        for row, value in rows.select(ROW, column).head(_MAX_LISTED).iter_rows()
+    ]
+
+
+def _check_codes(t: dict[str, pl.DataFrame], protocol: Protocol) -> list[Problem]:
+    arms = tuple(a.armcd for a in protocol.arms)
+    problems = _unknown(t["DM"], "DM", "ARMCD", arms) + _unknown(t["DM"], "DM", "ACTARMCD", arms)
+    problems += _unknown(t["DM"], "DM", "DTHFL", ("Y",))
+    problems += _unknown(t["RS"], "RS", "RSSTRESC", RESPONSE_CODES, where=pl.col("RSTESTCD") == "OVRLRESP")
+    grades = t["AE"].filter(pl.col("AETOXGR").is_not_null() & ~pl.col("AETOXGR").is_between(1, 5))
+    problems += [
+        Problem("SDTM-004", f"AE[row {row}].AETOXGR", f"expected a CTCAE grade 1..5, got {value}", value)
+        for row, value in grades.select(ROW, "AETOXGR").head(_MAX_LISTED).iter_rows()
+    ]
+    duplicates = t["DM"].filter(pl.col("USUBJID").is_duplicated())
+    problems += [
+        Problem("SDTM-005", f"DM[row {row}].USUBJID", f"subject {value} appears more than once in DM", value)
+        for row, value in duplicates.select(ROW, "USUBJID").head(_MAX_LISTED).iter_rows()
+    ]
+    return problems
+
+
+def _check_consistency(t: dict[str, pl.DataFrame]) -> list[Problem]:
+    problems: list[Problem] = []
+    dm = t["DM"]
+    subjects = dm.select("USUBJID")
+    for name, frame in t.items():
+        if name == "DM" or frame.is_empty():
+            continue
+        strangers = frame.join(subjects, on="USUBJID", how="anti")
+        problems += [
+            Problem(
+                "SDTM-101",
+                f"{name}[row {row}].USUBJID",
+                f"subject {subject} in {name} is absent from DM",
+                subject,
+            )
+            for row, subject in strangers.select(ROW, "USUBJID").head(_MAX_LISTED).iter_rows()
+        ]
+    rand = t["DS"].filter((pl.col("DSCAT") == "PROTOCOL MILESTONE") & (pl.col("DSDECOD") == "RANDOMIZED"))
+    twice = rand.filter(pl.col("USUBJID").is_duplicated())
+    problems += [
+        Problem(
+            "SDTM-107", f"DS[row {row}].DSDECOD", f"subject {subject}: randomized more than once", subject
+        )
+        for row, subject in twice.select(ROW, "USUBJID").head(_MAX_LISTED).iter_rows()
+    ]
+    joined = dm.join(
+        rand.select("USUBJID", pl.col("DSSTDTC").alias("RANDDT"), pl.col(ROW).alias("DSROW")),
+        on="USUBJID",
+        how="left",
+    )
+    early = joined.filter(pl.col("RANDDT") < pl.col("RFICDTC"))
+    problems += [
+        Problem(
+            "SDTM-102",
+            f"DS[row {row}].DSSTDTC",
+            f"subject {s}: randomized {r} before informed consent {c} (DM.RFICDTC)",
+            str(r),
+        )
+        for s, row, r, c in early.select("USUBJID", "DSROW", "RANDDT", "RFICDTC")
+        .head(_MAX_LISTED)
+        .iter_rows()
+    ]
+    arm_without = joined.filter(pl.col("ARMCD").is_not_null() != pl.col("RANDDT").is_not_null())
+    problems += [
+        Problem(
+            "SDTM-106",
+            f"DM[row {row}].ARMCD",
+            f"subject {s}: ARMCD is {a!r} but the subject {'has no' if a else 'has a'} DS RANDOMIZED record",
+            a,
+        )
+        for s, row, a in arm_without.select("USUBJID", ROW, "ARMCD").head(_MAX_LISTED).iter_rows()
+    ]
+    death_first = dm.filter(pl.col("DTHDTC") < pl.col("RFSTDTC"))
+    problems += [
+        Problem(
+            "SDTM-103",
+            f"DM[row {row}].DTHDTC",
+            f"subject {s}: death {d} before the first dose {f} (RFSTDTC)",
+            str(d),
+        )
+        for s, row, d, f in death_first.select("USUBJID", ROW, "DTHDTC", "RFSTDTC")
+        .head(_MAX_LISTED)
+        .iter_rows()
+    ]
+    flag = dm.filter((pl.col("DTHFL") == "Y") != pl.col("DTHDTC").is_not_null())
+    problems += [
+        Problem(
+            "SDTM-105", f"DM[row {row}].DTHFL", f"subject {s}: DTHFL {fl!r} disagrees with DTHDTC {d}", fl
+        )
+        for s, row, fl, d in flag.select("USUBJID", ROW, "DTHFL", "DTHDTC").head(_MAX_LISTED).iter_rows()
+    ]
+    after = (
+        t["RS"].join(dm.select("USUBJID", "DTHDTC"), on="USUBJID").filter(pl.col("RSDTC") > pl.col("DTHDTC"))
+    )
+    problems += [
+        Problem(
+            "SDTM-104", f"RS[row {row}].RSDTC", f"subject {s}: tumour assessment {a} after death {d}", str(a)
+        )
+        for s, row, a, d in after.select("USUBJID", ROW, "RSDTC", "DTHDTC").head(_MAX_LISTED).iter_rows()
+    ]
+    return problems
+
+
+def derive_overall_responses(study: Study) -> pl.DataFrame:
+    """RS overall responses as ``USUBJID RSDTC OVRLRESP RSSEQ SRCDOM`` (from RS, else from TU/TR through the
+    RECIST engine, with SRCDOM TR)."""
+    if study.rs is not None:
+        rs = study.rs.filter(pl.col("RSTESTCD") == "OVRLRESP")
+        seq = pl.col("RSSEQ") if "RSSEQ" in rs.columns else pl.lit(None, pl.Int64)
+        return rs.select(
+            "USUBJID",
+            "RSDTC",
+            pl.col("RSSTRESC").alias("OVRLRESP"),
+            seq.alias("RSSEQ"),
+            pl.lit("RS").alias("SRCDOM"),
+        )
+    assert study.tu is not None and study.tr is not None
+    derived = derive_timepoint_responses(study.tu, study.tr)
+    return derived.select(
+        "USUBJID", "RSDTC", "OVRLRESP", pl.lit(None, pl.Int64).alias("RSSEQ"), pl.lit("TR").alias("SRCDOM")
+    )

@@ -1,0 +1,1 @@
+"""Data standards in and out: SDTM and ADaM datasets (CSV, SAS XPORT)."""

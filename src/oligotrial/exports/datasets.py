@@ -1,0 +1,136 @@
+"""Reading and writing tabular datasets (SDTM in, ADaM out) as CSV or SAS XPORT files.
+
+A folder holds one file per dataset, named after it in any case (``DM.csv``, ``dm.xpt``). Every cell is read
+as text, so that the derivations see the same values whichever format a study arrives in: XPORT numbers are
+turned into text the way a CSV holds them (``3.0`` -> ``3``), XPORT dates into ISO 8601, empty text into
+null.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import shutil
+import tempfile
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+from typing import Literal
+
+import polars as pl
+import pyreadstat
+
+from oligotrial.errors import InputError, Problem
+
+__all__ = ["DatasetFormat", "read_datasets", "write_datasets"]
+
+DatasetFormat = Literal["csv", "xpt"]
+
+
+def read_datasets(folder: Path, names: Iterable[str]) -> dict[str, pl.DataFrame]:
+    """Read the datasets of ``names`` found in ``folder`` (absent ones are simply not returned).
+
+    Raises
+    ------
+    InputError
+        ``FILE-010`` when the folder does not exist, ``FILE-011`` when a dataset exists both as CSV and
+        XPORT, ``FILE-012`` when a file cannot be parsed.
+    """
+    if not folder.is_dir():
+        raise InputError.single(
+            "FILE-010", str(folder), f"expected a folder of datasets, got {str(folder)!r}"
+        )
+    files: dict[str, list[Path]] = {}
+    for path in folder.iterdir():
+        if path.suffix.lower() in {".csv", ".xpt"}:
+            files.setdefault(path.stem.upper(), []).append(path)
+    tables: dict[str, pl.DataFrame] = {}
+    for name in names:
+        found = files.get(name.upper(), [])
+        if len(found) > 1:
+            raise InputError.single(
+                "FILE-011",
+                name,
+                f"dataset {name} is given twice ({', '.join(p.name for p in sorted(found))}); keep one file",
+            )
+        if found:
+            tables[name.upper()] = _read(found[0])
+    return tables
+
+
+def _read(path: Path) -> pl.DataFrame:
+    try:
+        if path.suffix.lower() == ".csv":
+            return pl.read_csv(path, infer_schema=False)
+        frame, _ = pyreadstat.read_xport(str(path), output_format="polars")
+    except Exception as exc:
+        raise InputError.single("FILE-012", path.name, f"cannot read {path.name}: {exc}") from None
+    assert isinstance(frame, pl.DataFrame)
+    return frame.with_columns(
+        [
+            pl.col(name).map_elements(_number_text, return_dtype=pl.Utf8)
+            for name, dtype in frame.schema.items()
+            if dtype.is_numeric()
+        ]
+        + [pl.col(name).replace("", None) for name, dtype in frame.schema.items() if dtype == pl.Utf8]
+        + [pl.col(name).dt.to_string("%Y-%m-%d") for name, dtype in frame.schema.items() if dtype == pl.Date]
+    )
+
+
+def _number_text(value: float | None) -> str | None:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return None
+    return str(int(value)) if float(value).is_integer() else repr(float(value))
+
+
+def write_datasets(
+    tables: Mapping[str, pl.DataFrame],
+    folder: Path,
+    formats: Iterable[DatasetFormat],
+    labels: Mapping[str, str] | None = None,
+) -> list[Path]:
+    """Write each table as ``<name lower>.<format>``, all or nothing.
+
+    Every file is first written to a temporary folder beside ``folder``; only when all are written are they
+    moved into place, so a failure leaves ``folder`` as it was. Dates are ISO 8601 text in CSV and SAS dates
+    (``DATE9.``) in XPORT version 5.
+    """
+    formats = list(dict.fromkeys(formats))
+    folder.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=".staging-", dir=folder))
+    written: list[Path] = []
+    try:
+        for name, table in tables.items():
+            for fmt in formats:
+                target = staging / f"{name.lower()}.{fmt}"
+                if fmt == "csv":
+                    table.write_csv(target, date_format="%Y-%m-%d")
+                else:
+                    _write_xpt(table, target, name, (labels or {}).get(name, name))
+        for path in sorted(staging.iterdir()):
+            final = folder / path.name
+            os.replace(path, final)
+            written.append(final)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    return written
+
+
+def _write_xpt(table: pl.DataFrame, target: Path, name: str, label: str) -> None:
+    problems = [
+        Problem(
+            "XPT-001", f"{name}.{column}", f"XPORT v5 names have at most 8 characters, got {column!r}", column
+        )
+        for column in table.columns
+        if len(column) > 8
+    ]
+    if problems:
+        raise InputError(problems)
+    formats = {column: "DATE9." for column, dtype in table.schema.items() if dtype == pl.Date}
+    pyreadstat.write_xport(
+        table,
+        str(target),
+        file_label=label[:40],
+        table_name=name.upper()[:8],
+        file_format_version=5,
+        variable_format=formats,
+    )
