@@ -17,6 +17,18 @@ from oligotrial.stats.binary import (
     compute_rate_difference,
 )
 from oligotrial.stats.cox import CoxBatch, CoxFit, compute_cox, compute_cox_batch
+from oligotrial.stats.design import (
+    Boundaries,
+    RequiredEvents,
+    SampleSize,
+    check_design_inputs,
+    compute_boundaries,
+    compute_event_probability,
+    compute_events,
+    compute_power,
+    compute_sample_size,
+    compute_spending,
+)
 from oligotrial.stats.km import (
     KaplanMeier,
     KmMedians,
@@ -33,6 +45,7 @@ from oligotrial.stats.km import (
 from oligotrial.stats.logrank import LogRank, LogRankBatch, compute_logrank, compute_logrank_batch
 
 __all__ = [
+    "Boundaries",
     "CoxBatch",
     "CoxFit",
     "FisherTest",
@@ -43,22 +56,31 @@ __all__ = [
     "MantelHaenszel",
     "Rate",
     "RateDifference",
+    "RequiredEvents",
     "Rmst",
     "RmstDifference",
+    "SampleSize",
     "SurvivalAt",
+    "check_design_inputs",
     "check_survival_data",
+    "compute_boundaries",
     "compute_cmh",
     "compute_confint",
     "compute_cox",
     "compute_cox_batch",
+    "compute_event_probability",
+    "compute_events",
     "compute_fisher_exact",
     "compute_km",
     "compute_km_at",
     "compute_km_median_batch",
     "compute_logrank",
     "compute_logrank_batch",
+    "compute_power",
     "compute_rate_ci",
     "compute_rate_difference",
     "compute_rmst",
     "compute_rmst_difference",
+    "compute_sample_size",
+    "compute_spending",
 ]
