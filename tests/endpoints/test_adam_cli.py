@@ -41,8 +41,8 @@ def test_cli_writes_both_formats_and_the_xpt_reads_back(run_cli, tmp_path):
     assert result.exit_code == 0, result.stderr
     summary = result.json()
     pfs = next(row for row in summary["time_to_event"] if row["PARAMCD"] == "PFS")
-    assert (pfs["subjects"], pfs["events"], pfs["censored"]) == (10, 6, 4)
-    assert summary["responses"]["CRSP"] == {"yes": 3, "n": 11}
+    assert (pfs["subjects"], pfs["events"], pfs["censored"]) == (11, 6, 5)
+    assert summary["responses"]["CRSP"] == {"yes": 3, "n": 12}
     names = sorted(p.name for p in out.iterdir())
     assert names == sorted(
         [f"{d}.{e}" for d in ("adae", "adrs", "adsl", "adtte") for e in ("csv", "xpt")] + ["provenance.json"]

@@ -64,6 +64,9 @@ CASES = [
     ("S04", "PFSENR", "2026-05-11", 127, 4, MISSED, "RS", "RSDTC", 3),
     ("S05", "PFSENR", "2026-04-01", 87, 0, "DEATH", "DM", "DTHDTC", None),
     ("S02", "OS", "2026-06-22", 83, 1, "LAST KNOWN ALIVE DATE", "ADSL", "LSTALVDT", None),
+    # no assessment at all after baseline: censored at randomization; alive, last known alive at randomization
+    ("S12", "PFS", "2026-04-01", 1, 1, "NO ADEQUATE POST-BASELINE ASSESSMENT", "ADSL", "RANDDT", None),
+    ("S12", "OS", "2026-04-01", 1, 1, "LAST KNOWN ALIVE DATE", "ADSL", "LSTALVDT", None),
 ]
 
 
@@ -82,7 +85,7 @@ def test_worked_adtte_record(adam, subject, paramcd, adt, aval, cnsr, desc, srcd
 
 def test_populations(adam):
     counts = adam.adtte.group_by("PARAMCD").agg(pl.len()).sort("PARAMCD").rows()
-    assert counts == [("DOR", 3), ("OS", 10), ("PFS", 10), ("PFSENR", 11)]
+    assert counts == [("DOR", 3), ("OS", 11), ("PFS", 11), ("PFSENR", 12)]
     assert "S10" not in adam.adtte.filter(pl.col("PARAMCD") == "PFS")["USUBJID"].to_list()
 
 
@@ -96,6 +99,7 @@ def test_adrs_subject_level(adam):
     assert got[("S02", "CRSP")] == ("N", None)
     assert got[("S10", "BOR")] == ("SD", date(2026, 2, 16))
     assert sum(1 for (s, p), (v, _) in got.items() if p == "CRSP" and v == "Y") == 3
+    assert got[("S12", "BOR")] == ("MISSING", None) and got[("S12", "CB")] == ("N", None)
     assert adam.adrs.filter(pl.col("PARAMCD") == "OVR").height == 37  # every RS record of RS.csv
 
 
