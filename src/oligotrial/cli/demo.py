@@ -7,6 +7,7 @@ plan check, the protocol calendar), each computed live from the shipped protocol
 from __future__ import annotations
 
 from datetime import date
+from typing import Any
 
 from rich.rule import Rule
 from rich.table import Table
@@ -27,7 +28,7 @@ from oligotrial.rules.radiotherapy import (
 )
 from oligotrial.rules.schedule import derive_calendar
 
-CANDIDATE = {
+CANDIDATE: dict[str, Any] = {
     "subject_id": "DEMO-01-001",
     "screening_date": "2026-03-02",
     "birth_date": "1961-07-14",
@@ -58,7 +59,7 @@ CANDIDATE = {
     "first_procedure_date": "2026-03-02",
 }
 
-PLAN = {
+PLAN: dict[str, Any] = {
     "chemo_immunotherapy_end": "2026-05-04",
     "maintenance_restart": "2026-07-27",
     "courses": [
