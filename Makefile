@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 UV     := $(BIN)/uv
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test install lint typecheck pytest lock clean
+.PHONY: demo test install lint typecheck pytest lock clean system-deps
 
 # Install the locked dependencies and the package itself into .venv (re-run when the lock changes).
 $(STAMP): requirements.lock pyproject.toml
@@ -30,7 +30,11 @@ typecheck: $(STAMP)
 pytest: $(STAMP)
 	$(BIN)/pytest -q
 
-test: lint typecheck pytest
+# Debian packages the test suite needs (PostgreSQL server binaries for the EDC tests); installed only when missing.
+system-deps:
+	@ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || (apt-get update && apt-get install -y --no-install-recommends postgresql)
+
+test: system-deps lint typecheck pytest
 
 # Regenerate the lock file after changing dependencies in pyproject.toml.
 lock:

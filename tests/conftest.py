@@ -12,6 +12,8 @@ from typer.testing import CliRunner
 
 from oligotrial.cli import app
 
+pytest_plugins = ["edc_fixtures"]
+
 ROOT = Path(__file__).resolve().parents[1]
 TEST_DATA = ROOT / "tests" / "data"
 SHARED = ROOT.parent / "shared"

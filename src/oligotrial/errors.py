@@ -15,11 +15,18 @@ if TYPE_CHECKING:
     from pydantic import ValidationError
 
 __all__ = [
+    "AuditChainError",
+    "AuthenticationError",
     "ComputationError",
+    "ConfigurationError",
+    "ConflictError",
     "InputError",
+    "NotFoundError",
     "OligotrialError",
+    "PermissionDeniedError",
     "Problem",
     "ProtocolError",
+    "ServiceUnavailableError",
 ]
 
 
@@ -137,3 +144,39 @@ class ProtocolError(InputError):
 class ComputationError(OligotrialError):
     """Raised when a computation cannot produce a valid result from valid input (e.g. a model does not
     converge); the message says what to try."""
+
+
+class ConfigurationError(InputError):
+    """Raised when the settings (``OLIGOTRIAL_*`` environment variables, command-line options) are unusable:
+    a default or missing secret outside ``OLIGOTRIAL_ENV=development``, a malformed database URL, a database
+    created for another protocol (codes ``CONF-nnn``). Exit code 2."""
+
+
+class AuthenticationError(OligotrialError):
+    """Raised when a request or a signature cannot be tied to an active user: wrong or unknown credentials,
+    a locked or disabled account, a missing, expired or revoked token (codes ``AUTH-nnn``). HTTP 401."""
+
+
+class PermissionDeniedError(OligotrialError):
+    """Raised when an authenticated user lacks the role for an action on a record they may otherwise see
+    (codes ``AUTH-1nn``). HTTP 403."""
+
+
+class NotFoundError(OligotrialError):
+    """Raised when a record does not exist or lies outside every site the user may read, so that a denial
+    never reveals whether another site's record exists (codes ``EDC-0nn``). HTTP 404."""
+
+
+class ConflictError(OligotrialError):
+    """Raised when an action conflicts with the current state of a record: a stale version, a locked form,
+    a duplicate name, a query in the wrong state, a database that is not empty (codes ``EDC-nnn``). HTTP 409."""
+
+
+class ServiceUnavailableError(OligotrialError):
+    """Raised when the database cannot be reached or stays busy beyond the configured timeout; retrying later
+    may succeed (code ``DB-001``). HTTP 503."""
+
+
+class AuditChainError(OligotrialError):
+    """Raised when the audit trail's hash chain does not verify: a row was changed, removed or inserted
+    behind the application's back (codes ``AUDIT-nnn``, one problem per affected row)."""

@@ -6,7 +6,21 @@ from __future__ import annotations
 import typer
 
 from oligotrial import __version__
-from oligotrial.cli import adam, demo, design, eligibility, protocol, recist, rt, schedule, stats
+from oligotrial.cli import (
+    adam,
+    audit,
+    backup,
+    demo,
+    design,
+    eligibility,
+    protocol,
+    recist,
+    rt,
+    schedule,
+    server,
+    stats,
+    users,
+)
 
 app = typer.Typer(
     name="oligotrial",
@@ -35,6 +49,12 @@ app.add_typer(recist.app, name="recist")
 app.add_typer(stats.app, name="stats")
 app.add_typer(design.app, name="design")
 app.command("adam")(adam.adam)
+app.command("init")(server.init)
+app.command("serve")(server.serve)
+app.add_typer(users.app, name="users")
+app.command("backup")(backup.backup)
+app.command("restore")(backup.restore)
+app.add_typer(audit.app, name="audit")
 
 
 def main() -> None:

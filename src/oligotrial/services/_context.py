@@ -1,0 +1,241 @@
+"""The service context (engine, settings, password hasher, edit checks), the acting user, roles and
+permissions, and the one-transaction-per-use-case helpers."""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Any
+
+from argon2 import PasswordHasher
+from sqlalchemy import Engine, select
+from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
+from sqlalchemy.orm import Session
+
+from oligotrial.errors import ConflictError, PermissionDeniedError, Problem, ServiceUnavailableError
+from oligotrial.settings import Settings
+from oligotrial.store.audit import append_audit
+from oligotrial.store.engine import SQLITE_BEGIN_OPTION
+from oligotrial.store.tables import AuditChainHead
+
+__all__ = [
+    "ROLE_PERMISSIONS",
+    "STUDY_WIDE_ONLY_ROLES",
+    "Actor",
+    "Edc",
+    "EditCheck",
+    "Permission",
+    "Role",
+    "read_transaction",
+    "write_audit",
+    "write_transaction",
+]
+
+EditCheck = Callable[[str, str, Mapping[str, Any]], list[Problem]]
+"""An edit check: ``(event_code, form_code, item_values) -> problems``, each problem's ``field`` an item."""
+
+
+class Role(enum.StrEnum):
+    """The roles of issue 6; a user holds each at given sites or study-wide."""
+
+    ADMINISTRATOR = "administrator"
+    INVESTIGATOR = "investigator"
+    RESEARCH_COORDINATOR = "research_coordinator"
+    MONITOR = "monitor"
+    DATA_MANAGER = "data_manager"
+    STATISTICIAN = "statistician"
+    DSMB_MEMBER = "dsmb_member"
+
+
+class Permission(enum.StrEnum):
+    """What a role allows; checked by the services against the site of the record."""
+
+    MANAGE_SITES = "manage_sites"
+    MANAGE_USERS = "manage_users"
+    READ_AUDIT = "read_audit"
+    READ_DATA = "read_data"
+    ENTER_DATA = "enter_data"
+    ANSWER_QUERY = "answer_query"
+    RAISE_QUERY = "raise_query"
+    CLOSE_QUERY = "close_query"
+    VERIFY_SOURCE = "verify_source"
+    LOCK_FORM = "lock_form"
+    SIGN = "sign"
+    EXPORT = "export"
+    READ_AGGREGATE = "read_aggregate"
+
+
+P = Permission
+ROLE_PERMISSIONS: Mapping[Role, frozenset[Permission]] = {
+    Role.ADMINISTRATOR: frozenset({P.MANAGE_SITES, P.MANAGE_USERS, P.READ_AUDIT, P.READ_AGGREGATE}),
+    Role.INVESTIGATOR: frozenset(
+        {P.READ_DATA, P.ENTER_DATA, P.ANSWER_QUERY, P.SIGN, P.READ_AUDIT, P.READ_AGGREGATE}
+    ),
+    Role.RESEARCH_COORDINATOR: frozenset({P.READ_DATA, P.ENTER_DATA, P.ANSWER_QUERY, P.READ_AGGREGATE}),
+    Role.MONITOR: frozenset(
+        {P.READ_DATA, P.RAISE_QUERY, P.CLOSE_QUERY, P.VERIFY_SOURCE, P.READ_AUDIT, P.READ_AGGREGATE}
+    ),
+    Role.DATA_MANAGER: frozenset(
+        {P.READ_DATA, P.RAISE_QUERY, P.CLOSE_QUERY, P.LOCK_FORM, P.READ_AUDIT, P.READ_AGGREGATE}
+    ),
+    Role.STATISTICIAN: frozenset({P.READ_DATA, P.EXPORT, P.READ_AGGREGATE}),
+    Role.DSMB_MEMBER: frozenset({P.READ_AGGREGATE}),
+}
+"""Permissions per role. Notes: separation of duties: administrators manage accounts and sites but read no
+subject data; monitors and data managers raise and close queries but never enter data; DSMB members see
+aggregate reports only."""
+
+STUDY_WIDE_ONLY_ROLES = frozenset({Role.ADMINISTRATOR, Role.DSMB_MEMBER, Role.STATISTICIAN})
+"""Roles that are only granted study-wide (not per site)."""
+
+
+@dataclass(frozen=True)
+class Actor:
+    """Who performs a use case: the user, their role assignments and where the request came from.
+
+    ``assignments`` holds ``(role, site_id)`` pairs, ``site_id`` ``None`` meaning study-wide.
+    """
+
+    user_id: int | None
+    username: str
+    full_name: str
+    assignments: frozenset[tuple[Role, int | None]]
+    source: str = "unknown"
+
+    @classmethod
+    def system(cls, source: str) -> Actor:
+        """The command line run by the server's operator: a study-wide administrator without a user row."""
+        return cls(None, "system", "System (command line)", frozenset({(Role.ADMINISTRATOR, None)}), source)
+
+    def sites_for(self, permission: Permission) -> frozenset[int] | None:
+        """Sites where the actor holds ``permission``; ``None`` means every site (study-wide)."""
+        sites: set[int] = set()
+        for role, site_id in self.assignments:
+            if permission in ROLE_PERMISSIONS[role]:
+                if site_id is None:
+                    return None
+                sites.add(site_id)
+        return frozenset(sites)
+
+    def can(self, permission: Permission, site_id: int | None = None) -> bool:
+        """Whether the actor holds ``permission`` at ``site_id`` (``None``: study-wide)."""
+        sites = self.sites_for(permission)
+        if sites is None:
+            return True
+        return site_id is not None and site_id in sites
+
+    def has_anywhere(self, permission: Permission) -> bool:
+        """Whether the actor holds ``permission`` at one site at least."""
+        sites = self.sites_for(permission)
+        return sites is None or bool(sites)
+
+    def require(self, permission: Permission, site_id: int | None = None) -> None:
+        """Raise :class:`PermissionDeniedError` unless the actor holds ``permission`` at ``site_id``."""
+        if not self.can(permission, site_id):
+            raise PermissionDeniedError(
+                Problem("AUTH-101", "", f"your roles do not allow this action ({permission.value})")
+            )
+
+
+@dataclass
+class Edc:
+    """What every use case needs: the database engine, the settings, the password hasher, edit checks.
+
+    Holds no per-request state, so any number of server processes can serve one database.
+    """
+
+    engine: Engine
+    settings: Settings
+    edit_checks: Mapping[str, EditCheck] = field(default_factory=dict)
+    hasher: PasswordHasher = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.hasher = PasswordHasher(
+            time_cost=self.settings.argon2_time_cost,
+            memory_cost=self.settings.argon2_memory_kib,
+            parallelism=self.settings.argon2_parallelism,
+        )
+
+    @property
+    def dialect(self) -> str:
+        """``sqlite`` or ``postgresql``."""
+        return self.engine.dialect.name
+
+
+@contextmanager
+def _session(edc: Edc, *, write: bool) -> Iterator[Session]:
+    session = Session(edc.engine, expire_on_commit=False, autoflush=True)
+    try:
+        if write:
+            session.connection(execution_options={SQLITE_BEGIN_OPTION: "IMMEDIATE"})
+            if edc.dialect == "postgresql":
+                # Every write appends to the audit chain: taking its head first gives all write transactions
+                # one lock order (no deadlocks with foreign-key share locks) and serializes appends.
+                session.execute(select(AuditChainHead.id).where(AuditChainHead.id == 1).with_for_update())
+        yield session
+        if write:
+            session.commit()
+        else:
+            session.rollback()
+    except IntegrityError as exc:
+        session.rollback()
+        raise ConflictError(
+            Problem("EDC-099", "", "the change conflicts with a concurrent change; reload and retry")
+        ) from exc
+    except OperationalError as exc:
+        session.rollback()
+        raise ServiceUnavailableError(
+            Problem("DB-001", "", "the database is unavailable or busy; retry in a moment")
+        ) from exc
+    except DBAPIError as exc:
+        session.rollback()
+        if getattr(exc, "connection_invalidated", False):
+            raise ServiceUnavailableError(
+                Problem("DB-001", "", "the database connection was lost; retry in a moment")
+            ) from exc
+        raise
+    except BaseException:
+        session.rollback()
+        raise
+    finally:
+        session.close()
+
+
+def write_transaction(edc: Edc) -> Any:
+    """A write transaction (``BEGIN IMMEDIATE`` on SQLite): commits on success, rolls back on any error."""
+    return _session(edc, write=True)
+
+
+def read_transaction(edc: Edc) -> Any:
+    """A read-only transaction: one consistent snapshot per statement, never commits."""
+    return _session(edc, write=False)
+
+
+def write_audit(
+    session: Session,
+    actor: Actor,
+    action: str,
+    table_name: str,
+    record_id: object,
+    *,
+    site_id: int | None,
+    old: dict[str, Any] | None = None,
+    new: dict[str, Any] | None = None,
+    reason: str | None = None,
+) -> None:
+    """Record who did what, when, why and from where, in the caller's transaction."""
+    append_audit(
+        session,
+        actor_id=actor.user_id,
+        actor_username=actor.username,
+        action=action,
+        table_name=table_name,
+        record_id=record_id,
+        site_id=site_id,
+        old=old,
+        new=new,
+        reason=reason,
+        source=actor.source[:128],
+    )

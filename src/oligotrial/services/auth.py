@@ -1,0 +1,242 @@
+"""Authentication: password policy and hashing, login with lockout, bearer tokens kept in the database.
+
+Notes
+-----
+Tokens are 256-bit random strings given to the client once; the database keeps only their SHA-256, with an
+absolute expiry (``token_ttl_minutes``) and a revocation flag, so any server process can check any token and
+a stolen database backup yields no usable token. ``lockout_threshold`` consecutive failures lock the account
+for ``lockout_minutes``; the counter lives in the database. Unknown user, wrong password, disabled and locked
+accounts all get the same answer (``AUTH-001``) after the same argon2 work, so the answer reveals nothing.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import secrets
+from datetime import UTC, datetime, timedelta
+
+from argon2.exceptions import InvalidHashError, VerificationError
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from oligotrial.errors import AuthenticationError, InputError, OligotrialError, Problem
+from oligotrial.services._context import Actor, Edc, Role, read_transaction, write_audit, write_transaction
+from oligotrial.services.views import TokenIssued
+from oligotrial.store.tables import RoleAssignment, Token, User
+
+__all__ = [
+    "authenticate",
+    "change_password",
+    "check_password_policy",
+    "hash_token",
+    "login",
+    "logout",
+    "verify_user_password",
+]
+
+_COMMON_PASSWORDS = frozenset(
+    {"password1234", "123456789012", "qwertyuiopas", "passwordpassword", "administrator", "letmeinletmein"}
+)
+_BAD_CREDENTIALS = "incorrect user name or password, or the account is locked or disabled"
+
+
+def hash_token(token: str) -> str:
+    """SHA-256 (hex) of a bearer token, the form in which tokens are stored."""
+    return hashlib.sha256(token.encode("utf-8")).hexdigest()
+
+
+def check_password_policy(edc: Edc, password: str, username: str, field: str = "password") -> None:
+    """Check the password policy.
+
+    Notes
+    -----
+    At least ``password_min_length`` characters (NIST SP 800-63B favours length over composition rules), at
+    most 256, not containing the user name, not a well-known password, not a single repeated character.
+
+    Raises
+    ------
+    InputError
+        ``AUTH-020`` naming ``field``; the password itself is never echoed.
+    """
+    minimum = edc.settings.password_min_length
+    reasons = []
+    if len(password) < minimum:
+        reasons.append(f"must have at least {minimum} characters")
+    if len(password) > 256:
+        reasons.append("must have at most 256 characters")
+    if username and username.lower() in password.lower():
+        reasons.append("must not contain the user name")
+    if password.lower() in _COMMON_PASSWORDS or len(set(password)) <= 2:
+        reasons.append("is too easy to guess")
+    if reasons:
+        raise InputError(Problem("AUTH-020", field, "the password " + "; ".join(reasons)))
+
+
+def _verify(edc: Edc, user: User | None, password: str) -> bool:
+    if user is None:
+        _dummy_verify(edc, password)
+        return False
+    try:
+        return bool(edc.hasher.verify(user.password_hash, password))
+    except (VerificationError, InvalidHashError):
+        return False
+
+
+def _dummy_verify(edc: Edc, password: str) -> None:
+    dummy = getattr(edc, "_dummy_hash", None)
+    if dummy is None:
+        dummy = edc.hasher.hash(secrets.token_urlsafe(16))
+        object.__setattr__(edc, "_dummy_hash", dummy)
+    with contextlib.suppress(VerificationError, InvalidHashError):
+        edc.hasher.verify(dummy, password)
+
+
+def _register_failure(edc: Edc, session: Session, user: User, actor: Actor, now: datetime) -> None:
+    user.failed_logins += 1
+    write_audit(session, actor, "login_failed", "users", user.username, site_id=None)
+    if user.failed_logins >= edc.settings.lockout_threshold:
+        user.locked_until = now + timedelta(minutes=edc.settings.lockout_minutes)
+        user.failed_logins = 0
+        write_audit(
+            session,
+            actor,
+            "account_locked",
+            "users",
+            user.username,
+            site_id=None,
+            new={"locked_until": user.locked_until.isoformat()},
+        )
+
+
+def verify_user_password(edc: Edc, session: Session, user: User, password: str, actor: Actor) -> bool:
+    """Check ``password`` for ``user`` inside a write transaction, counting a failure toward lockout."""
+    now = datetime.now(UTC)
+    if user.locked_until is not None and user.locked_until > now:
+        _dummy_verify(edc, password)
+        return False
+    if _verify(edc, user, password):
+        user.failed_logins = 0
+        return True
+    _register_failure(edc, session, user, actor, now)
+    return False
+
+
+def login(edc: Edc, username: str, password: str, source: str) -> TokenIssued:
+    """Exchange a user name and password for a bearer token with an expiry.
+
+    Raises
+    ------
+    AuthenticationError
+        ``AUTH-001`` for any failure (unknown user, wrong password, disabled or locked account).
+    """
+    failure: OligotrialError | None = None
+    with write_transaction(edc) as session:
+        user = session.execute(select(User).where(User.username == username)).scalar_one_or_none()
+        now = datetime.now(UTC)
+        if user is None:
+            _dummy_verify(edc, password)
+            failure = AuthenticationError(Problem("AUTH-001", "username", _BAD_CREDENTIALS))
+        else:
+            actor = Actor(user.id, user.username, user.full_name, frozenset(), source)
+            if not user.is_active:
+                _dummy_verify(edc, password)
+                ok = False
+            else:
+                ok = verify_user_password(edc, session, user, password, actor)
+            if not ok:
+                failure = AuthenticationError(Problem("AUTH-001", "username", _BAD_CREDENTIALS))
+            else:
+                if edc.hasher.check_needs_rehash(user.password_hash):
+                    user.password_hash = edc.hasher.hash(password)
+                token = secrets.token_urlsafe(32)
+                expires = now + timedelta(minutes=edc.settings.token_ttl_minutes)
+                session.add(
+                    Token(token_hash=hash_token(token), user_id=user.id, created_at=now, expires_at=expires)
+                )
+                write_audit(
+                    session,
+                    actor,
+                    "login",
+                    "users",
+                    user.username,
+                    site_id=None,
+                    new={"expires_at": expires.isoformat()},
+                )
+    if failure is not None:
+        raise failure
+    return TokenIssued(access_token=token, expires_at=expires, expires_in=edc.settings.token_ttl_minutes * 60)
+
+
+def authenticate(edc: Edc, token: str, source: str) -> Actor:
+    """The actor a bearer token belongs to.
+
+    Raises
+    ------
+    AuthenticationError
+        ``AUTH-002`` when the token is unknown, expired or revoked, or its user disabled or locked.
+    """
+    now = datetime.now(UTC)
+    with read_transaction(edc) as session:
+        row = session.execute(
+            select(Token, User)
+            .join(User, User.id == Token.user_id)
+            .where(Token.token_hash == hash_token(token))
+        ).first()
+        if row is not None:
+            tok, user = row
+            usable = (
+                not tok.revoked
+                and tok.expires_at > now
+                and user.is_active
+                and (user.locked_until is None or user.locked_until <= now)
+            )
+            if usable:
+                roles = session.execute(
+                    select(RoleAssignment.role, RoleAssignment.site_id).where(
+                        RoleAssignment.user_id == user.id
+                    )
+                ).all()
+                return Actor(
+                    user.id, user.username, user.full_name, frozenset((Role(r), s) for r, s in roles), source
+                )
+    raise AuthenticationError(
+        Problem("AUTH-002", "Authorization", "the token is missing, expired or revoked; log in again")
+    )
+
+
+def logout(edc: Edc, token: str, actor: Actor) -> None:
+    """Revoke a bearer token (its expiry stays recorded)."""
+    with write_transaction(edc) as session:
+        tok = session.execute(select(Token).where(Token.token_hash == hash_token(token))).scalar_one_or_none()
+        if tok is not None and not tok.revoked:
+            tok.revoked = True
+            write_audit(session, actor, "logout", "users", actor.username, site_id=None)
+
+
+def change_password(edc: Edc, actor: Actor, current_password: str, new_password: str) -> None:
+    """Change the actor's own password after re-entering the current one; revokes their other tokens.
+
+    Raises
+    ------
+    AuthenticationError
+        ``AUTH-003`` when the current password is wrong (counts toward lockout).
+    InputError
+        ``AUTH-020`` when the new password breaks the policy.
+    """
+    check_password_policy(edc, new_password, actor.username, field="new_password")
+    failure = None
+    with write_transaction(edc) as session:
+        user = session.get(User, actor.user_id) if actor.user_id is not None else None
+        if user is None or not verify_user_password(edc, session, user, current_password, actor):
+            failure = AuthenticationError(
+                Problem("AUTH-003", "current_password", "the current password is wrong")
+            )
+        else:
+            user.password_hash = edc.hasher.hash(new_password)
+            user.password_changed_at = datetime.now(UTC)
+            for tok in session.execute(select(Token).where(Token.user_id == user.id)).scalars():
+                tok.revoked = True
+            write_audit(session, actor, "password_changed", "users", user.username, site_id=None)
+    if failure is not None:
+        raise failure

@@ -1,0 +1,649 @@
+"""Subjects, events and versioned forms: the data entry use cases, with site isolation.
+
+Notes
+-----
+Site isolation: every read, list and count is filtered to the sites where the actor holds ``read_data``;
+a record of another site is reported as not found (404), exactly like a record that does not exist, so a
+denial reveals nothing. An actor without ``read_data`` anywhere gets 403 before any lookup. Changes after
+first entry need a reason (21 CFR 11.10(e)); a form update must name the version it was based on
+(optimistic concurrency, 409 when stale) and a locked form refuses changes.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Mapping
+from datetime import UTC, date, datetime
+from typing import Any, Literal
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from oligotrial.errors import ConflictError, InputError, NotFoundError, PermissionDeniedError, Problem
+from oligotrial.services._context import (
+    Actor,
+    Edc,
+    Permission,
+    read_transaction,
+    write_audit,
+    write_transaction,
+)
+from oligotrial.services._validate import check_code, check_item_values, require_reason
+from oligotrial.services.admin import get_site_id
+from oligotrial.services.views import FormVersionView, FormView, SubjectView
+from oligotrial.store.audit import canonical_json
+from oligotrial.store.tables import DataQuery, Event, Form, FormVersion, QueryMessage, Site, Subject, User
+
+__all__ = [
+    "SUBJECT_STATUSES",
+    "create_subject",
+    "form_content_hash",
+    "get_form",
+    "get_form_history",
+    "get_subject",
+    "list_forms",
+    "list_subjects",
+    "load_form",
+    "load_subject",
+    "lock_form",
+    "readable_sites",
+    "save_form",
+    "unlock_form",
+    "update_subject_status",
+    "verify_form",
+]
+
+SUBJECT_STATUSES = ("screening", "screen_failed", "enrolled", "withdrawn", "completed")
+"""Subject statuses; a new subject starts in ``screening``."""
+
+FormStatus = Literal["incomplete", "complete"]
+
+
+def readable_sites(actor: Actor, permission: Permission = Permission.READ_DATA) -> frozenset[int] | None:
+    """Sites whose records the actor may read (``None``: all); 403 ``AUTH-100`` when none at all."""
+    if not actor.has_anywhere(permission):
+        raise PermissionDeniedError(
+            Problem("AUTH-100", "", f"your roles do not allow this action ({permission.value})")
+        )
+    return actor.sites_for(permission)
+
+
+def _scoped(stmt: Any, column: Any, sites: frozenset[int] | None) -> Any:
+    return stmt if sites is None else stmt.where(column.in_(sites))
+
+
+def _not_found(what: str, field: str, value: object) -> NotFoundError:
+    return NotFoundError(Problem("EDC-020", field, f"no such {what}", value=value))
+
+
+def load_subject(session: Session, actor: Actor, code: str) -> tuple[Subject, str]:
+    """The subject with ``code`` and its site code, if the actor may read it (else 404; 403 without any)."""
+    sites = readable_sites(actor)
+    row = session.execute(
+        _scoped(
+            select(Subject, Site.code).join(Site, Site.id == Subject.site_id), Subject.site_id, sites
+        ).where(Subject.code == code)
+    ).first()
+    if row is None:
+        raise _not_found("subject", "subject", code)
+    return row[0], row[1]
+
+
+def load_form(session: Session, actor: Actor, form_id: int) -> Form:
+    """The form with ``form_id`` if the actor may read it (else 404; 403 without read access anywhere)."""
+    sites = readable_sites(actor)
+    form = session.get(Form, form_id)
+    if form is None or (sites is not None and form.site_id not in sites):
+        raise _not_found("form", "form_id", form_id)
+    return form
+
+
+def _subject_view(subject: Subject, site_code: str) -> SubjectView:
+    return SubjectView(
+        code=subject.code,
+        site=site_code,
+        status=subject.status,
+        version=subject.version,
+        created_at=subject.created_at,
+        updated_at=subject.updated_at,
+    )
+
+
+def create_subject(edc: Edc, actor: Actor, site_code: str) -> SubjectView:
+    """Register a new subject at a site: identifier ``<site code>-<4-digit sequence>``, status ``screening``.
+
+    Raises
+    ------
+    NotFoundError
+        ``EDC-003``/``EDC-020`` the site does not exist or is not one of the actor's.
+    PermissionDeniedError
+        The actor may not enter data at this site.
+    """
+    sites = readable_sites(actor, Permission.ENTER_DATA)
+    with write_transaction(edc) as session:
+        site_id = get_site_id(session, site_code)
+        if not actor.can(Permission.READ_DATA, site_id):  # the same answer as for a site that does not exist
+            raise NotFoundError(Problem("EDC-003", "site", "no such site", value=site_code))
+        if sites is not None and site_id not in sites:
+            actor.require(Permission.ENTER_DATA, site_id)
+        site = session.execute(
+            select(Site).where(Site.id == site_id).with_for_update(key_share=True)
+        ).scalar_one()
+        if not site.is_active:
+            raise ConflictError(Problem("EDC-021", "site", "the site is not active", value=site_code))
+        seq = site.next_subject_seq
+        site.next_subject_seq = seq + 1
+        now = datetime.now(UTC)
+        subject = Subject(
+            site_id=site_id,
+            seq=seq,
+            code=f"{site.code}-{seq:04d}",
+            status="screening",
+            version=1,
+            created_at=now,
+            updated_at=now,
+        )
+        session.add(subject)
+        session.flush()
+        write_audit(
+            session,
+            actor,
+            "create",
+            "subjects",
+            subject.code,
+            site_id=site_id,
+            new={"code": subject.code, "status": subject.status},
+        )
+        return _subject_view(subject, site.code)
+
+
+def get_subject(edc: Edc, actor: Actor, code: str) -> SubjectView:
+    """One subject of the actor's sites."""
+    with read_transaction(edc) as session:
+        return _subject_view(*load_subject(session, actor, code))
+
+
+def list_subjects(
+    edc: Edc,
+    actor: Actor,
+    *,
+    site_code: str | None = None,
+    status: str | None = None,
+    limit: int = 100,
+    offset: int = 0,
+) -> tuple[list[SubjectView], int]:
+    """Subjects of the actor's sites (optionally one site, one status), with the total count."""
+    sites = readable_sites(actor)
+    with read_transaction(edc) as session:
+        stmt = _scoped(
+            select(Subject, Site.code).join(Site, Site.id == Subject.site_id), Subject.site_id, sites
+        )
+        if site_code is not None:
+            stmt = stmt.where(Site.code == site_code)
+        if status is not None:
+            stmt = stmt.where(Subject.status == status)
+        total = session.execute(select(func.count()).select_from(stmt.subquery())).scalar_one()
+        rows = session.execute(stmt.order_by(Subject.id).limit(limit).offset(offset)).all()
+        return [_subject_view(s, c) for s, c in rows], int(total)
+
+
+def update_subject_status(
+    edc: Edc, actor: Actor, code: str, status: str, base_version: int, reason: str | None
+) -> SubjectView:
+    """Change a subject's status (a change after first entry: reason required; stale version: 409)."""
+    if status not in SUBJECT_STATUSES:
+        raise InputError.single(
+            "EDC-022", "status", f"expected one of {', '.join(SUBJECT_STATUSES)}", value=status
+        )
+    with write_transaction(edc) as session:
+        subject, site_code = load_subject(session, actor, code)
+        actor.require(Permission.ENTER_DATA, subject.site_id)
+        text = require_reason(reason)
+        _check_version(subject.version, base_version)
+        if subject.status != status:
+            old = subject.status
+            subject.status = status
+            subject.version += 1
+            subject.updated_at = datetime.now(UTC)
+            write_audit(
+                session,
+                actor,
+                "update",
+                "subjects",
+                subject.code,
+                site_id=subject.site_id,
+                old={"status": old},
+                new={"status": status, "version": subject.version},
+                reason=text,
+            )
+        return _subject_view(subject, site_code)
+
+
+def _check_version(current: int, base: int | None, field: str = "base_version") -> None:
+    if base != current:
+        raise ConflictError(
+            Problem(
+                "EDC-023",
+                field,
+                f"the record changed since you read it (current version {current}); reload, re-apply, save again",
+                value=base,
+            )
+        )
+
+
+def form_content_hash(
+    form_id: int, subject_code: str, event_code: str, form_code: str, version: int, values: Mapping[str, Any]
+) -> str:
+    """SHA-256 of the canonical JSON of a form version: what a signature binds to."""
+    document = {
+        "form_id": form_id,
+        "subject": subject_code,
+        "event": event_code,
+        "form": form_code,
+        "version": version,
+        "values": dict(values),
+    }
+    return hashlib.sha256(canonical_json(document).encode("utf-8")).hexdigest()
+
+
+def _form_rows(session: Session) -> Any:
+    return (
+        select(Form, Subject.code, Site.code, Event.event_code, Event.event_date)
+        .join(Subject, Subject.id == Form.subject_id)
+        .join(Site, Site.id == Form.site_id)
+        .join(Event, Event.id == Form.event_id)
+    )
+
+
+def _form_view(
+    form: Form, subject_code: str, site_code: str, event_code: str, event_date: date | None
+) -> FormView:
+    return FormView(
+        id=form.id,
+        subject=subject_code,
+        site=site_code,
+        event_code=event_code,
+        event_date=event_date,
+        form_code=form.form_code,
+        version=form.version,
+        values=form.item_values,
+        content_hash=form.content_hash,
+        status=form.status,
+        is_locked=form.is_locked,
+        is_verified=form.verified_version == form.version,
+        updated_at=form.updated_at,
+    )
+
+
+def _view_of(session: Session, form_id: int) -> FormView:
+    row = session.execute(_form_rows(session).where(Form.id == form_id)).one()
+    return _form_view(*row)
+
+
+def save_form(
+    edc: Edc,
+    actor: Actor,
+    subject_code: str,
+    event_code: str,
+    form_code: str,
+    values: Mapping[str, Any],
+    *,
+    base_version: int | None = None,
+    reason: str | None = None,
+    event_date: date | None = None,
+    status: FormStatus = "complete",
+) -> FormView:
+    """Enter or change a form's item values; each save that changes something is a new version.
+
+    Notes
+    -----
+    First entry: ``base_version`` must be ``None``/absent, no reason needed. A change: ``base_version`` must
+    be the current version (else 409 ``EDC-023``) and a reason is required (``EDC-010``). Saving identical
+    values, status and date stores nothing and audits nothing. Edit checks registered for the form run on
+    the saved values and open a query per new problem (and close their own queries no longer raised).
+    """
+    check_code(event_code, "event_code")
+    check_code(form_code, "form_code")
+    if status not in ("incomplete", "complete"):
+        raise InputError.single("EDC-024", "status", "expected incomplete or complete", value=status)
+    values = check_item_values(values)
+    with write_transaction(edc) as session:
+        subject, _ = load_subject(session, actor, subject_code)
+        actor.require(Permission.ENTER_DATA, subject.site_id)
+        now = datetime.now(UTC)
+        event = session.execute(
+            select(Event).where(Event.subject_id == subject.id, Event.event_code == event_code)
+        ).scalar_one_or_none()
+        form = None
+        if event is not None:
+            form = session.execute(
+                select(Form)
+                .where(Form.event_id == event.id, Form.form_code == form_code)
+                .with_for_update(key_share=True)
+            ).scalar_one_or_none()
+        if form is None:
+            if base_version is not None:
+                _check_version(0, base_version)
+            if event is None:
+                event = Event(
+                    subject_id=subject.id, event_code=event_code, event_date=event_date, created_at=now
+                )
+                session.add(event)
+                session.flush()
+                write_audit(
+                    session,
+                    actor,
+                    "create",
+                    "events",
+                    event.id,
+                    site_id=subject.site_id,
+                    new={"subject": subject.code, "event_code": event_code, "event_date": _iso(event_date)},
+                )
+            form = Form(
+                subject_id=subject.id,
+                site_id=subject.site_id,
+                event_id=event.id,
+                form_code=form_code,
+                version=1,
+                item_values=values,
+                content_hash="",
+                status=status,
+                is_locked=False,
+                created_at=now,
+                updated_at=now,
+            )
+            session.add(form)
+            session.flush()
+            form.content_hash = form_content_hash(form.id, subject.code, event_code, form_code, 1, values)
+            session.add(
+                FormVersion(
+                    form_id=form.id,
+                    version=1,
+                    item_values=values,
+                    content_hash=form.content_hash,
+                    saved_by=actor.user_id,
+                    saved_at=now,
+                    reason=None,
+                )
+            )
+            write_audit(
+                session,
+                actor,
+                "create",
+                "forms",
+                form.id,
+                site_id=subject.site_id,
+                new={
+                    "subject": subject.code,
+                    "event_code": event_code,
+                    "form_code": form_code,
+                    "version": 1,
+                    "status": status,
+                    "values": values,
+                },
+            )
+        else:
+            if form.is_locked:
+                raise ConflictError(
+                    Problem("EDC-025", "form", "the form is locked; ask a data manager to unlock it")
+                )
+            _check_version(form.version, base_version)
+            date_changed = event_date is not None and event_date != event.event_date
+            changed = {
+                k
+                for k in set(form.item_values) | set(values)
+                if form.item_values.get(k, _MISSING) != values.get(k, _MISSING)
+            }
+            if not changed and status == form.status and not date_changed:
+                return _view_of(session, form.id)
+            text = require_reason(reason)
+            if date_changed:
+                assert event is not None
+                write_audit(
+                    session,
+                    actor,
+                    "update",
+                    "events",
+                    event.id,
+                    site_id=subject.site_id,
+                    old={"event_date": _iso(event.event_date)},
+                    new={"event_date": _iso(event_date)},
+                    reason=text,
+                )
+                event.event_date = event_date
+            old_version = form.version
+            old = {"version": old_version, "values": {k: form.item_values.get(k) for k in sorted(changed)}}
+            new = {"version": old_version + 1, "values": {k: values.get(k) for k in sorted(changed)}}
+            if status != form.status:
+                old["status"], new["status"] = form.status, status
+            form.version = old_version + 1
+            form.item_values = values
+            form.status = status
+            form.updated_at = now
+            form.content_hash = form_content_hash(
+                form.id, subject.code, event_code, form_code, form.version, values
+            )
+            session.add(
+                FormVersion(
+                    form_id=form.id,
+                    version=form.version,
+                    item_values=values,
+                    content_hash=form.content_hash,
+                    saved_by=actor.user_id,
+                    saved_at=now,
+                    reason=text,
+                )
+            )
+            write_audit(
+                session,
+                actor,
+                "update",
+                "forms",
+                form.id,
+                site_id=subject.site_id,
+                old=old,
+                new=new,
+                reason=text,
+            )
+        _run_edit_checks(edc, session, actor, form, event_code, now)
+        session.flush()
+        return _view_of(session, form.id)
+
+
+_MISSING = object()
+
+
+def _iso(value: date | None) -> str | None:
+    return None if value is None else value.isoformat()
+
+
+def _run_edit_checks(
+    edc: Edc, session: Session, actor: Actor, form: Form, event_code: str, now: datetime
+) -> None:
+    checks = [c for key in (form.form_code, "*") if (c := edc.edit_checks.get(key)) is not None]
+    if not checks:
+        return
+    problems = {
+        (p.code, p.field): p for check in checks for p in check(event_code, form.form_code, form.item_values)
+    }
+    existing = (
+        session.execute(
+            select(DataQuery).where(DataQuery.form_id == form.id, DataQuery.origin == "edit_check")
+        )
+        .scalars()
+        .all()
+    )
+    active: dict[tuple[str | None, str], DataQuery] = {
+        (q.check_code, q.item): q for q in existing if q.state != "closed"
+    }
+    for key, problem in problems.items():
+        if key in active:
+            continue
+        query = DataQuery(
+            form_id=form.id,
+            subject_id=form.subject_id,
+            site_id=form.site_id,
+            item=problem.field or "<form>",
+            origin="edit_check",
+            check_code=problem.code,
+            state="open",
+            form_version=form.version,
+            raised_by=None,
+            created_at=now,
+            updated_at=now,
+        )
+        session.add(query)
+        session.flush()
+        session.add(
+            QueryMessage(
+                query_id=query.id, action="raise", text=problem.message, author_id=None, created_at=now
+            )
+        )
+        write_audit(
+            session,
+            actor,
+            "create",
+            "data_queries",
+            query.id,
+            site_id=form.site_id,
+            new={
+                "form_id": form.id,
+                "item": query.item,
+                "origin": "edit_check",
+                "check_code": problem.code,
+                "state": "open",
+                "text": problem.message,
+            },
+        )
+    for active_key, query in active.items():
+        if active_key not in problems:
+            old_state = query.state
+            query.state = "closed"
+            query.updated_at = now
+            text = "closed automatically: the edit check no longer fires on the saved values"
+            session.add(
+                QueryMessage(query_id=query.id, action="close", text=text, author_id=None, created_at=now)
+            )
+            write_audit(
+                session,
+                actor,
+                "update",
+                "data_queries",
+                query.id,
+                site_id=form.site_id,
+                old={"state": old_state},
+                new={"state": "closed"},
+                reason=text,
+            )
+
+
+def get_form(edc: Edc, actor: Actor, form_id: int) -> FormView:
+    """One form of the actor's sites."""
+    with read_transaction(edc) as session:
+        load_form(session, actor, form_id)
+        return _view_of(session, form_id)
+
+
+def list_forms(edc: Edc, actor: Actor, subject_code: str) -> list[FormView]:
+    """All forms of one subject, by event then form code."""
+    with read_transaction(edc) as session:
+        subject, _ = load_subject(session, actor, subject_code)
+        rows = session.execute(
+            _form_rows(session)
+            .where(Form.subject_id == subject.id)
+            .order_by(Event.event_code, Form.form_code)
+        ).all()
+        return [_form_view(*row) for row in rows]
+
+
+def get_form_history(edc: Edc, actor: Actor, form_id: int) -> list[FormVersionView]:
+    """Every saved version of a form, oldest first, with who saved it, when and why."""
+    with read_transaction(edc) as session:
+        load_form(session, actor, form_id)
+        rows = session.execute(
+            select(FormVersion, User.username)
+            .outerjoin(User, User.id == FormVersion.saved_by)
+            .where(FormVersion.form_id == form_id)
+            .order_by(FormVersion.version)
+        ).all()
+        return [
+            FormVersionView(
+                version=v.version,
+                values=v.item_values,
+                content_hash=v.content_hash,
+                saved_by=name or "system",
+                saved_at=v.saved_at,
+                reason=v.reason,
+            )
+            for v, name in rows
+        ]
+
+
+def _form_for_change(session: Session, actor: Actor, form_id: int, permission: Permission) -> Form:
+    form = load_form(session, actor, form_id)
+    actor.require(permission, form.site_id)
+    locked = session.execute(
+        select(Form).where(Form.id == form_id).with_for_update(key_share=True)
+    ).scalar_one()
+    return locked
+
+
+def lock_form(edc: Edc, actor: Actor, form_id: int) -> FormView:
+    """Lock a form against changes (data managers)."""
+    with write_transaction(edc) as session:
+        form = _form_for_change(session, actor, form_id, Permission.LOCK_FORM)
+        if not form.is_locked:
+            form.is_locked = True
+            write_audit(
+                session,
+                actor,
+                "update",
+                "forms",
+                form.id,
+                site_id=form.site_id,
+                old={"is_locked": False},
+                new={"is_locked": True},
+            )
+        return _view_of(session, form.id)
+
+
+def unlock_form(edc: Edc, actor: Actor, form_id: int, reason: str | None) -> FormView:
+    """Unlock a form (data managers); the reason is recorded."""
+    with write_transaction(edc) as session:
+        form = _form_for_change(session, actor, form_id, Permission.LOCK_FORM)
+        text = require_reason(reason)
+        if form.is_locked:
+            form.is_locked = False
+            write_audit(
+                session,
+                actor,
+                "update",
+                "forms",
+                form.id,
+                site_id=form.site_id,
+                old={"is_locked": True},
+                new={"is_locked": False},
+                reason=text,
+            )
+        return _view_of(session, form.id)
+
+
+def verify_form(edc: Edc, actor: Actor, form_id: int, version: int) -> FormView:
+    """Record source-data verification of one version of a form (monitors); a later change clears it."""
+    with write_transaction(edc) as session:
+        form = _form_for_change(session, actor, form_id, Permission.VERIFY_SOURCE)
+        _check_version(form.version, version, "version")
+        if form.verified_version != version:
+            old = form.verified_version
+            form.verified_version = version
+            write_audit(
+                session,
+                actor,
+                "update",
+                "forms",
+                form.id,
+                site_id=form.site_id,
+                old={"verified_version": old},
+                new={"verified_version": version},
+            )
+        return _view_of(session, form.id)

@@ -1,0 +1,310 @@
+"""Operator use cases on the database as a whole: create or upgrade it, open it, back it up, restore it."""
+
+from __future__ import annotations
+
+import gzip
+import json
+import os
+import tempfile
+from datetime import UTC, date, datetime
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Date, Engine, delete, func, insert, inspect, select, text
+
+from oligotrial.errors import AuditChainError, ConfigurationError, ConflictError, InputError, Problem
+from oligotrial.protocol import Protocol
+from oligotrial.services._context import Actor, Edc, Role, read_transaction, write_audit, write_transaction
+from oligotrial.services.admin import create_user
+from oligotrial.settings import Settings
+from oligotrial.store.audit import verify_audit_chain
+from oligotrial.store.engine import create_engine
+from oligotrial.store.migrate import current_revision, head_revision, upgrade_database
+from oligotrial.store.tables import AuditChainHead, Base, Meta, User, UTCDateTime
+
+__all__ = [
+    "BACKUP_FORMAT",
+    "backup_database",
+    "check_health",
+    "init_database",
+    "open_edc",
+    "restore_database",
+]
+
+BACKUP_FORMAT = "oligotrial-backup/1"
+"""Identifies a backup file: gzip-compressed JSON with every table's rows and the schema revision."""
+
+
+def open_edc(settings: Settings, *, pool_size: int | None = None) -> Edc:
+    """An :class:`Edc` context on ``settings.database_url`` (the schema must be current: run ``init``).
+
+    Raises
+    ------
+    ConfigurationError
+        ``CONF-012`` when the database was never initialized or needs an upgrade.
+    """
+    engine = create_engine(
+        settings.database_url,
+        pool_size=settings.db_pool_size if pool_size is None else pool_size,
+        busy_timeout_seconds=settings.db_busy_timeout_seconds,
+    )
+    revision = current_revision(engine)
+    if revision != head_revision():
+        engine.dispose()
+        raise ConfigurationError.single(
+            "CONF-012",
+            "database_url",
+            f"the database schema is at revision {revision or 'none'}, this version needs {head_revision()}; "
+            "run `oligotrial init` on it first",
+            value=settings.database_url,
+        )
+    return Edc(engine, settings)
+
+
+def _read_meta(engine: Engine) -> dict[str, str]:
+    tables = inspect(engine).get_table_names()
+    if not tables:
+        return {}
+    if "meta" not in tables or "alembic_version" not in tables:
+        raise ConfigurationError.single(
+            "CONF-011", "database_url", "the database holds tables but is not an oligotrial database"
+        )
+    with engine.connect() as connection:
+        return {k: v for k, v in connection.execute(select(Meta.key, Meta.value)).all()}
+
+
+def init_database(
+    settings: Settings, protocol: Protocol, admin_username: str, admin_password: str, source: str = "cli"
+) -> dict[str, Any]:
+    """Create the database, or upgrade it, non-interactively, and make sure the administrator exists.
+
+    Notes
+    -----
+    Idempotent: on an existing database of the same protocol id the schema is upgraded and an existing
+    administrator account is left untouched. A database created for another protocol id is refused.
+
+    Raises
+    ------
+    ConfigurationError
+        ``CONF-010`` the database belongs to another protocol; ``CONF-011`` it is not an oligotrial database.
+    """
+    engine = create_engine(
+        settings.database_url, pool_size=1, busy_timeout_seconds=settings.db_busy_timeout_seconds
+    )
+    try:
+        meta = _read_meta(engine)
+        pid, pversion = protocol.protocol.id, protocol.protocol.version
+        if meta.get("protocol_id") not in (None, pid):
+            raise ConfigurationError.single(
+                "CONF-010",
+                "database_url",
+                f"the database was created for protocol {meta['protocol_id']!r}, not {pid!r}; "
+                "use another database for this protocol",
+                value=meta["protocol_id"],
+            )
+        before = current_revision(engine)
+        upgrade_database(engine)
+        edc = Edc(engine, settings)
+        actor = Actor.system(source)
+        created_admin = False
+        with write_transaction(edc) as session:
+            now = datetime.now(UTC).isoformat()
+            if "protocol_id" not in meta:
+                for key, value in (("protocol_id", pid), ("protocol_version", pversion), ("created_at", now)):
+                    session.add(Meta(key=key, value=value))
+                write_audit(
+                    session,
+                    actor,
+                    "create",
+                    "meta",
+                    "protocol",
+                    site_id=None,
+                    new={"protocol_id": pid, "protocol_version": pversion},
+                )
+            elif meta.get("protocol_version") != pversion:
+                session.get_one(Meta, "protocol_version").value = pversion
+                write_audit(
+                    session,
+                    actor,
+                    "update",
+                    "meta",
+                    "protocol",
+                    site_id=None,
+                    old={"protocol_version": meta.get("protocol_version")},
+                    new={"protocol_version": pversion},
+                    reason="protocol version changed at init",
+                )
+            exists = (
+                session.execute(select(User.id).where(User.username == admin_username)).first() is not None
+            )
+        if not exists:
+            create_user(
+                edc,
+                actor,
+                admin_username,
+                admin_password,
+                "Administrator",
+                roles=[(Role.ADMINISTRATOR, None)],
+            )
+            created_admin = True
+        return {
+            "database": engine.url.render_as_string(hide_password=True),
+            "schema_before": before,
+            "schema": head_revision(),
+            "protocol_id": pid,
+            "protocol_version": pversion,
+            "admin_user": admin_username,
+            "admin_created": created_admin,
+        }
+    finally:
+        engine.dispose()
+
+
+def _to_json(value: Any) -> Any:
+    if isinstance(value, datetime | date):
+        return value.isoformat()
+    return value
+
+
+def backup_database(edc: Edc, path: Path) -> dict[str, Any]:
+    """Write a consistent online backup of every table to ``path`` (gzip JSON), atomically.
+
+    Notes
+    -----
+    All tables are read in one snapshot (PostgreSQL REPEATABLE READ; SQLite WAL read transaction) while the
+    server keeps running, so the backup's audit chain ends exactly at its chain head.
+    """
+    tables: dict[str, list[dict[str, Any]]] = {}
+    with read_transaction(edc) as session:
+        connection = session.connection()
+        if edc.dialect == "postgresql":
+            connection.exec_driver_sql("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+        for table in Base.metadata.sorted_tables:
+            key = [c for c in table.primary_key.columns]
+            rows = connection.execute(select(table).order_by(*key)).mappings().all()
+            tables[table.name] = [{k: _to_json(v) for k, v in row.items()} for row in rows]
+        revision = connection.execute(text("SELECT version_num FROM alembic_version")).scalar_one()
+    document = {
+        "format": BACKUP_FORMAT,
+        "schema": revision,
+        "created_at": datetime.now(UTC).isoformat(),
+        "tables": tables,
+    }
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+    try:
+        with os.fdopen(fd, "wb") as raw, gzip.GzipFile(fileobj=raw, mode="wb") as gz:
+            gz.write(json.dumps(document, ensure_ascii=False).encode("utf-8"))
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return {
+        "file": str(path),
+        "schema": revision,
+        "rows": {name: len(rows) for name, rows in tables.items()},
+        "audit_entries": len(tables["audit_log"]),
+    }
+
+
+def _read_backup(path: Path) -> dict[str, Any]:
+    try:
+        with gzip.open(path, "rb") as gz:
+            document = json.loads(gz.read().decode("utf-8"))
+    except (OSError, EOFError, ValueError) as exc:
+        raise InputError.single("EDC-050", str(path), f"not a readable oligotrial backup: {exc}") from None
+    if not isinstance(document, dict) or document.get("format") != BACKUP_FORMAT:
+        raise InputError.single(
+            "EDC-050", str(path), f"not an oligotrial backup (format {BACKUP_FORMAT} expected)"
+        )
+    return document
+
+
+def restore_database(settings: Settings, path: Path, source: str = "cli") -> dict[str, Any]:
+    """Restore a backup into an empty database, verifying the audit chain before committing.
+
+    Raises
+    ------
+    ConflictError
+        ``EDC-051`` the target database already holds data.
+    AuditChainError
+        The backup's audit chain does not verify; nothing is restored.
+    """
+    document = _read_backup(Path(path))
+    if document.get("schema") != head_revision():
+        raise InputError.single(
+            "EDC-052",
+            str(path),
+            f"the backup has schema {document.get('schema')}, this version restores {head_revision()}",
+        )
+    engine = create_engine(
+        settings.database_url, pool_size=1, busy_timeout_seconds=settings.db_busy_timeout_seconds
+    )
+    try:
+        upgrade_database(engine)
+        edc = Edc(engine, settings)
+        with write_transaction(edc) as session:
+            head = session.get(AuditChainHead, 1)
+            has_data = session.execute(select(func.count()).select_from(User)).scalar_one() > 0
+            if has_data or head is None or head.seq != 0 or session.get(Meta, "protocol_id") is not None:
+                raise ConflictError(
+                    Problem("EDC-051", "database_url", "restore needs an empty database; create a new one")
+                )
+            connection = session.connection()
+            connection.execute(delete(AuditChainHead))
+            tables = document["tables"]
+            for table in Base.metadata.sorted_tables:
+                rows = [_from_json(table, row) for row in tables.get(table.name, [])]
+                if rows:
+                    connection.execute(insert(table), rows)
+                if edc.dialect == "postgresql" and rows and "id" in table.c:
+                    connection.exec_driver_sql(
+                        f"SELECT setval(pg_get_serial_sequence('{table.name}', 'id'), (SELECT max(id) FROM {table.name}))"  # noqa: S608 - table names come from our metadata
+                    )
+            session.expire_all()
+            report = verify_audit_chain(session)
+            if not report.is_intact:
+                raise AuditChainError(report.problems)
+            write_audit(
+                session,
+                Actor.system(source),
+                "restore",
+                "database",
+                "backup",
+                site_id=None,
+                new={
+                    "file": Path(path).name,
+                    "created_at": document.get("created_at"),
+                    "entries": report.entries,
+                    "head_hash": report.head_hash,
+                },
+            )
+        return {
+            "file": str(path),
+            "database": engine.url.render_as_string(hide_password=True),
+            "rows": {name: len(rows) for name, rows in document["tables"].items()},
+            "audit_entries_verified": report.entries,
+            "head_hash": report.head_hash,
+        }
+    finally:
+        engine.dispose()
+
+
+def _from_json(table: Any, row: dict[str, Any]) -> dict[str, Any]:
+    out = {}
+    for name, value in row.items():
+        column = table.c[name]
+        if value is not None and isinstance(column.type, UTCDateTime):
+            value = datetime.fromisoformat(value)
+        elif value is not None and isinstance(column.type, Date):
+            value = date.fromisoformat(value)
+        out[name] = value
+    return out
+
+
+def check_health(edc: Edc) -> dict[str, Any]:
+    """Whether the database answers and its schema is current (for load balancers' health checks)."""
+    with read_transaction(edc) as session:
+        revision = session.execute(text("SELECT version_num FROM alembic_version")).scalar_one()
+    return {"status": "ok" if revision == head_revision() else "schema-outdated", "schema": revision}

@@ -1,0 +1,16 @@
+"""Persistence of the EDC: tables, engine creation, migrations and the hash-chained audit trail."""
+
+from oligotrial.store.audit import AuditReport, append_audit, verify_audit_chain
+from oligotrial.store.engine import create_engine, normalize_database_url
+from oligotrial.store.migrate import current_revision, head_revision, upgrade_database
+
+__all__ = [
+    "AuditReport",
+    "append_audit",
+    "create_engine",
+    "current_revision",
+    "head_revision",
+    "normalize_database_url",
+    "upgrade_database",
+    "verify_audit_chain",
+]

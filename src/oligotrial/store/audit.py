@@ -1,0 +1,252 @@
+"""The audit trail: append-only entries chained by SHA-256, and the verifier that names tampered rows.
+
+Notes
+-----
+21 CFR 11.10(e) asks for secure, computer-generated, time-stamped audit trails recording the date and time of
+operator entries and actions that create, modify or delete electronic records, without obscuring previous
+values. Each entry records who (user id and name), when (UTC), what (table, record, old -> new values), why
+(reason) and from where (source address). Entry ``n`` stores ``prev_hash`` = hash of entry ``n - 1`` (64
+zeros for the first) and ``hash`` = SHA-256 of the canonical JSON (sorted keys, no spaces, UTF-8) of its
+fields including ``prev_hash``. Positions are contiguous from 1 and the ``audit_chain_head`` row holds the
+last position and hash, so removing the newest rows is detected as well as removing any other.
+
+Appends are serialized: the head row is read ``FOR UPDATE`` (PostgreSQL) inside a write transaction that
+SQLite begins with ``BEGIN IMMEDIATE``; two concurrent writers can therefore never chain to the same
+predecessor.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from oligotrial.errors import Problem
+from oligotrial.store.tables import GENESIS_HASH, AuditChainHead, AuditEntry
+
+__all__ = [
+    "AuditReport",
+    "append_audit",
+    "canonical_json",
+    "compute_entry_hash",
+    "entry_fields",
+    "verify_audit_chain",
+]
+
+_BATCH = 5000
+
+
+def canonical_json(value: Any) -> str:
+    """Serialize ``value`` as canonical JSON: sorted keys, no insignificant whitespace, UTF-8 text."""
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+
+
+def _iso(at: datetime) -> str:
+    return at.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def entry_fields(entry: AuditEntry) -> dict[str, Any]:
+    """The hashed fields of an entry, as stored."""
+    return {
+        "id": int(entry.id),
+        "at": _iso(entry.at),
+        "actor_id": entry.actor_id,
+        "actor_username": entry.actor_username,
+        "action": entry.action,
+        "table_name": entry.table_name,
+        "record_id": entry.record_id,
+        "site_id": entry.site_id,
+        "old_values": entry.old_values,
+        "new_values": entry.new_values,
+        "reason": entry.reason,
+        "source": entry.source,
+        "prev_hash": entry.prev_hash,
+    }
+
+
+def compute_entry_hash(fields: dict[str, Any]) -> str:
+    """SHA-256 (hex) of the canonical JSON of an entry's fields (which include ``prev_hash``)."""
+    return hashlib.sha256(canonical_json(fields).encode("utf-8")).hexdigest()
+
+
+def append_audit(
+    session: Session,
+    *,
+    actor_id: int | None,
+    actor_username: str,
+    action: str,
+    table_name: str,
+    record_id: object,
+    site_id: int | None,
+    old: dict[str, Any] | None,
+    new: dict[str, Any] | None,
+    reason: str | None,
+    source: str,
+) -> AuditEntry:
+    """Append one entry to the chain in the caller's (write) transaction and advance the chain head.
+
+    The head row is locked until the transaction ends, so the entry commits or rolls back together with the
+    change it records.
+    """
+    head = session.execute(
+        select(AuditChainHead).where(AuditChainHead.id == 1).with_for_update()
+    ).scalar_one()
+    at = datetime.now(UTC)
+    entry = AuditEntry(
+        id=head.seq + 1,
+        at=at,
+        actor_id=actor_id,
+        actor_username=actor_username,
+        action=action,
+        table_name=table_name,
+        record_id=str(record_id),
+        site_id=site_id,
+        old_values=None if old is None else canonical_json(old),
+        new_values=None if new is None else canonical_json(new),
+        reason=reason,
+        source=source,
+        prev_hash=head.hash,
+    )
+    entry.hash = compute_entry_hash(entry_fields(entry))
+    session.add(entry)
+    head.seq = entry.id
+    head.hash = entry.hash
+    session.flush()
+    return entry
+
+
+@dataclass
+class AuditReport:
+    """Result of :func:`verify_audit_chain`.
+
+    Attributes
+    ----------
+    entries
+        Number of rows found in ``audit_log``.
+    head_seq, head_hash
+        The chain head: last position and hash the application recorded.
+    problems
+        One per tampered row: ``AUDIT-001`` changed, ``AUDIT-002`` removed, ``AUDIT-003`` inserted,
+        ``AUDIT-004`` re-linked (hash valid but not chained to its predecessor), ``AUDIT-005`` head missing.
+    """
+
+    entries: int = 0
+    head_seq: int = 0
+    head_hash: str = GENESIS_HASH
+    problems: list[Problem] = field(default_factory=list)
+
+    @property
+    def is_intact(self) -> bool:
+        """True when no problem was found."""
+        return not self.problems
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "intact": self.is_intact,
+            "entries": self.entries,
+            "head_seq": self.head_seq,
+            "head_hash": self.head_hash,
+            "problems": [p.to_dict() for p in self.problems],
+        }
+
+
+def verify_audit_chain(session: Session) -> AuditReport:
+    """Recompute the chain and name every row changed, removed or inserted behind the application's back.
+
+    Notes
+    -----
+    Walks rows by position. A row whose recomputed hash differs from its stored hash was changed; a gap in
+    positions (or positions missing before the head) means rows were removed; a row beyond the head
+    position, was inserted; a row whose own hash is right but whose ``prev_hash``
+    differs from its predecessor's hash was re-linked. Rewriting the whole chain *and* the head with
+    recomputed hashes is only detectable against an externally recorded head hash (``head_hash``).
+    """
+    head = session.get(AuditChainHead, 1)
+    report = AuditReport()
+    if head is None:
+        report.problems.append(
+            Problem(
+                "AUDIT-005", "audit_chain_head", "the chain head row is missing; the chain cannot be anchored"
+            )
+        )
+        head_seq, head_hash = None, None
+    else:
+        head_seq, head_hash = int(head.seq), head.hash
+        report.head_seq, report.head_hash = head_seq, head_hash
+    expected = 1
+    prev_hash = GENESIS_HASH
+    last_id = 0
+    after = None
+    while True:
+        stmt = select(AuditEntry).order_by(AuditEntry.id).limit(_BATCH)
+        if after is not None:
+            stmt = stmt.where(AuditEntry.id > after)
+        rows = session.execute(stmt).scalars().all()
+        if not rows:
+            break
+        for row in rows:
+            report.entries += 1
+            position = int(row.id)
+            after = position
+            if head_seq is not None and position > head_seq:
+                report.problems.append(
+                    Problem(
+                        "AUDIT-003",
+                        f"audit_log[{position}]",
+                        f"row inserted: position {position} lies beyond the chain head ({head_seq})",
+                        value=_summary(row),
+                    )
+                )
+                continue
+            for missing in range(expected, position):
+                report.problems.append(
+                    Problem(
+                        "AUDIT-002", f"audit_log[{missing}]", f"row removed: position {missing} is missing"
+                    )
+                )
+            recomputed = compute_entry_hash(entry_fields(row))
+            if recomputed != row.hash:
+                report.problems.append(
+                    Problem(
+                        "AUDIT-001",
+                        f"audit_log[{position}]",
+                        "row changed: its content no longer matches its hash",
+                        value=_summary(row),
+                    )
+                )
+            elif position == expected and row.prev_hash != prev_hash:
+                report.problems.append(
+                    Problem(
+                        "AUDIT-004",
+                        f"audit_log[{position}]",
+                        "row re-linked: its prev_hash is not the hash of the row before it",
+                        value=_summary(row),
+                    )
+                )
+            prev_hash = row.hash
+            expected = position + 1
+            last_id = position
+        session.expunge_all()
+    if head_seq is not None:
+        for missing in range(max(expected, last_id + 1), head_seq + 1):
+            report.problems.append(
+                Problem("AUDIT-002", f"audit_log[{missing}]", f"row removed: position {missing} is missing")
+            )
+        if last_id == head_seq and head_seq > 0 and prev_hash != head_hash and not report.problems:
+            report.problems.append(
+                Problem(
+                    "AUDIT-004",
+                    f"audit_log[{head_seq}]",
+                    "the last row's hash differs from the chain head's hash",
+                )
+            )
+    return report
+
+
+def _summary(row: AuditEntry) -> str:
+    return f"{row.action} {row.table_name}/{row.record_id} by {row.actor_username}"

@@ -1,0 +1,117 @@
+"""The HTTP API in-process: token flow, error documents with field paths, bad input stores nothing,
+security headers, OpenAPI."""
+
+from __future__ import annotations
+
+import pytest
+from fastapi.testclient import TestClient
+
+from edc_fixtures import ADMIN, ADMIN_PASSWORD
+from oligotrial.api import create_app
+from oligotrial.services.audit_trail import verify_audit
+
+
+@pytest.fixture
+def client(world):
+    app = create_app(world.edc.settings, world.edc)
+    with TestClient(app, raise_server_exceptions=False) as c:
+        yield c
+
+
+def bearer(world, name):
+    return {"Authorization": f"Bearer {world.tokens[name]}"}
+
+
+def test_token_flow_and_401s(client, world):
+    r = client.post("/api/v1/auth/token", data={"username": ADMIN, "password": ADMIN_PASSWORD})
+    assert r.status_code == 200 and r.json()["token_type"] == "bearer" and r.json()["expires_in"] == 1800
+    token = r.json()["access_token"]
+    assert (
+        client.get("/api/v1/auth/me", headers={"Authorization": f"Bearer {token}"}).json()["username"]
+        == ADMIN
+    )
+    bad = client.post("/api/v1/auth/token", data={"username": ADMIN, "password": "nope nope nope"})
+    assert bad.status_code == 401 and bad.json()["error"]["problems"][0]["code"] == "AUTH-001"
+    missing = client.get("/api/v1/sites")
+    assert missing.status_code == 401 and missing.headers["www-authenticate"] == "Bearer"
+    assert client.get("/api/v1/sites", headers={"Authorization": "Bearer forged"}).status_code == 401
+    assert client.post("/api/v1/auth/logout", headers={"Authorization": f"Bearer {token}"}).status_code == 204
+    assert client.get("/api/v1/auth/me", headers={"Authorization": f"Bearer {token}"}).status_code == 401
+
+
+@pytest.mark.parametrize(
+    ("body", "fields"),
+    [
+        (b"{not json", {"body"}),
+        (b'{"values": {"AGE": "64"}, "base_version": "1"}', {"body.base_version"}),
+        (b'{"values": {"AGE": [1, 2]}}', {"body.values.AGE"}),
+        (b'{"values": {}, "colour": "red"}', {"body.colour"}),
+        (b'{"values": {}, "event_date": "2024-02-30"}', {"body.event_date"}),
+        (b'{"values": {"1x": 1}}', {"values.1x"}),
+        (b'{"vals": {}}', {"body.values", "body.vals"}),
+        (b"[]", {"body"}),
+    ],
+)
+def test_bad_input_is_422_with_field_paths_and_stores_nothing(client, world, body, fields):
+    subject = client.post(
+        "/api/v1/subjects", json={"site": "CN01"}, headers=bearer(world, "investigator.cn01")
+    ).json()
+    before = verify_audit(world.edc).entries
+    r = client.put(
+        f"/api/v1/subjects/{subject['code']}/forms/SCREENING/DM",
+        content=body,
+        headers={**bearer(world, "investigator.cn01"), "content-type": "application/json"},
+    )
+    assert r.status_code == 422, r.text
+    assert {p["field"] for p in r.json()["error"]["problems"]} == fields
+    assert "Traceback" not in r.text
+    assert verify_audit(world.edc).entries == before
+    forms = client.get(
+        f"/api/v1/subjects/{subject['code']}/forms", headers=bearer(world, "investigator.cn01")
+    )
+    assert forms.json() == []
+
+
+def test_oversized_payload_is_413(client, world):
+    huge = b'{"values": {"X": "' + b"a" * 1_100_000 + b'"}}'
+    r = client.put(
+        "/api/v1/subjects/CN01-0001/forms/SCREENING/DM",
+        content=huge,
+        headers={**bearer(world, "investigator.cn01"), "content-type": "application/json"},
+    )
+    assert r.status_code == 413 and r.json()["error"]["problems"][0]["code"] == "API-413"
+
+
+def test_conflicts_are_409_and_only_stored_changes_are_audited(client, world):
+    h = bearer(world, "investigator.cn01")
+    code = client.post("/api/v1/subjects", json={"site": "CN01"}, headers=h).json()["code"]
+    url = f"/api/v1/subjects/{code}/forms/SCREENING/DM"
+    assert client.put(url, json={"values": {"A": 1}}, headers=h).status_code == 200
+    before = verify_audit(world.edc).entries
+    stale = client.put(url, json={"values": {"A": 2}, "base_version": 5, "reason": "x"}, headers=h)
+    assert stale.status_code == 409 and stale.json()["error"]["problems"][0]["field"] == "base_version"
+    no_reason = client.put(url, json={"values": {"A": 2}, "base_version": 1}, headers=h)
+    assert no_reason.status_code == 422 and no_reason.json()["error"]["problems"][0]["field"] == "reason"
+    assert verify_audit(world.edc).entries == before
+    ok = client.put(url, json={"values": {"A": 2}, "base_version": 1, "reason": "typo"}, headers=h)
+    assert ok.status_code == 200 and verify_audit(world.edc).entries == before + 1
+    dup = client.post("/api/v1/sites", json={"code": "CN01", "name": "again"}, headers=bearer(world, ADMIN))
+    assert dup.status_code == 409
+
+
+def test_security_headers_openapi_and_unknown_routes(client, world):
+    r = client.get("/api/v1/sites", headers=bearer(world, ADMIN))
+    for header in ("x-content-type-options", "x-frame-options", "content-security-policy", "cache-control"):
+        assert header in r.headers
+    spec = client.get("/openapi.json").json()
+    assert "/api/v1/auth/token" in spec["paths"] and "/api/v1/audit" in spec["paths"]
+    assert client.get("/docs").status_code == 200
+    nf = client.get("/api/v1/nothing-here")
+    assert nf.status_code == 404 and nf.json()["error"]["problems"][0]["code"] == "API-404"
+    assert client.get("/api/v1/health").json()["status"] == "ok"
+
+
+def test_no_api_route_can_change_audit_rows(client):
+    spec = client.get("/openapi.json").json()
+    audit_paths = {p: ops for p, ops in spec["paths"].items() if "audit" in p}
+    assert audit_paths and all(set(ops) == {"get"} for ops in audit_paths.values())
