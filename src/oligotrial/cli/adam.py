@@ -18,13 +18,6 @@ from oligotrial.errors import InputError
 from oligotrial.exports.datasets import DatasetFormat, read_datasets, write_datasets
 from oligotrial.protocol import load_protocol
 
-_LABELS = {
-    "ADSL": "Subject-Level Analysis Dataset",
-    "ADRS": "Response Analysis Dataset",
-    "ADTTE": "Time-to-Event Analysis Dataset",
-    "ADAE": "Adverse Events Analysis Dataset",
-}
-
 
 @handle_errors
 def adam(
@@ -52,7 +45,7 @@ def adam(
         max_ne_between_confirmation=max_ne,
         sd_min_days=min_sd_days,
     )
-    written = write_datasets(datasets.as_dict(), out, formats, labels=_LABELS)
+    written = write_datasets(datasets.as_dict(), out, formats)
     summary = _summary(datasets)
     provenance = {
         "software": f"oligotrial {__version__}",

@@ -9,7 +9,13 @@ import polars as pl
 from oligotrial.endpoints.sdtm import Study
 from oligotrial.protocol.models import Protocol
 
-__all__ = ["derive_adae"]
+__all__ = ["ADAE_AE_VARIABLES", "derive_adae"]
+
+#: The AE variables ADAE carries over from SDTM, when present.
+ADAE_AE_VARIABLES = (
+    "USUBJID", "AESEQ", "AETERM", "AEDECOD", "AEBODSYS", "AESTDTC", "AEENDTC", "AETOXGR", "AESER", "AEREL",
+    "AEACN", "AEOUT",
+)  # fmt: skip
 
 
 def derive_adae(study: Study, adsl: pl.DataFrame, protocol: Protocol) -> pl.DataFrame:
@@ -18,7 +24,8 @@ def derive_adae(study: Study, adsl: pl.DataFrame, protocol: Protocol) -> pl.Data
     Returns
     -------
     polars.DataFrame
-        The AE variables with ``ASTDT AENDT ATOXGR ATOXGRN TRTEMFL APHASE TRTA SAFFL`` added.
+        ``STUDYID``, the AE variables of :data:`ADAE_AE_VARIABLES` present in SDTM AE (dates as ISO 8601
+        text), then ``SAFFL ASTDT AENDT ATOXGR ATOXGRN TRTEMFL APHASE TRTA``.
 
     Notes
     -----
@@ -38,8 +45,11 @@ def derive_adae(study: Study, adsl: pl.DataFrame, protocol: Protocol) -> pl.Data
         .group_by("USUBJID")
         .agg(pl.col("EXSTDTC").min().alias("_RESTART"))
     )
-    keys = adsl.select("USUBJID", "TRTSDT", "TRTEDT", "RANDDT", "RTSDT", "RTEDT", "TRT01A", "SAFFL")
-    ae = study.ae.drop("_ROW").join(keys, on="USUBJID", how="left").join(restart, on="USUBJID", how="left")
+    keys = adsl.select(
+        "STUDYID", "USUBJID", "TRTSDT", "TRTEDT", "RANDDT", "RTSDT", "RTEDT", "TRT01A", "SAFFL"
+    )
+    carried = [c for c in ADAE_AE_VARIABLES if c in study.ae.columns]
+    ae = study.ae.select(carried).join(keys, on="USUBJID", how="left").join(restart, on="USUBJID", how="left")
     end = pl.col("AEENDTC") if "AEENDTC" in ae.columns else pl.lit(None, pl.Date)
     start = pl.col("AESTDTC")
     phase = (
@@ -69,6 +79,9 @@ def derive_adae(study: Study, adsl: pl.DataFrame, protocol: Protocol) -> pl.Data
             .otherwise(pl.col("TRT01A"))
             .alias("TRTA")
         )
-        .drop("TRTSDT", "TRTEDT", "RANDDT", "RTSDT", "RTEDT", "TRT01A", "_RESTART")
+        .with_columns(pl.col(c).dt.to_string("%Y-%m-%d") for c in ("AESTDTC", "AEENDTC") if c in carried)
+        .select(
+            "STUDYID", *carried, "SAFFL", "ASTDT", "AENDT", "ATOXGR", "ATOXGRN", "TRTEMFL", "APHASE", "TRTA"
+        )
         .sort("USUBJID", "ASTDT")
     )

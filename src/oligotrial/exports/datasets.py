@@ -19,7 +19,8 @@ from typing import Literal
 import polars as pl
 import pyreadstat
 
-from oligotrial.errors import InputError, Problem
+from oligotrial.errors import InputError
+from oligotrial.exports.xpt import check_xpt, write_xpt
 
 __all__ = ["DatasetFormat", "read_datasets", "write_datasets"]
 
@@ -83,18 +84,20 @@ def _number_text(value: float | None) -> str | None:
 
 
 def write_datasets(
-    tables: Mapping[str, pl.DataFrame],
-    folder: Path,
-    formats: Iterable[DatasetFormat],
-    labels: Mapping[str, str] | None = None,
+    tables: Mapping[str, pl.DataFrame], folder: Path, formats: Iterable[DatasetFormat]
 ) -> list[Path]:
     """Write each table as ``<name lower>.<format>``, all or nothing.
 
-    Every file is first written to a temporary folder beside ``folder``; only when all are written are they
-    moved into place, so a failure leaves ``folder`` as it was. Dates are ISO 8601 text in CSV and SAS dates
+    XPORT files are checked and labelled by :mod:`oligotrial.exports.xpt` before anything is written. Every
+    file is first written to a temporary folder beside ``folder``; only when all are written are they moved
+    into place, so a failure leaves ``folder`` as it was. Dates are ISO 8601 text in CSV and SAS dates
     (``DATE9.``) in XPORT version 5.
     """
     formats = list(dict.fromkeys(formats))
+    if "xpt" in formats:
+        problems = [p for name, table in tables.items() for p in check_xpt(name, table)]
+        if problems:
+            raise InputError(problems)
     folder.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=".staging-", dir=folder))
     written: list[Path] = []
@@ -105,7 +108,7 @@ def write_datasets(
                 if fmt == "csv":
                     table.write_csv(target, date_format="%Y-%m-%d")
                 else:
-                    _write_xpt(table, target, name, (labels or {}).get(name, name))
+                    write_xpt(name, table, target)
         for path in sorted(staging.iterdir()):
             final = folder / path.name
             os.replace(path, final)
@@ -113,24 +116,3 @@ def write_datasets(
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     return written
-
-
-def _write_xpt(table: pl.DataFrame, target: Path, name: str, label: str) -> None:
-    problems = [
-        Problem(
-            "XPT-001", f"{name}.{column}", f"XPORT v5 names have at most 8 characters, got {column!r}", column
-        )
-        for column in table.columns
-        if len(column) > 8
-    ]
-    if problems:
-        raise InputError(problems)
-    formats = {column: "DATE9." for column, dtype in table.schema.items() if dtype == pl.Date}
-    pyreadstat.write_xport(
-        table,
-        str(target),
-        file_label=label[:40],
-        table_name=name.upper()[:8],
-        file_format_version=5,
-        variable_format=formats,
-    )
