@@ -16,6 +16,7 @@ from oligotrial.endpoints import AdamDatasets, derive_adam
 from oligotrial.endpoints.sdtm import DOMAINS
 from oligotrial.errors import InputError
 from oligotrial.exports.datasets import DatasetFormat, read_datasets, write_datasets
+from oligotrial.exports.define import build_define
 from oligotrial.protocol import load_protocol
 
 
@@ -34,7 +35,7 @@ def adam(
     min_sd_days: int | None = typer.Option(None, "--min-sd-days", help="Override response.sd_min_days."),
     json_output: bool = JSON_OPTION,
 ) -> None:
-    """Derive the ADaM datasets; on any error nothing is written to --out."""
+    """Derive the ADaM datasets (with define.xml for XPT); on any error nothing is written to --out."""
     formats = _formats(output_format)
     protocol = load_protocol(protocol_file)
     tables = read_datasets(sdtm_dir, DOMAINS)
@@ -46,6 +47,10 @@ def adam(
         sd_min_days=min_sd_days,
     )
     written = write_datasets(datasets.as_dict(), out, formats)
+    if "xpt" in formats:
+        define = out / "define.xml"
+        define.write_bytes(build_define(datasets.as_dict(), protocol))
+        written.append(define)
     summary = _summary(datasets)
     provenance = {
         "software": f"oligotrial {__version__}",
