@@ -1,0 +1,315 @@
+"""Load run against the real EDC server: audited form saves and reads from concurrent clients.
+
+Usage (from the repository root, as root so PostgreSQL can run as the postgres user)::
+
+    .venv/bin/python benchmarks/edc/load.py [--backend sqlite|postgresql|both] [--clients 50] [--seconds 20]
+                                            [--workers 1]
+
+For each backend the script creates a fresh database with ``oligotrial init``, starts ``oligotrial serve`` as a
+separate process on a free loopback port, creates a site, a coordinator and one subject per client through the
+API, then runs the clients for the given time: each logs in and loops over a form save (PUT, audited; the
+first entry of a form, then changes with their base version and a reason) followed by a read of the same form
+(GET). Afterwards it checks that every save the server acknowledged is in the database (the form's version
+history), and verifies the audit chain with ``oligotrial audit verify``. Request loops are bounded in time and
+target 127.0.0.1 only.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import glob
+import json
+import os
+import secrets
+import shutil
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+
+BIN = Path(sys.executable).parent
+ADMIN, ADMIN_PASSWORD = "admin", "load-test-manager-pw-1"
+COORDINATOR, COORDINATOR_PASSWORD = "coordinator", "load-test-site-staff-pw-1"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _as_postgres(cmd: list[str]) -> list[str]:
+    return ["runuser", "-u", "postgres", "--", *cmd] if os.geteuid() == 0 else cmd
+
+
+@contextmanager
+def postgres_cluster() -> Iterator[str]:
+    """A throwaway PostgreSQL cluster with default durability settings; yields a database URL."""
+    bin_dir = Path(sorted(glob.glob("/usr/lib/postgresql/*/bin/initdb"))[-1]).parent
+    base = Path(tempfile.mkdtemp(prefix="oligotrial-load-pg-"))
+    data, sock = base / "data", base / "sock"
+    sock.mkdir()
+    if os.geteuid() == 0:
+        shutil.chown(base, "postgres")
+        shutil.chown(sock, "postgres")
+    port = free_port()
+    subprocess.run(
+        _as_postgres([str(bin_dir / "initdb"), "-D", str(data), "-A", "trust", "-U", "postgres"]),
+        check=True,
+        capture_output=True,
+    )
+    options = f"-p {port} -k {sock} -c listen_addresses=127.0.0.1 -c max_connections=200"
+    subprocess.run(
+        _as_postgres(
+            [str(bin_dir / "pg_ctl"), "-D", str(data), "-l", str(base / "log"), "-w", "-o", options, "start"]
+        ),
+        check=True,
+        capture_output=True,
+    )
+    try:
+        subprocess.run(
+            _as_postgres(
+                [str(bin_dir / "createdb"), "-h", "127.0.0.1", "-p", str(port), "-U", "postgres", "trial"]
+            ),
+            check=True,
+            capture_output=True,
+        )
+        yield f"postgresql+psycopg://postgres@127.0.0.1:{port}/trial"
+    finally:
+        subprocess.run(
+            _as_postgres([str(bin_dir / "pg_ctl"), "-D", str(data), "-m", "fast", "stop"]),
+            capture_output=True,
+        )
+        shutil.rmtree(base, ignore_errors=True)
+
+
+@contextmanager
+def server(url: str, workers: int, env: dict[str, str]) -> Iterator[str]:
+    """``oligotrial init`` then ``oligotrial serve``; yields the base URL."""
+    password_file = Path(tempfile.mkstemp()[1])
+    password_file.write_text(ADMIN_PASSWORD)
+    subprocess.run(
+        [
+            str(BIN / "oligotrial"),
+            "init",
+            "--database",
+            url,
+            "--admin-user",
+            ADMIN,
+            "--admin-password-file",
+            str(password_file),
+        ],
+        check=True,
+        env=env,
+        capture_output=True,
+    )
+    port = free_port()
+    process = subprocess.Popen(
+        [
+            str(BIN / "oligotrial"),
+            "serve",
+            "--database",
+            url,
+            "--port",
+            str(port),
+            "--workers",
+            str(workers),
+            "--log-level",
+            "warning",
+        ],
+        env=env,
+    )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            try:
+                if httpx.get(f"{base}/api/v1/health", timeout=1).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                time.sleep(0.2)
+        else:
+            raise RuntimeError("the server did not start within 60 s")
+        yield base
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
+        password_file.unlink(missing_ok=True)
+
+
+def _login(base: str, username: str, password: str) -> dict[str, str]:
+    response = httpx.post(
+        f"{base}/api/v1/auth/token", data={"username": username, "password": password}, timeout=30
+    )
+    response.raise_for_status()
+    return {"Authorization": f"Bearer {response.json()['access_token']}"}
+
+
+def prepare(base: str, clients: int) -> list[str]:
+    """A site, a coordinator at that site, and one subject per client; returns the subject codes."""
+    admin = _login(base, ADMIN, ADMIN_PASSWORD)
+    httpx.post(
+        f"{base}/api/v1/sites", json={"code": "S01", "name": "Load site"}, headers=admin, timeout=30
+    ).raise_for_status()
+    user = {
+        "username": COORDINATOR,
+        "password": COORDINATOR_PASSWORD,
+        "full_name": "Load Coordinator",
+        "roles": [{"role": "research_coordinator", "site": "S01"}],
+    }
+    created = httpx.post(f"{base}/api/v1/users", json=user, headers=admin, timeout=30)
+    if created.status_code != 201:
+        raise RuntimeError(f"creating the coordinator failed: {created.status_code} {created.text}")
+    coordinator = _login(base, COORDINATOR, COORDINATOR_PASSWORD)
+    codes = []
+    for _ in range(clients):
+        response = httpx.post(
+            f"{base}/api/v1/subjects", json={"site": "S01"}, headers=coordinator, timeout=30
+        )
+        response.raise_for_status()
+        codes.append(response.json()["code"])
+    return codes
+
+
+@dataclass
+class Tally:
+    saves: list[float] = field(default_factory=list)
+    reads: list[float] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)
+    acknowledged: dict[int, int] = field(default_factory=dict)  # form id -> last acknowledged version
+    saved: int = 0
+
+
+async def client_loop(base: str, subject: str, seconds: float, tally: Tally) -> None:
+    async with httpx.AsyncClient(base_url=base, timeout=30) as client:
+        response = await client.post(
+            "/api/v1/auth/token", data={"username": COORDINATOR, "password": COORDINATOR_PASSWORD}
+        )
+        headers = {"Authorization": f"Bearer {response.json()['access_token']}"}
+        version: int | None = None
+        form_id: int | None = None
+        n = 0
+        deadline = time.monotonic() + seconds
+        while time.monotonic() < deadline:
+            n += 1
+            body: dict[str, object] = {"values": {"WEIGHT": 60 + n % 30, "NOTE": f"entry {n}"}}
+            if version is not None:
+                body |= {"base_version": version, "reason": "load test correction"}
+            start = time.perf_counter()
+            saved = await client.put(
+                f"/api/v1/subjects/{subject}/forms/LOAD/VITALS", json=body, headers=headers
+            )
+            tally.saves.append(time.perf_counter() - start)
+            if saved.status_code != 200:
+                tally.errors.append(f"save {saved.status_code}: {saved.text[:200]}")
+                continue
+            tally.saved += 1
+            form = saved.json()
+            form_id, version = form["id"], form["version"]
+            tally.acknowledged[form_id] = version
+            start = time.perf_counter()
+            read = await client.get(f"/api/v1/forms/{form_id}", headers=headers)
+            tally.reads.append(time.perf_counter() - start)
+            if read.status_code != 200:
+                tally.errors.append(f"read {read.status_code}: {read.text[:200]}")
+
+
+def check_acknowledged(base: str, tally: Tally) -> int:
+    """Every acknowledged version is in the form's history; returns the number of versions checked."""
+    headers = _login(base, COORDINATOR, COORDINATOR_PASSWORD)
+    checked = 0
+    for form_id, last in tally.acknowledged.items():
+        history = httpx.get(f"{base}/api/v1/forms/{form_id}/history", headers=headers, timeout=60).json()
+        versions = {entry["version"] for entry in history}
+        missing = set(range(1, last + 1)) - versions
+        assert not missing, f"form {form_id}: acknowledged versions {sorted(missing)} are missing"
+        checked += last
+    return checked
+
+
+def percentile(values: list[float], q: float) -> float:
+    return statistics.quantiles(values, n=100, method="inclusive")[q - 1] if len(values) > 1 else values[0]
+
+
+def run(backend: str, url: str, clients: int, seconds: float, workers: int) -> dict[str, object]:
+    env = {**os.environ, "OLIGOTRIAL_SECRET_KEY": secrets.token_urlsafe(48), "OLIGOTRIAL_ENV": "production"}
+    with server(url, workers, env) as base:
+        subjects = prepare(base, clients)
+        tally = Tally()
+
+        async def main() -> None:
+            await asyncio.gather(*(client_loop(base, s, seconds, tally) for s in subjects))
+
+        started = time.perf_counter()
+        asyncio.run(main())
+        elapsed = time.perf_counter() - started
+        checked = check_acknowledged(base, tally)
+        verify = subprocess.run(
+            [str(BIN / "oligotrial"), "audit", "verify", "--database", url, "--json"],
+            capture_output=True,
+            text=True,
+            env=env,
+            check=False,
+        )
+    return {
+        "backend": backend,
+        "clients": clients,
+        "workers": workers,
+        "seconds": round(elapsed, 1),
+        "saves": len(tally.saves),
+        "reads": len(tally.reads),
+        "errors": len(tally.errors),
+        "first_errors": tally.errors[:3],
+        "writes_per_s": round(tally.saved / elapsed, 1),
+        "save_p50_ms": round(percentile(tally.saves, 50) * 1000, 1),
+        "save_p99_ms": round(percentile(tally.saves, 99) * 1000, 1),
+        "read_p50_ms": round(percentile(tally.reads, 50) * 1000, 1),
+        "read_p99_ms": round(percentile(tally.reads, 99) * 1000, 1),
+        "acknowledged_versions_checked": checked,
+        "audit_verify_exit": verify.returncode,
+        "audit_verify": json.loads(verify.stdout)
+        if verify.stdout.strip().startswith("{")
+        else verify.stdout[-300:],
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--backend", choices=["sqlite", "postgresql", "both"], default="both")
+    parser.add_argument("--clients", type=int, default=50)
+    parser.add_argument("--seconds", type=float, default=20.0)
+    parser.add_argument("--workers", type=int, default=1)
+    args = parser.parse_args()
+    results = []
+    if args.backend in {"sqlite", "both"}:
+        folder = Path(tempfile.mkdtemp(prefix="oligotrial-load-"))
+        results.append(
+            run("sqlite", f"sqlite:///{folder / 'trial.db'}", args.clients, args.seconds, args.workers)
+        )
+        shutil.rmtree(folder, ignore_errors=True)
+    if args.backend in {"postgresql", "both"}:
+        with postgres_cluster() as url:
+            results.append(run("postgresql", url, args.clients, args.seconds, args.workers))
+    print(json.dumps(results, indent=2))
+    print(
+        "| backend | clients | workers | audited writes/s | save p50 / p99 ms | read p50 / p99 ms | errors |"
+    )
+    print("|---|---|---|---|---|---|---|")
+    for r in results:
+        print(
+            f"| {r['backend']} | {r['clients']} | {r['workers']} | {r['writes_per_s']} | {r['save_p50_ms']} / "
+            f"{r['save_p99_ms']} | {r['read_p50_ms']} / {r['read_p99_ms']} | {r['errors']} |"
+        )
+
+
+if __name__ == "__main__":
+    main()
