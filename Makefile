@@ -30,9 +30,13 @@ typecheck: $(STAMP)
 pytest: $(STAMP)
 	$(BIN)/pytest -q
 
-# Debian packages the test suite needs (PostgreSQL server binaries for the EDC tests); installed only when missing.
+# Debian packages the test suite needs, installed only when missing: the PostgreSQL server for the EDC tests,
+# Chromium for the browser tests (Playwright drives Debian's build; no browser is downloaded).
 system-deps:
-	@ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || (apt-get update && apt-get install -y --no-install-recommends postgresql)
+	@missing=""; \
+	ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || missing="$$missing postgresql"; \
+	command -v chromium >/dev/null 2>&1 || missing="$$missing chromium"; \
+	if [ -n "$$missing" ]; then apt-get update && apt-get install -y --no-install-recommends $$missing; fi
 
 test: system-deps lint typecheck pytest
 

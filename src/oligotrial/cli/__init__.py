@@ -15,9 +15,11 @@ from oligotrial.cli import (
     eligibility,
     protocol,
     recist,
+    report,
     rt,
     schedule,
     server,
+    simulate,
     stats,
     users,
 )
@@ -49,6 +51,9 @@ app.add_typer(recist.app, name="recist")
 app.add_typer(stats.app, name="stats")
 app.add_typer(design.app, name="design")
 app.command("adam")(adam.adam)
+app.command("report")(report.report)
+app.command("simulate")(simulate.simulate)
+app.command("synth")(simulate.synth)
 app.command("init")(server.init)
 app.command("serve")(server.serve)
 app.add_typer(users.app, name="users")
