@@ -109,3 +109,15 @@ def test_write_datasets_refuses_before_writing_anything(tmp_path):
         write_datasets({"ADTTE": good, "AE": bad}, tmp_path / "out", ["csv", "xpt"])
     assert info.value.problems[0].field == "AE.AETERM[row 1]"
     assert not (tmp_path / "out").exists()
+
+
+def test_reading_a_folder_with_both_formats_needs_a_preference(tmp_path):
+    from oligotrial.exports.datasets import read_datasets
+
+    write_datasets({"ADTTE": _adtte()}, tmp_path, ["csv", "xpt"])
+    with pytest.raises(InputError) as info:
+        read_datasets(tmp_path, ["ADTTE"])
+    assert info.value.code == "FILE-011"
+    from_xpt = read_datasets(tmp_path, ["ADTTE"], prefer="xpt")["ADTTE"]
+    from_csv = read_datasets(tmp_path, ["ADTTE"], prefer="csv")["ADTTE"]
+    assert from_xpt["AVAL"].cast(float).to_list() == from_csv["AVAL"].cast(float).to_list() == [83.0, 12.5]

@@ -1,14 +1,21 @@
 """``oligotrial demo``: the guided tour that ``make demo`` runs.
 
-For now it shows the protocol and worked examples of the three rule engines (eligibility, the radiotherapy
-plan check, the protocol calendar), each computed live from the shipped protocol.
+It shows the protocol and worked examples of the rule engines (eligibility, the radiotherapy plan check, the
+protocol calendar), each computed live from the shipped protocol; then runs the analysis path on a synthetic
+multicenter trial: SDTM -> ADaM (with define.xml) -> the analysis report, and a small simulation of the design.
+Everything it writes goes under ``demo-output/``, which a new run resets.
 """
 
 from __future__ import annotations
 
+import shutil
+import subprocess
+import sys
 from datetime import date
+from pathlib import Path
 from typing import Any
 
+import typer
 from rich.rule import Rule
 from rich.table import Table
 
@@ -97,8 +104,46 @@ PLAN: dict[str, Any] = {
 }
 
 
-def demo() -> None:
-    """Show the protocol and worked examples of the rule engines."""
+def demo(
+    output: Path = typer.Option(Path("demo-output"), "--out", help="Folder for the demo's files (reset)."),
+    subjects: int = typer.Option(150, "--subjects", help="Synthetic subjects to enroll."),
+) -> None:
+    """Show the rule engines, then run a synthetic trial through SDTM, ADaM, the report and a simulation."""
+    show_rules()
+    run_pipeline(output, subjects)
+
+
+def run_pipeline(output: Path, subjects: int) -> None:
+    """synth -> adam -> report -> simulate, each as the command a user would type."""
+    if output.exists():
+        stdout.print(f"Resetting the demo: removing {output}/ from an earlier run.")
+        shutil.rmtree(output)
+    sdtm, adam, report = output / "sdtm", output / "adam", output / "report"
+    steps = [
+        (
+            "Synthetic trial: 10 sites, SDTM",
+            ["synth", "--subjects", str(subjects), "--sites", "10", "--out", str(sdtm)],
+        ),
+        ("ADaM (CSV and XPT with define.xml)", ["adam", str(sdtm), "--out", str(adam), "--format", "both"]),
+        (
+            "Analysis report (HTML and PDF)",
+            ["report", str(adam), "--out", str(report), "--format", "both", "--sdtm", str(sdtm)],
+        ),
+        ("Design simulation: 2,000 trials at HR 0.7", ["simulate", "--hr", "0.7", "--replicates", "2000"]),
+    ]
+    for title, arguments in steps:
+        stdout.print(Rule(title))
+        stdout.print(f"$ oligotrial {' '.join(arguments)}", style="dim")
+        result = subprocess.run([sys.executable, "-m", "oligotrial.cli", *arguments], check=False)  # noqa: S603
+        if result.returncode != 0:
+            stdout.print(f"[bold red]step failed with exit code {result.returncode}[/]")
+            raise typer.Exit(1)
+    stdout.print(Rule("Done"))
+    stdout.print(f"SDTM: {sdtm}/  ADaM: {adam}/  report: {report}/report.html")
+
+
+def show_rules() -> None:
+    """The protocol and worked examples of the rule engines."""
     protocol = load_protocol()
     stdout.print(Rule(f"oligotrial {__version__}: the protocol as data"))
     render_summary(protocol)

@@ -27,14 +27,19 @@ __all__ = ["DatasetFormat", "read_datasets", "write_datasets"]
 DatasetFormat = Literal["csv", "xpt"]
 
 
-def read_datasets(folder: Path, names: Iterable[str]) -> dict[str, pl.DataFrame]:
+def read_datasets(
+    folder: Path, names: Iterable[str], prefer: DatasetFormat | None = None
+) -> dict[str, pl.DataFrame]:
     """Read the datasets of ``names`` found in ``folder`` (absent ones are simply not returned).
+
+    ``prefer`` picks the format when a dataset is there in both (as ``oligotrial adam --format both`` writes
+    them); without it, such a folder is ambiguous.
 
     Raises
     ------
     InputError
         ``FILE-010`` when the folder does not exist, ``FILE-011`` when a dataset exists both as CSV and
-        XPORT, ``FILE-012`` when a file cannot be parsed.
+        XPORT and no format is preferred, ``FILE-012`` when a file cannot be parsed.
     """
     if not folder.is_dir():
         raise InputError.single(
@@ -47,6 +52,8 @@ def read_datasets(folder: Path, names: Iterable[str]) -> dict[str, pl.DataFrame]
     tables: dict[str, pl.DataFrame] = {}
     for name in names:
         found = files.get(name.upper(), [])
+        if len(found) > 1 and prefer is not None:
+            found = [p for p in found if p.suffix.lower() == f".{prefer}"] or found
         if len(found) > 1:
             raise InputError.single(
                 "FILE-011",

@@ -150,7 +150,7 @@ def load_report_inputs(adam_dir: Path, sdtm_dir: Path | None = None) -> ReportIn
     InputError
         As :func:`read_datasets` and :func:`prepare_adam`; ``REPORT-003`` when ``sdtm_dir`` has no PR.
     """
-    inputs = prepare_adam(read_datasets(adam_dir, ADAM_NAMES))
+    inputs = prepare_adam(read_datasets(adam_dir, ADAM_NAMES, prefer="xpt"))
     files = [(p.name, p) for p in _dataset_files(adam_dir, ADAM_NAMES)]
     pr = ex = None
     if sdtm_dir is not None:
