@@ -39,7 +39,7 @@ def _start(url: str, port: int) -> subprocess.Popen:
 
 
 def _wait(base: str, process: subprocess.Popen) -> None:
-    deadline = time.monotonic() + 30
+    deadline = time.monotonic() + 120  # generous: a loaded CI machine imports slowly
     while time.monotonic() < deadline:
         if process.poll() is not None:
             pytest.fail(f"server exited: {process.stdout.read().decode()}")

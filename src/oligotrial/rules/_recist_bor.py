@@ -15,6 +15,7 @@ import numpy.typing as npt
 import polars as pl
 
 from oligotrial.errors import Problem
+from oligotrial.rules._recist_fast import encode_text, index_in, segment_starts, small_codes
 from oligotrial.rules._recist_input import as_date, problems_from, raise_if, require_columns
 
 IntMatrix = npt.NDArray[np.int64]
@@ -40,8 +41,26 @@ def build_matrices(
     prefix: str,
     response_column: str = "OVRLRESP",
 ) -> Matrices:
-    """Check RS and DM and scatter the responses into matrices; codes map to their index in ``codes``."""
+    """Check RS and DM and scatter the responses into matrices; codes map to their index in ``codes``.
+
+    Valid input takes :func:`fast_matrices`; otherwise (or when it steps aside) the checks below run
+    and raise every problem found.
+    """
     rs = _responses(rs, response_column)
+    fast = fast_matrices(rs, dm, codes, response_column)
+    if fast is not None:
+        return fast
+    return checked_matrices(rs, dm, codes, prefix, response_column)
+
+
+def checked_matrices(
+    rs: pl.DataFrame,
+    dm: pl.DataFrame,
+    codes: tuple[str, ...],
+    prefix: str,
+    response_column: str = "OVRLRESP",
+) -> Matrices:
+    """The reference path of :func:`build_matrices` (wide RS): every check, then the matrices."""
     require_columns(rs, ("USUBJID", "RSDTC", response_column), "RS", f"{prefix}-020")
     require_columns(dm, ("USUBJID", "RFSTDTC"), "DM", f"{prefix}-020")
     problems: list[Problem] = []
@@ -145,6 +164,72 @@ def build_matrices(
     return Matrices(subjects=subjects, code=code, date=date, day=day)
 
 
+def fast_matrices(
+    rs: pl.DataFrame, dm: pl.DataFrame, codes: tuple[str, ...], response_column: str
+) -> Matrices | None:
+    """:func:`build_matrices` for valid input as numpy passes; ``None`` when any check would fail.
+
+    Text is coded on its distinct values (see :mod:`oligotrial.rules._recist_fast`); one sort of
+    (subject, date) orders the assessments, drops repeated identical records and finds two different
+    responses on one date.
+    """
+    if any(c not in rs.columns for c in ("USUBJID", "RSDTC", response_column)):
+        return None
+    if any(c not in dm.columns for c in ("USUBJID", "RFSTDTC")) or rs.height == 0:
+        return None
+    dm_n = dm.select(
+        USUBJID=pl.col("USUBJID").cast(pl.Utf8).str.strip_chars(),
+        REF=as_date(dm, "RFSTDTC").cast(pl.Int32),
+    )
+    names = dm_n["USUBJID"]
+    if names.null_count() or names.n_unique() != dm_n.height:  # RECIST-025 (and null ids)
+        return None
+    encoded = encode_text(rs["USUBJID"], upper=False)
+    response = small_codes(rs, {response_column: codes}, upper=False)
+    if encoded is None or response is None:
+        return None
+    subject = np.append(index_in(encoded[1], names), -1)[encoded[0]]
+    if (subject < 0).any():  # RECIST-023 (and null ids)
+        return None
+    code = response[response_column].astype(np.int64)
+    if ((code < 0) | (code >= len(codes))).any():  # RECIST-021
+        return None
+    dates = rs.select(as_date(rs, "RSDTC").cast(pl.Int32)).to_series()
+    if dates.null_count():  # RECIST-022
+        return None
+    ref = dm_n["REF"]
+    with_responses = np.zeros(dm_n.height, dtype=np.bool_)
+    with_responses[subject] = True
+    if (ref.is_null().to_numpy() & with_responses).any():  # RECIST-024
+        return None
+    date = dates.cast(pl.Int64).to_numpy()
+    day0 = int(date.min())
+    n_days = int(date.max()) - day0 + 1
+    if dm_n.height * n_days * len(codes) >= 1 << 62:
+        return None
+    key = (subject * n_days + (date - day0)) * len(codes) + code
+    if not (key[1:] >= key[:-1]).all():  # RS written by the engine is already in this order
+        key = np.sort(key)
+    keep = np.ones(key.shape[0], dtype=np.bool_)
+    keep[1:] = key[1:] != key[:-1]
+    key = key[keep]  # identical records counted once
+    visit_key = key // len(codes)
+    if (visit_key[1:] == visit_key[:-1]).any():  # RECIST-026
+        return None
+    rows = visit_key // n_days
+    _, first = segment_starts(rows)
+    cols = np.arange(rows.shape[0], dtype=np.int64) - first
+    shape = (dm_n.height, int(cols.max()) + 1)
+    out_code = np.full(shape, PAD, dtype=np.int64)
+    out_date = np.zeros(shape, dtype=np.int64)
+    out_day = np.zeros(shape, dtype=np.int64)
+    row_date = visit_key % n_days + day0
+    out_code[rows, cols] = key % len(codes)
+    out_date[rows, cols] = row_date
+    out_day[rows, cols] = row_date - ref.fill_null(0).cast(pl.Int64).to_numpy()[rows]
+    return Matrices(subjects=names.to_list(), code=out_code, date=out_date, day=out_day)
+
+
 def _responses(rs: pl.DataFrame, response_column: str) -> pl.DataFrame:
     """Accept wide RS (one column per test) or long RS (RSTESTCD / RSSTRESC rows)."""
     if response_column in rs.columns or not {"RSTESTCD", "RSSTRESC"} <= set(rs.columns):
@@ -180,9 +265,12 @@ def confirmed(
     n, width = code.shape
     bad = ~np.isin(code, allowed_between)
     is_ne = code == ne
-    # prefix counts: P[:, m] = count over columns < m
-    bad_before = np.zeros((n, width + 1), dtype=np.int64)
-    ne_before = np.zeros((n, width + 1), dtype=np.int64)
+    # prefix counts: P[:, m] = count over columns < m (narrow integers: fewer bytes to move, same values)
+    count_type = np.int16 if width < 2**15 and abs(max_ne) < 2**15 else np.int64
+    bad_before = np.zeros((n, width + 1), dtype=count_type)
+    ne_before = np.zeros((n, width + 1), dtype=count_type)
+    if date.size and int(date.min()) > -(2**30) and int(date.max()) < 2**30 and abs(min_days) < 2**30:
+        date = date.astype(np.int32)
     np.cumsum(bad, axis=1, out=bad_before[:, 1:])
     np.cumsum(is_ne, axis=1, out=ne_before[:, 1:])
     is_confirming = np.isin(code, confirming)

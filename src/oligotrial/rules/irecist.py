@@ -20,8 +20,9 @@ import numpy.typing as npt
 import polars as pl
 
 from oligotrial.rules._recist_bor import PAD, best, build_matrices, to_dates, truncate_after
-from oligotrial.rules._recist_input import SCALE, prepare
-from oligotrial.rules._recist_timepoint import CR, NE, NN, PD, PR, SD, timepoint_frame
+from oligotrial.rules._recist_fast import checked_timepoint_frame
+from oligotrial.rules._recist_input import SCALE
+from oligotrial.rules._recist_timepoint import CR, NE, NN, PD, PR, SD
 from oligotrial.rules.recist import RESPONSE_CODES, check_response_settings, to_rs_records
 
 __all__ = [
@@ -82,7 +83,7 @@ def derive_irecist_timepoint_responses(tu: pl.DataFrame, tr: pl.DataFrame) -> pl
       (interpretation: the schedule module checks visit windows).
     - The progression date of an iCPD is the date of the iUPD it confirms (``IUPDDTC``).
     """
-    frame = timepoint_frame(prepare(tu, tr)).filter(~pl.col("IS_BASELINE")).sort("USUBJID", "DATE")
+    frame = checked_timepoint_frame(tu, tr)[0].filter(~pl.col("IS_BASELINE")).sort("USUBJID", "DATE")
     frame = frame.with_columns(COL=pl.int_range(0, pl.len()).over("USUBJID"))
     subjects = frame["USUBJID"].unique(maintain_order=True)
     row = frame["USUBJID"].rank("dense").cast(pl.Int64).to_numpy() - 1

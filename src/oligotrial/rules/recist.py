@@ -50,6 +50,7 @@ from oligotrial.rules._recist_bor import (
     to_dates,
     truncate_after,
 )
+from oligotrial.rules._recist_fast import checked_timepoint_frame, fast_timepoint_frame
 from oligotrial.rules._recist_input import SCALE, prepare, raise_if
 from oligotrial.rules._recist_timepoint import (
     CR,
@@ -62,7 +63,6 @@ from oligotrial.rules._recist_timepoint import (
     SD,
     TARGET_CODES,
     overall_expr,
-    timepoint_frame,
 )
 
 __all__ = [
@@ -128,7 +128,8 @@ def check_recist_input(tu: pl.DataFrame, tr: pl.DataFrame) -> None:
       ``ABSENT`` 0 mm (RECIST 1.1 Appendix I, "target lesions that become too small to measure"). A
       negative diameter is an error (RECIST-007).
     """
-    prepare(tu, tr)
+    if fast_timepoint_frame(tu, tr) is None:
+        prepare(tu, tr)
 
 
 def compute_overall_response(
@@ -262,35 +263,35 @@ def derive_timepoint_responses(tu: pl.DataFrame, tr: pl.DataFrame) -> pl.DataFra
     PROGRESSION`` (or measured > 0 mm) at the assessment; RECIST 1.1 requires it to be unequivocal, which
     is the recorder's judgement. Overall response: :func:`compute_overall_response` (Tables 1 and 2).
     """
-    frame = timepoint_frame(prepare(tu, tr))
-    return to_rs_records(frame)
+    frame, is_sorted = checked_timepoint_frame(tu, tr)
+    return to_rs_records(frame, is_sorted=is_sorted)
 
 
-def to_rs_records(frame: pl.DataFrame) -> pl.DataFrame:
-    """Public RS columns from the internal per-assessment frame (baseline rows dropped)."""
+def to_rs_records(frame: pl.DataFrame, *, is_sorted: bool = False) -> pl.DataFrame:
+    """Public RS columns from the internal per-assessment frame (baseline rows dropped).
+
+    ``is_sorted`` skips the final sort when the frame is already sorted by USUBJID and date.
+    """
     sod = pl.when(pl.col("TARGET_COMPLETE")).then(pl.col("SOD_H"))
 
     def percent(reference: str) -> pl.Expr:
         ref = pl.col(reference)
         return pl.when(ref > 0).then((sod - ref).cast(pl.Float64) * 100.0 / ref.cast(pl.Float64))
 
-    return (
-        frame.filter(~pl.col("IS_BASELINE"))
-        .select(
-            "USUBJID",
-            pl.col("DATE").alias("RSDTC"),
-            "TRGRESP",
-            "NTRGRESP",
-            "NEWLIND",
-            "OVRLRESP",
-            (sod / SCALE).round(2).alias("SOD"),
-            (pl.col("BL_H") / SCALE).round(2).alias("BLSOD"),
-            (pl.col("NADIR_H") / SCALE).round(2).alias("NADIR"),
-            percent("BL_H").alias("PCHGBL"),
-            percent("NADIR_H").alias("PCHGNAD"),
-        )
-        .sort("USUBJID", "RSDTC")
+    records = frame.filter(~pl.col("IS_BASELINE")).select(
+        "USUBJID",
+        pl.col("DATE").alias("RSDTC"),
+        "TRGRESP",
+        "NTRGRESP",
+        "NEWLIND",
+        "OVRLRESP",
+        (sod / SCALE).round(2).alias("SOD"),
+        (pl.col("BL_H") / SCALE).round(2).alias("BLSOD"),
+        (pl.col("NADIR_H") / SCALE).round(2).alias("NADIR"),
+        percent("BL_H").alias("PCHGBL"),
+        percent("NADIR_H").alias("PCHGNAD"),
     )
+    return records if is_sorted else records.sort("USUBJID", "RSDTC")
 
 
 def check_response_settings(prefix: str, **settings: int) -> None:
