@@ -4,6 +4,8 @@ answer for a record that does not exist, and writes nothing. Lists and counts sh
 
 from __future__ import annotations
 
+from datetime import date
+
 import pytest
 from fastapi.testclient import TestClient
 
@@ -11,6 +13,7 @@ from edc_fixtures import ADMIN, PASSWORD
 from oligotrial.api import create_app
 from oligotrial.services import data, queries
 from oligotrial.services.audit_trail import verify_audit
+from workflow_data import assessment, eligible
 
 INV, CRC, MON, DM = "investigator.cn01", "researchcoordinator.cn01", "monitor.cn01", "datamanager.cn01"
 STAT, DSMB = "statistician", "dsmbmember"
@@ -48,6 +51,28 @@ ENDPOINTS = {
     "reopen": ("POST", "/queries/{answered}/reopen", {"text": "again"}, {MON, DM}),
     "sign": ("POST", "/subjects/{subject}/signatures", {"password": PASSWORD, "meaning": "approval"}, {INV}),
     "signatures": ("GET", "/subjects/{subject}/signatures", None, READ),
+    "eligibility": ("PUT", "/subjects/{subject}/eligibility", {"values": eligible(date(2024, 1, 2))}, ENTER),
+    "tumour_assessment": (
+        "POST",
+        "/subjects/{subject}/tumour-assessments",
+        {"values": assessment(date(2024, 1, 3), 30, 20)},
+        ENTER,
+    ),
+    "tumour_assessments": ("GET", "/subjects/{subject}/tumour-assessments", None, READ),
+    "screen_failure": (
+        "POST",
+        "/subjects/{subject}/screen-failure",
+        {"date": "2024-01-04", "reason": "x"},
+        ENTER,
+    ),
+    "deviation": (
+        "POST",
+        "/subjects/{subject}/deviations",
+        {"values": {"date": "2024-01-04", "category": "consent", "description": "late consent"}},
+        ENTER,
+    ),
+    "deviations": ("GET", "/subjects/{subject}/deviations", None, READ),
+    "calendar": ("GET", "/subjects/{subject}/calendar?as_of=2024-03-01", None, READ),
 }
 MISSING = {"subject": "CN02-9999", "form": "999999", "query": "999999", "answered": "999998", "site": "ZZ99"}
 
@@ -73,7 +98,7 @@ def _records(world, site: str) -> dict[str, str]:
 
 
 def _fill(template, values):
-    if template is None or (isinstance(template, int | dict) and not isinstance(template, dict)):
+    if not isinstance(template, str | dict):
         return template
     if isinstance(template, str):
         return template.format(**values)

@@ -14,7 +14,11 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from oligotrial import __version__
+from oligotrial.api._ctcae_routes import router as ctcae_router
+from oligotrial.api._radiotherapy_routes import router as radiotherapy_router
+from oligotrial.api._randomization_routes import router as randomization_router
 from oligotrial.api._routes import router
+from oligotrial.api._workflow_routes import workflow_router
 from oligotrial.errors import (
     AuthenticationError,
     ConflictError,
@@ -246,6 +250,10 @@ def create_app(settings: Settings, edc: Edc | None = None) -> FastAPI:
     app.state.edc = edc
     app.state.settings = settings
     app.include_router(router)
+    app.include_router(workflow_router)
+    app.include_router(randomization_router)
+    app.include_router(ctcae_router)
+    app.include_router(radiotherapy_router)
     app.add_exception_handler(OligotrialError, _on_oligotrial_error)
     app.add_exception_handler(RequestValidationError, _on_validation_error)
     app.add_exception_handler(StarletteHTTPException, _on_http_error)

@@ -10,10 +10,13 @@ from oligotrial.cli import (
     adam,
     audit,
     backup,
+    ctcae,
     demo,
     design,
     eligibility,
+    export,
     protocol,
+    randomization,
     recist,
     report,
     rt,
@@ -52,14 +55,17 @@ app.add_typer(stats.app, name="stats")
 app.add_typer(design.app, name="design")
 app.command("adam")(adam.adam)
 app.command("report")(report.report)
-app.command("simulate")(simulate.simulate)
-app.command("synth")(simulate.synth)
 app.command("init")(server.init)
 app.command("serve")(server.serve)
 app.add_typer(users.app, name="users")
 app.command("backup")(backup.backup)
 app.command("restore")(backup.restore)
 app.add_typer(audit.app, name="audit")
+app.add_typer(ctcae.app, name="ctcae")
+app.add_typer(randomization.app, name="randomization")
+app.add_typer(export.app, name="export")
+app.command("simulate")(simulate.simulate)
+app.command("synth")(simulate.synth)
 
 
 def main() -> None:

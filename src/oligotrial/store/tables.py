@@ -16,6 +16,7 @@ from sqlalchemy import (
     Boolean,
     Date,
     DateTime,
+    Float,
     ForeignKey,
     Index,
     Integer,
@@ -32,12 +33,19 @@ __all__ = [
     "AuditChainHead",
     "AuditEntry",
     "Base",
+    "CtcaeImport",
+    "CtcaeTermRow",
     "DataQuery",
     "Event",
     "Form",
     "FormVersion",
     "Meta",
     "QueryMessage",
+    "RadiotherapyCourseRow",
+    "RadiotherapyPlanRow",
+    "RandomizationEntry",
+    "RandomizationList",
+    "RandomizationRecord",
     "RoleAssignment",
     "Signature",
     "Site",
@@ -282,3 +290,134 @@ class AuditChainHead(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
     seq: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"))
     hash: Mapped[str] = mapped_column(String(64))
+
+
+# -- randomization, CTCAE terminology, radiotherapy (issue 7; migration 0002) -------------------------------
+
+
+class RandomizationList(Base):
+    """A concealed allocation list (generated from a seed, or uploaded) or a minimization stream.
+
+    ``kind`` is ``generated``, ``uploaded`` or ``minimization``; ``seed`` and ``parameters`` (block sizes,
+    ratio, strata, entries per stratum, or the minimization probability and measure) reproduce it, and
+    ``content_sha256`` is the SHA-256 of its entries as stored.
+    """
+
+    __tablename__ = "randomization_lists"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    kind: Mapped[str] = mapped_column(String(16))
+    seed: Mapped[int | None] = mapped_column(BigInteger().with_variant(Integer, "sqlite"))
+    parameters: Mapped[dict[str, Any]]
+    entries: Mapped[int] = mapped_column(Integer, default=0)
+    content_sha256: Mapped[str] = mapped_column(String(64))
+    created_by: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    created_by_name: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime]
+
+
+class RandomizationEntry(Base):
+    """One slot of a concealed list: the ``position``-th allocation of ``stratum``; ``subject_id`` is set
+    when the slot is used (once: unique)."""
+
+    __tablename__ = "randomization_entries"
+    __table_args__ = (UniqueConstraint("stratum", "position", name="uq_randomization_entries_slot"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    list_id: Mapped[int] = mapped_column(ForeignKey("randomization_lists.id"), index=True)
+    stratum: Mapped[str] = mapped_column(String(200))
+    position: Mapped[int] = mapped_column(Integer)
+    arm: Mapped[str] = mapped_column(String(32))
+    block: Mapped[int] = mapped_column(Integer, default=0)
+    block_size: Mapped[int] = mapped_column(Integer, default=0)
+    subject_id: Mapped[int | None] = mapped_column(ForeignKey("subjects.id"), unique=True)
+    used_at: Mapped[datetime | None]
+
+
+class RandomizationRecord(Base):
+    """The randomization of one subject (at most one: unique ``subject_id``), with the inputs that decided
+    it: strata, list slot (permuted blocks) or scores and uniform draw (minimization)."""
+
+    __tablename__ = "randomizations"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    subject_id: Mapped[int] = mapped_column(ForeignKey("subjects.id"), unique=True)
+    site_id: Mapped[int] = mapped_column(ForeignKey("sites.id"), index=True)
+    sequence: Mapped[int] = mapped_column(Integer, unique=True)
+    method: Mapped[str] = mapped_column(String(32))
+    arm: Mapped[str] = mapped_column(String(32))
+    stratum: Mapped[str] = mapped_column(String(200))
+    strata: Mapped[dict[str, Any]]
+    covariates: Mapped[dict[str, Any]]
+    list_id: Mapped[int | None] = mapped_column(ForeignKey("randomization_lists.id"))
+    entry_id: Mapped[int | None] = mapped_column(ForeignKey("randomization_entries.id"), unique=True)
+    list_position: Mapped[int | None] = mapped_column(Integer)
+    draw: Mapped[float | None] = mapped_column(Float)
+    scores: Mapped[dict[str, Any] | None]
+    request_id: Mapped[str | None] = mapped_column(String(64), unique=True)
+    randomized_by: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    randomized_at: Mapped[datetime]
+
+
+class CtcaeImport(Base):
+    """One import of a CTCAE workbook: file name, SHA-256, counts; the newest holds the current terms."""
+
+    __tablename__ = "ctcae_imports"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    version: Mapped[str] = mapped_column(String(16))
+    file_name: Mapped[str] = mapped_column(String(255))
+    sha256: Mapped[str] = mapped_column(String(64))
+    terms: Mapped[int] = mapped_column(Integer)
+    socs: Mapped[int] = mapped_column(Integer)
+    imported_by: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    imported_at: Mapped[datetime]
+
+
+class CtcaeTermRow(Base):
+    """A CTCAE term with its grade definitions (``None``: the grade does not apply to the term)."""
+
+    __tablename__ = "ctcae_terms"
+    __table_args__ = (UniqueConstraint("term_key", name="uq_ctcae_terms_key"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    import_id: Mapped[int] = mapped_column(ForeignKey("ctcae_imports.id"))
+    meddra_code: Mapped[int | None] = mapped_column(Integer)
+    soc: Mapped[str] = mapped_column(String(200), index=True)
+    term: Mapped[str] = mapped_column(String(200))
+    term_key: Mapped[str] = mapped_column(String(200))
+    grade_1: Mapped[str | None] = mapped_column(Text)
+    grade_2: Mapped[str | None] = mapped_column(Text)
+    grade_3: Mapped[str | None] = mapped_column(Text)
+    grade_4: Mapped[str | None] = mapped_column(Text)
+    grade_5: Mapped[str | None] = mapped_column(Text)
+    definition: Mapped[str | None] = mapped_column(Text)
+    navigational_note: Mapped[str | None] = mapped_column(Text)
+
+
+class RadiotherapyPlanRow(Base):
+    """A subject's radiotherapy dates (end of chemo-immunotherapy, maintenance restart) and the latest plan
+    check of all its courses."""
+
+    __tablename__ = "radiotherapy_plans"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    subject_id: Mapped[int] = mapped_column(ForeignKey("subjects.id"), unique=True)
+    site_id: Mapped[int] = mapped_column(ForeignKey("sites.id"), index=True)
+    chemo_immunotherapy_end: Mapped[date]
+    maintenance_restart: Mapped[date | None]
+    verdict: Mapped[str] = mapped_column(String(16))
+    check_result: Mapped[dict[str, Any]]
+    version: Mapped[int] = mapped_column(Integer, default=1)
+    updated_at: Mapped[datetime]
+
+
+class RadiotherapyCourseRow(Base):
+    """The radiotherapy of one lesion (``values``: the course as entered) with its plan-check verdict."""
+
+    __tablename__ = "radiotherapy_courses"
+    __table_args__ = (UniqueConstraint("subject_id", "lesion_id", name="uq_radiotherapy_courses_lesion"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    subject_id: Mapped[int] = mapped_column(ForeignKey("subjects.id"), index=True)
+    site_id: Mapped[int] = mapped_column(ForeignKey("sites.id"))
+    lesion_id: Mapped[str] = mapped_column(String(64))
+    course: Mapped[dict[str, Any]]
+    verdict: Mapped[str] = mapped_column(String(16))
+    findings: Mapped[dict[str, Any]]
+    version: Mapped[int] = mapped_column(Integer, default=1)
+    created_at: Mapped[datetime]
+    updated_at: Mapped[datetime]

@@ -1,0 +1,442 @@
+"""What the workflow use cases share: writing a typed form inside the caller's transaction (versioned and
+audited exactly like :func:`oligotrial.services.data.save_form`), edit-check queries, subject status
+changes, and the views they return."""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Iterable, Mapping
+from datetime import UTC, date, datetime
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from oligotrial.errors import ConflictError, NotFoundError, Problem
+from oligotrial.protocol import Protocol, load_protocol
+from oligotrial.services._context import Actor, Edc, Permission, write_audit, write_transaction
+from oligotrial.services._validate import require_reason
+from oligotrial.services.data import form_content_hash, load_subject
+from oligotrial.services.views import FormView
+from oligotrial.services.workflow.forms import FORM_MODELS, TermLookup, check_form_values
+from oligotrial.store.tables import DataQuery, Event, Form, FormVersion, QueryMessage, Site, Subject
+
+POST_ENROLLMENT = ("enrolled", "withdrawn", "completed")
+
+
+class WorkflowView(BaseModel):
+    """A saved workflow form with what the rules derived from it and the edit-check queries now open."""
+
+    model_config = ConfigDict(frozen=True)
+
+    form: FormView
+    derived: dict[str, Any]
+    open_queries: list[dict[str, Any]]
+
+
+@functools.cache
+def default_protocol() -> Protocol:
+    """The protocol shipped with the package (the one ``oligotrial init`` records in the database)."""
+    return load_protocol()
+
+
+def require_status(subject: Subject, allowed: Iterable[str], action: str) -> None:
+    allowed = tuple(allowed)
+    if subject.status not in allowed:
+        raise ConflictError(
+            Problem(
+                "WF-001",
+                "subject",
+                f"cannot {action}: the subject is {subject.status!r}, expected {' or '.join(allowed)}",
+                value=subject.status,
+            )
+        )
+
+
+def set_status(session: Session, actor: Actor, subject: Subject, status: str, reason: str) -> None:
+    if subject.status == status:
+        return
+    old = subject.status
+    subject.status = status
+    subject.version += 1
+    subject.updated_at = datetime.now(UTC)
+    write_audit(
+        session,
+        actor,
+        "update",
+        "subjects",
+        subject.code,
+        site_id=subject.site_id,
+        old={"status": old},
+        new={"status": status, "version": subject.version},
+        reason=reason,
+    )
+
+
+def find_form(session: Session, subject: Subject, event_code: str, form_code: str) -> Form | None:
+    return session.execute(
+        select(Form)
+        .join(Event, Event.id == Form.event_id)
+        .where(Form.subject_id == subject.id, Event.event_code == event_code, Form.form_code == form_code)
+    ).scalar_one_or_none()
+
+
+def subject_forms(session: Session, subject_id: int, form_code: str) -> list[tuple[Form, str]]:
+    """Forms of one code of a subject, with their event codes, in event-code order."""
+    rows = session.execute(
+        select(Form, Event.event_code)
+        .join(Event, Event.id == Form.event_id)
+        .where(Form.subject_id == subject_id, Form.form_code == form_code)
+        .order_by(Event.event_code)
+    ).all()
+    return [(f, code) for f, code in rows]
+
+
+def next_sequence(session: Session, subject_id: int, prefix: str) -> int:
+    """The next free number of a repeating event (``AE.001``, ``AE.002`` ...). Writes are serialized by the
+    audit chain lock, so two saves cannot draw the same number."""
+    codes = session.execute(
+        select(Event.event_code).where(Event.subject_id == subject_id, Event.event_code.like(f"{prefix}.%"))
+    ).scalars()
+    numbers = [int(c.split(".", 1)[1]) for c in codes if c.split(".", 1)[1].isdigit()]
+    return max(numbers, default=0) + 1
+
+
+def _check_version(current: int, base: int | None) -> None:
+    if base != current:
+        raise ConflictError(
+            Problem(
+                "EDC-023",
+                "base_version",
+                f"the record changed since you read it (current version {current}); reload, re-apply, save again",
+                value=base,
+            )
+        )
+
+
+def write_form(
+    session: Session,
+    actor: Actor,
+    subject: Subject,
+    event_code: str,
+    form_code: str,
+    values: Mapping[str, Any],
+    *,
+    event_date: date | None,
+    base_version: int | None = None,
+    reason: str | None = None,
+) -> Form:
+    """Create or change a form in the caller's transaction: a new version per change, audited; a change needs
+    the current ``base_version`` (409 ``EDC-023``) and a reason (``EDC-010``); a locked form refuses it."""
+    values = dict(values)
+    now = datetime.now(UTC)
+    event = session.execute(
+        select(Event).where(Event.subject_id == subject.id, Event.event_code == event_code)
+    ).scalar_one_or_none()
+    form = None
+    if event is not None:
+        form = session.execute(
+            select(Form).where(Form.event_id == event.id, Form.form_code == form_code).with_for_update()
+        ).scalar_one_or_none()
+    if form is None:
+        if base_version is not None:
+            _check_version(0, base_version)
+        if event is None:
+            event = Event(subject_id=subject.id, event_code=event_code, event_date=event_date, created_at=now)
+            session.add(event)
+            session.flush()
+            write_audit(
+                session,
+                actor,
+                "create",
+                "events",
+                event.id,
+                site_id=subject.site_id,
+                new={"subject": subject.code, "event_code": event_code, "event_date": _iso(event_date)},
+            )
+        form = Form(
+            subject_id=subject.id,
+            site_id=subject.site_id,
+            event_id=event.id,
+            form_code=form_code,
+            version=1,
+            item_values=values,
+            content_hash="",
+            status="complete",
+            is_locked=False,
+            created_at=now,
+            updated_at=now,
+        )
+        session.add(form)
+        session.flush()
+        form.content_hash = form_content_hash(form.id, subject.code, event_code, form_code, 1, values)
+        session.add(
+            FormVersion(
+                form_id=form.id,
+                version=1,
+                item_values=values,
+                content_hash=form.content_hash,
+                saved_by=actor.user_id,
+                saved_at=now,
+                reason=None,
+            )
+        )
+        write_audit(
+            session,
+            actor,
+            "create",
+            "forms",
+            form.id,
+            site_id=subject.site_id,
+            new={
+                "subject": subject.code,
+                "event_code": event_code,
+                "form_code": form_code,
+                "version": 1,
+                "status": "complete",
+                "values": values,
+            },
+        )
+        return form
+    if form.is_locked:
+        raise ConflictError(Problem("EDC-025", "form", "the form is locked; ask a data manager to unlock it"))
+    _check_version(form.version, base_version)
+    date_changed = event_date is not None and event is not None and event_date != event.event_date
+    changed = sorted(
+        k
+        for k in set(form.item_values) | set(values)
+        if form.item_values.get(k, _MISSING) != values.get(k, _MISSING)
+    )
+    if not changed and not date_changed:
+        return form
+    text = require_reason(reason)
+    if date_changed and event is not None:
+        write_audit(
+            session,
+            actor,
+            "update",
+            "events",
+            event.id,
+            site_id=subject.site_id,
+            old={"event_date": _iso(event.event_date)},
+            new={"event_date": _iso(event_date)},
+            reason=text,
+        )
+        event.event_date = event_date
+    old = {"version": form.version, "values": {k: form.item_values.get(k) for k in changed}}
+    form.version += 1
+    form.item_values = values
+    form.updated_at = now
+    form.content_hash = form_content_hash(form.id, subject.code, event_code, form_code, form.version, values)
+    session.add(
+        FormVersion(
+            form_id=form.id,
+            version=form.version,
+            item_values=values,
+            content_hash=form.content_hash,
+            saved_by=actor.user_id,
+            saved_at=now,
+            reason=text,
+        )
+    )
+    write_audit(
+        session,
+        actor,
+        "update",
+        "forms",
+        form.id,
+        site_id=subject.site_id,
+        old=old,
+        new={"version": form.version, "values": {k: values.get(k) for k in changed}},
+        reason=text,
+    )
+    return form
+
+
+_MISSING = object()
+
+
+def _iso(value: date | None) -> str | None:
+    return None if value is None else value.isoformat()
+
+
+def sync_edit_check_queries(
+    session: Session, actor: Actor, form: Form, problems: Iterable[Problem], *, checks: Iterable[str]
+) -> None:
+    """Open a query per new problem of the named checks and close the form's own open queries of those checks
+    that no longer fire (as the edit-check hook of :func:`oligotrial.services.data.save_form` does)."""
+    now = datetime.now(UTC)
+    found = {(p.code, p.field or "<form>"): p for p in problems}
+    check_codes = set(checks)
+    existing = (
+        session.execute(
+            select(DataQuery).where(DataQuery.form_id == form.id, DataQuery.origin == "edit_check")
+        )
+        .scalars()
+        .all()
+    )
+    active = {
+        (q.check_code, q.item): q for q in existing if q.state != "closed" and q.check_code in check_codes
+    }
+    for key, problem in found.items():
+        if key in active:
+            continue
+        query = DataQuery(
+            form_id=form.id,
+            subject_id=form.subject_id,
+            site_id=form.site_id,
+            item=key[1][:64],
+            origin="edit_check",
+            check_code=problem.code,
+            state="open",
+            form_version=form.version,
+            raised_by=None,
+            created_at=now,
+            updated_at=now,
+        )
+        session.add(query)
+        session.flush()
+        session.add(
+            QueryMessage(
+                query_id=query.id, action="raise", text=problem.message, author_id=None, created_at=now
+            )
+        )
+        write_audit(
+            session,
+            actor,
+            "create",
+            "data_queries",
+            query.id,
+            site_id=form.site_id,
+            new={
+                "form_id": form.id,
+                "item": query.item,
+                "origin": "edit_check",
+                "check_code": problem.code,
+                "state": "open",
+                "text": problem.message,
+            },
+        )
+    for key, query in active.items():
+        if key in {(c, f[:64]) for c, f in found}:
+            continue
+        query.state = "closed"
+        query.updated_at = now
+        text = "closed automatically: the edit check no longer fires on the saved values"
+        session.add(
+            QueryMessage(query_id=query.id, action="close", text=text, author_id=None, created_at=now)
+        )
+        write_audit(
+            session,
+            actor,
+            "update",
+            "data_queries",
+            query.id,
+            site_id=form.site_id,
+            old={"state": "open"},
+            new={"state": "closed"},
+            reason=text,
+        )
+
+
+def open_queries(session: Session, form: Form) -> list[dict[str, Any]]:
+    rows = session.execute(
+        select(DataQuery.id, DataQuery.item, DataQuery.check_code, DataQuery.state)
+        .where(DataQuery.form_id == form.id, DataQuery.state != "closed")
+        .order_by(DataQuery.id)
+    ).all()
+    return [{"id": i, "item": item, "check_code": code, "state": state} for i, item, code, state in rows]
+
+
+def form_view(session: Session, form: Form) -> FormView:
+    session.flush()
+    subject_code, site_code, event_code, event_date = session.execute(
+        select(Subject.code, Site.code, Event.event_code, Event.event_date)
+        .select_from(Form)
+        .join(Subject, Subject.id == Form.subject_id)
+        .join(Site, Site.id == Form.site_id)
+        .join(Event, Event.id == Form.event_id)
+        .where(Form.id == form.id)
+    ).one()
+    return FormView(
+        id=form.id,
+        subject=subject_code,
+        site=site_code,
+        event_code=event_code,
+        event_date=event_date,
+        form_code=form.form_code,
+        version=form.version,
+        values=form.item_values,
+        content_hash=form.content_hash,
+        status=form.status,
+        is_locked=form.is_locked,
+        is_verified=form.verified_version == form.version,
+        updated_at=form.updated_at,
+    )
+
+
+def workflow_view(session: Session, form: Form, derived: dict[str, Any] | None = None) -> WorkflowView:
+    return WorkflowView(
+        form=form_view(session, form), derived=derived or {}, open_queries=open_queries(session, form)
+    )
+
+
+Hook = Any  # (session, actor, subject, form row, model) -> derived dict
+
+
+def record_form(
+    edc: Edc,
+    actor: Actor,
+    subject_code: str,
+    form_code: str,
+    values: Any,
+    *,
+    event_code: str | None,
+    new_event: Any,
+    allowed_status: Iterable[str],
+    base_version: int | None = None,
+    reason: str | None = None,
+    protocol: Protocol | None = None,
+    term_lookup: TermLookup | None = None,
+    before: Hook | None = None,
+    after: Hook | None = None,
+) -> WorkflowView:
+    """The common shape of a workflow use case, in one transaction: check the subject (site, role, status),
+    validate the values with the form's model and the protocol, write the form (a new instance at
+    ``new_event(session, subject, model)`` when ``event_code`` is ``None``, else a change of that event's
+    form), then run ``after`` to derive values and raise edit-check queries."""
+    protocol = protocol or default_protocol()
+    model = check_form_values(form_code, values, protocol, term_lookup=term_lookup)
+    with write_transaction(edc) as session:
+        subject, _ = load_subject(session, actor, subject_code)
+        actor.require(Permission.ENTER_DATA, subject.site_id)
+        require_status(subject, allowed_status, f"record {form_code}")
+        if event_code is None:
+            event_code, event_date = new_event(session, subject, model)
+        else:
+            if find_form(session, subject, event_code, form_code) is None:
+                raise NotFoundError(
+                    Problem("EDC-020", "event_code", f"no {form_code} form at this event", value=event_code)
+                )
+            event_date = new_event(session, subject, model)[1]
+        if before is not None:
+            before(session, actor, subject, event_code, model)
+        row = write_form(
+            session,
+            actor,
+            subject,
+            event_code,
+            form_code,
+            model.model_dump(mode="json"),
+            event_date=event_date,
+            base_version=base_version,
+            reason=reason,
+        )
+        derived = after(session, actor, subject, row, model) if after is not None else {}
+        return workflow_view(session, row, derived)
+
+
+def load_model(form_code: str, form: Form) -> Any:
+    """The stored values of a workflow form as its model (validated when saved, so no protocol check)."""
+    return FORM_MODELS[form_code].model_validate(form.item_values)

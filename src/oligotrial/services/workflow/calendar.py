@@ -1,0 +1,234 @@
+"""The calendar of each subject from the schedule rules, overdue and out-of-window items per site, and
+recorded protocol deviations.
+
+Notes
+-----
+A subject's calendar starts at the first induction dose (:func:`oligotrial.rules.schedule.derive_calendar`
+with the randomization date and arm, the end of radiotherapy, the first maintenance dose and, after the end
+of treatment, the last dose). Actual dates come from the forms: ``C<k>D1``/``M<nn>`` doses, ``BASELINE`` the
+earliest tumour assessment, each later assessment to the planned ``ASMT<nn>`` nearest its date, ``RAND`` the
+randomization, ``RTSTART`` the first radiotherapy course, ``EOT`` and ``SURV<nn>`` (nearest follow-up
+contact). :func:`oligotrial.rules.schedule.derive_visit_status` then says on time / early / late / missed /
+due / upcoming. Planned events after death or the end of study are dropped. Deviations are ``DEVIATION``
+forms (``DEV.<nnn>``).
+"""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from oligotrial.protocol import Protocol
+from oligotrial.rules.schedule import derive_calendar, derive_visit_status
+from oligotrial.services._context import Actor, Edc, read_transaction
+from oligotrial.services.data import load_subject, readable_sites
+from oligotrial.services.workflow._store import (
+    POST_ENROLLMENT,
+    WorkflowView,
+    default_protocol,
+    load_model,
+    next_sequence,
+    record_form,
+    subject_forms,
+    workflow_view,
+)
+from oligotrial.services.workflow._trial import radiotherapy_courses, randomizations
+from oligotrial.store.tables import Site, Subject
+
+__all__ = [
+    "CalendarItem",
+    "SubjectCalendar",
+    "get_subject_calendar",
+    "list_deviations",
+    "list_schedule_exceptions",
+    "record_deviation",
+]
+
+
+class CalendarItem(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    id: str
+    kind: str
+    phase: str
+    label: str
+    target: date | None
+    earliest: date
+    latest: date
+    status: str
+    actual: date | None
+    days_outside: int
+
+
+class SubjectCalendar(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    subject: str
+    site: str
+    as_of: date
+    first_dose: date | None
+    items: list[CalendarItem]
+
+
+def _nearest(dates: list[date], planned: list[tuple[str, date]]) -> dict[str, date]:
+    actual: dict[str, date] = {}
+    free = list(planned)
+    for day in sorted(dates):
+        if not free:
+            break
+        event_id, _ = min(free, key=lambda item: abs((item[1] - day).days))
+        actual[event_id] = day
+        free = [item for item in free if item[0] != event_id]
+    return actual
+
+
+def _calendar(
+    session: Session, subject: Subject, site: str, as_of: date, protocol: Protocol
+) -> SubjectCalendar:
+    doses = [load_model("DOSE", row) for row, _ in subject_forms(session, subject.id, "DOSE")]
+    induction = sorted((d for d in doses if d.phase == "induction"), key=lambda d: d.cycle)
+    maintenance = sorted((d for d in doses if d.phase == "maintenance"), key=lambda d: d.cycle)
+    first = next((d.date for d in induction if d.cycle == 1), None)
+    if first is None:
+        return SubjectCalendar(subject=subject.code, site=site, as_of=as_of, first_dose=None, items=[])
+    randomized = randomizations(session, [subject.id]).get(subject.id)
+    courses = radiotherapy_courses(session, [subject.id]).get(subject.id, [])
+    eot = [load_model("EOT", row) for row, _ in subject_forms(session, subject.id, "EOT")]
+    ends = [
+        load_model(code, row).date
+        for code in ("DEATH", "DISPOSITION")
+        for row, _ in subject_forms(session, subject.id, code)
+    ]
+    rt_end = max((date.fromisoformat(str(c["end_date"])) for c in courses if c.get("end_date")), default=None)
+    arm = randomized[1] if randomized else None
+    events = derive_calendar(
+        protocol,
+        first,
+        randomized=randomized[0] if randomized else None,
+        arm=arm,
+        rt_end=rt_end if arm == "experimental" else None,
+        maintenance_start=maintenance[0].date if maintenance and randomized else None,
+        last_dose=eot[0].last_dose_date if eot else None,
+    )
+    stop = min(ends, default=None)
+    if stop is not None:
+        events = tuple(e for e in events if e.earliest <= stop)
+    ids = {e.id for e in events}
+    actual: dict[str, date] = {f"C{d.cycle}D1": d.date for d in induction}
+    actual.update({f"M{d.cycle:02d}": d.date for d in maintenance})
+    assessments = sorted(
+        load_model("TUMOUR", row).date for row, _ in subject_forms(session, subject.id, "TUMOUR")
+    )
+    if assessments and assessments[0] <= first:
+        actual["BASELINE"] = assessments[0]
+        assessments = assessments[1:]
+    actual.update(
+        _nearest(assessments, [(e.id, e.target) for e in events if e.kind == "assessment" and e.target])
+    )
+    follow_ups = [
+        load_model("FOLLOWUP", row).date for row, _ in subject_forms(session, subject.id, "FOLLOWUP")
+    ]
+    actual.update(
+        _nearest(
+            follow_ups, [(e.id, e.target) for e in events if e.kind == "survival follow-up" and e.target]
+        )
+    )
+    if randomized:
+        actual["RAND"] = randomized[0]
+    starts = [date.fromisoformat(str(c["start_date"])) for c in courses if c.get("start_date")]
+    if starts:
+        actual["RTSTART"] = min(starts)
+    if eot:
+        actual["EOT"] = eot[0].date
+    statuses = derive_visit_status(events, {k: v for k, v in actual.items() if k in ids}, as_of)
+    items = [
+        CalendarItem(
+            id=s.event.id,
+            kind=s.event.kind,
+            phase=s.event.phase,
+            label=s.event.label,
+            target=s.event.target,
+            earliest=s.event.earliest,
+            latest=s.event.latest,
+            status=s.status,
+            actual=s.actual,
+            days_outside=s.days_outside,
+        )
+        for s in statuses
+    ]
+    return SubjectCalendar(subject=subject.code, site=site, as_of=as_of, first_dose=first, items=items)
+
+
+def get_subject_calendar(
+    edc: Edc, actor: Actor, subject_code: str, as_of: date, *, protocol: Protocol | None = None
+) -> SubjectCalendar:
+    """The calendar of one subject as of a day (empty before the first induction dose)."""
+    with read_transaction(edc) as session:
+        subject, site = load_subject(session, actor, subject_code)
+        return _calendar(session, subject, site, as_of, protocol or default_protocol())
+
+
+def list_schedule_exceptions(
+    edc: Edc, actor: Actor, as_of: date, *, site_code: str | None = None, protocol: Protocol | None = None
+) -> list[dict[str, Any]]:
+    """Overdue (missed) and out-of-window (early, late) calendar items of the subjects on study at the actor's
+    sites (optionally one site), by site and subject."""
+    protocol = protocol or default_protocol()
+    sites = readable_sites(actor)
+    with read_transaction(edc) as session:
+        stmt = (
+            select(Subject, Site.code)
+            .join(Site, Site.id == Subject.site_id)
+            .where(Subject.status == "enrolled")
+        )
+        if sites is not None:
+            stmt = stmt.where(Subject.site_id.in_(sites))
+        if site_code is not None:
+            stmt = stmt.where(Site.code == site_code)
+        found = []
+        for subject, site in session.execute(stmt.order_by(Site.code, Subject.code)).all():
+            for item in _calendar(session, subject, site, as_of, protocol).items:
+                if item.status in ("missed", "late", "early"):
+                    found.append({"site": site, "subject": subject.code, **item.model_dump(mode="json")})
+        return found
+
+
+def record_deviation(
+    edc: Edc,
+    actor: Actor,
+    subject_code: str,
+    values: Any,
+    *,
+    event_code: str | None = None,
+    base_version: int | None = None,
+    reason: str | None = None,
+    protocol: Protocol | None = None,
+) -> WorkflowView:
+    """Record (or change) a protocol deviation of a subject (``DEV.<nnn>``)."""
+    return record_form(
+        edc,
+        actor,
+        subject_code,
+        "DEVIATION",
+        values,
+        event_code=event_code,
+        new_event=lambda session, subject, form: (
+            f"DEV.{next_sequence(session, subject.id, 'DEV'):03d}",
+            form.date,
+        ),
+        allowed_status=("screening", "screen_failed", *POST_ENROLLMENT),
+        base_version=base_version,
+        reason=reason,
+        protocol=protocol,
+    )
+
+
+def list_deviations(edc: Edc, actor: Actor, subject_code: str) -> list[WorkflowView]:
+    """The protocol deviations recorded for a subject."""
+    with read_transaction(edc) as session:
+        subject, _ = load_subject(session, actor, subject_code)
+        return [workflow_view(session, row) for row, _ in subject_forms(session, subject.id, "DEVIATION")]

@@ -1,0 +1,246 @@
+"""Randomization use cases on SQLite and PostgreSQL: allocation from the concealed list, minimization,
+idempotent retries, refusals that store nothing, who sees the list, and the audit of every allocation."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from oligotrial.errors import ConflictError, InputError, NotFoundError, PermissionDeniedError
+from oligotrial.protocol import load_protocol
+from oligotrial.randomization import compute_running_imbalance, parse_stratum_key
+from oligotrial.services import data
+from oligotrial.services import randomization as rnd
+from oligotrial.services.audit_trail import verify_audit
+from oligotrial.store.tables import AuditEntry, RandomizationRecord
+
+INV1, INV2, STAT, MON1 = "investigator.cn01", "investigator.cn02", "statistician", "monitor.cn01"
+
+
+def enrolled(world, site="CN01"):
+    inv = world.actor(f"investigator.{site.lower()}")
+    subject = data.create_subject(world.edc, inv, site)
+    data.update_subject_status(world.edc, inv, subject.code, "enrolled", 1, "eligible")
+    return subject.code
+
+
+def minimization_protocol():
+    base = load_protocol()
+    config = base.randomization.model_copy(update={"method": "minimization"})
+    return base.model_copy(update={"randomization": config})
+
+
+def _audit_count(world):
+    return verify_audit(world.edc).entries
+
+
+def test_allocation_takes_the_first_unused_slot_of_the_stratum_and_is_audited(world):
+    listing = rnd.generate_randomization_list(
+        world.edc, world.actor(STAT), entries_per_stratum=8, seed=20240101
+    )
+    assert listing.kind == "generated" and listing.seed == 20240101 and listing.entries >= 8 * 8
+    code = enrolled(world)
+    view = rnd.randomize_subject(
+        world.edc, world.actor(INV1), code, induction_response="PR", metastatic_organ_count=2
+    )
+    assert view.strata == {"site": "CN01", "induction_response": "CR/PR", "metastatic_organs": "2-3"}
+    assert view.list_position == 1 and view.sequence == 1 and view.arm in {"control", "experimental"}
+    entries, _ = rnd.list_randomization_entries(world.edc, world.actor(STAT), stratum=view.stratum)
+    assert entries[0].arm == view.arm and entries[0].subject == code
+    assert all(e.subject is None for e in entries[1:])
+    with world.edc.engine.connect() as connection:
+        entry = connection.execute(select(AuditEntry).where(AuditEntry.table_name == "randomizations")).one()
+    new = json.loads(entry.new_values)
+    assert new["list_position"] == 1 and new["strata"] == view.strata and new["arm"] == view.arm
+    assert verify_audit(world.edc).is_intact
+    # open label: anyone who may read the subject sees the arm
+    assert rnd.get_randomization(world.edc, world.actor(MON1), code).arm == view.arm
+
+
+def test_generation_is_reproducible_from_the_seed_and_audits_only_the_seed_hash(world):
+    a = rnd.generate_randomization_list(world.edc, world.actor(STAT), entries_per_stratum=4, seed=7)
+    b = rnd.generate_randomization_list(world.edc, world.actor(STAT), entries_per_stratum=4, seed=7)
+    first, _ = rnd.list_randomization_entries(world.edc, world.actor(STAT), limit=10_000)
+    by_list = {}
+    for e in first:
+        by_list.setdefault(e.list_id, []).append((e.stratum, e.arm, e.block_size))
+    assert by_list[a.id] == by_list[b.id]  # same seed, same sequence (b extends the strata after a)
+    assert b.parameters["first_positions"]  # extended after the first list's last positions
+    with world.edc.engine.connect() as connection:
+        texts = connection.execute(
+            select(AuditEntry.new_values).where(AuditEntry.table_name == "randomization_lists")
+        ).scalars()
+        assert all('"seed":' not in t and "seed_sha256" in t for t in texts)
+
+
+def test_retry_returns_the_same_assignment_and_a_second_request_is_refused(world):
+    rnd.generate_randomization_list(world.edc, world.actor(STAT), entries_per_stratum=4, seed=1)
+    code = enrolled(world)
+    inv = world.actor(INV1)
+    first = rnd.randomize_subject(
+        world.edc, inv, code, induction_response="SD", metastatic_organ_count=1, request_id="r-1"
+    )
+    again = rnd.randomize_subject(
+        world.edc, inv, code, induction_response="SD", metastatic_organ_count=1, request_id="r-1"
+    )
+    assert again.is_replay and again.arm == first.arm and again.sequence == first.sequence
+    before = _audit_count(world)
+    with pytest.raises(ConflictError) as excinfo:
+        rnd.randomize_subject(world.edc, inv, code, induction_response="SD", metastatic_organ_count=1)
+    assert excinfo.value.code == "RAND-004"
+    other = enrolled(world)
+    before = _audit_count(world)
+    with pytest.raises(ConflictError) as excinfo:
+        rnd.randomize_subject(
+            world.edc, inv, other, induction_response="SD", metastatic_organ_count=1, request_id="r-1"
+        )
+    assert excinfo.value.code == "RAND-007" and _audit_count(world) == before
+
+
+@pytest.mark.parametrize(
+    ("response", "organs", "kind", "code"),
+    [
+        ("PD", 1, ConflictError, "RAND-003"),
+        ("NE", 1, ConflictError, "RAND-003"),
+        (None, 1, ConflictError, "RAND-002"),
+        ("XX", 1, InputError, "RAND-006"),
+        ("CR", 4, InputError, "RAND-005"),
+        ("CR", None, InputError, "RAND-005"),
+    ],
+)
+def test_ineligible_requests_name_the_rule_and_store_nothing(world, response, organs, kind, code):
+    rnd.generate_randomization_list(world.edc, world.actor(STAT), entries_per_stratum=2, seed=3)
+    subject = enrolled(world)
+    before = _audit_count(world)
+    with pytest.raises(kind) as excinfo:
+        rnd.randomize_subject(
+            world.edc,
+            world.actor(INV1),
+            subject,
+            induction_response=response,
+            metastatic_organ_count=organs,
+        )
+    assert excinfo.value.code == code
+    assert _audit_count(world) == before
+    with pytest.raises(NotFoundError):
+        rnd.get_randomization(world.edc, world.actor(INV1), subject)
+
+
+def test_not_enrolled_other_site_and_wrong_role_are_refused(world):
+    rnd.generate_randomization_list(world.edc, world.actor(STAT), entries_per_stratum=2, seed=3)
+    screening = data.create_subject(world.edc, world.actor(INV1), "CN01").code
+    kwargs = {"induction_response": "CR", "metastatic_organ_count": 1}
+    with pytest.raises(ConflictError, match="RAND-001"):
+        rnd.randomize_subject(world.edc, world.actor(INV1), screening, **kwargs)
+    code = enrolled(world)
+    before = _audit_count(world)
+    with pytest.raises(NotFoundError) as excinfo:  # another site's subject: as if it did not exist
+        rnd.randomize_subject(world.edc, world.actor(INV2), code, **kwargs)
+    assert excinfo.value.code == "EDC-020"
+    with pytest.raises(PermissionDeniedError):
+        rnd.randomize_subject(world.edc, world.actor(MON1), code, **kwargs)
+    assert _audit_count(world) == before
+
+
+def test_exhausted_stratum_and_missing_list(world):
+    code = enrolled(world)
+    kwargs = {"induction_response": "CR", "metastatic_organ_count": 1}
+    with pytest.raises(ConflictError, match="RAND-008"):
+        rnd.randomize_subject(world.edc, world.actor(INV1), code, **kwargs)
+
+
+def test_only_the_statistician_sees_or_changes_the_list(world):
+    for user in [INV1, MON1, "datamanager.cn01", "dsmbmember", "admin"]:
+        actor = world.actor(user)
+        for call in (
+            lambda a=actor: rnd.generate_randomization_list(world.edc, a, entries_per_stratum=2),
+            lambda a=actor: rnd.list_randomization_entries(world.edc, a),
+            lambda a=actor: rnd.list_randomization_lists(world.edc, a),
+            lambda a=actor: rnd.upload_randomization_list(world.edc, a, "position,arm\n"),
+        ):
+            with pytest.raises(PermissionDeniedError) as excinfo:
+                call()
+            assert excinfo.value.code == "AUTH-110"
+
+
+def test_upload_validates_arms_strata_and_positions(world):
+    stat = world.actor(STAT)
+    header = "position,arm,site,induction_response,metastatic_organs\n"
+    good = header + "".join(
+        f"{i},{arm},CN01,SD,1\n" for i, arm in enumerate(["control", "experimental"] * 2, start=1)
+    )
+    view = rnd.upload_randomization_list(world.edc, stat, good, file_name="list.csv")
+    assert view.kind == "uploaded" and view.entries == 4
+    cases = {
+        "RAND-021": header + "1,placebo,CN02,SD,1\n",
+        "RAND-025": header + "1,control,CN02,PD,1\n",
+        "RAND-023": header + "2,control,CN02,SD,1\n",
+        "RAND-022": header + "1,control,CN02,SD,1\n1,control,CN02,SD,1\n",
+        "RAND-026": header + "x,control,CN02,SD,1\n",
+        "RAND-024": "position,arm\n1,control\n",
+        "RAND-028": header + "1,control,ZZ99,SD,1\n",
+    }
+    for code, text in cases.items():
+        before = _audit_count(world)
+        with pytest.raises(InputError) as excinfo:
+            rnd.upload_randomization_list(world.edc, stat, text)
+        assert code in {p.code for p in excinfo.value.problems}, (code, excinfo.value)
+        assert _audit_count(world) == before
+    with pytest.raises(ConflictError, match="RAND-027"):
+        rnd.upload_randomization_list(world.edc, stat, good)
+    code = enrolled(world)
+    got = rnd.randomize_subject(
+        world.edc, world.actor(INV1), code, induction_response="SD", metastatic_organ_count=1
+    )
+    assert got.arm == "control" and got.list_position == 1
+
+
+def test_minimization_is_reproducible_from_the_stored_stream(world):
+    protocol = minimization_protocol()
+    stat, inv = world.actor(STAT), world.actor(INV1)
+    kwargs = {"induction_response": "CR", "metastatic_organ_count": 1, "protocol": protocol}
+    with pytest.raises(ConflictError, match="RAND-009"):
+        rnd.randomize_subject(world.edc, inv, enrolled(world), **kwargs)
+    stream = rnd.generate_randomization_list(world.edc, stat, seed=99, protocol=protocol)
+    assert stream.kind == "minimization" and stream.entries == 0
+    with pytest.raises(InputError, match="RAND-030"):
+        rnd.upload_randomization_list(world.edc, stat, "position,arm\n", protocol=protocol)
+    views = [rnd.randomize_subject(world.edc, inv, enrolled(world), **kwargs) for _ in range(6)]
+    arms = [v.arm for v in views]
+    assert max(compute_running_imbalance(arms, {"control": 1, "experimental": 1})) <= 2
+    with Session(world.edc.engine) as session:
+        rows = (
+            session.execute(select(RandomizationRecord).order_by(RandomizationRecord.sequence))
+            .scalars()
+            .all()
+        )
+    from oligotrial.randomization import (
+        add_to_marginals,
+        choose_minimization_arm,
+        draw_minimization_uniform,
+    )
+
+    marginals: dict = {}
+    for row in rows:
+        if row.method != "minimization":
+            continue
+        u = draw_minimization_uniform(99, row.list_position)
+        assert row.draw == pytest.approx(u)
+        decision = choose_minimization_arm(
+            marginals,
+            row.strata,
+            {"control": 1, "experimental": 1},
+            probability=0.8,
+            imbalance="range",
+            u=u,
+        )
+        assert decision.arm == row.arm
+        add_to_marginals(marginals, row.strata, row.arm)
+
+
+def test_stratum_key_round_trip():
+    key = "site=CN01|induction_response=CR/PR|metastatic_organs=2-3"
+    assert parse_stratum_key(key)["induction_response"] == "CR/PR"
