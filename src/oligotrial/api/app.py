@@ -31,6 +31,7 @@ from oligotrial.errors import (
 )
 from oligotrial.services import Edc
 from oligotrial.settings import Settings, check_settings
+from oligotrial.web import WEB_CSP, mount_web
 
 __all__ = ["create_app", "create_app_from_environment", "error_response", "status_for"]
 
@@ -212,7 +213,10 @@ def _security_headers(app: ASGIApp) -> ASGIApp:
         if scope["type"] != "http":
             await app(scope, receive, send)
             return
-        csp = _CSP_DOCS if scope.get("path", "") in {"/docs", "/redoc"} else _CSP_API
+        path = scope.get("path", "")
+        csp = _CSP_DOCS if path in {"/docs", "/redoc"} else _CSP_API
+        if not path.startswith("/api") and path not in {"/docs", "/redoc", "/openapi.json"}:
+            csp = (b"content-security-policy", WEB_CSP.encode())  # the web pages (oligotrial.web)
 
         async def send_with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
@@ -254,6 +258,7 @@ def create_app(settings: Settings, edc: Edc | None = None) -> FastAPI:
     app.include_router(randomization_router)
     app.include_router(ctcae_router)
     app.include_router(radiotherapy_router)
+    mount_web(app)
     app.add_exception_handler(OligotrialError, _on_oligotrial_error)
     app.add_exception_handler(RequestValidationError, _on_validation_error)
     app.add_exception_handler(StarletteHTTPException, _on_http_error)

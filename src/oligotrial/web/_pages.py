@@ -1,0 +1,427 @@
+"""Dashboard, subjects with their protocol timeline, form pages (history, queries, verification, locks,
+signatures), query lists and the audit trail of a record."""
+
+from __future__ import annotations
+
+from datetime import date, datetime, timedelta
+from typing import Annotated, Any
+from zoneinfo import ZoneInfo
+
+from fastapi import APIRouter, Form, Request
+from fastapi.responses import RedirectResponse, Response
+
+from oligotrial.errors import NotFoundError, OligotrialError, PermissionDeniedError, Problem
+from oligotrial.services import Permission
+from oligotrial.services import queries as query_services
+from oligotrial.services.admin import list_sites
+from oligotrial.services.audit_trail import read_audit
+from oligotrial.services.data import (
+    SUBJECT_STATUSES,
+    create_subject,
+    get_form,
+    get_form_history,
+    get_subject,
+    list_forms,
+    list_subjects,
+    lock_form,
+    unlock_form,
+    verify_form,
+)
+from oligotrial.services.signatures import SIGNATURE_MEANINGS, list_signatures, sign
+from oligotrial.services.workflow import get_subject_calendar
+from oligotrial.web._render import field_errors, render, site_time_zone
+from oligotrial.web._session import Session, WebSession, check_csrf
+
+__all__ = ["router", "site_today"]
+
+router = APIRouter(include_in_schema=False)
+Csrf = Annotated[str, Form(max_length=128)]
+
+
+def site_today(request: Request) -> date:
+    """Today in the site's time zone (what "due" and "overdue" are measured against)."""
+    return datetime.now(ZoneInfo(site_time_zone(request))).date()
+
+
+def refused(request: Request, session: WebSession, error: OligotrialError) -> Response:
+    """A page for an action the services refused as a whole (not found, not allowed)."""
+    kind = "forbidden" if isinstance(error, PermissionDeniedError) else "missing"
+    status = 403 if kind == "forbidden" else 404
+    return render(request, "error.html", {"kind": kind}, session=session, status_code=status)
+
+
+def _done(path: str, key: str) -> RedirectResponse:
+    joiner = "&" if "?" in path else "?"
+    return RedirectResponse(f"{path}{joiner}done={key}", status_code=303)
+
+
+@router.get("/")
+def dashboard(request: Request, session: Session) -> Response:
+    """Subjects by status, upcoming and overdue visits with their windows, open queries, recent AEs."""
+    edc, actor = session.edc, session.actor
+    context: dict[str, Any] = {"has_data": actor.has_anywhere(Permission.READ_DATA)}
+    if context["has_data"]:
+        subjects, _ = list_subjects(edc, actor, limit=1000)
+        counts = dict.fromkeys(SUBJECT_STATUSES, 0)
+        for subject in subjects:
+            counts[subject.status] += 1
+        today = site_today(request)
+        horizon = today + timedelta(days=14)
+        visits, aes = [], []
+        for subject in subjects:
+            if subject.status == "enrolled":
+                calendar = get_subject_calendar(edc, actor, subject.code, today)
+                for item in calendar.items:
+                    if item.status == "missed" or (
+                        item.status in ("due", "upcoming") and item.earliest <= horizon
+                    ):
+                        visits.append((subject.code, item))
+            if subject.status != "screening":
+                aes += [f for f in list_forms(edc, actor, subject.code) if f.form_code == "AE"]
+        visits.sort(key=lambda pair: (pair[1].status != "missed", pair[1].earliest))
+        aes.sort(key=lambda f: f.updated_at, reverse=True)
+        open_queries, total_open = query_services.list_queries(edc, actor, state="open", limit=20)
+        context.update(
+            counts=counts,
+            visits=visits,
+            aes=aes[:10],
+            open_queries=open_queries,
+            total_open=total_open,
+            today=today,
+        )
+    return render(request, "dashboard.html", context, session=session)
+
+
+@router.get("/subjects")
+def subjects_page(request: Request, session: Session, status: str | None = None) -> Response:
+    """The subjects of the user's sites (optionally one status), with a button to register one."""
+    edc, actor = session.edc, session.actor
+    chosen = status if status in SUBJECT_STATUSES else None
+    try:
+        subjects, total = list_subjects(edc, actor, status=chosen, limit=1000)
+    except OligotrialError as error:
+        return refused(request, session, error)
+    sites = (
+        [s for s in list_sites(edc, actor) if s.is_active]
+        if actor.has_anywhere(Permission.ENTER_DATA)
+        else []
+    )
+    return render(
+        request,
+        "subjects.html",
+        {
+            "subjects": subjects,
+            "total": total,
+            "status": chosen,
+            "statuses": SUBJECT_STATUSES,
+            "sites": sites,
+        },
+        session=session,
+    )
+
+
+@router.post("/subjects")
+def subjects_create(
+    request: Request, session: Session, csrf_token: Csrf = "", site: Annotated[str, Form(max_length=16)] = ""
+) -> Response:
+    """Register a new subject at one of the user's sites (status screening)."""
+    check_csrf(request, csrf_token, session.token)
+    try:
+        subject = create_subject(session.edc, session.actor, site)
+    except OligotrialError as error:
+        return refused(request, session, error)
+    return _done(f"/subjects/{subject.code}", "created")
+
+
+def _timeline(subject: Any, forms: list[Any], calendar: Any) -> list[dict[str, Any]]:
+    """The protocol's steps for the subject page: screening and enrollment from the forms, then the
+    calendar of :func:`oligotrial.rules.schedule.derive_calendar` (as the workflow service derives it)."""
+    by_code = {(f.event_code, f.form_code): f for f in forms}
+    eligibility = by_code.get(("SCREENING", "ELIG"))
+    enrolled = by_code.get(("ENROLLMENT", "ENROLL"))
+    steps: list[dict[str, Any]] = [
+        {
+            "id": "SCREENING",
+            "kind": "screening",
+            "status": "done" if eligibility else "due",
+            "actual": eligibility.event_date if eligibility else None,
+            "link": f"/subjects/{subject.code}/eligibility",
+        },
+        {
+            "id": "ENROLLMENT",
+            "kind": "enrollment",
+            "status": "done" if enrolled else ("not started" if subject.status == "screening" else "done"),
+            "actual": enrolled.event_date if enrolled else None,
+            "link": f"/subjects/{subject.code}/eligibility",
+        },
+    ]
+    links = {
+        "induction dose": "/dose",
+        "maintenance dose": "/dose",
+        "imaging": "/tumour",
+        "assessment": "/tumour",
+        "randomization": "/randomize",
+        "radiotherapy start": "/radiotherapy",
+    }
+    for item in calendar.items if calendar else []:
+        suffix = links.get(item.kind)
+        link = f"/subjects/{subject.code}{suffix}" if suffix else None
+        if link is not None and suffix == "/dose":
+            link += f"?event={item.id}"
+        steps.append(
+            {
+                "id": item.id,
+                "kind": item.kind,
+                "status": item.status,
+                "actual": item.actual,
+                "target": item.target,
+                "earliest": item.earliest,
+                "latest": item.latest,
+                "days_outside": item.days_outside,
+                "link": link,
+            }
+        )
+    return steps
+
+
+@router.get("/subjects/{code}")
+def subject_page(request: Request, session: Session, code: str) -> Response:
+    """A subject: status, protocol timeline (done, due, late), its forms, signatures and the sign dialog."""
+    edc, actor = session.edc, session.actor
+    try:
+        subject = get_subject(edc, actor, code)
+        forms = list_forms(edc, actor, code)
+        calendar = get_subject_calendar(edc, actor, code, site_today(request))
+        signatures = list_signatures(edc, actor, code)
+    except OligotrialError as error:
+        return refused(request, session, error)
+    return render(
+        request,
+        "subject.html",
+        {
+            "subject": subject,
+            "forms": forms,
+            "timeline": _timeline(subject, forms, calendar),
+            "signatures": signatures,
+            "meanings": list(SIGNATURE_MEANINGS),
+        },
+        session=session,
+    )
+
+
+@router.post("/subjects/{code}/sign")
+def subject_sign(
+    request: Request,
+    session: Session,
+    code: str,
+    csrf_token: Csrf = "",
+    password: Annotated[str, Form(max_length=256)] = "",
+    meaning: Annotated[str, Form(max_length=32)] = "",
+    form_id: Annotated[str, Form(max_length=12)] = "",
+) -> Response:
+    """Sign the casebook (or one form) after re-entering the password; errors are shown in the dialog."""
+    check_csrf(request, csrf_token, session.token)
+    edc, actor = session.edc, session.actor
+    errors: dict[str, list[Problem]] = {}
+    if not password:
+        errors["password"] = [Problem("WEB-004", "password", "required")]
+    if not meaning:
+        errors["meaning"] = [Problem("EDC-040", "meaning", "required")]
+    if not errors:
+        try:
+            sign(edc, actor, code, password, meaning, int(form_id) if form_id.isdigit() else None)
+            return _done(f"/subjects/{code}", "signed")
+        except (NotFoundError, PermissionDeniedError) as error:
+            return refused(request, session, error)
+        except OligotrialError as error:
+            errors = field_errors(error)
+    try:
+        subject = get_subject(edc, actor, code)
+        forms = list_forms(edc, actor, code)
+        calendar = get_subject_calendar(edc, actor, code, site_today(request))
+        signatures = list_signatures(edc, actor, code)
+    except OligotrialError as error:
+        return refused(request, session, error)
+    return render(
+        request,
+        "subject.html",
+        {
+            "subject": subject,
+            "forms": forms,
+            "timeline": _timeline(subject, forms, calendar),
+            "signatures": signatures,
+            "meanings": list(SIGNATURE_MEANINGS),
+            "errors": errors,
+            "typed": {"meaning": meaning, "form_id": form_id},
+            "sign_open": True,
+        },
+        session=session,
+        status_code=422,
+    )
+
+
+@router.get("/forms/{form_id}")
+def form_page(request: Request, session: Session, form_id: int) -> Response:
+    """One form: values, versions with reasons, queries, verification and lock, and the actions on them."""
+    edc, actor = session.edc, session.actor
+    try:
+        form = get_form(edc, actor, form_id)
+        history = get_form_history(edc, actor, form_id)
+        form_queries, _ = query_services.list_queries(edc, actor, subject_code=form.subject, limit=500)
+    except OligotrialError as error:
+        return refused(request, session, error)
+    return render(
+        request,
+        "form.html",
+        {
+            "form": form,
+            "history": history,
+            "queries": [q for q in form_queries if q.form_id == form_id],
+            "items": _flatten(form.values),
+        },
+        session=session,
+    )
+
+
+def _flatten(values: Any, prefix: str = "") -> list[tuple[str, Any]]:
+    if isinstance(values, dict):
+        out: list[tuple[str, Any]] = []
+        for key, value in values.items():
+            out += _flatten(value, f"{prefix}.{key}" if prefix else str(key))
+        return out
+    if isinstance(values, list):
+        out = []
+        for i, value in enumerate(values):
+            out += _flatten(value, f"{prefix}.{i}")
+        return out
+    return [(prefix, values)]
+
+
+@router.post("/forms/{form_id}/action")
+def form_action(
+    request: Request,
+    session: Session,
+    form_id: int,
+    csrf_token: Csrf = "",
+    action: Annotated[str, Form(max_length=16)] = "",
+    version: Annotated[str, Form(max_length=12)] = "",
+    item: Annotated[str, Form(max_length=64)] = "",
+    text: Annotated[str, Form(max_length=4000)] = "",
+) -> Response:
+    """Verify (monitor), lock and unlock (data manager), raise a query (monitor, data manager)."""
+    check_csrf(request, csrf_token, session.token)
+    edc, actor = session.edc, session.actor
+    path = f"/forms/{form_id}"
+    try:
+        if action == "verify":
+            verify_form(edc, actor, form_id, int(version) if version.isdigit() else -1)
+            return _done(path, "verified")
+        if action == "lock":
+            lock_form(edc, actor, form_id)
+            return _done(path, "locked")
+        if action == "unlock":
+            unlock_form(edc, actor, form_id, text)
+            return _done(path, "unlocked")
+        if action == "query":
+            query_services.raise_query(edc, actor, form_id, item or "form", text)
+            return _done(path, "raised")
+    except (NotFoundError, PermissionDeniedError) as error:
+        return refused(request, session, error)
+    except OligotrialError as error:
+        form = get_form(edc, actor, form_id)
+        form_queries, _ = query_services.list_queries(edc, actor, subject_code=form.subject, limit=500)
+        return render(
+            request,
+            "form.html",
+            {
+                "form": form,
+                "history": get_form_history(edc, actor, form_id),
+                "queries": [q for q in form_queries if q.form_id == form_id],
+                "items": _flatten(form.values),
+                "errors": {f"{action}.{k}" if k else "": v for k, v in field_errors(error).items()},
+                "typed": {"text": text, "item": item},
+            },
+            session=session,
+            status_code=422,
+        )
+    return RedirectResponse(path, status_code=303)
+
+
+@router.get("/queries")
+def queries_page(request: Request, session: Session, state: str | None = "open") -> Response:
+    """Queries of the user's sites by state, each with its history and the allowed actions."""
+    chosen = state if state in query_services.QUERY_STATES else None
+    try:
+        found, total = query_services.list_queries(session.edc, session.actor, state=chosen, limit=500)
+    except OligotrialError as error:
+        return refused(request, session, error)
+    return render(
+        request,
+        "queries.html",
+        {"queries": found, "total": total, "state": chosen, "states": query_services.QUERY_STATES},
+        session=session,
+    )
+
+
+@router.post("/queries/{query_id}")
+def query_action(
+    request: Request,
+    session: Session,
+    query_id: int,
+    csrf_token: Csrf = "",
+    action: Annotated[str, Form(max_length=16)] = "",
+    text: Annotated[str, Form(max_length=4000)] = "",
+) -> Response:
+    """Answer (site), close or re-open (monitor, data manager) a query, with a text."""
+    check_csrf(request, csrf_token, session.token)
+    edc, actor = session.edc, session.actor
+    functions = {
+        "answer": (query_services.answer_query, "answered"),
+        "close": (query_services.close_query, "closed"),
+        "reopen": (query_services.reopen_query, "reopened"),
+    }
+    if action not in functions:
+        return RedirectResponse("/queries", status_code=303)
+    function, key = functions[action]
+    try:
+        function(edc, actor, query_id, text)
+    except (NotFoundError, PermissionDeniedError) as error:
+        return refused(request, session, error)
+    except OligotrialError as error:
+        found, total = query_services.list_queries(edc, actor, limit=500)
+        return render(
+            request,
+            "queries.html",
+            {
+                "queries": found,
+                "total": total,
+                "state": None,
+                "states": query_services.QUERY_STATES,
+                "errors": {f"q{query_id}.text": field_errors(error).get("text", list(error.problems))},
+                "typed": {f"q{query_id}.text": text},
+            },
+            session=session,
+            status_code=422,
+        )
+    return _done("/queries", key)
+
+
+@router.get("/audit")
+def audit_page(
+    request: Request, session: Session, table: str | None = None, record: str | None = None, after: int = 0
+) -> Response:
+    """The audit trail (of one record when ``table`` and ``record`` are given), in chain order."""
+    try:
+        page = read_audit(
+            session.edc,
+            session.actor,
+            table=table or None,
+            record_id=record or None,
+            after=max(after, 0),
+            limit=200,
+        )
+    except OligotrialError as error:
+        return refused(request, session, error)
+    return render(
+        request, "audit.html", {"page": page, "table": table or "", "record": record or ""}, session=session
+    )

@@ -1,0 +1,133 @@
+"""Rendering pages: the Jinja2 environment (autoescaped, gettext from the catalogs), the request's language
+and time zone, and the translation of service problems into messages next to the fields."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+from typing import Any
+
+from fastapi import Request
+from fastapi.responses import HTMLResponse
+from jinja2 import Environment, FileSystemLoader, select_autoescape
+
+from oligotrial.errors import OligotrialError, Problem
+from oligotrial.services import Permission, Role
+from oligotrial.web import _i18n
+from oligotrial.web._messages import KIND_LABELS, NOTICES, PROBLEM_MESSAGES, STATUS_LABELS
+from oligotrial.web._session import LANGUAGE_COOKIE, WebSession
+
+__all__ = [
+    "FieldErrors",
+    "field_errors",
+    "language_of",
+    "render",
+    "site_time_zone",
+]
+
+TEMPLATES = Path(__file__).parent / "templates"
+DEFAULT_TIME_ZONE = "Asia/Shanghai"
+
+_env = Environment(
+    loader=FileSystemLoader(TEMPLATES),
+    autoescape=select_autoescape(["html"]),
+    extensions=["jinja2.ext.i18n"],
+    trim_blocks=True,
+    lstrip_blocks=True,
+)
+_env.install_gettext_callables(_i18n.gettext, _i18n.ngettext, newstyle=True)  # type: ignore[attr-defined]
+
+FieldErrors = dict[str, list[Problem]]
+
+
+def language_of(request: Request) -> str:
+    """The user's language: the cookie set by their choice, else the browser's preference, else English."""
+    chosen = request.cookies.get(LANGUAGE_COOKIE)
+    if chosen in _i18n.LANGUAGES:
+        return chosen
+    accept = request.headers.get("accept-language", "").lower()
+    return "zh_Hans" if accept.startswith("zh") else _i18n.DEFAULT_LANGUAGE
+
+
+def site_time_zone(request: Request) -> str:
+    """The time zone dates are shown in (``settings.time_zone`` when present; the trial's sites are in China)."""
+    return str(getattr(request.app.state.settings, "time_zone", DEFAULT_TIME_ZONE))
+
+
+def _field_key(field: str) -> str:
+    """``values.lesions[2].diameter_mm`` -> ``lesions.2.diameter_mm`` (the name of the HTML input)."""
+    key = re.sub(r"\[(\d+)\]", r".\1", field or "")
+    return key.removeprefix("values.")
+
+
+def field_errors(error: OligotrialError | Iterable[Problem]) -> FieldErrors:
+    """Problems by the HTML input they belong to ("" for the form as a whole)."""
+    problems = error.problems if isinstance(error, OligotrialError) else tuple(error)
+    found: FieldErrors = {}
+    for problem in problems:
+        found.setdefault(_field_key(problem.field), []).append(problem)
+    return found
+
+
+def problem_message(problem: Problem) -> str:
+    """The message of a problem in the user's language (by its code), with the code for support."""
+    msgid = PROBLEM_MESSAGES.get(problem.code)
+    if msgid is None and "-" in problem.code:
+        msgid = PROBLEM_MESSAGES.get(problem.code.split("-")[0] + "-*")
+    text = _i18n.gettext(msgid) if msgid else _i18n.gettext("The value was refused.")
+    return f"{text} ({problem.code})"
+
+
+def status_label(status: str) -> str:
+    msgid = STATUS_LABELS.get(status)
+    return _i18n.gettext(msgid) if msgid else status
+
+
+def notice_text(key: str) -> str:
+    msgid = NOTICES.get(key)
+    return _i18n.gettext(msgid) if msgid else ""
+
+
+def kind_label(kind: str) -> str:
+    msgid = KIND_LABELS.get(kind)
+    return _i18n.gettext(msgid) if msgid else kind
+
+
+def render(
+    request: Request,
+    template: str,
+    context: Mapping[str, Any] | None = None,
+    *,
+    session: WebSession | None = None,
+    status_code: int = 200,
+) -> HTMLResponse:
+    """Render ``template`` in the request's language; the page knows the user, their roles and the CSRF token."""
+    language = language_of(request)
+    _i18n.use_language(language)
+    zone = site_time_zone(request)
+    actor = session.actor if session else None
+    values: dict[str, Any] = {
+        "request": request,
+        "language": language,
+        "html_lang": "zh-Hans" if language == "zh_Hans" else "en",
+        "languages": _i18n.LANGUAGES,
+        "time_zone": zone,
+        "session": session,
+        "actor": actor,
+        "csrf": session.csrf if session else "",
+        "can": (lambda p: actor.has_anywhere(Permission(p))) if actor else (lambda p: False),
+        "is_statistician": bool(actor)
+        and any(r == Role.STATISTICIAN and s is None for r, s in actor.assignments),  # type: ignore[union-attr]
+        "iso": lambda v: _i18n.format_datetime(v, zone),
+        "problem_message": problem_message,
+        "status_label": status_label,
+        "notice_text": notice_text,
+        "kind_label": kind_label,
+        "notice": request.query_params.get("done", ""),
+        "errors": {},
+        "typed": {},
+        **(context or {}),
+    }
+    html = _env.get_template(template).render(values)
+    return HTMLResponse(html, status_code=status_code)

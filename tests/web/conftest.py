@@ -1,0 +1,82 @@
+"""The real server on a temporary SQLite database (uvicorn in a thread, a free loopback port), the users of
+two sites, a seeded allocation list, and Debian's chromium driven by Playwright."""
+
+from __future__ import annotations
+
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+import uvicorn
+
+from edc_fixtures import ADMIN, ADMIN_PASSWORD, PASSWORD, World, build_world, edc_settings, free_port
+from oligotrial.api import create_app
+from oligotrial.protocol import load_protocol
+from oligotrial.services import init_database, open_edc, randomization
+
+ARTIFACTS = Path(__file__).resolve().parents[2] / "build" / "test-artifacts" / "web"
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--no-first-run",
+]
+
+
+@dataclass
+class LiveServer:
+    url: str
+    world: World
+
+
+def start_server(tmp_path: Path, **settings: object):
+    url = f"sqlite:///{tmp_path / 'trial.db'}"
+    init_database(edc_settings(url), load_protocol(), ADMIN, ADMIN_PASSWORD, source="test")
+    edc = open_edc(edc_settings(url, **settings))
+    world = build_world(edc)
+    randomization.generate_randomization_list(
+        edc, world.actor("statistician"), entries_per_stratum=8, seed=20240501
+    )
+    port = free_port()
+    server = uvicorn.Server(
+        uvicorn.Config(create_app(edc.settings, edc), host="127.0.0.1", port=port, log_level="warning")
+    )
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 20
+    while not server.started:
+        if time.monotonic() > deadline:
+            raise RuntimeError("the server did not start")
+        time.sleep(0.05)
+    return server, thread, LiveServer(f"http://127.0.0.1:{port}", world)
+
+
+@pytest.fixture
+def live_server(tmp_path):
+    server, thread, live = start_server(tmp_path)
+    yield live
+    server.should_exit = True
+    thread.join(10)
+    live.world.edc.engine.dispose()
+
+
+@pytest.fixture(scope="session")
+def browser():
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        chromium = p.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS)
+        yield chromium
+        chromium.close()
+
+
+@pytest.fixture
+def artifacts() -> Path:
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    return ARTIFACTS
+
+
+__all__ = ["ARTIFACTS", "PASSWORD", "LiveServer", "start_server"]

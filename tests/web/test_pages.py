@@ -1,0 +1,152 @@
+"""The web layer in-process: sessions in the database, CSRF on every POST, security headers, session expiry,
+logout and password change, site isolation, translated pages, ISO 8601 dates."""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import update
+
+from edc_fixtures import PASSWORD
+from oligotrial.api import create_app
+from oligotrial.services.auth import hash_token
+from oligotrial.store.tables import Token
+from oligotrial.web._i18n import format_datetime
+
+
+@pytest.fixture
+def client(world):
+    with TestClient(create_app(world.edc.settings, world.edc), follow_redirects=False) as c:
+        yield c
+
+
+def _csrf(html: str) -> str:
+    found = re.search(r'name="csrf_token" value="([^"]+)"', html)
+    assert found, html[:500]
+    return found.group(1)
+
+
+def _login(client, username="researchcoordinator.cn01", password=PASSWORD):
+    page = client.get("/login")
+    return client.post(
+        "/login",
+        data={"username": username, "password": password, "csrf_token": _csrf(page.text), "next": "/"},
+    )
+
+
+@pytest.mark.parametrize("backend", ["sqlite"], indirect=True)
+def test_login_sets_an_httponly_strict_cookie_kept_in_the_database(client, world):
+    assert client.get("/").headers["location"].startswith("/login")
+    r = _login(client)
+    assert r.status_code == 303 and r.headers["location"] == "/"
+    cookie = r.headers["set-cookie"].lower()
+    assert "httponly" in cookie and "samesite=strict" in cookie
+    token = client.cookies.get("oligotrial_session")
+    with world.edc.engine.connect() as connection:
+        stored = connection.execute(
+            Token.__table__.select().where(Token.token_hash == hash_token(token))
+        ).all()
+    assert len(stored) == 1
+    page = client.get("/")
+    assert page.status_code == 200
+    csp = page.headers["content-security-policy"]
+    assert "script-src 'self'" in csp and "frame-ancestors 'none'" in csp and "unsafe-inline" not in csp
+    assert page.headers["x-frame-options"] == "DENY" and page.headers["x-content-type-options"] == "nosniff"
+    assert client.get("/api/v1/sites").headers["content-security-policy"].startswith("default-src 'none'")
+
+
+@pytest.mark.parametrize("backend", ["sqlite"], indirect=True)
+def test_every_post_needs_the_session_csrf_token(client):
+    bad_login = client.post("/login", data={"username": "x", "password": "y", "csrf_token": "forged"})
+    assert bad_login.status_code == 403
+    _login(client)
+    for path, data in [
+        ("/subjects", {"site": "CN01"}),
+        ("/logout", {}),
+        ("/language", {"language": "zh_Hans"}),
+        ("/password", {"current_password": PASSWORD, "new_password": "x" * 20, "confirm_password": "x" * 20}),
+    ]:
+        assert client.post(path, data={**data, "csrf_token": "0" * 64}).status_code == 403, path
+        assert client.post(path, data=data).status_code == 403, path
+    token = _csrf(client.get("/subjects").text)
+    other_origin = client.post(
+        "/subjects", data={"site": "CN01", "csrf_token": token}, headers={"origin": "https://evil.example"}
+    )
+    assert other_origin.status_code == 403
+    assert client.post("/subjects", data={"site": "CN01", "csrf_token": token}).status_code == 303
+
+
+@pytest.mark.parametrize("backend", ["sqlite"], indirect=True)
+def test_an_expired_session_goes_back_to_login(client, world):
+    _login(client)
+    token = client.cookies.get("oligotrial_session")
+    with world.edc.engine.begin() as connection:
+        connection.execute(
+            update(Token)
+            .where(Token.token_hash == hash_token(token))
+            .values(expires_at=datetime.now(UTC) - timedelta(minutes=1))
+        )
+    r = client.get("/subjects")
+    assert r.status_code == 303 and "expired=1" in r.headers["location"]
+    assert "oligotrial_session" in r.headers.get("set-cookie", "")
+
+
+@pytest.mark.parametrize("backend", ["sqlite"], indirect=True)
+def test_logout_and_password_change_end_the_session(client):
+    _login(client)
+    r = client.post("/logout", data={"csrf_token": _csrf(client.get("/").text)})
+    assert r.headers["location"] == "/login?done=logout"
+    assert client.get("/").status_code == 303
+    _login(client)
+    page = client.get("/password")
+    short = client.post(
+        "/password",
+        data={
+            "current_password": PASSWORD,
+            "new_password": "short",
+            "confirm_password": "short",
+            "csrf_token": _csrf(page.text),
+        },
+    )
+    assert short.status_code == 422 and "field-error" in short.text
+    new = "a much longer new pass phrase"
+    done = client.post(
+        "/password",
+        data={
+            "current_password": PASSWORD,
+            "new_password": new,
+            "confirm_password": new,
+            "csrf_token": _csrf(page.text),
+        },
+    )
+    assert done.headers["location"] == "/login?done=password"
+    assert client.get("/").status_code == 303
+    assert _login(client, password=new).status_code == 303
+
+
+@pytest.mark.parametrize("backend", ["sqlite"], indirect=True)
+def test_pages_in_chinese_and_site_isolation(client):
+    _login(client, "researchcoordinator.cn02")
+    client.post(
+        "/language", data={"language": "zh_Hans", "csrf_token": _csrf(client.get("/").text), "next": "/"}
+    )
+    page = client.get("/subjects")
+    assert '<html lang="zh-Hans">' in page.text and "受试者" in page.text
+    created = client.post("/subjects", data={"site": "CN02", "csrf_token": _csrf(page.text)})
+    code = created.headers["location"].split("/")[2].split("?")[0]
+    client.cookies.clear()
+    _login(client, "researchcoordinator.cn01")
+    assert client.get(f"/subjects/{code}").status_code == 404
+    assert code not in client.get("/subjects").text
+    refused = client.post("/subjects", data={"site": "CN02", "csrf_token": _csrf(client.get("/").text)})
+    assert refused.status_code in (403, 404)
+
+
+def test_dates_are_iso_8601_in_the_site_zone():
+    stored = datetime(2024, 5, 1, 10, 5, tzinfo=UTC)
+    assert format_datetime(stored, "Asia/Shanghai") == "2024-05-01T18:05+08:00"
+    assert format_datetime(stored.date(), "Asia/Shanghai") == "2024-05-01"
+    assert format_datetime(None, "UTC") == ""
