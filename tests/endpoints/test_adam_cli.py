@@ -44,7 +44,7 @@ def test_cli_writes_both_formats_and_the_xpt_reads_back(run_cli, tmp_path):
     assert (pfs["subjects"], pfs["events"], pfs["censored"]) == (11, 6, 5)
     assert summary["responses"]["CRSP"] == {"yes": 3, "n": 12}
     names = sorted(p.name for p in out.iterdir())
-    datasets = [f"{d}.{e}" for d in ("adae", "adrs", "adsl", "adtte") for e in ("csv", "xpt")]
+    datasets = [f"{d}.{e}" for d in ("adae", "adrs", "adsl", "adtr", "adtte") for e in ("csv", "xpt")]
     assert names == sorted([*datasets, "define.xml", "provenance.json"])
     adtte_xpt, meta = pyreadstat.read_xport(str(out / "adtte.xpt"), output_format="polars")
     adtte_csv = pl.read_csv(out / "adtte.csv", try_parse_dates=True)

@@ -121,3 +121,43 @@ def test_adae_window_and_phase(adam):
     assert adae[("S02", 2)]["APHASE"] == "SCREENING" and adae[("S02", 2)]["TRTEMFL"] == "N"
     assert adae[("S01", 1)]["APHASE"] == "INDUCTION" and adae[("S01", 1)]["TRTA"] == "INDUCTION ONLY"
     assert adae[("S02", 1)]["ATOXGRN"] == 3
+
+
+def test_adtr_is_empty_without_tumour_measurements(adam):
+    # the worked study gives responses as RS with a baseline-only TR and no TU: no sums of diameters
+    assert adam.adtr.height == 0 and "PCHG" in adam.adtr.columns
+
+
+def test_adtr_sums_and_percent_changes_from_tumour_measurements():
+    tables = read_datasets(WORKED, DOMAINS)
+    tables["TU"] = pl.DataFrame(
+        {
+            "USUBJID": ["S01", "S01"],
+            "TULNKID": ["T01", "T02"],
+            "TUORRES": ["TARGET", "TARGET"],
+            "TULOC": ["LIVER", "LUNG"],
+        }
+    )
+    # baseline 30 + 20 = 50 mm; then 20 + 15 = 35 mm (-30.0 %, PR); then 25 + 20 = 45 mm (+28.6 % from nadir 35)
+    rows = [
+        ("T01", 30, "2026-01-02"),
+        ("T02", 20, "2026-01-02"),
+        ("T01", 20, "2026-02-16"),
+        ("T02", 15, "2026-02-16"),
+    ]
+    rows += [("T01", 25, "2026-03-30"), ("T02", 20, "2026-03-30")]
+    tables["TR"] = pl.DataFrame(
+        {
+            "USUBJID": ["S01"] * len(rows),
+            "TRLNKID": [r[0] for r in rows],
+            "TRTESTCD": ["LDIAM"] * len(rows),
+            "TRSTRESN": [str(r[1]) for r in rows],
+            "TRDTC": [r[2] for r in rows],
+        }
+    )
+    adtr = derive_adam(tables, PROTOCOL).adtr
+    assert adtr.select("ADT", "AVAL", "BASE", "CHG", "PCHG", "NADIR").rows() == [
+        (date(2026, 2, 16), 35.0, 50.0, -15.0, pytest.approx(-30.0), 50.0),
+        (date(2026, 3, 30), 45.0, 50.0, -5.0, pytest.approx(-10.0), 35.0),
+    ]
+    assert adtr["PARAMCD"].unique().to_list() == ["SUMDIAM"]

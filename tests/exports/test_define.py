@@ -64,7 +64,7 @@ def test_a_broken_document_does_not_validate(schema, document):
 def test_every_dataset_and_variable_is_described(adam, document):
     root = ET.fromstring(document)
     groups = {g.get("Name"): g for g in root.findall(".//odm:ItemGroupDef", NS)}
-    assert sorted(groups) == ["ADAE", "ADRS", "ADSL", "ADTTE"]
+    assert sorted(groups) == ["ADAE", "ADRS", "ADSL", "ADTR", "ADTTE"]
     for name, frame in adam.items():
         refs = [r.get("ItemOID") for r in groups[name].findall("odm:ItemRef", NS)]
         assert refs == [f"IT.{name}.{c}" for c in frame.columns]
@@ -84,6 +84,7 @@ def test_every_dataset_and_variable_is_described(adam, document):
         "adrs.xpt",
         "adtte.xpt",
         "adae.xpt",
+        "adtr.xpt",
     ]
 
 

@@ -110,4 +110,4 @@ def test_the_worked_study_counts(report_json):
     rows = {row["group"]: row for row in report_json["responses"]["CRSP"]["rows"]}
     assert (rows["Control (CTRL)"]["responders"], rows["Experimental (RT)"]["responders"]) == (3, 0)
     assert rows["All enrolled"]["n"] == 12
-    assert set(report_json["inputs"]) == {"adae.csv", "adrs.csv", "adsl.csv", "adtte.csv"}
+    assert set(report_json["inputs"]) == {"adae.csv", "adrs.csv", "adsl.csv", "adtr.csv", "adtte.csv"}

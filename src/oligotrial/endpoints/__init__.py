@@ -11,6 +11,7 @@ import polars as pl
 from oligotrial.endpoints.adae import derive_adae
 from oligotrial.endpoints.adrs import ADRS_PARAMS, derive_adrs
 from oligotrial.endpoints.adsl import derive_adsl
+from oligotrial.endpoints.adtr import derive_adtr
 from oligotrial.endpoints.adtte import derive_adtte
 from oligotrial.endpoints.sdtm import Study, check_sdtm
 from oligotrial.protocol.models import Protocol
@@ -24,6 +25,7 @@ __all__ = [
     "derive_adam",
     "derive_adrs",
     "derive_adsl",
+    "derive_adtr",
     "derive_adtte",
 ]
 
@@ -34,9 +36,16 @@ class AdamDatasets:
     adrs: pl.DataFrame
     adtte: pl.DataFrame
     adae: pl.DataFrame
+    adtr: pl.DataFrame
 
     def as_dict(self) -> dict[str, pl.DataFrame]:
-        return {"ADSL": self.adsl, "ADRS": self.adrs, "ADTTE": self.adtte, "ADAE": self.adae}
+        return {
+            "ADSL": self.adsl,
+            "ADRS": self.adrs,
+            "ADTTE": self.adtte,
+            "ADAE": self.adae,
+            "ADTR": self.adtr,
+        }
 
 
 def derive_adam(
@@ -47,7 +56,7 @@ def derive_adam(
     max_ne_between_confirmation: int | None = None,
     sd_min_days: int | None = None,
 ) -> AdamDatasets:
-    """Check the SDTM tables and derive ADSL, ADRS, ADTTE and ADAE (the response settings default to the
+    """Check the SDTM tables and derive ADSL, ADRS, ADTTE, ADAE and ADTR (the response settings default to the
     protocol's). Raises :class:`~oligotrial.errors.InputError` naming domain, row, variable and value."""
     study = check_sdtm(tables, protocol)
     adsl = derive_adsl(study, protocol)
@@ -64,4 +73,5 @@ def derive_adam(
         adrs=adrs,
         adtte=derive_adtte(study, adsl, adrs, protocol),
         adae=derive_adae(study, adsl, protocol),
+        adtr=derive_adtr(study, adsl),
     )

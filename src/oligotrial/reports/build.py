@@ -88,7 +88,7 @@ def build_report(inputs: ReportInputs, protocol: Protocol, *, title: str | None 
         if any(a.curve is not None for a in dor.arms)
         else "no responders: duration of response does not exist"
     )
-    changes = compute_best_change(inputs.adrs, inputs.adsl, protocol)
+    changes = compute_best_change(inputs.adrs, inputs.adsl, protocol, inputs.adtr)
     if isinstance(changes, str):
         figures["waterfall"] = figures["spider"] = changes
     else:

@@ -50,7 +50,7 @@ _REQUIRED = {
     "ADRS": ("USUBJID", "PARAMCD", "AVALC"),
     "ADAE": ("USUBJID", "AEDECOD", "AEBODSYS", "TRTEMFL"),
 }
-_FLOATS = ("AVAL", "PCHG", "PCHGBL", "SOD", "BASE", "PRDOSE", "PRDOSTOT", "AGE")
+_FLOATS = ("AVAL", "PCHG", "CHG", "NADIR", "PCHGNAD", "PCHGBL", "SOD", "BASE", "PRDOSE", "PRDOSTOT", "AGE")
 _INTS = ("CNSR", "ATOXGRN")
 _SDTM_DOMAINS = ("PR", "EX", "SUPPDM")
 
@@ -63,6 +63,8 @@ class ReportInputs:
     ----------
     adsl, adtte, adrs, adae
         ADaM datasets (every ``*DT`` column a date, ``AVAL``/``PCHG`` floats, ``CNSR``/``ATOXGRN`` ints).
+    adtr
+        ADTR (sums of diameters with their percent changes), or ``None`` when the ADaM folder has none.
     pr, ex
         SDTM radiotherapy (PR) and exposure (EX), or ``None`` when no SDTM folder was given.
     checksums
@@ -75,6 +77,7 @@ class ReportInputs:
     adtte: pl.DataFrame
     adrs: pl.DataFrame
     adae: pl.DataFrame
+    adtr: pl.DataFrame | None = None
     pr: pl.DataFrame | None = None
     ex: pl.DataFrame | None = None
     checksums: tuple[tuple[str, str], ...] = ()
@@ -101,7 +104,7 @@ def _typed(frame: pl.DataFrame) -> pl.DataFrame:
 
 
 def prepare_adam(frames: dict[str, pl.DataFrame]) -> ReportInputs:
-    """Type the ADaM frames (text or typed) of ``ADSL ADTTE ADRS ADAE``.
+    """Type the ADaM frames (text or typed) of ``ADSL ADTTE ADRS ADAE`` and the optional ``ADTR``.
 
     Raises
     ------
@@ -128,6 +131,7 @@ def prepare_adam(frames: dict[str, pl.DataFrame]) -> ReportInputs:
         adtte=_typed(frames["ADTTE"]),
         adrs=_typed(frames["ADRS"]),
         adae=_typed(frames["ADAE"]),
+        adtr=_typed(frames["ADTR"]) if "ADTR" in frames else None,
     )
 
 
@@ -150,8 +154,8 @@ def load_report_inputs(adam_dir: Path, sdtm_dir: Path | None = None) -> ReportIn
     InputError
         As :func:`read_datasets` and :func:`prepare_adam`; ``REPORT-003`` when ``sdtm_dir`` has no PR.
     """
-    inputs = prepare_adam(read_datasets(adam_dir, ADAM_NAMES, prefer="xpt"))
-    files = [(p.name, p) for p in _dataset_files(adam_dir, ADAM_NAMES)]
+    inputs = prepare_adam(read_datasets(adam_dir, (*ADAM_NAMES, "ADTR"), prefer="xpt"))
+    files = [(p.name, p) for p in _dataset_files(adam_dir, (*ADAM_NAMES, "ADTR"))]
     pr = ex = None
     if sdtm_dir is not None:
         sdtm = read_datasets(sdtm_dir, _SDTM_DOMAINS)
@@ -265,6 +269,7 @@ def apply_cutoff(inputs: ReportInputs, cutoff: date | None) -> ReportInputs:
         adtte=adtte,
         adrs=adrs,
         adae=adae,
+        adtr=_sdtm(inputs.adtr, "ADT"),
         pr=_sdtm(inputs.pr, "PRSTDTC"),
         ex=_sdtm(inputs.ex, "EXSTDTC"),
         cutoff=cutoff,

@@ -443,7 +443,9 @@ def compute_response(adrs: pl.DataFrame, protocol: Protocol, paramcd: str, title
     return ResponseSummary(paramcd, title, tuple(rows), difference)
 
 
-def compute_best_change(adrs: pl.DataFrame, adsl: pl.DataFrame, protocol: Protocol) -> pl.DataFrame | str:
+def compute_best_change(
+    adrs: pl.DataFrame, adsl: pl.DataFrame, protocol: Protocol, adtr: pl.DataFrame | None = None
+) -> pl.DataFrame | str:
     """Percent change of the sum of diameters from baseline of each ``OVR`` record, or why it is absent.
 
     Returns
@@ -454,10 +456,15 @@ def compute_best_change(adrs: pl.DataFrame, adsl: pl.DataFrame, protocol: Protoc
 
     Notes
     -----
-    Read from the first of the ADRS ``OVR`` columns ``PCHG``, ``PCHGBL`` (the RECIST engine's name) or
-    ``SOD`` with ``BASE`` (``100 (SOD - BASE) / BASE``).
+    Read from ADTR ``SUMDIAM`` records when given, otherwise from the first of the ADRS ``OVR`` columns
+    ``PCHG``, ``PCHGBL`` (the RECIST engine's name) or ``SOD`` with ``BASE`` (``100 (SOD - BASE) / BASE``).
     """
-    ovr = adrs.filter(pl.col("PARAMCD") == "OVR")
+    has_adtr = adtr is not None and adtr.height > 0 and "PCHG" in adtr.columns
+    ovr = (
+        adtr.filter(pl.col("PARAMCD") == "SUMDIAM")
+        if adtr is not None and has_adtr
+        else adrs.filter(pl.col("PARAMCD") == "OVR")
+    )
     if "PCHG" in ovr.columns:
         change = pl.col("PCHG")
     elif "PCHGBL" in ovr.columns:
@@ -466,8 +473,8 @@ def compute_best_change(adrs: pl.DataFrame, adsl: pl.DataFrame, protocol: Protoc
         change = 100.0 * (pl.col("SOD") - pl.col("BASE")) / pl.col("BASE")
     else:
         return (
-            "ADRS OVR records carry no percent change of the sum of diameters (PCHG, PCHGBL, or SOD with "
-            "BASE); derive ADaM from an SDTM study with tumour measurements that records them"
+            "no ADTR and the ADRS OVR records carry no percent change of the sum of diameters (PCHG, PCHGBL, "
+            "or SOD with BASE); derive ADaM from an SDTM study with tumour measurements (TU/TR)"
         )
     arms = get_arms(protocol)
     frame = (
