@@ -161,3 +161,18 @@ def test_adtr_sums_and_percent_changes_from_tumour_measurements():
         (date(2026, 3, 30), 45.0, 50.0, -5.0, pytest.approx(-10.0), 35.0),
     ]
     assert adtr["PARAMCD"].unique().to_list() == ["SUMDIAM"]
+
+
+def test_adsl_reads_baseline_qualifiers_from_suppdm():
+    tables = read_datasets(WORKED, DOMAINS)
+    tables["SUPPDM"] = pl.DataFrame(
+        {
+            "USUBJID": ["S01", "S01", "S01", "S02"],
+            "QNAM": ["HISTOL", "ECOG", "METORGN", "METORGN"],
+            "QVAL": ["adenocarcinoma", "1", "3", "1"],
+        }
+    )
+    adsl = {r["USUBJID"]: r for r in derive_adam(tables, PROTOCOL).adsl.to_dicts()}
+    assert (adsl["S01"]["HISTOL"], adsl["S01"]["ECOGBL"], adsl["S01"]["METORGN"]) == ("adenocarcinoma", 1, 3)
+    assert (adsl["S01"]["STRAT3V"], adsl["S02"]["STRAT3V"]) == ("2-3", "1")  # protocol levels 1 vs 2-3
+    assert adsl["S03"]["HISTOL"] is None and adsl["S03"]["STRAT3V"] is None

@@ -10,7 +10,7 @@ from oligotrial.endpoints.sdtm import SUBSEQUENT_THERAPY, Study, derive_overall_
 from oligotrial.protocol.models import Protocol
 from oligotrial.rules.recist import derive_best_overall_response
 
-__all__ = ["derive_adsl", "derive_induction_cutoff"]
+__all__ = ["SUPPDM_QUALIFIERS", "derive_adsl", "derive_induction_cutoff"]
 
 
 def derive_induction_cutoff(adsl: pl.DataFrame, protocol: Protocol) -> pl.Expr:
@@ -46,8 +46,11 @@ def derive_adsl(study: Study, protocol: Protocol) -> pl.DataFrame:
       RS, AE and SV, never after death (as admiral's ``derive_vars_extreme_event``).
     * ``EOSSTT``: the latest DS disposition event: ``COMPLETED``, else ``DISCONTINUED`` with ``DCSREAS``;
       none: ``ONGOING``.
+    * ``HISTOL``, ``ECOGBL``, ``METORGN``, ``METLESN``: histology, baseline ECOG and the metastatic organ and
+      lesion counts of the eligibility record, from SUPPDM (QNAM HISTOL, ECOG, METORGN, METLESN).
     * Strata (``STRATnV``, n in protocol order): site = SITEID; induction response and metastatic organ count
-      mapped through the protocol's levels (organs counted from TU baseline lesions outside the primary sites).
+      (SUPPDM METORGN, else counted from TU baseline lesions outside the primary sites) mapped through the
+      protocol's levels; histology as recorded.
     """
     dm = study.dm
     studyid = pl.col("STUDYID") if "STUDYID" in dm.columns else pl.lit(protocol.protocol.id)
@@ -136,9 +139,11 @@ def derive_adsl(study: Study, protocol: Protocol) -> pl.DataFrame:
     adsl = adsl.join(_end_of_study(study), on="USUBJID", how="left").with_columns(
         pl.col("EOSSTT").fill_null("ONGOING")
     )
+    adsl = adsl.join(_baseline_qualifiers(study), on="USUBJID", how="left")
     adsl = _with_strata(adsl, study, protocol)
     columns = [
-        "STUDYID", "USUBJID", "SITEID", "AGE", "SEX", "ARMCD", "ARM", "ACTARMCD", "ACTARM", "TRT01P", "TRT01A",
+        "STUDYID", "USUBJID", "SITEID", "AGE", "SEX", "HISTOL", "ECOGBL", "METORGN", "METLESN",
+        "ARMCD", "ARM", "ACTARMCD", "ACTARM", "TRT01P", "TRT01A",
         "RFICDT", "ENRLDT", "RANDDT", "TRTSDT", "TRTEDT", "RTSDT", "RTEDT", "NATSDT", "ENRLFL", "ITTFL", "SAFFL",
         "RTFL", "INDRESP", "INDBOR", "DTHFL", "DTHDT", "LSTALVDT", "EOSSTT", "DCSREAS", "EOSDT",
     ]  # fmt: skip
@@ -203,16 +208,44 @@ def _end_of_study(study: Study) -> pl.DataFrame:
     )
 
 
+#: SUPPDM qualifiers ADSL reads (QNAM -> ADSL variable): baseline disease from the eligibility record.
+SUPPDM_QUALIFIERS = {"HISTOL": "HISTOL", "ECOG": "ECOGBL", "METORGN": "METORGN", "METLESN": "METLESN"}
+
+
+def _baseline_qualifiers(study: Study) -> pl.DataFrame:
+    """Histology, baseline ECOG and metastatic organ/lesion counts from SUPPDM (null when absent)."""
+    wide = (
+        study.suppdm.filter(pl.col("QNAM").is_in(list(SUPPDM_QUALIFIERS)))
+        .group_by("USUBJID", "QNAM")
+        .agg(pl.col("QVAL").first())
+        .pivot("QNAM", index="USUBJID", values="QVAL")
+        if study.suppdm.height
+        else pl.DataFrame(schema={"USUBJID": pl.Utf8})
+    )
+    for qnam in SUPPDM_QUALIFIERS:
+        if qnam not in wide.columns:
+            wide = wide.with_columns(pl.lit(None, pl.Utf8).alias(qnam))
+    return wide.select(
+        "USUBJID",
+        pl.col("HISTOL").cast(pl.Utf8),
+        pl.col("ECOG").cast(pl.Int64, strict=False).alias("ECOGBL"),
+        pl.col("METORGN").cast(pl.Int64, strict=False),
+        pl.col("METLESN").cast(pl.Int64, strict=False),
+    )
+
+
 def _with_strata(adsl: pl.DataFrame, study: Study, protocol: Protocol) -> pl.DataFrame:
     organs = _metastatic_organ_count(study, protocol)
-    adsl = adsl.join(organs, on="USUBJID", how="left")
+    adsl = adsl.join(organs, on="USUBJID", how="left").with_columns(
+        pl.coalesce(pl.col("METORGN"), pl.col("_ORGANS")).alias("_ORGANS")
+    )
     columns = []
     for n, stratum in enumerate(protocol.randomization.strata, 1):
         source = {
             "site": pl.col("SITEID"),
             "induction_response": pl.col("INDRESP"),
             "metastatic_organ_count": pl.col("_ORGANS").cast(pl.Utf8),
-            "histology": pl.lit(None, pl.Utf8),
+            "histology": pl.col("HISTOL"),
         }[stratum.source]
         if stratum.levels:
             mapping = {str(value): label for label, values in stratum.levels.items() for value in values}
