@@ -1,54 +1,27 @@
-"""Reading a protocol file into :class:`~oligotrial.protocol.models.Protocol`, with coded, located errors.
-
-Error codes (each problem names the dotted key path and, where known, the line):
-
-========  ==============================================================
-PROTO-001 the file cannot be read
-PROTO-002 the file is not valid YAML
-PROTO-003 the document is not a mapping of sections
-PROTO-010 a required key is missing
-PROTO-011 an unknown key (a misspelling is never silently ignored)
-PROTO-012 a value outside its allowed range or length
-PROTO-013 a value of the wrong type
-PROTO-014 a value not among the allowed choices
-PROTO-015 settings that contradict each other or name unknown items
-PROTO-016 a key given twice in one mapping
-========  ==============================================================
-"""
+"""Reading a protocol file into :class:`~oligotrial.protocol.models.Protocol`, with coded, located errors
+(codes ``PROTO-nnn``, listed in :mod:`oligotrial.protocol.documents`)."""
 
 from __future__ import annotations
 
-import types
-import typing
 from importlib import resources
 from pathlib import Path
-from typing import Any, Union, get_args, get_origin
 
-import annotated_types
-import yaml
-from pydantic import BaseModel, ValidationError
-from pydantic.fields import FieldInfo
-from pydantic_core import ErrorDetails
-
-from oligotrial.errors import Problem, ProtocolError
+from oligotrial.errors import ProtocolError
+from oligotrial.protocol.documents import DocumentKind, parse_document, read_document
 from oligotrial.protocol.models import Protocol
 
-__all__ = ["DEFAULT_PROTOCOL", "load_protocol", "parse_protocol"]
+__all__ = ["DEFAULT_PROTOCOL", "PROTOCOL_DOCUMENT", "load_protocol", "parse_protocol"]
 
 #: The protocol shipped with the package (PROTOCOL.md as data).
 DEFAULT_PROTOCOL = "esophageal_oligomet.yaml"
 
-_RANGE_TYPES = {
-    "greater_than",
-    "greater_than_equal",
-    "less_than",
-    "less_than_equal",
-    "too_short",
-    "too_long",
-    "string_too_short",
-    "string_too_long",
-}
-_CHOICE_TYPES = {"literal_error", "enum", "union_tag_invalid"}
+PROTOCOL_DOCUMENT = DocumentKind(
+    prefix="PROTO",
+    what="protocol",
+    sections="protocol, population",
+    reference="docs/protocol-reference.md",
+    error=ProtocolError,
+)
 
 
 def load_protocol(path: Path | str | None = None) -> Protocol:
@@ -62,199 +35,9 @@ def load_protocol(path: Path | str | None = None) -> Protocol:
     if path is None:
         text = resources.files("oligotrial.protocol").joinpath(DEFAULT_PROTOCOL).read_text(encoding="utf-8")
         return parse_protocol(text, source=DEFAULT_PROTOCOL)
-    try:
-        text = Path(path).read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ProtocolError(
-            Problem("PROTO-001", str(path), f"cannot read the protocol file: {exc}", value=str(path))
-        ) from None
-    return parse_protocol(text, source=str(path))
+    return read_document(path, Protocol, PROTOCOL_DOCUMENT)
 
 
 def parse_protocol(text: str, source: str = "<protocol>") -> Protocol:
     """Validate the YAML text of a protocol. ``source`` names it in messages."""
-    try:
-        root = yaml.compose(text, Loader=yaml.SafeLoader)
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        line = mark.line + 1 if mark is not None else None
-        reason = getattr(exc, "problem", None) or str(exc)
-        raise ProtocolError(Problem("PROTO-002", source, f"not valid YAML: {reason}", line=line)) from None
-    duplicates = _duplicate_keys(root)
-    if duplicates:
-        raise ProtocolError(duplicates)
-    if not isinstance(data, dict):
-        raise ProtocolError(
-            Problem(
-                "PROTO-003", source, "expected a mapping of sections (protocol, population, ...)", value=data
-            )
-        )
-    try:
-        return Protocol.model_validate(data)
-    except ValidationError as exc:
-        raise ProtocolError([_problem(error, data, root) for error in exc.errors()]) from None
-
-
-def _problem(error: ErrorDetails, data: Any, root: yaml.Node | None) -> Problem:
-    kind = error["type"]
-    path = _data_path(error["loc"], data, keep_last=kind in ("missing", "extra_forbidden"))
-    field = ".".join(str(p) if isinstance(p, str) else f"[{p}]" for p in path).replace(".[", "[") or "<root>"
-    line = _line_of(root, path)
-    value = None if kind == "missing" else error.get("input")
-    if kind == "missing":
-        return Problem(
-            "PROTO-010", field, "required key is missing; add it (see docs/protocol-reference.md)", line=line
-        )
-    if kind == "extra_forbidden":
-        allowed = _allowed_keys(error["loc"][:-1])
-        hint = f"; expected one of: {', '.join(allowed)}" if allowed else ""
-        return Problem("PROTO-011", field, f"unknown key{hint}", value=path[-1] if path else None, line=line)
-    if kind in _RANGE_TYPES:
-        expected = _expected_range(error["loc"]) or error["msg"].lower()
-        return Problem("PROTO-012", field, f"expected {expected}, got {value!r}", value=value, line=line)
-    if kind in _CHOICE_TYPES:
-        return Problem(
-            "PROTO-014", field, f"{_lower_first(error['msg'])}, got {value!r}", value=value, line=line
-        )
-    if kind == "value_error":
-        message = error["msg"].removeprefix("Value error, ")
-        return Problem("PROTO-015", field, message, value=None, line=line)
-    return Problem("PROTO-013", field, f"{_lower_first(error['msg'])}, got {value!r}", value=value, line=line)
-
-
-def _lower_first(text: str) -> str:
-    return text[:1].lower() + text[1:]
-
-
-def _duplicate_keys(node: yaml.Node | None, path: str = "") -> list[Problem]:
-    """YAML loaders keep the last of two equal keys; a protocol must not hide a setting that way."""
-    problems: list[Problem] = []
-    if isinstance(node, yaml.MappingNode):
-        seen: set[Any] = set()
-        for key, value in node.value:
-            where = f"{path}.{key.value}" if path else str(key.value)
-            if key.value in seen:
-                problems.append(
-                    Problem("PROTO-016", where, "duplicate key; keep only one", line=key.start_mark.line + 1)
-                )
-            seen.add(key.value)
-            problems.extend(_duplicate_keys(value, where))
-    elif isinstance(node, yaml.SequenceNode):
-        for index, item in enumerate(node.value):
-            problems.extend(_duplicate_keys(item, f"{path}[{index}]"))
-    return problems
-
-
-def _data_path(loc: tuple[int | str, ...], data: Any, keep_last: bool) -> list[int | str]:
-    """Drop the segments pydantic adds for tagged unions, keeping the keys that exist in the document
-    (and the last key of ``loc`` when it is the missing or unknown key itself)."""
-    path: list[int | str] = []
-    node = data
-    for seg in loc:
-        if isinstance(node, dict):
-            if seg in node:
-                path.append(seg)
-                node = node[seg]
-            elif keep_last and seg == loc[-1]:
-                path.append(seg)
-            continue  # a union tag such as 'range' in population.criteria[3].range.min
-        if isinstance(node, list) and isinstance(seg, int) and 0 <= seg < len(node):
-            path.append(seg)
-            node = node[seg]
-    return path
-
-
-def _line_of(root: yaml.Node | None, path: list[int | str]) -> int | None:
-    """1-based line of the node at ``path`` (or of its closest existing parent)."""
-    node = root
-    line = node.start_mark.line + 1 if node is not None else None
-    for seg in path:
-        if isinstance(node, yaml.MappingNode):
-            match = next((v for k, v in node.value if k.value == seg), None)
-            key = next((k for k, _ in node.value if k.value == seg), None)
-            if match is None:
-                return line
-            line = key.start_mark.line + 1 if key is not None else line
-            node = match
-        elif isinstance(node, yaml.SequenceNode) and isinstance(seg, int) and seg < len(node.value):
-            node = node.value[seg]
-            line = node.start_mark.line + 1
-        else:
-            return line
-    return line
-
-
-def _model_at(loc: tuple[int | str, ...]) -> tuple[Any, FieldInfo | None]:
-    """Follow ``loc`` through the model classes: the type reached and the last field info on the way."""
-    tp: Any = Protocol
-    info: FieldInfo | None = None
-    for seg in loc:
-        tp = _unwrap(tp)
-        origin = get_origin(tp)
-        if isinstance(tp, type) and issubclass(tp, BaseModel):
-            if isinstance(seg, str) and seg in tp.model_fields:
-                info = tp.model_fields[seg]
-                tp = info.annotation
-        elif origin in (tuple, list) and isinstance(seg, int):
-            tp, info = get_args(tp)[0], None
-        elif origin in (Union, types.UnionType) and isinstance(seg, str):
-            tp = next((m for m in get_args(tp) if _tag(m) == seg), tp)
-        elif origin is dict:
-            tp, info = get_args(tp)[1], None
-    return _unwrap(tp), info
-
-
-def _unwrap(tp: Any) -> Any:
-    while get_origin(tp) is typing.Annotated:
-        tp = get_args(tp)[0]
-    if get_origin(tp) in (Union, types.UnionType):
-        members = [m for m in get_args(tp) if m is not type(None)]
-        if len(members) == 1:
-            return _unwrap(members[0])
-    return tp
-
-
-def _tag(model: Any) -> str | None:
-    if isinstance(model, type) and issubclass(model, BaseModel):
-        for name in ("rule", "kind"):
-            field = model.model_fields.get(name)
-            if field is not None and get_origin(field.annotation) is typing.Literal:
-                return str(get_args(field.annotation)[0])
-    return None
-
-
-def _allowed_keys(loc: tuple[int | str, ...]) -> list[str]:
-    target, _ = _model_at(loc)
-    if isinstance(target, type) and issubclass(target, BaseModel):
-        return list(target.model_fields)
-    return []
-
-
-def _expected_range(loc: tuple[int | str, ...]) -> str | None:
-    """Words for a numeric field's bounds, e.g. 'an integer 1..10' or 'a number > 0'."""
-    _, info = _model_at(loc)
-    if info is None:
-        return None
-    low: Any = None
-    high: Any = None
-    low_strict = high_strict = False
-    for meta in info.metadata:
-        if isinstance(meta, annotated_types.Ge):
-            low = meta.ge
-        elif isinstance(meta, annotated_types.Gt):
-            low, low_strict = meta.gt, True
-        elif isinstance(meta, annotated_types.Le):
-            high = meta.le
-        elif isinstance(meta, annotated_types.Lt):
-            high, high_strict = meta.lt, True
-    base = _unwrap(info.annotation)
-    noun = "an integer" if base is int else "a number"
-    if low is not None and high is not None and not low_strict and not high_strict:
-        return f"{noun} {low}..{high}"
-    parts = []
-    if low is not None:
-        parts.append(f"{'>' if low_strict else '>='} {low}")
-    if high is not None:
-        parts.append(f"{'<' if high_strict else '<='} {high}")
-    return f"{noun} {' and '.join(parts)}" if parts else None
+    return parse_document(text, Protocol, PROTOCOL_DOCUMENT, source)

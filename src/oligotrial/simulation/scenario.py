@@ -16,6 +16,7 @@ SIM-012   a value outside its allowed range
 SIM-013   a value of the wrong type
 SIM-014   a value not among the allowed choices
 SIM-015   settings that contradict each other
+SIM-016   a key given twice in one mapping
 ========  ==============================================================
 """
 
@@ -24,15 +25,14 @@ from __future__ import annotations
 import itertools
 import math
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Literal
 
-import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
-from pydantic_core import ErrorDetails
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from oligotrial.errors import InputError, Problem
+from oligotrial.protocol.documents import DocumentKind, parse_document, read_document
 
 __all__ = [
+    "SCENARIO_DOCUMENT",
     "Accrual",
     "Analysis",
     "Dropout",
@@ -231,18 +231,8 @@ class Scenario(_Frozen):
     analysis: Analysis
 
 
-_CODES = {
-    "missing": "SIM-010",
-    "extra_forbidden": "SIM-011",
-    "greater_than": "SIM-012",
-    "greater_than_equal": "SIM-012",
-    "less_than": "SIM-012",
-    "less_than_equal": "SIM-012",
-    "too_short": "SIM-012",
-    "too_long": "SIM-012",
-    "literal_error": "SIM-014",
-    "value_error": "SIM-015",
-}
+#: How scenario files report their problems (codes ``SIM-nnn``, module docstring).
+SCENARIO_DOCUMENT = DocumentKind(prefix="SIM", what="scenario", sections="sample_size, transitions")
 
 
 def load_scenario(path: Path | str) -> Scenario:
@@ -253,67 +243,9 @@ def load_scenario(path: Path | str) -> Scenario:
     InputError
         One problem per violation, coded ``SIM-nnn`` (module docstring) and located by key path and line.
     """
-    try:
-        text = Path(path).read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise InputError(
-            Problem("SIM-001", str(path), f"cannot read the scenario file: {exc}", value=str(path))
-        ) from None
-    return parse_scenario(text, source=str(path))
+    return read_document(path, Scenario, SCENARIO_DOCUMENT)
 
 
 def parse_scenario(text: str, source: str = "<scenario>") -> Scenario:
     """Validate the YAML text of a scenario; ``source`` names it in messages."""
-    try:
-        root = yaml.compose(text, Loader=yaml.SafeLoader)
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        line = mark.line + 1 if mark is not None else None
-        reason = getattr(exc, "problem", None) or str(exc)
-        raise InputError(Problem("SIM-002", source, f"not valid YAML: {reason}", line=line)) from None
-    if not isinstance(data, dict):
-        raise InputError(
-            Problem("SIM-003", source, "expected a mapping of sections (sample_size, transitions, ...)")
-        )
-    try:
-        return Scenario.model_validate(data)
-    except ValidationError as exc:
-        raise InputError([_problem(error, root) for error in exc.errors()]) from None
-
-
-def _problem(error: ErrorDetails, root: yaml.Node | None) -> Problem:
-    kind = error["type"]
-    path = [p for p in error["loc"] if not (isinstance(p, str) and p.startswith(("function-", "tagged")))]
-    field = ".".join(str(p) if isinstance(p, str) else f"[{p}]" for p in path).replace(".[", "[") or "<root>"
-    line = _line_of(root, path)
-    code = _CODES.get(kind, "SIM-013")
-    if kind == "missing":
-        return Problem(code, field, "required key is missing; add it", line=line)
-    if kind == "extra_forbidden":
-        return Problem(
-            code, field, "unknown key; check its spelling", value=path[-1] if path else None, line=line
-        )
-    value: Any = error.get("input")
-    message = error["msg"].removeprefix("Value error, ")
-    message = message[:1].lower() + message[1:]
-    if kind == "value_error":
-        return Problem(code, field, message, line=line)
-    return Problem(code, field, f"{message}, got {value!r}", value=value, line=line)
-
-
-def _line_of(root: yaml.Node | None, path: list[int | str]) -> int | None:
-    node = root
-    line = node.start_mark.line + 1 if node is not None else None
-    for seg in path:
-        if isinstance(node, yaml.MappingNode):
-            found = next(((k, v) for k, v in node.value if k.value == seg), None)
-            if found is None:
-                return line
-            line, node = found[0].start_mark.line + 1, found[1]
-        elif isinstance(node, yaml.SequenceNode) and isinstance(seg, int) and seg < len(node.value):
-            node = node.value[seg]
-            line = node.start_mark.line + 1
-        else:
-            return line
-    return line
+    return parse_document(text, Scenario, SCENARIO_DOCUMENT, source)
