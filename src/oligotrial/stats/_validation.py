@@ -52,10 +52,14 @@ def check_survival_data(time: ArrayLike, event: ArrayLike, *others: tuple[str, A
             )
     if not np.issubdtype(t.dtype, np.number) or np.issubdtype(t.dtype, np.complexfloating):
         raise InputError.single("STAT-001", "time", f"expected real numbers, got dtype {t.dtype}")
-    _first_bad(~np.isfinite(t), t, "STAT-001", "time", "expected a finite follow-up time")
-    _first_bad(t < 0, t, "STAT-002", "time", "expected a non-negative follow-up time")
+    if not np.isfinite(t).all():  # the common case costs one pass; the position only on failure
+        _first_bad(~np.isfinite(t), t, "STAT-001", "time", "expected a finite follow-up time")
+    if (t < 0).any():
+        _first_bad(t < 0, t, "STAT-002", "time", "expected a non-negative follow-up time")
     if e.dtype != np.bool_:
-        _first_bad(~np.isin(e, (0, 1)), e, "STAT-003", "event", "expected 1 (event) or 0 (censored)")
+        # numbers: two comparisons (NaN fails both), cheaper than isin
+        bad = (e != 0) & (e != 1) if e.dtype.kind in "iuf" else ~np.isin(e, (0, 1))
+        _first_bad(bad, e, "STAT-003", "event", "expected 1 (event) or 0 (censored)")
 
 
 def check_finite(values: ArrayLike, name: str) -> None:
@@ -98,11 +102,16 @@ def encode(labels: ArrayLike, name: str) -> tuple[list[Any], NDArray[np.int64]]:
     if array.dtype.kind == "f" and np.isnan(array).any():
         _first_bad(np.isnan(array), array, "STAT-001", name, "expected a value, got a missing one")
     if array.dtype.kind in "iub" and array.size:  # small whole-number labels: a lookup, no sort
-        low = int(array.min())
-        offset = array.astype(np.int64) - low
-        if int(offset.max()) < 1 << 20:
-            present = np.bincount(offset.ravel()) > 0
+        low, high = int(array.min()), int(array.max())
+        if high - low < 1 << 20:
+            offset = array.astype(np.int64)
+            if low:
+                offset = offset - low
+            present = np.bincount(offset.ravel(), minlength=high - low + 1) > 0
+            labels = [int(v) + low for v in np.flatnonzero(present)]
+            if present.all():  # the labels are low .. high: the offsets are the codes
+                return labels, offset
             lookup = np.cumsum(present) - 1
-            return [int(v) + low for v in np.flatnonzero(present)], lookup[offset].astype(np.int64)
+            return labels, lookup[offset]
     levels, codes = np.unique(array, return_inverse=True)
     return [level.item() for level in levels], codes.reshape(array.shape).astype(np.int64)

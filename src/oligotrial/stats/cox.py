@@ -16,8 +16,11 @@ from oligotrial.stats._riskset import (
     BoolArray,
     FloatArray,
     IntArray,
+    Segments,
+    SuffixSums,
     compute_risk_sets,
-    padded_cumsum,
+    make_suffix_sums,
+    segments_by_replicate,
     sum_by_replicate,
 )
 from oligotrial.stats._validation import (
@@ -115,21 +118,25 @@ class CoxBatch:
 class _Problem:
     """The parts of a Cox likelihood that do not depend on the coefficients.
 
-    Risk-set sums are suffix sums within each (replicate, stratum) block, laid out as rows of a
-    ``(blocks, longest + 1)`` array, so that a sum over a small late risk set never is the difference of
-    two large totals (as R's ``coxfit6`` accumulates backwards per stratum).
+    Risk-set sums are suffix sums within each (replicate, stratum) block, accumulated from the end of the
+    block as R's ``coxfit6`` does, so that a sum over a small late risk set never is the difference of two
+    large totals. They are read at the start of each tie group with events and, for Efron's approximation,
+    just after the group's tied events (which come first in it): the difference is the sum of their weights.
+    The first event of each group (``k = 0``) has the risk set as it is; the later ones of tied groups
+    (``k >= 1``) have a fraction ``k / d`` of the tied weights removed (Efron) or not (Breslow).
     """
 
     x: FloatArray  # (R, N, p) sorted, centred
-    in_sample: BoolArray  # (R, N) sorted
-    is_event: BoolArray  # (R, N) sorted
-    slot: IntArray  # flat position of each in-sample subject in the block layout
-    shape: tuple[int, int]  # (blocks, longest + 1)
-    event_replicate: IntArray  # (E,)
-    event_x: FloatArray  # (E, p)
-    event_start: IntArray  # slot of each event's tie-group start: its risk set begins there
-    event_stop: IntArray  # slot one past its tie group
-    tied_fraction: FloatArray  # (E,) Efron's k / d for the k-th of d tied events; 0 for Breslow
+    n_in_sample: IntArray  # (R,) subjects in the mask: the first ones in sorted order
+    sums: SuffixSums  # read at each event group's start (G), then after the events of each tied group (T)
+    event_x_sum: FloatArray  # (R, p) covariates summed over the events
+    first_x: FloatArray  # (G, p) covariates of the first event of each event group
+    first_rows: Segments  # replicates of the event groups
+    tied: IntArray  # (T,) event groups with more than one event
+    later_tied: IntArray  # (L,) for each later event of a tied group, the index of its group in ``tied``
+    later_x: FloatArray  # (L, p)
+    later_rows: Segments
+    later_fraction: FloatArray  # (L,) Efron's k / d for the k-th of d tied events
     is_breslow: bool
 
 
@@ -150,71 +157,77 @@ def _prepare(
     time: FloatArray, is_event: BoolArray, x: FloatArray, stratum: IntArray, mask: BoolArray, ties: Ties
 ) -> _Problem:
     risk = compute_risk_sets(time, is_event, stratum, mask)
-    count = np.maximum(mask.sum(axis=1), 1)[:, None]
+    n_in_sample = mask.sum(axis=1)
+    count = np.maximum(n_in_sample, 1)[:, None]
     centre = (x * mask[..., None]).sum(axis=1) / count  # R centres covariates: same fit, no overflow
-    in_sample = risk.stratum < risk.n_strata
     xs = risk.take(x) - centre[:, None, :]
     n_replicates, n = risk.shape
-    width = int((risk.stratum_stop - risk.stratum_start)[in_sample].max(initial=0)) + 1
-    block = np.arange(n_replicates)[:, None] * risk.n_strata + np.minimum(risk.stratum, risk.n_strata - 1)
-    base = block * width - risk.stratum_start
-    rows, cols = np.nonzero(risk.is_event)
-    events = padded_cumsum(risk.is_event)
-    start = risk.flat(risk.group_start)[rows, cols]
-    before = events[rows * (n + 1) + cols] - events[start]
-    tied = events[risk.flat(risk.group_stop)[rows, cols]] - events[start]
+    flat_x = xs.reshape(n_replicates * n, -1)
+    has_events = risk.n_event > 0
+    start, d = risk.first[has_events], risk.n_event[has_events]
+    tied = np.flatnonzero(d > 1)
+    later = d[tied] - 1  # events k = 1 .. d - 1 of each tied group; the events are its first d subjects
+    later_tied = np.repeat(np.arange(tied.size, dtype=np.int64), later)
+    k = np.arange(later_tied.size, dtype=np.int64) - (np.cumsum(later) - later)[later_tied] + 1
+    later_position = start[tied][later_tied] + k
+    first_replicate = start // n
+    block = risk.block_of_group()[has_events]
+    block_first, block_stop = risk.block_bounds()
+    sums = make_suffix_sums(
+        n_replicates * n,
+        block_first,
+        block_stop,
+        np.concatenate([start, start[tied] + d[tied]]),
+        np.concatenate([block, block[tied]]),
+    )
+    first_x = flat_x[start]
+    later_x = flat_x[later_position]
+    event_x_sum = sum_by_replicate(first_replicate, first_x, n_replicates)
+    later_rows = segments_by_replicate(later_position // n, n_replicates)
+    event_x_sum += later_rows.sum(later_x)
     return _Problem(
         x=xs,
-        in_sample=in_sample,
-        is_event=risk.is_event,
-        slot=(base + np.arange(n))[in_sample],
-        shape=(n_replicates * risk.n_strata, width),
-        event_replicate=rows,
-        event_x=xs[rows, cols],
-        event_start=(base + risk.group_start)[rows, cols],
-        event_stop=(base + risk.group_stop)[rows, cols],
-        tied_fraction=np.zeros(rows.size) if ties == "breslow" else before / tied,
+        n_in_sample=n_in_sample,
+        sums=sums,
+        event_x_sum=event_x_sum,
+        first_x=first_x,
+        first_rows=segments_by_replicate(first_replicate, n_replicates),
+        tied=tied,
+        later_tied=later_tied,
+        later_x=later_x,
+        later_rows=later_rows,
+        later_fraction=k / d[tied][later_tied],
         is_breslow=ties == "breslow",
     )
 
 
-def _suffix_sums(problem: _Problem, values: FloatArray) -> FloatArray:
-    """Sums of ``(R, N, ...)`` values from each slot to the end of its block, flattened by slot."""
-    blocks, width = problem.shape
-    laid = np.zeros((blocks * width, *values.shape[2:]))
-    laid[problem.slot] = values[problem.in_sample]
-    laid = laid.reshape(blocks, width, *values.shape[2:])
-    return np.cumsum(laid[:, ::-1], axis=1)[:, ::-1].reshape(blocks * width, *values.shape[2:])
-
-
 def _evaluate(problem: _Problem, beta: FloatArray) -> tuple[FloatArray, FloatArray, FloatArray]:
     """Log partial likelihood, score and information at ``beta`` (R, p), for every replicate."""
-    x = problem.x
-    w = np.exp(np.einsum("rnp,rp->rn", x, beta))
-    wx = w[..., None] * x
-    wxx = wx[..., :, None] * x[..., None, :]
-    s0, s1, s2 = (_suffix_sums(problem, v) for v in (w, wx, wxx))
-    lo = problem.event_start
-    denom, a1, a2 = s0[lo], s1[lo], s2[lo]
-    if not problem.is_breslow:  # Efron: remove the fraction k / d of the tied events' weights
-        f = problem.tied_fraction
-        tied = problem.is_event
-        e0, e1, e2 = (
-            _suffix_sums(problem, v * tied.reshape(tied.shape + (1,) * (v.ndim - 2))) for v in (w, wx, wxx)
-        )
-        top = problem.event_stop
-        denom = denom - f * (e0[lo] - e0[top])
-        a1 = a1 - f[:, None] * (e1[lo] - e1[top])
-        a2 = a2 - f[:, None, None] * (e2[lo] - e2[top])
-    mean = a1 / denom[:, None]
-    rows = problem.event_replicate
-    n_replicates = beta.shape[0]
-    event_eta = np.einsum("ep,ep->e", problem.event_x, beta[rows])
-    loglik = sum_by_replicate(rows, event_eta - np.log(denom), n_replicates)
-    score = sum_by_replicate(rows, problem.event_x - mean, n_replicates)
-    information = sum_by_replicate(
-        rows, a2 / denom[:, None, None] - mean[:, :, None] * mean[:, None, :], n_replicates
-    )
+    n_replicates, n, p = problem.x.shape
+    x = problem.x.reshape(n_replicates * n, p)
+    w = np.exp(np.matmul(problem.x, beta[:, :, None])).reshape(-1)
+    wx = w[:, None] * x
+    wxx = wx[:, :, None] * x[:, None, :]
+    s0, s1, s2 = (problem.sums(v) for v in (w, wx, wxx))
+    g = s0.shape[0] - problem.tied.size
+    loglik = np.einsum("rp,rp->r", problem.event_x_sum, beta)
+    score = np.zeros((n_replicates, p))
+    information = np.zeros((n_replicates, p, p))
+    parts = [(problem.first_rows, problem.first_x, s0[:g], s1[:g], s2[:g])]
+    if problem.later_tied.size:
+        tied, later = problem.tied, problem.later_tied
+        denom, a1, a2 = s0[tied][later], s1[tied][later], s2[tied][later]
+        if not problem.is_breslow:  # Efron: remove the fraction k / d of the tied events' weights
+            f = problem.later_fraction
+            denom = denom - f * (s0[tied] - s0[g:])[later]
+            a1 = a1 - f[:, None] * (s1[tied] - s1[g:])[later]
+            a2 = a2 - f[:, None, None] * (s2[tied] - s2[g:])[later]
+        parts.append((problem.later_rows, problem.later_x, denom, a1, a2))
+    for rows, event_x, denom, a1, a2 in parts:
+        mean = a1 / denom[:, None]
+        loglik -= rows.sum(np.log(denom))
+        score += rows.sum(event_x - mean)
+        information += rows.sum(a2 / denom[:, None, None] - mean[:, :, None] * mean[:, None, :])
     return loglik, score, information
 
 
@@ -272,7 +285,8 @@ def _fit(problem: _Problem, n_replicates: int, n_covariates: int, max_iter: int)
     # coxph.fit: after convergence, a next step still above tolerance means the estimate runs away;
     # without convergence, a huge linear predictor or an infinite step does.
     running_away = (next_step > EPS) & (next_step > np.sqrt(EPS) * np.abs(beta))
-    predictor = np.abs(np.einsum("rnp,rp->rn", problem.x, np.nan_to_num(beta)) * problem.in_sample)
+    in_sample = np.arange(problem.x.shape[1]) < problem.n_in_sample[:, None]  # masked subjects sort last
+    predictor = np.abs(np.einsum("rnp,rp->rn", problem.x, np.nan_to_num(beta)) * in_sample)
     huge = (predictor.max(axis=1, initial=0.0) > 500)[:, None] | ~np.isfinite(next_step)
     failed = ~is_converged & ~singular
     is_infinite = (is_converged[:, None] & running_away) | (failed[:, None] & huge)

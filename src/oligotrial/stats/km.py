@@ -16,7 +16,6 @@ from oligotrial.stats._riskset import (
     IntArray,
     compute_risk_sets,
     cumsum_within,
-    padded_cumsum,
 )
 from oligotrial.stats._validation import check_conf_level, check_option, check_survival_data, encode
 
@@ -138,21 +137,15 @@ class _Rows:
 
 
 def _km_rows(time: FloatArray, is_event: BoolArray, group: IntArray, mask: BoolArray) -> tuple[_Rows, int]:
-    risk = compute_risk_sets(time, is_event, group, mask)
-    at_row = risk.first_of_groups()
-    replicate = np.nonzero(at_row)[0]
-    start = risk.flat(risk.group_start)[at_row]
-    stop = risk.flat(risk.group_stop)[at_row]
-    events = padded_cumsum(risk.is_event)
-    n_event = events[stop] - events[start]
-    n_risk = (risk.stratum_stop - risk.group_start)[at_row]
-    n_censor = (risk.group_stop - risk.group_start)[at_row] - n_event
+    risk = compute_risk_sets(time, is_event, group, mask, is_order_needed=False, is_time_needed=True)
+    n_event = risk.n_event
+    n_risk = risk.block_stop - risk.first
+    n_censor = risk.stop - risk.first - n_event
 
-    block = replicate * risk.n_strata + risk.stratum[at_row]
-    is_first = np.ones(block.size, dtype=bool)
-    is_first[1:] = block[1:] != block[:-1]
-    stops = np.flatnonzero(np.append(is_first[1:], True)) + 1
-    block_stop = np.repeat(stops, np.diff(np.concatenate([[0], stops])))
+    block = risk.block
+    is_first = np.zeros(block.size, dtype=bool)
+    is_first[risk.block_groups[:-1]] = True
+    block_stop = np.repeat(risk.block_groups[1:], np.diff(risk.block_groups))
 
     survivors = n_risk - n_event
     is_last = survivors == 0  # everyone left has the event: survival drops to 0, variance is infinite
@@ -163,7 +156,7 @@ def _km_rows(time: FloatArray, is_event: BoolArray, group: IntArray, mask: BoolA
     rows = _Rows(
         block=block,
         block_stop=block_stop,
-        time=risk.time[at_row],
+        time=risk.group_time if risk.group_time is not None else np.zeros(0),
         n_risk=n_risk,
         n_event=n_event,
         n_censor=n_censor,
@@ -222,8 +215,9 @@ def _first_below_half(rows: _Rows, y: FloatArray, n_blocks: int) -> FloatArray:
     candidates = np.flatnonzero(~np.isnan(y) & (y < 0.5 + _TOLERANCE))
     if candidates.size == 0:
         return out
-    blocks, first = np.unique(rows.block[candidates], return_index=True)
-    at = candidates[first]
+    candidate_blocks = rows.block[candidates]  # sorted: the first candidate of each block starts a run
+    first = np.flatnonzero(np.concatenate([[True], candidate_blocks[1:] != candidate_blocks[:-1]]))
+    blocks, at = candidate_blocks[first], candidates[first]
     out[blocks] = rows.time[at]
     for block, j in zip(blocks, at, strict=True):
         if abs(y[j] - 0.5) < _TOLERANCE:  # a plateau at exactly 1/2: rare, so a loop is fine
@@ -233,8 +227,7 @@ def _first_below_half(rows: _Rows, y: FloatArray, n_blocks: int) -> FloatArray:
     return out
 
 
-def _medians(rows: _Rows, n_blocks: int, conf_type: ConfType, conf_level: float) -> KmMedians:
-    lower, upper = compute_confint(rows.surv, rows.std_err, conf_type, conf_level)
+def _medians(rows: _Rows, n_blocks: int, lower: FloatArray, upper: FloatArray) -> KmMedians:
     return KmMedians(
         median=_first_below_half(rows, rows.surv, n_blocks),
         lower=_first_below_half(rows, lower, n_blocks),
@@ -288,11 +281,12 @@ def compute_km(
     else:
         levels, codes = encode(np.asarray(group)[None, :], "group")
     rows, n_blocks = _km_rows(t, e, codes, np.ones(t.shape, dtype=bool))
-    medians = _medians(rows, n_blocks, conf_type, conf_level)
     lower, upper = compute_confint(rows.surv, rows.std_err, conf_type, conf_level)
+    medians = _medians(rows, n_blocks, lower, upper)
+    bounds = np.searchsorted(rows.block, np.arange(len(levels) + 1)).tolist()  # blocks are sorted
     curves = []
     for k, level in enumerate(levels):
-        sel = rows.block == k
+        sel = slice(bounds[k], bounds[k + 1])
         curves.append(
             KaplanMeier(
                 group=level,
@@ -304,7 +298,7 @@ def compute_km(
                 std_err=rows.std_err[sel],
                 lower=lower[sel],
                 upper=upper[sel],
-                n=int(rows.n_risk[sel][0]),
+                n=int(rows.n_risk[bounds[k]]),
                 events=int(rows.n_event[sel].sum()),
                 median=float(medians.median[k]),
                 median_lower=float(medians.lower[k]),
@@ -355,7 +349,8 @@ def compute_km_median_batch(
     if t.ndim != 2:
         raise InputError.single("STAT-004", "time", f"expected a (replicates, subjects) array, got {t.shape}")
     rows, n_groups = _km_rows(t, np.asarray(event).astype(bool), g, m)
-    medians = _medians(rows, t.shape[0] * n_groups, conf_type, conf_level)
+    lower, upper = compute_confint(rows.surv, rows.std_err, conf_type, conf_level)
+    medians = _medians(rows, t.shape[0] * n_groups, lower, upper)
     shape = (t.shape[0], n_groups)
     return KmMedians(
         median=medians.median.reshape(shape),

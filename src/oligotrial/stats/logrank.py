@@ -16,7 +16,7 @@ from oligotrial.stats._riskset import (
     IntArray,
     compute_risk_sets,
     padded_cumsum,
-    sum_by_replicate,
+    segments_by_replicate,
 )
 from oligotrial.stats._validation import check_survival_data, encode
 
@@ -69,31 +69,44 @@ class LogRankBatch:
 def _logrank(
     time: FloatArray, is_event: BoolArray, group: IntArray, stratum: IntArray, mask: BoolArray, n_groups: int
 ) -> tuple[LogRankBatch, FloatArray]:
-    risk = compute_risk_sets(time, is_event, stratum, mask)
-    member = (risk.take(group)[..., None] == np.arange(n_groups)) & (risk.stratum < risk.n_strata)[..., None]
-    events = padded_cumsum(risk.is_event)
-    at = risk.first_of_groups()
-    start = risk.flat(risk.group_start)[at]
-    d_all = events[risk.flat(risk.group_stop)[at]] - events[start]
-    rows = d_all > 0
-    at[at] = rows
-    start, stop = start[rows], risk.flat(risk.group_stop)[at]
-    d = d_all[rows].astype(np.float64)
-    n = (risk.stratum_stop - risk.group_start)[at].astype(np.float64)
-    at_risk = padded_cumsum(member)
-    n_k = (at_risk[risk.flat(risk.stratum_stop)[at]] - at_risk[start]).astype(np.float64)
-    had_event = padded_cumsum(member & risk.is_event[..., None])
-    d_k = (had_event[stop] - had_event[start]).astype(np.float64)
+    lowest = group.min(initial=0) if mask.all() else np.min(group, where=mask, initial=0)
+    is_rest = bool(lowest >= 0)  # every subject is in one of the groups
+    if is_rest:  # sorted along in the key: no gather
+        risk = compute_risk_sets(
+            time, is_event, stratum, mask, label=group, n_labels=n_groups, is_order_needed=False
+        )
+    else:
+        risk = compute_risk_sets(time, is_event, stratum, mask)
+    member = (risk.label if risk.label is not None else risk.take(group)).reshape(-1)
+    at = np.flatnonzero(risk.n_event)  # tie groups with events: the distinct event times of each stratum
+    start, d_int, stop = risk.first[at], risk.n_event[at], risk.block_stop[at]
+    d = d_int.astype(np.float64)
+    n = (stop - start).astype(np.float64)
+    n_k = np.empty((start.size, n_groups))
+    d_k = np.empty((start.size, n_groups))
+    counted = n_groups - 1 if is_rest else n_groups
+    for k in range(counted):  # counts of group k in [start, stop) and among the events [start, start + d)
+        in_group = padded_cumsum(member == k)
+        before = in_group[start]
+        n_k[:, k] = in_group[stop] - before
+        d_k[:, k] = in_group[start + d_int] - before
+    if is_rest:  # the last group has the rest (exact: whole numbers)
+        n_k[:, -1] = n - n_k[:, :-1].sum(axis=1)
+        d_k[:, -1] = d - d_k[:, :-1].sum(axis=1)
 
-    factor = np.where(n > 1, d * (n - d) / (n * n * np.where(n > 1, n - 1, 1)), 0.0)
-    variance_rows = factor[:, None, None] * (
-        n[:, None, None] * (n_k[:, :, None] * np.eye(n_groups)) - n_k[:, :, None] * n_k[:, None, :]
-    )
-    replicate = np.nonzero(at)[0]
-    n_replicates = time.shape[0]
-    observed = sum_by_replicate(replicate, d_k, n_replicates)
-    expected = sum_by_replicate(replicate, d[:, None] * n_k / n[:, None], n_replicates)
-    variance = sum_by_replicate(replicate, variance_rows, n_replicates)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        factor = d * (n - d) / (n * n * (n - 1))
+    factor[n <= 1] = 0.0
+    rows = segments_by_replicate(start // time.shape[1], time.shape[0])
+    observed = rows.sum(d_k)
+    expected = rows.sum(np.column_stack([d * n_k[:, k] / n for k in range(n_groups)]))
+    # factor (n n_k δ_kj - n_k n_j), row by row, once per pair (symmetric); the counts are whole numbers,
+    # so n n_k - n_k n_k is exactly n_k (n - n_k): no cancellation
+    variance = np.empty((time.shape[0], n_groups, n_groups))
+    for k in range(n_groups):
+        variance[:, k, k] = rows.sum(factor * (n_k[:, k] * (n - n_k[:, k])))
+        for j in range(k + 1, n_groups):
+            variance[:, k, j] = variance[:, j, k] = -rows.sum(factor * (n_k[:, k] * n_k[:, j]))
 
     diff = observed - expected
     chisq = np.einsum("rk,rkl,rl->r", diff, np.linalg.pinv(variance, rcond=1e-10, hermitian=True), diff)
