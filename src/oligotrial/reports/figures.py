@@ -140,7 +140,7 @@ def draw_km(summary: SurvivalSummary, *, xlabel: str = "Months", step: float | N
     for row, a in enumerate(summary.arms):
         y = len(arms) - 1 - row
         table.text(
-            -0.01,
+            -0.04,
             y,
             a.arm.code,
             ha="right",
