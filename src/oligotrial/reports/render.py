@@ -47,9 +47,11 @@ figure img { max-width: 100%; height: auto; border: 1px solid #eee; }
 figcaption { font-size: 11px; color: #555; }
 code { font-size: 11px; word-break: break-all; }
 nav ul.toc { columns: 2; list-style: none; padding-left: 1.2em; }
-@media print { body { max-width: none; margin: 0; font-size: 10px; } table { font-size: 9px; }
-  h2 { page-break-before: always; } figure { page-break-inside: avoid; } }
-@page { size: A4; margin: 14mm; }
+@media print { body { max-width: none; margin: 0; font-size: 9px; } table { font-size: 8px; max-width: 100%; }
+  th, td { padding: 2px 4px; } h2 { page-break-before: always; } header + nav + main > section:first-child h2,
+  main > section:first-child h2 { page-break-before: avoid; } figure { page-break-inside: avoid; }
+  figure img { max-height: 150mm; } }
+@page { size: A4 landscape; margin: 10mm; }
 """
 
 
