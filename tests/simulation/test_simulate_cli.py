@@ -46,7 +46,9 @@ def test_synth_writes_sdtm_that_adam_reads(run_cli, tmp_path):
     assert adam.json()["subjects"] == 60
 
 
-def test_synth_database_is_not_available_yet(run_cli, tmp_path):
-    result = run_cli("synth", "--subjects", "5", "--database", "sqlite:///x.db", "--json")
-    assert result.exit_code == 1
-    assert result.json()["error"]["problems"][0]["code"] == "SIM-040"
+def test_synth_takes_one_destination(run_cli, tmp_path):
+    # loading through the EDC services (--database) is tested in tests/services/test_synthetic_load.py
+    url = f"sqlite:///{tmp_path / 'x.db'}"
+    result = run_cli("synth", "--subjects", "5", "--database", url, "--out", tmp_path, "--json")
+    assert result.exit_code == 2
+    assert result.json()["error"]["problems"][0]["code"] == "CLI-003"

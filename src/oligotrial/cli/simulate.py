@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from datetime import date
 from pathlib import Path
@@ -21,11 +22,12 @@ from oligotrial.cli._common import (
     stderr,
     stdout,
 )
-from oligotrial.errors import InputError, OligotrialError, Problem
-from oligotrial.protocol import load_protocol
+from oligotrial.errors import InputError
+from oligotrial.protocol import Protocol, load_protocol
 from oligotrial.simulation import (
     Chunk,
     Scenario,
+    SubjectRecords,
     compile_design,
     derive_sdtm_tables,
     generate_subjects,
@@ -233,21 +235,12 @@ def synth(
     json_output: bool = JSON_OPTION,
 ) -> None:
     """Generate complete synthetic subject histories and write them as SDTM (DM, DS, EX, PR, CM, TU, TR, RS,
-    AE, SV, SUPPDM) that ``oligotrial adam`` reads."""
+    AE, SV, SUPPDM) that ``oligotrial adam`` reads, or load them into the EDC at --database through the
+    services a site uses (an empty database is initialized first, as ``oligotrial init`` does)."""
     from oligotrial.exports.datasets import write_datasets
 
     if (out is None) == (database is None):
         raise InputError.single("CLI-003", "--out", "give exactly one of --out and --database")
-    if database is not None:
-        raise OligotrialError(
-            Problem(
-                "SIM-040",
-                "--database",
-                "loading synthetic subjects through the EDC services is not available yet; write SDTM "
-                "with --out instead (the generator's per-subject records are ready for a services loader)",
-                database,
-            )
-        )
     if subjects < 1 or sites < 1:
         raise InputError.single("CLI-003", "--subjects", "expected at least 1 subject and 1 site")
     formats = {"csv": ["csv"], "xpt": ["xpt"], "both": ["csv", "xpt"]}.get(output_format)
@@ -276,10 +269,13 @@ def synth(
         start=start_date,
         cutoff_months=cutoff_months,
     )
+    randomized = sum(1 for r in records if r.truth["randomization"] is not None)
+    if database is not None:
+        _load_into_database(database, records, protocol, sites, seed, randomized, json_output)
+        return
     tables = derive_sdtm_tables(records)
     assert out is not None
     written = write_datasets(tables, out, formats)  # type: ignore[arg-type]
-    randomized = sum(1 for r in records if r.truth["randomization"] is not None)
     document = {
         "subjects": len(records),
         "randomized": randomized,
@@ -295,3 +291,73 @@ def synth(
         return
     stdout.print(f"{len(records)} subjects ({randomized} randomized) at {sites} sites")
     stderr.print(f"wrote {', '.join(p.name for p in written)} to {out}")
+
+
+def _load_into_database(
+    database: str,
+    records: list[SubjectRecords],
+    protocol: Protocol,
+    sites: int,
+    seed: int,
+    randomized: int,
+    json_output: bool,
+) -> None:
+    """``synth --database``: open (or create, when empty) the EDC and replay the subjects through the services,
+    with a progress bar on stderr; print the summary with the accounts created (passwords included)."""
+    from oligotrial.cli.server import cli_source
+    from oligotrial.services.synthetic import load_synthetic_subjects, open_synthetic_database
+    from oligotrial.settings import load_settings
+
+    settings = load_settings(database_url=database)
+    edc, admin_login = open_synthetic_database(settings, protocol, source=cli_source())
+    try:
+        with Progress(
+            TextColumn("loading"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TextColumn("subjects"),
+            TimeElapsedColumn(),
+            console=stderr,
+            transient=json_output,
+            disable=not stderr.is_terminal and json_output,
+        ) as progress:
+            task = progress.add_task("load", total=len(records))
+
+            def advance(done: int, total: int, usubjid: str) -> None:
+                progress.update(task, completed=done)
+
+            summary = load_synthetic_subjects(
+                edc, records, protocol=protocol, progress=advance, sites=sites, source=cli_source()
+            )
+    finally:
+        edc.engine.dispose()
+    logins = ([admin_login] if admin_login is not None else []) + summary.logins
+    document = {
+        **dataclasses.asdict(summary),
+        "logins": [dataclasses.asdict(login) for login in logins],
+        "generated": {"subjects": len(records), "randomized": randomized, "sites": sites, "seed": seed},
+        "database": settings.database_url if "@" not in settings.database_url else "(hidden)",
+        "database_initialized": admin_login is not None,
+    }
+    if json_output:
+        print_json(document)
+    else:
+        stdout.print(
+            f"{summary.subjects} subjects loaded ({summary.enrolled} enrolled, {summary.randomized} randomized"
+            f" {summary.arms}) at {len(summary.sites)} sites in {summary.seconds:.1f} s; "
+            f"randomization dated {summary.load_date}"
+        )
+        stdout.print("accounts (user name, password, role, site):")
+        for login in logins:
+            stdout.print(f"  {login.username}  {login.password}  {login.role}  {login.site or 'study-wide'}")
+        if summary.queries:
+            stdout.print(f"edit-check queries raised: {summary.queries}")
+    if summary.refusals:
+        stderr.print(f"[bold red]{summary.refused_subjects} subjects had a record refused[/]; the first:")
+        for refusal in summary.refusals[:10]:
+            problems = "; ".join(f"{p['code']} {p['field']}: {p['message']}" for p in refusal.problems)
+            stderr.print(
+                f"  {refusal.usubjid} ({refusal.subject}) {refusal.step} {refusal.date}: {problems}",
+                markup=False,
+            )
+        raise typer.Exit(1)

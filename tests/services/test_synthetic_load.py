@@ -1,0 +1,122 @@
+"""Synthetic subjects loaded through the EDC services (SQLite and PostgreSQL), exported as SDTM by the command
+line, derived to ADaM by the command line: the counts and every time-to-event value match the generator's
+own SDTM -> ADaM path, subject by subject."""
+
+from __future__ import annotations
+
+from collections import Counter
+
+import numpy as np
+import polars as pl
+import pytest
+
+from edc_fixtures import FAST_HASH_ENV
+from oligotrial.endpoints import derive_adam
+from oligotrial.endpoints.sdtm import DOMAINS
+from oligotrial.errors import ConflictError
+from oligotrial.exports.datasets import read_datasets
+from oligotrial.protocol import load_protocol
+from oligotrial.services import data
+from oligotrial.services.auth import authenticate, login
+from oligotrial.services.synthetic import load_synthetic_subjects
+from oligotrial.simulation import derive_sdtm_tables, generate_subjects, parse_scenario
+
+PROTOCOL = load_protocol()
+SCENARIO = parse_scenario(
+    """\
+sample_size: {enrolled: 10}
+accrual: {rate: 8}
+induction: {progression_probability: 0.25}
+transitions:
+  progression: {control: {median: 6}, hazard_ratio: 0.6}
+  death_before_progression: {control: {median: 30}, hazard_ratio: 0.6}
+  death_after_progression: {control: {median: 6}}
+analysis: {events: 6}
+"""
+)
+
+
+def _records(subjects=10, sites=3, seed=7):
+    return generate_subjects(PROTOCOL, SCENARIO, subjects, sites, np.random.default_rng(seed))
+
+
+def _tte(adam, mapping=None):
+    return {
+        (mapping.get(r["USUBJID"], r["USUBJID"]) if mapping else r["USUBJID"], r["PARAMCD"]): (
+            r["AVAL"],
+            r["CNSR"],
+        )
+        for r in adam.adtte.iter_rows(named=True)
+    }
+
+
+def test_synthetic_subjects_go_through_the_services_and_back_to_the_same_adam(
+    edc, database_url, run_cli, tmp_path
+):
+    records = _records()
+    truth = [r.truth for r in records]
+    randomized = sum(t["randomization"] is not None for t in truth)
+    # the seed covers every path: induction progression, both arms, radiotherapy, deaths
+    assert 0 < randomized < len(records)
+    assert {t["arm"] for t in truth} == {None, "control", "experimental"}
+    assert any(r.rows.get("PR") for r in records) and any(t["death"] is not None for t in truth)
+    done = []
+    summary = load_synthetic_subjects(
+        edc, records, protocol=PROTOCOL, progress=lambda i, n, u: done.append((i, n, u))
+    )
+    assert summary.refusals == [] and summary.refused_subjects == 0
+    assert done[-1][:2] == (len(records), len(records))
+    assert (summary.subjects, summary.enrolled, summary.randomized) == (
+        len(records),
+        len(records),
+        randomized,
+    )
+    assert summary.arms == Counter(t["arm"] for t in truth if t["arm"] is not None)
+    assert summary.sites == ["CN01", "CN02", "CN03"]
+    roles = sorted((login.role, login.site) for login in summary.logins)
+    assert roles.count(("research_coordinator", "CN01")) == 1 and ("dsmb_member", None) in roles
+    assert {"statistician", "monitor", "datamanager", "dsmb"} <= {x.username for x in summary.logins}
+    # the records are the coordinators' (audited as theirs), at the subjects' sites
+    coordinator = next(x for x in summary.logins if x.username == "coordinator.cn01")
+    actor = authenticate(edc, login(edc, coordinator.username, coordinator.password, "t").access_token, "t")
+    assert {s.site for s in data.list_subjects(edc, actor)[0]} == {"CN01"}
+    # a second load into the same database is refused
+    with pytest.raises(ConflictError, match="SIM-041"):
+        load_synthetic_subjects(edc, records[:1], protocol=PROTOCOL)
+
+    sdtm, adam_dir = tmp_path / "sdtm", tmp_path / "adam"
+    exported = run_cli("export", "sdtm", "--out", sdtm, "--database", database_url, "--json")
+    assert exported.exit_code == 0, exported.stderr
+    assert exported.json()["problems"] == [] and exported.json()["records"]["DM"] == len(records)
+    derived = run_cli("adam", sdtm, "--out", adam_dir, "--json")
+    assert derived.exit_code == 0, derived.stderr
+    counts = derived.json()
+    expected = derive_adam(derive_sdtm_tables(records), PROTOCOL)
+    events = {p["PARAMCD"]: p["events"] for p in counts["time_to_event"]}
+    assert (counts["enrolled"], counts["randomized"]) == (len(records), randomized)
+    assert events["PFS"] == expected.adtte.filter((pl.col("PARAMCD") == "PFS") & (pl.col("CNSR") == 0)).height
+    assert events["OS"] == sum(t["death"] is not None for t in truth if t["randomization"] is not None)
+    # subject by subject: every endpoint value is the generator's (the intervals are kept)
+    from_edc = derive_adam(read_datasets(sdtm, DOMAINS), PROTOCOL)
+    usubjid = {f"{PROTOCOL.protocol.id}-{code}": u for u, code in summary.subject_codes.items()}
+    assert _tte(from_edc, usubjid) == _tte(expected)
+    arms = {usubjid[r["USUBJID"]]: r["ARMCD"] for r in from_edc.adsl.iter_rows(named=True)}
+    assert arms == {r["USUBJID"]: r["ARMCD"] for r in expected.adsl.iter_rows(named=True)}
+
+
+def test_synth_command_initializes_an_empty_database_and_loads(run_cli, tmp_path, monkeypatch):
+    for key, value in FAST_HASH_ENV.items():
+        monkeypatch.setenv(key, value)
+    url = f"sqlite:///{tmp_path / 'synth.db'}"
+    result = run_cli("synth", "--subjects", "4", "--sites", "2", "--database", url, "--seed", "5", "--json")
+    assert result.exit_code == 0, result.stderr
+    document = result.json()
+    assert document["database_initialized"] is True and document["refusals"] == []
+    assert document["subjects"] == document["enrolled"] == 4
+    assert document["randomized"] == document["generated"]["randomized"]
+    users = {login["username"]: login for login in document["logins"]}
+    assert users["admin"]["role"] == "administrator" and len(users["admin"]["password"]) >= 12
+    assert {"coordinator.cn01", "investigator.cn02", "statistician", "dsmb"} <= set(users)
+    again = run_cli("synth", "--subjects", "2", "--database", url, "--json")
+    assert again.exit_code == 1
+    assert again.json()["error"]["problems"][0]["code"] == "SIM-041"
