@@ -1,13 +1,15 @@
 """``oligotrial demo``: the guided tour that ``make demo`` runs.
 
 It shows the protocol and worked examples of the rule engines (eligibility, the radiotherapy plan check, the
-protocol calendar), each computed live from the shipped protocol; then runs the analysis path on a synthetic
-multicenter trial: SDTM -> ADaM (with define.xml) -> the analysis report, and a small simulation of the design.
+protocol calendar), each computed live from the shipped protocol; enters a synthetic multicenter trial into an
+SQLite EDC through the same services a site uses; exports SDTM, derives ADaM (with define.xml), writes the
+analysis report, runs a small simulation of the design, and serves the web app with a login per role.
 Everything it writes goes under ``demo-output/``, which a new run resets.
 """
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
 import sys
@@ -107,23 +109,34 @@ PLAN: dict[str, Any] = {
 def demo(
     output: Path = typer.Option(Path("demo-output"), "--out", help="Folder for the demo's files (reset)."),
     subjects: int = typer.Option(150, "--subjects", help="Synthetic subjects to enroll."),
+    port: int = typer.Option(8000, "--port", help="Port of the web app served at the end."),
+    serve: bool = typer.Option(True, "--serve/--no-serve", help="Serve the web app at the end."),
 ) -> None:
-    """Show the rule engines, then run a synthetic trial through SDTM, ADaM, the report and a simulation."""
+    """Show the rule engines, run a synthetic trial through the EDC, SDTM, ADaM, the report and a simulation,
+    then serve the web app."""
     show_rules()
-    run_pipeline(output, subjects)
+    database = run_pipeline(output, subjects)
+    if serve:
+        stdout.print(Rule(f"Web app: http://127.0.0.1:{port}"))
+        stdout.print("Log in with the accounts listed above (one per role); Ctrl-C stops the server.")
+        _oligotrial("serve", "--database", database, "--port", str(port), "--log-level", "warning")
 
 
-def run_pipeline(output: Path, subjects: int) -> None:
-    """synth -> adam -> report -> simulate, each as the command a user would type."""
+def run_pipeline(output: Path, subjects: int) -> str:
+    """synth (through the EDC services) -> export sdtm -> adam -> report -> simulate, each as the command a
+    user would type; returns the database URL."""
     if output.exists():
         stdout.print(f"Resetting the demo: removing {output}/ from an earlier run.")
         shutil.rmtree(output)
+    output.mkdir(parents=True)
+    database = f"sqlite:///{output.resolve() / 'trial.db'}"
     sdtm, adam, report = output / "sdtm", output / "adam", output / "report"
     steps = [
         (
-            "Synthetic trial: 10 sites, SDTM",
-            ["synth", "--subjects", str(subjects), "--sites", "10", "--out", str(sdtm)],
+            f"A synthetic trial entered through the EDC services: {subjects} subjects at 10 sites",
+            ["synth", "--subjects", str(subjects), "--sites", "10", "--database", database],
         ),
+        ("SDTM exported from the EDC", ["export", "sdtm", "--database", database, "--out", str(sdtm)]),
         ("ADaM (CSV and XPT with define.xml)", ["adam", str(sdtm), "--out", str(adam), "--format", "both"]),
         (
             "Analysis report (HTML and PDF)",
@@ -134,12 +147,22 @@ def run_pipeline(output: Path, subjects: int) -> None:
     for title, arguments in steps:
         stdout.print(Rule(title))
         stdout.print(f"$ oligotrial {' '.join(arguments)}", style="dim")
-        result = subprocess.run([sys.executable, "-m", "oligotrial.cli", *arguments], check=False)  # noqa: S603
-        if result.returncode != 0:
-            stdout.print(f"[bold red]step failed with exit code {result.returncode}[/]")
-            raise typer.Exit(1)
+        _oligotrial(*arguments)
     stdout.print(Rule("Done"))
+    stdout.print(f"database: {database}")
     stdout.print(f"SDTM: {sdtm}/  ADaM: {adam}/  report: {report}/report.html")
+    return database
+
+
+def _oligotrial(*arguments: str) -> None:
+    """Run one oligotrial command as a user would (development settings: the demo has no secrets)."""
+    environment = {**os.environ, "OLIGOTRIAL_ENV": "development"}
+    result = subprocess.run(  # noqa: S603 - our own command line, arguments built above
+        [sys.executable, "-m", "oligotrial.cli", *arguments], check=False, env=environment
+    )
+    if result.returncode != 0:
+        stdout.print(f"[bold red]step failed with exit code {result.returncode}[/]")
+        raise typer.Exit(1)
 
 
 def show_rules() -> None:
