@@ -6,10 +6,12 @@ on maintenance and new therapy after it (CN01-0003); control arm and death befor
 assessment (CN01-0004); experimental arm, new therapy before progression, then lost to follow-up
 (CN01-0005). The arms are those of the seeded allocation list.
 
-Randomization has no HTTP route yet: it is called through ``oligotrial.services.randomization`` (issue 7
-item 4, built beside this work), which stamps the allocation with today's date; every other date is
-therefore placed relative to today (``R``), so the endpoint values below are literal day counts.
-Radiotherapy courses have no service yet, so the experimental subjects have no PR record.
+Randomization goes through ``POST /api/v1/subjects/{code}/randomization`` without a body: the service reads
+the post-induction response from the tumour assessments and the number of metastatic organs from the
+eligibility form. It stamps the allocation with today's date; every other date is therefore placed relative
+to today (``R``), so the endpoint values below are literal day counts. CN01-0003 gets a radiotherapy course
+(the end of chemo-immunotherapy defaults to its last induction dose), which SDTM PR and ADSL RTFL/RTSDT/RTEDT
+carry.
 """
 
 from __future__ import annotations
@@ -111,17 +113,38 @@ def test_every_path_through_the_api_to_adam(api, world, run_cli, tmp_path, datab
         pr = api("POST", f"/subjects/{code}/tumour-assessments", {"values": assessment(day(-6), 18, 15)})
         assert pr.json()["derived"]["OVRLRESP"] == "PR"
         responders.append(code)
+    # randomization reads PD after induction from the records and refuses it
+    r = api("POST", f"/subjects/{induction_pd}/randomization", expect=(409,))
+    assert r.json()["error"]["problems"][0]["code"] == "RAND-003"
     arms = {}
     for code in responders:
-        view = randomization.randomize_subject(
-            edc, world.actor("investigator.cn01"), code, induction_response="PR", metastatic_organ_count=2
-        )
-        arms[code] = view.arm
+        view = api("POST", f"/subjects/{code}/randomization", expect=(201,)).json()
+        assert view["covariates"]["induction_response"] == "PR"
+        assert view["covariates"]["metastatic_organ_count"] == 2  # liver and lung
+        arms[code] = view["arm"]
     progressed, died, lost = responders
     assert arms == {progressed: "experimental", died: "control", lost: "experimental"}
-    # 3. progression on maintenance, then a new therapy
-    api("POST", f"/subjects/{progressed}/doses", {"values": maintenance_dose(1, day(0))})
-    api("POST", f"/subjects/{progressed}/doses", {"values": maintenance_dose(2, day(21))})
+    # 3. radiotherapy, progression on maintenance, then a new therapy
+    plan = api(
+        "PUT",
+        f"/subjects/{progressed}/radiotherapy/courses",
+        {
+            "course": {
+                "lesion_id": "T2",
+                "lesion_type": "metastasis",
+                "organ": "lung",
+                "technique": "SBRT",
+                "dose_per_fraction_gy": 8,
+                "fractions": 5,
+                "start_date": day(1).isoformat(),
+                "end_date": day(7).isoformat(),
+            }
+        },
+    ).json()
+    assert plan["chemo_immunotherapy_end"] == (D0 + timedelta(days=63)).isoformat()  # last induction dose
+    assert plan["verdict"] == "compliant"
+    api("POST", f"/subjects/{progressed}/doses", {"values": maintenance_dose(1, day(14))})
+    api("POST", f"/subjects/{progressed}/doses", {"values": maintenance_dose(2, day(35))})
     api("POST", f"/subjects/{progressed}/tumour-assessments", {"values": assessment(day(42), 25, 20)})
     api(
         "POST",
@@ -138,7 +161,7 @@ def test_every_path_through_the_api_to_adam(api, world, run_cli, tmp_path, datab
         {
             "values": {
                 "date": day(43).isoformat(),
-                "last_dose_date": day(21).isoformat(),
+                "last_dose_date": day(35).isoformat(),
                 "reason": "progression",
             }
         },
@@ -206,8 +229,20 @@ def test_every_path_through_the_api_to_adam(api, world, run_cli, tmp_path, datab
     result = run_cli("export", "sdtm", "--out", out, "--database", database_url, "--json")
     assert result.exit_code == 0, result.stderr
     assert result.json()["records"]["DM"] == 5 and result.json()["problems"] == []
-    adam = derive_adam(read_datasets(out, DOMAINS), load_protocol())
+    xpt = run_cli("export", "sdtm", "--out", tmp_path / "xpt", "--format", "xpt", "--database", database_url)
+    assert xpt.exit_code == 0, xpt.stderr  # every variable is described in the XPORT metadata
+    sdtm = read_datasets(out, DOMAINS)
+    pr = sdtm["PR"].select("USUBJID", "PRTRT", "PRLNKID", "PRLOC", "PRDOSE", "PRDOSTOT", "PRFRACN", "PRSTDTC")
+    assert [(r["USUBJID"][-9:], *list(r.values())[1:]) for r in pr.iter_rows(named=True)] == [
+        (progressed, "RADIOTHERAPY", "T2", "LUNG", "8.0", "40.0", "5", day(1).isoformat())  # CSV text
+    ]
+    adam = derive_adam(sdtm, load_protocol())
     adsl = {r["USUBJID"][-9:]: r for r in adam.adsl.iter_rows(named=True)}
+    assert [(c, adsl[c]["RTFL"], adsl[c]["RTSDT"], adsl[c]["RTEDT"]) for c in responders] == [
+        (progressed, "Y", day(1), day(7)),
+        (died, "N", None, None),
+        (lost, "N", None, None),
+    ]
     assert {c: r["ARMCD"] for c, r in adsl.items()} == {
         failed: None,
         induction_pd: None,

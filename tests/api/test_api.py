@@ -9,6 +9,7 @@ from fastapi.testclient import TestClient
 from edc_fixtures import ADMIN, ADMIN_PASSWORD
 from oligotrial.api import create_app
 from oligotrial.services.audit_trail import verify_audit
+from oligotrial.services.workflow.forms import WORKFLOW_FORMS
 
 
 @pytest.fixture
@@ -115,3 +116,21 @@ def test_no_api_route_can_change_audit_rows(client):
     spec = client.get("/openapi.json").json()
     audit_paths = {p: ops for p, ops in spec["paths"].items() if "audit" in p}
     assert audit_paths and all(set(ops) == {"get"} for ops in audit_paths.values())
+
+
+def test_workflow_forms_are_refused_by_the_generic_form_save(client, world):
+    h = bearer(world, "investigator.cn01")
+    code = client.post("/api/v1/subjects", json={"site": "CN01"}, headers=h).json()["code"]
+    before = verify_audit(world.edc).entries
+    body = {"values": {"term": "Sadness", "grade": 9}}
+    r = client.put(f"/api/v1/subjects/{code}/forms/AE.001/AE", json=body, headers=h)
+    assert r.status_code == 409, r.text
+    (problem,) = r.json()["error"]["problems"]
+    assert (
+        problem["code"] == "EDC-026" and "POST /api/v1/subjects/{code}/adverse-events" in problem["message"]
+    )
+    assert verify_audit(world.edc).entries == before
+    paths = client.get("/openapi.json").json()["paths"]
+    for form_code, (_, endpoint) in WORKFLOW_FORMS.items():
+        method, path = endpoint.split(" ")
+        assert method.lower() in paths.get(path, {}), form_code  # the route the refusal names exists

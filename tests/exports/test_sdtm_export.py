@@ -6,6 +6,7 @@ from __future__ import annotations
 from datetime import date, timedelta
 
 import polars as pl
+import pyreadstat
 import pytest
 
 from oligotrial.endpoints.sdtm import REQUIRED
@@ -80,9 +81,14 @@ def test_export_writes_csv_and_xpt_and_needs_the_export_permission(captured, tmp
         derive_sdtm(captured.edc, captured.actor("investigator.cn01"))
     result = export_sdtm(captured.edc, captured.actor("statistician"), tmp_path / "out", ["csv", "xpt"])
     assert result["records"]["DM"] == 1
-    assert {"SUPPAE", "DV"} <= {p["field"] for p in result["problems"] if p["code"] == "SDTM-901"}
+    assert result["problems"] == []  # every dataset and variable is described: nothing is left out
     written = sorted(p.name for p in (tmp_path / "out").iterdir())
-    assert "dm.csv" in written and "dm.xpt" in written
+    assert {f"{name.lower()}.{fmt}" for name in SDTM_DOMAINS for fmt in ("csv", "xpt")} == set(written)
+    suppae, meta = pyreadstat.read_xport(tmp_path / "out" / "suppae.xpt")
+    assert meta.table_name == "SUPPAE" and meta.file_label == "Supplemental Qualifiers for AE"
+    assert suppae["QNAM"].tolist() == ["AEREL1", "AEREL2", "AEREL3"]
+    _, ae = pyreadstat.read_xport(tmp_path / "out" / "ae.xpt", metadataonly=True)
+    assert ae.column_names_to_labels["AESPID"] == "Sponsor-Defined Identifier"
     (tmp_path / "csv").mkdir()
     for path in (tmp_path / "out").glob("*.csv"):
         path.rename(tmp_path / "csv" / path.name)

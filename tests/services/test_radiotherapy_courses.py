@@ -11,7 +11,9 @@ from oligotrial.errors import ConflictError, InputError
 from oligotrial.services import data
 from oligotrial.services import radiotherapy as rt
 from oligotrial.services import randomization as rnd
+from oligotrial.services import workflow as wf
 from oligotrial.services.audit_trail import verify_audit
+from workflow_data import induction_dose
 
 HEADER = "position,arm,site,induction_response,metastatic_organs\n"
 
@@ -120,7 +122,7 @@ def test_control_arm_unrandomized_and_bad_courses_are_refused_and_store_nothing(
     cases += [
         (code, course(organ="moon"), InputError, "RT-011"),
         (code, course(fractions=0), InputError, "RT-010"),
-        (code, course(), InputError, "RT-022"),  # first course without the end of chemo-immunotherapy
+        (code, course(), InputError, "RT-022"),  # first course: no end of chemo-immunotherapy, no dose
     ]
     for subject, values, kind, expected in cases:
         before = verify_audit(world.edc).entries
@@ -130,3 +132,15 @@ def test_control_arm_unrandomized_and_bad_courses_are_refused_and_store_nothing(
         assert verify_audit(world.edc).entries == before
     with pytest.raises(ConflictError, match="RT-024"):
         rt.record_maintenance_restart(world.edc, inv, code, date(2025, 5, 1))
+
+
+def test_the_end_of_chemo_immunotherapy_defaults_to_the_last_induction_dose(world):
+    inv = world.actor("investigator.cn01")
+    code = randomized(world, "experimental")
+    for cycle, day in [(1, date(2025, 1, 6)), (2, date(2025, 1, 27))]:
+        wf.record_dose(world.edc, inv, code, induction_dose(cycle, day))
+    plan = rt.record_radiotherapy_course(world.edc, inv, code, course())
+    assert plan.chemo_immunotherapy_end == date(2025, 1, 27)
+    (window,) = plan.windows
+    assert (window["code"], window["verdict"]) == ("RT-W02", "compliant")
+    assert "starts day 33 after the end of chemo-immunotherapy" in window["message"]

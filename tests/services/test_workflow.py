@@ -3,15 +3,28 @@ assessments with the RECIST engine and its baseline queries, adverse events, fol
 
 from __future__ import annotations
 
+import json
 from datetime import date, timedelta
+from pathlib import Path
 
 import pytest
+from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from oligotrial.errors import ConflictError, InputError, NotFoundError
-from oligotrial.services import data, queries
+from oligotrial.protocol import load_protocol
+from oligotrial.services import Actor, ctcae, data, queries
+from oligotrial.services import randomization as rnd
 from oligotrial.services import workflow as wf
 from oligotrial.services.audit_trail import verify_audit
+from oligotrial.services.workflow.assessments import RULE as RECIST_RULE
+from oligotrial.services.workflow.forms import FORM_MODELS, WORKFLOW_FORMS, AdverseEventForm
+from oligotrial.store.tables import AuditEntry
 from workflow_data import adverse_event, assessment, eligible, induction_dose, maintenance_dose
+
+CTCAE_WORKBOOK = (
+    Path(__file__).resolve().parents[2].parent / "shared" / "data" / "ctcae" / "CTCAE_v5.0_2017-11-27.xlsx"
+)
 
 D0 = date(2024, 1, 8)
 INV = "investigator.cn01"
@@ -290,3 +303,94 @@ def test_roles_and_sites_apply(world):
     with pytest.raises(NotFoundError):
         wf.record_dose(edc, world.actor("investigator.cn02"), code, induction_dose(1, D0))
     assert maintenance_dose(1, D0)["phase"] == "maintenance"
+
+
+def test_adverse_event_terms_and_grades_follow_the_imported_ctcae_workbook(world):
+    edc, inv = world.edc, world.actor(INV)
+    code = _enrolled(world)
+    with pytest.raises(InputError) as refused:  # without a workbook: only the expected toxicities
+        wf.record_adverse_event(edc, inv, code, adverse_event(D0, term="Headache", grade=2))
+    assert [(p.code, p.field) for p in refused.value.problems] == [("AE-104", "values.term")]
+    ctcae.import_ctcae_workbook(edc, Actor.system("test"), CTCAE_WORKBOOK)
+    headache = wf.record_adverse_event(edc, inv, code, adverse_event(D0, term="Headache", grade=2))
+    assert headache.derived["soc"] == "Nervous system disorders" and not headache.derived["expected"]
+    nausea = wf.record_adverse_event(edc, inv, code, adverse_event(D0, term="Nausea", grade=3))
+    assert nausea.derived["expected"] and nausea.form.event_code == "AE.002"
+    before = verify_audit(edc).entries
+    fatal = {"outcome": "fatal", "serious": True, "seriousness_criteria": ["death"]}
+    for values, rule, field in [
+        (adverse_event(D0, term="Headache-ish", grade=2), "AE-104", "values.term"),
+        (adverse_event(D0, term="Headache", grade=5, **fatal), "AE-105", "values.grade"),  # grade 5 is "-"
+        (adverse_event(D0, term="Nausea", grade=4), "AE-105", "values.grade"),  # expected, grade 4 is "-"
+    ]:
+        with pytest.raises(InputError) as bad:
+            wf.record_adverse_event(edc, inv, code, values)
+        assert [(p.code, p.field) for p in bad.value.problems] == [(rule, field)], values
+    assert verify_audit(edc).entries == before  # nothing stored
+    # an expected toxicity is accepted even when the loaded workbook lacks it (any grade 1..5)
+    protocol = load_protocol()
+    extra = protocol.adverse_events.expected_toxicities[0].model_copy(update={"term": "RCCEP"})
+    settings = protocol.adverse_events.model_copy(
+        update={"expected_toxicities": (*protocol.adverse_events.expected_toxicities, extra)}
+    )
+    custom = protocol.model_copy(update={"adverse_events": settings})
+    with Session(edc.engine) as session:
+        form = AdverseEventForm.model_validate(adverse_event(D0, term="RCCEP", grade=4))
+        assert wf.check_ae_term(session, form, custom) is None
+        with pytest.raises(InputError, match="AE-104"):
+            wf.check_ae_term(session, form, protocol)
+
+
+def test_randomization_reads_the_post_induction_response_and_the_organs_from_the_records(world):
+    edc, inv = world.edc, world.actor(INV)
+    rnd.generate_randomization_list(edc, world.actor("statistician"), entries_per_stratum=2, seed=5)
+    code = data.create_subject(edc, inv, "CN01").code
+    one_organ = [{"organ": "liver", "lesion_id": "T1"}, {"organ": "liver", "lesion_id": "T3"}]
+    wf.save_eligibility(edc, inv, code, eligible(D0 - timedelta(days=7), metastatic_lesions=one_organ))
+    wf.enroll_subject(edc, inv, code, D0 - timedelta(days=3))
+    wf.record_tumour_assessment(edc, inv, code, assessment(D0 - timedelta(days=4), 30, 20))
+    for cycle in (1, 2, 3):
+        wf.record_dose(edc, inv, code, induction_dose(cycle, D0 + timedelta(days=21 * (cycle - 1))))
+    wf.record_tumour_assessment(edc, inv, code, assessment(D0 + timedelta(days=42), 18, 15))
+    for missing in [
+        "induction cycle 4",
+        "no tumour assessment on or after the end of induction (2024-04-01)",
+    ]:
+        before = verify_audit(edc).entries
+        with pytest.raises(ConflictError) as refused:
+            rnd.randomize_subject(edc, inv, code)
+        assert refused.value.code == "RAND-002" and missing in refused.value.problems[0].message
+        assert verify_audit(edc).entries == before
+        if missing == "induction cycle 4":
+            wf.record_dose(edc, inv, code, induction_dose(4, D0 + timedelta(days=63)))
+    # the last assessment on or after the end of induction decides: PR, then SD a week later
+    wf.record_tumour_assessment(edc, inv, code, assessment(D0 + timedelta(days=84), 18, 15))
+    sd = wf.record_tumour_assessment(edc, inv, code, assessment(D0 + timedelta(days=91), 22, 14))
+    assert sd.derived["OVRLRESP"] == "SD"
+    view = rnd.randomize_subject(edc, inv, code)
+    assert view.strata == {"site": "CN01", "induction_response": "SD", "metastatic_organs": "1"}
+    assert view.covariates == {"site": "CN01", "induction_response": "SD", "metastatic_organ_count": 1}
+    with Session(edc.engine) as session:
+        entry = session.execute(
+            select(AuditEntry).where(AuditEntry.table_name == "randomizations")
+        ).scalar_one()
+    assert json.loads(entry.new_values)["sources"] == {
+        "induction_response": f"TUMOUR.2024-04-08 OVRLRESP ({RECIST_RULE})",
+        "metastatic_organ_count": "SCREENING ELIG version 1 metastatic_lesions",
+    }
+
+
+def test_workflow_forms_cannot_be_written_through_the_generic_form_save(world):
+    edc, inv = world.edc, world.actor(INV)
+    code = _enrolled(world)
+    assert set(WORKFLOW_FORMS) == {*FORM_MODELS, "ENROLL"}
+    before = verify_audit(edc).entries
+    for form_code, (use_case, endpoint) in WORKFLOW_FORMS.items():
+        for event in ("SCREENING", "X"):
+            with pytest.raises(ConflictError) as refused:
+                data.save_form(edc, inv, code, event, form_code, {"A": 1}, base_version=1, reason="x")
+            (problem,) = refused.value.problems
+            assert (problem.code, problem.field) == ("EDC-026", "form_code")
+            assert endpoint in problem.message and use_case in problem.message and hasattr(wf, use_case)
+    assert verify_audit(edc).entries == before
+    assert data.get_form(edc, inv, wf.get_eligibility(edc, inv, code).form.id).version == 1

@@ -7,6 +7,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query
 
 from oligotrial.api.deps import CurrentActor, CurrentEdc
+from oligotrial.api.schemas import MAX_INT64
 from oligotrial.services import ctcae
 from oligotrial.services.ctcae import CtcaeStatus, CtcaeTermView
 
@@ -22,7 +23,7 @@ def get_terms(
     q: Annotated[str | None, Query(max_length=200)] = None,
     soc: Annotated[str | None, Query(max_length=200)] = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 50,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Annotated[int, Query(ge=0, le=MAX_INT64)] = 0,
 ) -> dict[str, Any]:
     """Terms containing ``q`` in system organ classes containing ``soc``, with the total count."""
     items, total = ctcae.search_ctcae_terms(edc, actor, query=q, soc=soc, limit=limit, offset=offset)

@@ -5,10 +5,11 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Header, Query, Response, status
+from fastapi import APIRouter, Body, Header, Query, Response, status
 from pydantic import BaseModel, ConfigDict, Field
 
 from oligotrial.api.deps import CurrentActor, CurrentEdc
+from oligotrial.api.schemas import MAX_INT64
 from oligotrial.services import randomization
 from oligotrial.services.randomization import (
     RandomizationEntryView,
@@ -26,7 +27,8 @@ class _Body(BaseModel):
 
 
 class RandomizeSubject(_Body):
-    """The inputs of a randomization (until wired to the assessment and eligibility records)."""
+    """The inputs of a randomization, all optional: without them the post-induction response and the number of
+    metastatic organs are read from the subject's tumour assessments and eligibility form."""
 
     induction_response: Literal["CR", "PR", "SD", "NON-CR/NON-PD", "PD", "NE"] | None = None
     metastatic_organ_count: Annotated[int, Field(ge=0, le=50)] | None = None
@@ -54,12 +56,14 @@ def post_randomization(
     edc: CurrentEdc,
     actor: CurrentActor,
     code: str,
-    body: RandomizeSubject,
     response: Response,
+    body: Annotated[RandomizeSubject | None, Body()] = None,
     idempotency_key: Annotated[str | None, Header(max_length=64)] = None,
 ) -> RandomizationView:
-    """Randomize a subject (201); a retry with the same ``request_id`` or ``Idempotency-Key`` returns the
-    same assignment (200)."""
+    """Randomize a subject (201) on its post-induction response and number of metastatic organs, read from
+    its records unless given; a retry with the same ``request_id`` or ``Idempotency-Key`` returns the same
+    assignment (200)."""
+    body = body or RandomizeSubject()
     view = randomization.randomize_subject(
         edc,
         actor,
@@ -124,7 +128,7 @@ def get_entries(
     stratum: Annotated[str | None, Query(max_length=200)] = None,
     used: bool | None = None,
     limit: Annotated[int, Query(ge=1, le=10_000)] = 1000,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Annotated[int, Query(ge=0, le=MAX_INT64)] = 0,
 ) -> dict[str, object]:
     """Slots of the concealed list, used and unused (statistician)."""
     items, total = randomization.list_randomization_entries(

@@ -5,10 +5,12 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Form, Query, Request, Response, status
+from fastapi import APIRouter, Depends, Form, Path, Query, Request, Response, status
 
 from oligotrial.api.deps import CurrentActor, CurrentEdc, bearer_token, client_source
 from oligotrial.api.schemas import (
+    MAX_INT32,
+    MAX_INT64,
     AssignRole,
     ChangePassword,
     CreateSite,
@@ -42,7 +44,8 @@ __all__ = ["router"]
 
 router = APIRouter(prefix="/api/v1")
 Limit = Annotated[int, Query(ge=1, le=1000)]
-Offset = Annotated[int, Query(ge=0)]
+Offset = Annotated[int, Query(ge=0, le=MAX_INT64)]
+RecordId = Annotated[int, Path(ge=1, le=MAX_INT32)]
 
 
 # -- auth ---------------------------------------------------------------------------------------------------
@@ -133,7 +136,7 @@ def post_role(edc: CurrentEdc, actor: CurrentActor, username: str, body: AssignR
 
 @router.post("/users/{username}/roles/{assignment_id}/revoke", response_model=UserView, tags=["users"])
 def post_revoke_role(
-    edc: CurrentEdc, actor: CurrentActor, username: str, assignment_id: int, body: Reason
+    edc: CurrentEdc, actor: CurrentActor, username: str, assignment_id: RecordId, body: Reason
 ) -> UserView:
     """Withdraw a role assignment (administrators)."""
     return admin.revoke_role(edc, actor, username, assignment_id, body.reason)
@@ -200,31 +203,31 @@ def put_form(
 
 
 @router.get("/forms/{form_id}", response_model=FormView, tags=["forms"])
-def get_form(edc: CurrentEdc, actor: CurrentActor, form_id: int) -> FormView:
+def get_form(edc: CurrentEdc, actor: CurrentActor, form_id: RecordId) -> FormView:
     """One form with its current values."""
     return data.get_form(edc, actor, form_id)
 
 
 @router.get("/forms/{form_id}/history", response_model=list[FormVersionView], tags=["forms"])
-def get_form_history(edc: CurrentEdc, actor: CurrentActor, form_id: int) -> list[FormVersionView]:
+def get_form_history(edc: CurrentEdc, actor: CurrentActor, form_id: RecordId) -> list[FormVersionView]:
     """Every version of a form: values, who, when, why."""
     return data.get_form_history(edc, actor, form_id)
 
 
 @router.post("/forms/{form_id}/lock", response_model=FormView, tags=["forms"])
-def post_lock(edc: CurrentEdc, actor: CurrentActor, form_id: int) -> FormView:
+def post_lock(edc: CurrentEdc, actor: CurrentActor, form_id: RecordId) -> FormView:
     """Lock a form (data managers)."""
     return data.lock_form(edc, actor, form_id)
 
 
 @router.post("/forms/{form_id}/unlock", response_model=FormView, tags=["forms"])
-def post_unlock(edc: CurrentEdc, actor: CurrentActor, form_id: int, body: Reason) -> FormView:
+def post_unlock(edc: CurrentEdc, actor: CurrentActor, form_id: RecordId, body: Reason) -> FormView:
     """Unlock a form (data managers; reason required)."""
     return data.unlock_form(edc, actor, form_id, body.reason)
 
 
 @router.post("/forms/{form_id}/verify", response_model=FormView, tags=["forms"])
-def post_verify(edc: CurrentEdc, actor: CurrentActor, form_id: int, body: VerifyForm) -> FormView:
+def post_verify(edc: CurrentEdc, actor: CurrentActor, form_id: RecordId, body: VerifyForm) -> FormView:
     """Record source-data verification of a form version (monitors)."""
     return data.verify_form(edc, actor, form_id, body.version)
 
@@ -236,7 +239,7 @@ def post_verify(edc: CurrentEdc, actor: CurrentActor, form_id: int, body: Verify
     status_code=status.HTTP_201_CREATED,
     tags=["queries"],
 )
-def post_query(edc: CurrentEdc, actor: CurrentActor, form_id: int, body: RaiseQuery) -> QueryView:
+def post_query(edc: CurrentEdc, actor: CurrentActor, form_id: RecordId, body: RaiseQuery) -> QueryView:
     """Raise a query on an item (monitors, data managers)."""
     return queries.raise_query(edc, actor, form_id, body.item, body.text)
 
@@ -265,25 +268,25 @@ def get_query_counts(edc: CurrentEdc, actor: CurrentActor) -> list[QueryCounts]:
 
 
 @router.get("/queries/{query_id}", response_model=QueryView, tags=["queries"])
-def get_query(edc: CurrentEdc, actor: CurrentActor, query_id: int) -> QueryView:
+def get_query(edc: CurrentEdc, actor: CurrentActor, query_id: RecordId) -> QueryView:
     """One query with its history."""
     return queries.get_query(edc, actor, query_id)
 
 
 @router.post("/queries/{query_id}/answer", response_model=QueryView, tags=["queries"])
-def post_answer(edc: CurrentEdc, actor: CurrentActor, query_id: int, body: QueryStep) -> QueryView:
+def post_answer(edc: CurrentEdc, actor: CurrentActor, query_id: RecordId, body: QueryStep) -> QueryView:
     """Answer a query (site staff)."""
     return queries.answer_query(edc, actor, query_id, body.text)
 
 
 @router.post("/queries/{query_id}/close", response_model=QueryView, tags=["queries"])
-def post_close(edc: CurrentEdc, actor: CurrentActor, query_id: int, body: QueryStep) -> QueryView:
+def post_close(edc: CurrentEdc, actor: CurrentActor, query_id: RecordId, body: QueryStep) -> QueryView:
     """Close a query (monitors, data managers)."""
     return queries.close_query(edc, actor, query_id, body.text)
 
 
 @router.post("/queries/{query_id}/reopen", response_model=QueryView, tags=["queries"])
-def post_reopen(edc: CurrentEdc, actor: CurrentActor, query_id: int, body: QueryStep) -> QueryView:
+def post_reopen(edc: CurrentEdc, actor: CurrentActor, query_id: RecordId, body: QueryStep) -> QueryView:
     """Re-open a query (monitors, data managers)."""
     return queries.reopen_query(edc, actor, query_id, body.text)
 

@@ -9,9 +9,10 @@ from datetime import date
 from typing import Annotated, Any
 
 from fastapi import APIRouter, status
-from pydantic import BaseModel, ConfigDict, Field, StrictInt
+from pydantic import BaseModel, ConfigDict, Field
 
 from oligotrial.api.deps import CurrentActor, CurrentEdc
+from oligotrial.api.schemas import DbInt
 from oligotrial.services import workflow as wf
 from oligotrial.services.workflow import CalendarItem, SubjectCalendar, WorkflowView
 
@@ -29,7 +30,7 @@ class FormBody(_Body):
     reason."""
 
     values: dict[str, Any]
-    base_version: StrictInt | None = None
+    base_version: DbInt | None = None
     reason: Annotated[str | None, Field(max_length=1000)] = None
 
 

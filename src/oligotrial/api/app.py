@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import uuid
 from collections.abc import Awaitable, Callable, Mapping, MutableMapping
 from typing import Any
@@ -19,6 +20,7 @@ from oligotrial.api._radiotherapy_routes import router as radiotherapy_router
 from oligotrial.api._randomization_routes import router as randomization_router
 from oligotrial.api._routes import router
 from oligotrial.api._workflow_routes import workflow_router
+from oligotrial.api.schemas import ErrorDocument
 from oligotrial.errors import (
     AuthenticationError,
     ConflictError,
@@ -53,6 +55,22 @@ _STATUS: list[tuple[type[OligotrialError], int]] = [
 ]
 
 
+_ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
+    code: {"model": ErrorDocument, "description": description}
+    for code, description in [
+        (400, "Bad request (a body that cannot be parsed)"),
+        (401, "Missing, expired or revoked token, or wrong credentials"),
+        (403, "Your roles do not allow this action"),
+        (404, "No such record, or not at one of your sites"),
+        (409, "Conflict with the current state of a record"),
+        (413, "Request body too large"),
+        (422, "Invalid input, with field paths"),
+        (503, "Database unavailable or busy; retry after the Retry-After delay"),
+    ]
+}
+"""The error answers every API route may give, documented in the OpenAPI schema (one error document)."""
+
+
 def status_for(error: OligotrialError) -> int:
     """The HTTP status of an error class: 401, 403, 404, 409, 503, 422 for bad input, 400 otherwise."""
     for kind, code in _STATUS:
@@ -65,8 +83,19 @@ def error_response(
     status: int, kind: str, problems: list[Problem], headers: Mapping[str, str] | None = None
 ) -> JSONResponse:
     """The JSON error document: ``{"error": {"type", "problems": [{code, field, message, value, line}]}}``."""
-    body = {"error": {"type": kind, "problems": [p.to_dict() for p in problems]}}
+    body = {"error": {"type": kind, "problems": [_finite(p.to_dict()) for p in problems]}}
     return JSONResponse(body, status_code=status, headers=headers)
+
+
+def _finite(value: Any) -> Any:
+    """``value`` with NaN and infinities as text: JSON has no such numbers, and a received value is echoed."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return str(value)
+    if isinstance(value, dict):
+        return {k: _finite(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_finite(v) for v in value]
+    return value
 
 
 _UNION_TAGS = frozenset({"str", "int", "float", "bool", "none", "function-after[check_item(), str]"})
@@ -253,11 +282,8 @@ def create_app(settings: Settings, edc: Edc | None = None) -> FastAPI:
     )
     app.state.edc = edc
     app.state.settings = settings
-    app.include_router(router)
-    app.include_router(workflow_router)
-    app.include_router(randomization_router)
-    app.include_router(ctcae_router)
-    app.include_router(radiotherapy_router)
+    for api_router in (router, workflow_router, randomization_router, ctcae_router, radiotherapy_router):
+        app.include_router(api_router, responses=_ERROR_RESPONSES)
     mount_web(app)
     app.add_exception_handler(OligotrialError, _on_oligotrial_error)
     app.add_exception_handler(RequestValidationError, _on_validation_error)

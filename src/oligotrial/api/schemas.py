@@ -10,11 +10,15 @@ from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictFloat, Stri
 from oligotrial.services import Role
 
 __all__ = [
+    "MAX_INT32",
+    "MAX_INT64",
     "AssignRole",
     "ChangePassword",
     "CreateSite",
     "CreateSubject",
     "CreateUser",
+    "DbInt",
+    "ErrorDocument",
     "ItemValue",
     "Page",
     "QueryStep",
@@ -26,6 +30,12 @@ __all__ = [
     "VerifyForm",
 ]
 
+MAX_INT64 = 2**63 - 1
+"""The largest 64-bit integer (SQLite INTEGER, PostgreSQL BIGINT, LIMIT/OFFSET): bounds offsets."""
+MAX_INT32 = 2**31 - 1
+"""The largest record id or version (32-bit INTEGER columns on PostgreSQL)."""
+DbInt = Annotated[StrictInt, Field(ge=-MAX_INT32 - 1, le=MAX_INT32)]
+"""An integer compared with an id or version column: out of range is a 422, not a driver overflow (a 500)."""
 ItemValue = StrictStr | StrictInt | StrictFloat | StrictBool | None
 Code = Annotated[str, Field(min_length=1, max_length=64)]
 
@@ -67,20 +77,20 @@ class CreateSubject(_Body):
 
 class SubjectStatus(_Body):
     status: Annotated[str, Field(max_length=32)]
-    base_version: StrictInt
+    base_version: DbInt
     reason: Annotated[str, Field(max_length=1000)]
 
 
 class SaveForm(_Body):
     values: Annotated[dict[str, ItemValue], Field(max_length=500)]
-    base_version: StrictInt | None = None
+    base_version: DbInt | None = None
     reason: Annotated[str | None, Field(max_length=1000)] = None
     event_date: date | None = None
     status: Literal["incomplete", "complete"] = "complete"
 
 
 class VerifyForm(_Body):
-    version: StrictInt
+    version: DbInt
 
 
 class RaiseQuery(_Body):
@@ -95,7 +105,7 @@ class QueryStep(_Body):
 class SignRecords(_Body):
     password: Annotated[str, Field(min_length=1, max_length=256)]
     meaning: Literal["authorship", "review", "approval", "responsibility"]
-    form_id: StrictInt | None = None
+    form_id: DbInt | None = None
 
 
 class Page(BaseModel):
@@ -103,3 +113,24 @@ class Page(BaseModel):
 
     items: list[Any]
     total: int
+
+
+class ErrorProblem(BaseModel):
+    """One located problem of an error answer."""
+
+    code: str
+    field: str
+    message: str
+    value: Any = None
+    line: int | None = None
+
+
+class ErrorBody(BaseModel):
+    type: str
+    problems: list[ErrorProblem]
+
+
+class ErrorDocument(BaseModel):
+    """Every 4xx and 5xx answer of the API: ``{"error": {"type", "problems": [...]}}``."""
+
+    error: ErrorBody

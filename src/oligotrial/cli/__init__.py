@@ -15,6 +15,7 @@ from oligotrial.cli import (
     design,
     eligibility,
     export,
+    import_,
     protocol,
     randomization,
     recist,
@@ -64,6 +65,7 @@ app.add_typer(audit.app, name="audit")
 app.add_typer(ctcae.app, name="ctcae")
 app.add_typer(randomization.app, name="randomization")
 app.add_typer(export.app, name="export")
+app.add_typer(import_.app, name="import")
 app.command("simulate")(simulate.simulate)
 app.command("synth")(simulate.synth)
 

@@ -1,22 +1,37 @@
-"""``oligotrial export sdtm --out DIR [--format csv|xpt|both] [--database URL]``: the captured data as SDTM."""
+"""``oligotrial export sdtm|adam|define|odm|fhir --out ...``: the captured data in data standards.
+
+``sdtm``: SDTM datasets (CSV/XPORT); ``adam``: ADaM derived from them; ``define``: Define-XML 2.1 of either;
+``odm``: CDISC ODM 1.3.2 (metadata, forms, audit records); ``fhir``: a FHIR R5 collection Bundle. ``adam``,
+``define`` and ``fhir`` read the database or, with ``--sdtm DIR``, SDTM files exported by any EDC.
+"""
 
 from __future__ import annotations
 
+import json
+import xml.etree.ElementTree as ET
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import cast
 
+import polars as pl
 import typer
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from oligotrial.cli._common import JSON_OPTION, PROTOCOL_OPTION, handle_errors, print_json, stderr, stdout
 from oligotrial.cli.server import DATABASE_OPTION, cli_source
+from oligotrial.endpoints import derive_adam
 from oligotrial.errors import InputError
-from oligotrial.exports.datasets import DatasetFormat
-from oligotrial.exports.sdtm import export_sdtm
-from oligotrial.protocol import load_protocol
+from oligotrial.exports.datasets import DatasetFormat, read_datasets, write_datasets
+from oligotrial.exports.define import build_define
+from oligotrial.exports.fhir import check_fhir_bundle, derive_fhir_bundle
+from oligotrial.exports.odm import export_odm
+from oligotrial.exports.sdtm import SDTM_DOMAINS, derive_sdtm, export_sdtm
+from oligotrial.protocol import Protocol, load_protocol
 from oligotrial.services import Actor, Role, open_edc
 from oligotrial.settings import load_settings
 
-__all__ = ["app", "sdtm"]
+__all__ = ["adam", "app", "define", "fhir", "odm", "sdtm"]
 
 app = typer.Typer(help="Export the captured data in data standards.", no_args_is_help=True)
 
@@ -53,3 +68,156 @@ def sdtm(
         stderr.print(
             f"not exported: {problem['code']} {problem['field']}: {problem['message']}", markup=False
         )
+
+
+def _statistician() -> Actor:
+    return Actor(
+        None, "system", "System (command line)", frozenset({(Role.STATISTICIAN, None)}), cli_source()
+    )
+
+
+def _sdtm_tables(database: str | None, sdtm_dir: Path | None, protocol: Protocol) -> dict[str, pl.DataFrame]:
+    """SDTM from a folder of SDTM files (any EDC's) or derived from the database."""
+    if sdtm_dir is not None:
+        return read_datasets(sdtm_dir, SDTM_DOMAINS)
+    edc = open_edc(load_settings(database_url=database), pool_size=1)
+    try:
+        tables, _ = derive_sdtm(edc, _statistician(), protocol=protocol)
+    finally:
+        edc.engine.dispose()
+    return tables
+
+
+@contextmanager
+def _progress(what: str, quiet: bool) -> Iterator[Callable[[int, int], None]]:
+    with Progress(
+        TextColumn(what),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=stderr,
+        disable=quiet,
+        transient=False,
+    ) as bar:
+        task = bar.add_task(what, total=None)
+
+        def update(done: int, total: int) -> None:
+            bar.update(task, completed=done, total=total)
+
+        yield update
+
+
+SDTM_DIR_OPTION = typer.Option(
+    None,
+    "--sdtm",
+    help="Read SDTM files (CSV or XPT) from this folder instead of the database.",
+    file_okay=False,
+)
+
+
+@app.command("odm")
+@handle_errors
+def odm(
+    out: Path = typer.Option(..., "--out", help="ODM 1.3.2 XML file to write.", dir_okay=False),
+    database: str | None = DATABASE_OPTION,
+    protocol_file: Path | None = PROTOCOL_OPTION,
+    json_output: bool = JSON_OPTION,
+) -> None:
+    """Write the study metadata and every subject's forms with audit records as CDISC ODM 1.3.2."""
+    protocol = load_protocol(protocol_file)
+    edc = open_edc(load_settings(database_url=database), pool_size=1)
+    try:
+        with _progress("ODM export", json_output) as progress:
+            document = export_odm(edc, _statistician(), protocol=protocol, progress=progress)
+    finally:
+        edc.engine.dispose()
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_bytes(document)
+    root = ET.fromstring(document)  # noqa: S314 (our own document)
+    counts = {
+        "subjects": sum(1 for e in root.iter() if e.tag.endswith("}SubjectData")),
+        "forms": sum(1 for e in root.iter() if e.tag.endswith("}FormData")),
+    }
+    if json_output:
+        print_json({"out": str(out), **counts})
+        return
+    stdout.print(f"ODM written to {out}: {counts['subjects']} subjects, {counts['forms']} forms.")
+
+
+@app.command("fhir")
+@handle_errors
+def fhir(
+    out: Path = typer.Option(..., "--out", help="FHIR R5 Bundle (JSON) file to write.", dir_okay=False),
+    database: str | None = DATABASE_OPTION,
+    sdtm_dir: Path | None = SDTM_DIR_OPTION,
+    protocol_file: Path | None = PROTOCOL_OPTION,
+    json_output: bool = JSON_OPTION,
+) -> None:
+    """Write the study and every subject as one FHIR R5 collection Bundle, validated before it is written."""
+    protocol = load_protocol(protocol_file)
+    tables = _sdtm_tables(database, sdtm_dir, protocol)
+    with _progress("FHIR export", json_output) as progress:
+        bundle = derive_fhir_bundle(tables, protocol, progress=progress)
+    check_fhir_bundle(bundle)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(bundle, indent=1, ensure_ascii=False), encoding="utf-8")
+    counts: dict[str, int] = {}
+    for entry in bundle["entry"]:
+        kind = entry["resource"]["resourceType"]
+        counts[kind] = counts.get(kind, 0) + 1
+    if json_output:
+        print_json({"out": str(out), "resources": counts})
+        return
+    stdout.print(f"FHIR Bundle written to {out}: " + ", ".join(f"{k} {n}" for k, n in counts.items()) + ".")
+
+
+@app.command("adam")
+@handle_errors
+def adam(
+    out: Path = typer.Option(..., "--out", help="Folder to write adsl, adrs, adtte, adae, adtr into."),
+    output_format: str = typer.Option("csv", "--format", help="csv, xpt or both (xpt adds define.xml)."),
+    database: str | None = DATABASE_OPTION,
+    sdtm_dir: Path | None = SDTM_DIR_OPTION,
+    protocol_file: Path | None = PROTOCOL_OPTION,
+    json_output: bool = JSON_OPTION,
+) -> None:
+    """Derive the ADaM datasets from the database (or SDTM files) and write them; nothing is written on error."""
+    formats = {"csv": ["csv"], "xpt": ["xpt"], "both": ["csv", "xpt"]}.get(output_format)
+    if formats is None:
+        raise InputError.single("CLI-002", "--format", "expected csv, xpt or both", value=output_format)
+    protocol = load_protocol(protocol_file)
+    datasets = derive_adam(_sdtm_tables(database, sdtm_dir, protocol), protocol).as_dict()
+    written = write_datasets(datasets, out, cast(list[DatasetFormat], formats))
+    if "xpt" in formats:
+        define = out / "define.xml"
+        define.write_bytes(build_define(datasets, protocol))
+        written.append(define)
+    records = {name: frame.height for name, frame in datasets.items()}
+    if json_output:
+        print_json({"out": str(out), "records": records, "files": [p.name for p in written]})
+        return
+    stdout.print(f"ADaM written to {out}: " + ", ".join(f"{k} {n}" for k, n in records.items()) + ".")
+
+
+@app.command("define")
+@handle_errors
+def define(
+    out: Path = typer.Option(..., "--out", help="define.xml file to write.", dir_okay=False),
+    standard: str = typer.Option("sdtm", "--standard", help="sdtm or adam: which datasets to describe."),
+    database: str | None = DATABASE_OPTION,
+    sdtm_dir: Path | None = SDTM_DIR_OPTION,
+    protocol_file: Path | None = PROTOCOL_OPTION,
+    json_output: bool = JSON_OPTION,
+) -> None:
+    """Write the Define-XML 2.1 document of the SDTM or ADaM datasets (XPORT file links)."""
+    if standard not in ("sdtm", "adam"):
+        raise InputError.single("CLI-002", "--standard", "expected sdtm or adam", value=standard)
+    protocol = load_protocol(protocol_file)
+    tables = _sdtm_tables(database, sdtm_dir, protocol)
+    datasets = derive_adam(tables, protocol).as_dict() if standard == "adam" else tables
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_bytes(build_define(datasets, protocol))
+    if json_output:
+        print_json({"out": str(out), "datasets": list(datasets)})
+        return
+    stdout.print(f"define.xml written to {out}: {', '.join(datasets)}.")

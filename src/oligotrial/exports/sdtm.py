@@ -14,9 +14,11 @@ Conventions (SDTMIG 3.4, and those :mod:`oligotrial.endpoints.sdtm` reads):
 * DS: ``PROTOCOL MILESTONE`` ``INFORMED CONSENT OBTAINED``, ``ENROLLED``, ``RANDOMIZED``; ``DISPOSITION EVENT``
   ``SCREEN FAILURE`` and the disposition form's term.
 * EX: one record per agent given on a dose form (``EPOCH`` INDUCTION or MAINTENANCE; ``EXADJ`` a reduction
-  reason). PR: one record per radiotherapy course (``PRDOSE`` total Gy). CM: ``SUBSEQUENT ANTICANCER
-  THERAPY``. AE: CTCAE term, grade (``AETOXGR``), seriousness flags, overall relation (``AEREL``: RELATED
-  when any treatment is related or possibly related), action, outcome; per-treatment relations in SUPPAE.
+  reason). PR: one record per radiotherapy course (``PRDOSE`` Gy per fraction, ``PRDOSTOT`` total Gy,
+  ``PRFRACN`` fractions). CM: ``SUBSEQUENT ANTICANCER THERAPY``. AE: CTCAE term, grade (``AETOXGR``), system
+  organ class (``AEBODSYS``: of the protocol's expected toxicity, else of the loaded CTCAE term), seriousness
+  flags, overall relation (``AEREL``: RELATED when any treatment is related or possibly related), action,
+  outcome; per-treatment relations in SUPPAE.
 * TU/TR: :func:`oligotrial.services.workflow.derive_tumour_tables`; RS: the RECIST engine's ``OVRLRESP``,
   ``TRGRESP``, ``NTRGRESP`` per post-baseline date (``RSEVAL`` INVESTIGATOR). A subject whose lesions break a
   RECIST rule gets no RS records until the queries are resolved (listed in the export summary).
@@ -36,15 +38,15 @@ from sqlalchemy.orm import Session
 
 from oligotrial.errors import Problem
 from oligotrial.exports.datasets import DatasetFormat, write_datasets
-from oligotrial.exports.xpt import load_metadata
 from oligotrial.protocol import Protocol
+from oligotrial.rules.ctcae import term_key
 from oligotrial.rules.schedule import derive_calendar
 from oligotrial.services._context import Actor, Edc, Permission, write_audit, write_transaction
 from oligotrial.services.workflow import derive_recist, derive_tumour_tables
 from oligotrial.services.workflow._store import default_protocol
 from oligotrial.services.workflow._trial import radiotherapy_courses, randomizations
 from oligotrial.services.workflow.forms import FORM_MODELS
-from oligotrial.store.tables import Event, Form, Site, Subject
+from oligotrial.store.tables import CtcaeTermRow, Event, Form, Site, Subject
 
 __all__ = ["SDTM_DOMAINS", "SDTM_LABELS", "derive_sdtm", "export_sdtm"]
 
@@ -214,40 +216,17 @@ def export_sdtm(
 ) -> dict[str, Any]:
     """Write the SDTM domains into ``folder``; returns the files, record counts and problems.
 
-    With XPORT, only the datasets and variables described in the XPORT metadata table
-    (:func:`oligotrial.exports.xpt.load_metadata`) are written (in every format, so CSV and XPT agree); each
-    dataset or variable left out is reported as an ``SDTM-901`` problem.
+    With XPORT, every dataset and variable is described by the XPORT metadata table
+    (:func:`oligotrial.exports.xpt.load_metadata`), so nothing is left out; a variable without a description
+    is refused (``XPT-003``, by :func:`oligotrial.exports.datasets.write_datasets`) and nothing is written.
     """
     tables, problems = derive_sdtm(edc, actor, protocol=protocol)
-    formats = list(formats)
-    if "xpt" in formats:
-        tables, dropped = _described(tables)
-        problems = [*problems, *dropped]
-    written = write_datasets(tables, folder, formats)
+    written = write_datasets(tables, folder, list(formats))
     return {
         "files": [str(p) for p in written],
         "records": {name: frame.height for name, frame in tables.items()},
         "problems": [p.to_dict() for p in problems],
     }
-
-
-def _described(tables: dict[str, pl.DataFrame]) -> tuple[dict[str, pl.DataFrame], list[Problem]]:
-    metadata = load_metadata()
-    kept: dict[str, pl.DataFrame] = {}
-    dropped: list[Problem] = []
-    for name, frame in tables.items():
-        if name not in metadata.datasets:
-            dropped.append(
-                Problem("SDTM-901", name, "not written: the XPORT metadata table does not describe it")
-            )
-            continue
-        unknown = [c for c in frame.columns if metadata.variable(name, c) is None]
-        dropped += [
-            Problem("SDTM-901", f"{name}.{c}", "not written: the XPORT metadata table does not describe it")
-            for c in unknown
-        ]
-        kept[name] = frame.drop(unknown)
-    return kept, dropped
 
 
 def _build(session: Session, protocol: Protocol) -> tuple[dict[str, pl.DataFrame], list[Problem]]:
@@ -263,7 +242,8 @@ def _build(session: Session, protocol: Protocol) -> tuple[dict[str, pl.DataFrame
     courses = radiotherapy_courses(session, subjects)
     arms: dict[str, Any] = {arm.id: arm for arm in protocol.arms}
     agents = {agent.id: agent for agent in protocol.agents}
-    soc = {t.term.casefold(): t.soc for t in protocol.adverse_events.expected_toxicities}
+    soc = {term_key(t.term): t.soc for t in protocol.adverse_events.expected_toxicities}
+    soc.update({key: name for key, name in session.execute(select(CtcaeTermRow.term_key, CtcaeTermRow.soc))})
     rows: dict[str, list[dict[str, Any]]] = {name: [] for name in _COLUMNS}
     assessments: list[tuple[str, Any]] = []
     problems: list[Problem] = []
@@ -407,7 +387,7 @@ def _build(session: Session, protocol: Protocol) -> tuple[dict[str, pl.DataFrame
                     "DOMAIN": "AE",
                     "AETERM": term.upper(),
                     "AEDECOD": ae.term.upper(),
-                    "AEBODSYS": (soc.get(ae.term.casefold()) or "").upper() or None,
+                    "AEBODSYS": (soc.get(term_key(ae.term)) or "").upper() or None,
                     "AETOXGR": ae.grade,
                     "AESER": "Y" if ae.serious else "N",
                     **{flag: "Y" if c in ae.seriousness_criteria else "N" for c, flag in _SERIOUS.items()},

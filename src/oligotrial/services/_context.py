@@ -11,10 +11,16 @@ from typing import Any
 
 from argon2 import PasswordHasher
 from sqlalchemy import Engine, select
-from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
+from sqlalchemy.exc import DataError, DBAPIError, IntegrityError, OperationalError
 from sqlalchemy.orm import Session
 
-from oligotrial.errors import ConflictError, PermissionDeniedError, Problem, ServiceUnavailableError
+from oligotrial.errors import (
+    ConflictError,
+    InputError,
+    PermissionDeniedError,
+    Problem,
+    ServiceUnavailableError,
+)
 from oligotrial.settings import Settings
 from oligotrial.store.audit import append_audit
 from oligotrial.store.engine import SQLITE_BEGIN_OPTION
@@ -188,6 +194,18 @@ def _session(edc: Edc, *, write: bool) -> Iterator[Session]:
         session.rollback()
         raise ServiceUnavailableError(
             Problem("DB-001", "", "the database is unavailable or busy; retry in a moment")
+        ) from exc
+    except DataError as exc:
+        # A value the database cannot hold or compare: a NUL character in text (PostgreSQL), a number beyond
+        # its column's range. Bad input, not a server fault.
+        session.rollback()
+        raise InputError(
+            Problem(
+                "DB-002",
+                "",
+                "a value cannot be stored or compared by the database (a NUL character in text, or a number "
+                "out of range); correct the input",
+            )
         ) from exc
     except DBAPIError as exc:
         session.rollback()

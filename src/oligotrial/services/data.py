@@ -51,6 +51,7 @@ __all__ = [
     "unlock_form",
     "update_subject_status",
     "verify_form",
+    "write_form_version",
 ]
 
 SUBJECT_STATUSES = ("screening", "screen_failed", "enrolled", "withdrawn", "completed")
@@ -280,6 +281,162 @@ def _view_of(session: Session, form_id: int) -> FormView:
     return _form_view(*row)
 
 
+def write_form_version(
+    session: Session,
+    actor: Actor,
+    subject: Subject,
+    event_code: str,
+    form_code: str,
+    values: Mapping[str, Any],
+    *,
+    event_date: date | None = None,
+    base_version: int | None = None,
+    reason: str | None = None,
+    status: FormStatus = "complete",
+) -> tuple[Form, bool]:
+    """Create or change a form in the caller's transaction; returns the form and whether anything changed.
+
+    Notes
+    -----
+    The storage rule of every form save (:func:`save_form` and the workflow use cases of
+    :mod:`oligotrial.services.workflow`): the event is created when missing; the first entry is version 1
+    (``base_version`` must be absent); a change needs the current ``base_version`` (409 ``EDC-023``) and a
+    reason (``EDC-010``) and becomes a new version with its content hash (:func:`form_content_hash`); a
+    locked form refuses it (409 ``EDC-025``); saving identical values, status and date stores nothing and
+    audits nothing. Every write is audited. The caller has checked the actor's permission and the values.
+    """
+    values = dict(values)
+    now = datetime.now(UTC)
+    event = session.execute(
+        select(Event).where(Event.subject_id == subject.id, Event.event_code == event_code)
+    ).scalar_one_or_none()
+    form = None
+    if event is not None:
+        form = session.execute(
+            select(Form)
+            .where(Form.event_id == event.id, Form.form_code == form_code)
+            .with_for_update(key_share=True)
+        ).scalar_one_or_none()
+    if form is None:
+        if base_version is not None:
+            _check_version(0, base_version)
+        if event is None:
+            event = Event(subject_id=subject.id, event_code=event_code, event_date=event_date, created_at=now)
+            session.add(event)
+            session.flush()
+            write_audit(
+                session,
+                actor,
+                "create",
+                "events",
+                event.id,
+                site_id=subject.site_id,
+                new={"subject": subject.code, "event_code": event_code, "event_date": _iso(event_date)},
+            )
+        form = Form(
+            subject_id=subject.id,
+            site_id=subject.site_id,
+            event_id=event.id,
+            form_code=form_code,
+            version=1,
+            item_values=values,
+            content_hash="",
+            status=status,
+            is_locked=False,
+            created_at=now,
+            updated_at=now,
+        )
+        session.add(form)
+        session.flush()
+        form.content_hash = form_content_hash(form.id, subject.code, event_code, form_code, 1, values)
+        session.add(
+            FormVersion(
+                form_id=form.id,
+                version=1,
+                item_values=values,
+                content_hash=form.content_hash,
+                saved_by=actor.user_id,
+                saved_at=now,
+                reason=None,
+            )
+        )
+        write_audit(
+            session,
+            actor,
+            "create",
+            "forms",
+            form.id,
+            site_id=subject.site_id,
+            new={
+                "subject": subject.code,
+                "event_code": event_code,
+                "form_code": form_code,
+                "version": 1,
+                "status": status,
+                "values": values,
+            },
+        )
+        return form, True
+    if form.is_locked:
+        raise ConflictError(Problem("EDC-025", "form", "the form is locked; ask a data manager to unlock it"))
+    _check_version(form.version, base_version)
+    assert event is not None
+    date_changed = event_date is not None and event_date != event.event_date
+    changed = sorted(
+        k
+        for k in set(form.item_values) | set(values)
+        if form.item_values.get(k, _MISSING) != values.get(k, _MISSING)
+    )
+    if not changed and status == form.status and not date_changed:
+        return form, False
+    text = require_reason(reason)
+    if date_changed:
+        write_audit(
+            session,
+            actor,
+            "update",
+            "events",
+            event.id,
+            site_id=subject.site_id,
+            old={"event_date": _iso(event.event_date)},
+            new={"event_date": _iso(event_date)},
+            reason=text,
+        )
+        event.event_date = event_date
+    old: dict[str, Any] = {"version": form.version, "values": {k: form.item_values.get(k) for k in changed}}
+    new: dict[str, Any] = {"version": form.version + 1, "values": {k: values.get(k) for k in changed}}
+    if status != form.status:
+        old["status"], new["status"] = form.status, status
+    form.version += 1
+    form.item_values = values
+    form.status = status
+    form.updated_at = now
+    form.content_hash = form_content_hash(form.id, subject.code, event_code, form_code, form.version, values)
+    session.add(
+        FormVersion(
+            form_id=form.id,
+            version=form.version,
+            item_values=values,
+            content_hash=form.content_hash,
+            saved_by=actor.user_id,
+            saved_at=now,
+            reason=text,
+        )
+    )
+    write_audit(
+        session,
+        actor,
+        "update",
+        "forms",
+        form.id,
+        site_id=subject.site_id,
+        old=old,
+        new=new,
+        reason=text,
+    )
+    return form, True
+
+
 def save_form(
     edc: Edc,
     actor: Actor,
@@ -299,155 +456,56 @@ def save_form(
     -----
     First entry: ``base_version`` must be ``None``/absent, no reason needed. A change: ``base_version`` must
     be the current version (else 409 ``EDC-023``) and a reason is required (``EDC-010``). Saving identical
-    values, status and date stores nothing and audits nothing. Edit checks registered for the form run on
-    the saved values and open a query per new problem (and close their own queries no longer raised).
+    values, status and date stores nothing and audits nothing (:func:`write_form_version`). Edit checks
+    registered for the form run on the saved values and open a query per new problem (and close their own
+    queries no longer raised). The forms of the trial workflow (``ELIG``, ``DOSE``, ``TUMOUR``, ``AE`` ...,
+    :data:`oligotrial.services.workflow.forms.WORKFLOW_FORMS`) are refused here (409 ``EDC-026``): they are
+    written only by their workflow use case, which validates them against the protocol.
     """
     check_code(event_code, "event_code")
     check_code(form_code, "form_code")
+    _refuse_workflow_form(form_code)
     if status not in ("incomplete", "complete"):
         raise InputError.single("EDC-024", "status", "expected incomplete or complete", value=status)
     values = check_item_values(values)
     with write_transaction(edc) as session:
         subject, _ = load_subject(session, actor, subject_code)
         actor.require(Permission.ENTER_DATA, subject.site_id)
-        now = datetime.now(UTC)
-        event = session.execute(
-            select(Event).where(Event.subject_id == subject.id, Event.event_code == event_code)
-        ).scalar_one_or_none()
-        form = None
-        if event is not None:
-            form = session.execute(
-                select(Form)
-                .where(Form.event_id == event.id, Form.form_code == form_code)
-                .with_for_update(key_share=True)
-            ).scalar_one_or_none()
-        if form is None:
-            if base_version is not None:
-                _check_version(0, base_version)
-            if event is None:
-                event = Event(
-                    subject_id=subject.id, event_code=event_code, event_date=event_date, created_at=now
-                )
-                session.add(event)
-                session.flush()
-                write_audit(
-                    session,
-                    actor,
-                    "create",
-                    "events",
-                    event.id,
-                    site_id=subject.site_id,
-                    new={"subject": subject.code, "event_code": event_code, "event_date": _iso(event_date)},
-                )
-            form = Form(
-                subject_id=subject.id,
-                site_id=subject.site_id,
-                event_id=event.id,
-                form_code=form_code,
-                version=1,
-                item_values=values,
-                content_hash="",
-                status=status,
-                is_locked=False,
-                created_at=now,
-                updated_at=now,
-            )
-            session.add(form)
-            session.flush()
-            form.content_hash = form_content_hash(form.id, subject.code, event_code, form_code, 1, values)
-            session.add(
-                FormVersion(
-                    form_id=form.id,
-                    version=1,
-                    item_values=values,
-                    content_hash=form.content_hash,
-                    saved_by=actor.user_id,
-                    saved_at=now,
-                    reason=None,
-                )
-            )
-            write_audit(
-                session,
-                actor,
-                "create",
-                "forms",
-                form.id,
-                site_id=subject.site_id,
-                new={
-                    "subject": subject.code,
-                    "event_code": event_code,
-                    "form_code": form_code,
-                    "version": 1,
-                    "status": status,
-                    "values": values,
-                },
-            )
-        else:
-            if form.is_locked:
-                raise ConflictError(
-                    Problem("EDC-025", "form", "the form is locked; ask a data manager to unlock it")
-                )
-            _check_version(form.version, base_version)
-            date_changed = event_date is not None and event_date != event.event_date
-            changed = {
-                k
-                for k in set(form.item_values) | set(values)
-                if form.item_values.get(k, _MISSING) != values.get(k, _MISSING)
-            }
-            if not changed and status == form.status and not date_changed:
-                return _view_of(session, form.id)
-            text = require_reason(reason)
-            if date_changed:
-                assert event is not None
-                write_audit(
-                    session,
-                    actor,
-                    "update",
-                    "events",
-                    event.id,
-                    site_id=subject.site_id,
-                    old={"event_date": _iso(event.event_date)},
-                    new={"event_date": _iso(event_date)},
-                    reason=text,
-                )
-                event.event_date = event_date
-            old_version = form.version
-            old = {"version": old_version, "values": {k: form.item_values.get(k) for k in sorted(changed)}}
-            new = {"version": old_version + 1, "values": {k: values.get(k) for k in sorted(changed)}}
-            if status != form.status:
-                old["status"], new["status"] = form.status, status
-            form.version = old_version + 1
-            form.item_values = values
-            form.status = status
-            form.updated_at = now
-            form.content_hash = form_content_hash(
-                form.id, subject.code, event_code, form_code, form.version, values
-            )
-            session.add(
-                FormVersion(
-                    form_id=form.id,
-                    version=form.version,
-                    item_values=values,
-                    content_hash=form.content_hash,
-                    saved_by=actor.user_id,
-                    saved_at=now,
-                    reason=text,
-                )
-            )
-            write_audit(
-                session,
-                actor,
-                "update",
-                "forms",
-                form.id,
-                site_id=subject.site_id,
-                old=old,
-                new=new,
-                reason=text,
-            )
-        _run_edit_checks(edc, session, actor, form, event_code, now)
+        form, is_changed = write_form_version(
+            session,
+            actor,
+            subject,
+            event_code,
+            form_code,
+            values,
+            event_date=event_date,
+            base_version=base_version,
+            reason=reason,
+            status=status,
+        )
+        if not is_changed:
+            return _view_of(session, form.id)
+        _run_edit_checks(edc, session, actor, form, event_code, datetime.now(UTC))
         session.flush()
         return _view_of(session, form.id)
+
+
+def _refuse_workflow_form(form_code: str) -> None:
+    # imported here: the workflow package builds on this module
+    from oligotrial.services.workflow.forms import WORKFLOW_FORMS
+
+    entry = WORKFLOW_FORMS.get(form_code)
+    if entry is not None:
+        use_case, endpoint = entry
+        raise ConflictError(
+            Problem(
+                "EDC-026",
+                "form_code",
+                f"{form_code} forms belong to the trial workflow, whose rules the generic form save would "
+                f"skip; enter it with {endpoint} (oligotrial.services.workflow.{use_case})",
+                value=form_code,
+            )
+        )
 
 
 _MISSING = object()

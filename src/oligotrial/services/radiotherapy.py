@@ -5,9 +5,10 @@ chemo-immunotherapy and the maintenance restart window after the end of all radi
 Notes
 -----
 Only subjects randomized to the protocol's radiotherapy arm (``radiotherapy.arm``) may have courses
-(``RT-020`` otherwise, ``RT-021`` before randomization). The end of chemo-immunotherapy is given with the
-first course (until dosing records are wired in: the last induction dose date); changing it or a course later
-needs a reason. Every change is audited with the values and the resulting verdicts.
+(``RT-020`` otherwise, ``RT-021`` before randomization). The end of chemo-immunotherapy is set with the
+first course: as given, else the protocol's default, the last induction dose date of the dosing records
+(:func:`oligotrial.services.workflow.dosing.get_induction_doses`); changing it or a course later needs a
+reason. Every change is audited with the values and the resulting verdicts.
 """
 
 from __future__ import annotations
@@ -35,6 +36,7 @@ from oligotrial.services._context import (
 from oligotrial.services._validate import require_reason
 from oligotrial.services.data import load_subject
 from oligotrial.services.randomization import current_protocol
+from oligotrial.services.workflow.dosing import get_induction_doses
 from oligotrial.store.tables import RadiotherapyCourseRow, RadiotherapyPlanRow, RandomizationRecord, Subject
 
 __all__ = [
@@ -175,7 +177,8 @@ def record_radiotherapy_course(
         ``lesion_id``, ``lesion_type`` (primary|metastasis), ``organ``, ``technique`` (SBRT|conventional),
         ``dose_per_fraction_gy``, ``fractions``, ``start_date``, ``end_date``.
     chemo_immunotherapy_end
-        End of chemo-immunotherapy (default rule: last induction dose); required with the first course.
+        End of chemo-immunotherapy, set with the first course; when not given then, the last induction dose
+        date of the subject's dosing records (the protocol's default rule).
 
     Raises
     ------
@@ -183,7 +186,8 @@ def record_radiotherapy_course(
         ``RT-020`` the subject is in the control arm; ``RT-021`` not randomized.
     InputError
         ``RT-010``/``RT-011``/``RT-012`` (see :func:`oligotrial.rules.radiotherapy.parse_radiotherapy_plan`);
-        ``RT-022`` the end of chemo-immunotherapy is missing; ``EDC-010`` a change without a reason.
+        ``RT-022`` the end of chemo-immunotherapy is neither given nor derivable (no induction dose
+        recorded); ``EDC-010`` a change without a reason.
     """
     protocol = protocol or current_protocol()
     if not isinstance(course, Mapping):
@@ -203,13 +207,21 @@ def record_radiotherapy_course(
         plan = session.execute(
             select(RadiotherapyPlanRow).where(RadiotherapyPlanRow.subject_id == subject.id)
         ).scalar_one_or_none()
+        end_source: str | None = None
         if plan is None:
+            end_source = "given"
             if chemo_immunotherapy_end is None:
-                raise InputError.single(
-                    "RT-022",
-                    "chemo_immunotherapy_end",
-                    "give the end of chemo-immunotherapy (the last induction dose date) with the first course",
-                )
+                doses = get_induction_doses(session, subject)
+                if not doses:
+                    raise InputError.single(
+                        "RT-022",
+                        "chemo_immunotherapy_end",
+                        "no induction dose is recorded: record the induction doses, or give the end of "
+                        "chemo-immunotherapy (the last induction dose date) with the first course",
+                    )
+                last = max(doses, key=lambda d: d.date)
+                chemo_immunotherapy_end = last.date
+                end_source = f"last induction dose (C{last.cycle}D1)"
             plan = RadiotherapyPlanRow(
                 subject_id=subject.id,
                 site_id=subject.site_id,
@@ -279,7 +291,20 @@ def record_radiotherapy_course(
             row.id,
             site_id=subject.site_id,
             old=old,
-            new={"subject": subject.code, "course": values, "verdict": row.verdict, "plan": plan.verdict},
+            new={
+                "subject": subject.code,
+                "course": values,
+                "verdict": row.verdict,
+                "plan": plan.verdict,
+                **(
+                    {}
+                    if end_source is None
+                    else {
+                        "chemo_immunotherapy_end": plan.chemo_immunotherapy_end.isoformat(),
+                        "chemo_immunotherapy_end_source": end_source,
+                    }
+                ),
+            },
             reason=text,
         )
         return _view(session, subject, site_code)

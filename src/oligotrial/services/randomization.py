@@ -533,14 +533,15 @@ def _view(
     )
 
 
-def _check_response(response: str | None, protocol: Protocol) -> str:
+def _check_response(response: str | None, protocol: Protocol, missing: str | None = None) -> str:
     if response is None or not str(response).strip():
         raise ConflictError(
             Problem(
                 "RAND-002",
                 "induction_response",
-                "the post-induction tumour assessment (after the last induction cycle) is missing; "
-                "record it before randomizing",
+                "the post-induction tumour assessment (after the last induction cycle) is missing"
+                + (f" ({missing})" if missing else "")
+                + "; record it before randomizing",
             )
         )
     value = str(response).strip().upper()
@@ -563,13 +564,46 @@ def _check_response(response: str | None, protocol: Protocol) -> str:
     return value
 
 
+def _inputs(
+    session: Session,
+    subject: Subject,
+    induction_response: str | None,
+    metastatic_organ_count: int | None,
+    protocol: Protocol,
+) -> tuple[str, int | None, dict[str, str]]:
+    """The checked post-induction response, the metastatic organ count and where each came from: given by
+    the caller, else read from the workflow records (in the allocation's transaction)."""
+    # imported here: the workflow package reaches this module through the CTCAE service
+    from oligotrial.services.workflow.assessments import get_post_induction_response
+    from oligotrial.services.workflow.screening import get_metastatic_organ_count
+
+    sources: dict[str, str] = {}
+    if induction_response is not None:
+        response = _check_response(induction_response, protocol)
+        sources["induction_response"] = "given"
+    else:
+        found = get_post_induction_response(session, subject, protocol)
+        response = _check_response(found.response, protocol, found.reason)
+        sources["induction_response"] = f"{found.event_code} OVRLRESP ({found.rule})"
+    if metastatic_organ_count is not None:
+        sources["metastatic_organ_count"] = "given"
+    else:
+        metastatic_organ_count, version = get_metastatic_organ_count(session, subject, protocol)
+        sources["metastatic_organ_count"] = (
+            "no eligibility form"
+            if version is None
+            else f"SCREENING ELIG version {version} metastatic_lesions"
+        )
+    return response, metastatic_organ_count, sources
+
+
 def randomize_subject(
     edc: Edc,
     actor: Actor,
     subject_code: str,
     *,
-    induction_response: str | None,
-    metastatic_organ_count: int | None,
+    induction_response: str | None = None,
+    metastatic_organ_count: int | None = None,
     request_id: str | None = None,
     protocol: Protocol | None = None,
 ) -> RandomizationView:
@@ -578,15 +612,22 @@ def randomize_subject(
     Parameters
     ----------
     induction_response
-        Overall response of the post-induction assessment (until tumour assessments are wired in, given
-        by the caller and checked against ``randomization.eligible_responses``).
+        Overall response of the post-induction assessment, checked against
+        ``randomization.eligible_responses``. When not given (``None``) it is read from the workflow records
+        in the same transaction: the RECIST 1.1 overall response of the subject's last tumour assessment on
+        or after the end of the last induction cycle
+        (:func:`oligotrial.services.workflow.assessments.get_post_induction_response`).
     metastatic_organ_count
-        Number of metastatic organs from the eligibility record (a stratification factor).
+        Number of metastatic organs (a stratification factor). When not given it is counted on the subject's
+        eligibility form (:func:`oligotrial.services.workflow.screening.get_metastatic_organ_count`).
     request_id
         Idempotency key: a retry with the same key returns the stored assignment.
 
     Notes
     -----
+    The audit entry names where each input came from (``sources``: given by the caller, or the tumour
+    assessment / eligibility form it was read from).
+
     Permuted blocks: the subject takes the first unused slot of its stratum. Minimization: the arm follows
     :func:`oligotrial.randomization.choose_minimization_arm` on the marginal totals of every subject already
     randomized, with the uniform draw number ``sequence`` of the stored stream. Each allocation is audited
@@ -662,11 +703,13 @@ def randomize_subject(
                     value=subject.code,
                 )
             )
-        response = _check_response(induction_response, protocol)
+        response, organ_count, sources = _inputs(
+            session, subject, induction_response, metastatic_organ_count, protocol
+        )
         covariates: dict[str, Any] = {
             "site": site_code,
             "induction_response": response,
-            "metastatic_organ_count": metastatic_organ_count,
+            "metastatic_organ_count": organ_count,
         }
         levels = derive_strata(config.strata, covariates)
         key = stratum_key(levels)
@@ -679,6 +722,7 @@ def randomize_subject(
             "stratum": key,
             "strata": levels,
             "covariates": covariates,
+            "sources": sources,
         }
         record = RandomizationRecord(
             subject_id=subject.id,

@@ -6,7 +6,12 @@ audit entries; what the rules derive from it is returned with it.
 """
 
 from oligotrial.services.workflow._store import WorkflowView
-from oligotrial.services.workflow.adverse_events import ae_reporting, ctcae_term_lookup, record_adverse_event
+from oligotrial.services.workflow.adverse_events import (
+    ae_reporting,
+    check_ae_term,
+    ctcae_term_lookup,
+    record_adverse_event,
+)
 from oligotrial.services.workflow.assessments import (
     derive_recist,
     derive_tumour_tables,
@@ -43,6 +48,7 @@ __all__ = [
     "SubjectCalendar",
     "WorkflowView",
     "ae_reporting",
+    "check_ae_term",
     "check_form_values",
     "ctcae_term_lookup",
     "derive_recist",

@@ -1,5 +1,5 @@
 """What the workflow use cases share: writing a typed form inside the caller's transaction (versioned and
-audited exactly like :func:`oligotrial.services.data.save_form`), edit-check queries, subject status
+audited by the same :func:`oligotrial.services.data.write_form_version` as the generic form save), edit-check queries, subject status
 changes, and the views they return."""
 
 from __future__ import annotations
@@ -16,11 +16,10 @@ from sqlalchemy.orm import Session
 from oligotrial.errors import ConflictError, NotFoundError, Problem
 from oligotrial.protocol import Protocol, load_protocol
 from oligotrial.services._context import Actor, Edc, Permission, write_audit, write_transaction
-from oligotrial.services._validate import require_reason
-from oligotrial.services.data import form_content_hash, load_subject
+from oligotrial.services.data import load_subject, write_form_version
 from oligotrial.services.views import FormView
 from oligotrial.services.workflow.forms import FORM_MODELS, TermLookup, check_form_values
-from oligotrial.store.tables import DataQuery, Event, Form, FormVersion, QueryMessage, Site, Subject
+from oligotrial.store.tables import DataQuery, Event, Form, QueryMessage, Site, Subject
 
 POST_ENROLLMENT = ("enrolled", "withdrawn", "completed")
 
@@ -103,18 +102,6 @@ def next_sequence(session: Session, subject_id: int, prefix: str) -> int:
     return max(numbers, default=0) + 1
 
 
-def _check_version(current: int, base: int | None) -> None:
-    if base != current:
-        raise ConflictError(
-            Problem(
-                "EDC-023",
-                "base_version",
-                f"the record changed since you read it (current version {current}); reload, re-apply, save again",
-                value=base,
-            )
-        )
-
-
 def write_form(
     session: Session,
     actor: Actor,
@@ -127,138 +114,21 @@ def write_form(
     base_version: int | None = None,
     reason: str | None = None,
 ) -> Form:
-    """Create or change a form in the caller's transaction: a new version per change, audited; a change needs
+    """Create or change a form in the caller's transaction with
+    :func:`oligotrial.services.data.write_form_version`: a new version per change, audited; a change needs
     the current ``base_version`` (409 ``EDC-023``) and a reason (``EDC-010``); a locked form refuses it."""
-    values = dict(values)
-    now = datetime.now(UTC)
-    event = session.execute(
-        select(Event).where(Event.subject_id == subject.id, Event.event_code == event_code)
-    ).scalar_one_or_none()
-    form = None
-    if event is not None:
-        form = session.execute(
-            select(Form).where(Form.event_id == event.id, Form.form_code == form_code).with_for_update()
-        ).scalar_one_or_none()
-    if form is None:
-        if base_version is not None:
-            _check_version(0, base_version)
-        if event is None:
-            event = Event(subject_id=subject.id, event_code=event_code, event_date=event_date, created_at=now)
-            session.add(event)
-            session.flush()
-            write_audit(
-                session,
-                actor,
-                "create",
-                "events",
-                event.id,
-                site_id=subject.site_id,
-                new={"subject": subject.code, "event_code": event_code, "event_date": _iso(event_date)},
-            )
-        form = Form(
-            subject_id=subject.id,
-            site_id=subject.site_id,
-            event_id=event.id,
-            form_code=form_code,
-            version=1,
-            item_values=values,
-            content_hash="",
-            status="complete",
-            is_locked=False,
-            created_at=now,
-            updated_at=now,
-        )
-        session.add(form)
-        session.flush()
-        form.content_hash = form_content_hash(form.id, subject.code, event_code, form_code, 1, values)
-        session.add(
-            FormVersion(
-                form_id=form.id,
-                version=1,
-                item_values=values,
-                content_hash=form.content_hash,
-                saved_by=actor.user_id,
-                saved_at=now,
-                reason=None,
-            )
-        )
-        write_audit(
-            session,
-            actor,
-            "create",
-            "forms",
-            form.id,
-            site_id=subject.site_id,
-            new={
-                "subject": subject.code,
-                "event_code": event_code,
-                "form_code": form_code,
-                "version": 1,
-                "status": "complete",
-                "values": values,
-            },
-        )
-        return form
-    if form.is_locked:
-        raise ConflictError(Problem("EDC-025", "form", "the form is locked; ask a data manager to unlock it"))
-    _check_version(form.version, base_version)
-    date_changed = event_date is not None and event is not None and event_date != event.event_date
-    changed = sorted(
-        k
-        for k in set(form.item_values) | set(values)
-        if form.item_values.get(k, _MISSING) != values.get(k, _MISSING)
-    )
-    if not changed and not date_changed:
-        return form
-    text = require_reason(reason)
-    if date_changed and event is not None:
-        write_audit(
-            session,
-            actor,
-            "update",
-            "events",
-            event.id,
-            site_id=subject.site_id,
-            old={"event_date": _iso(event.event_date)},
-            new={"event_date": _iso(event_date)},
-            reason=text,
-        )
-        event.event_date = event_date
-    old = {"version": form.version, "values": {k: form.item_values.get(k) for k in changed}}
-    form.version += 1
-    form.item_values = values
-    form.updated_at = now
-    form.content_hash = form_content_hash(form.id, subject.code, event_code, form_code, form.version, values)
-    session.add(
-        FormVersion(
-            form_id=form.id,
-            version=form.version,
-            item_values=values,
-            content_hash=form.content_hash,
-            saved_by=actor.user_id,
-            saved_at=now,
-            reason=text,
-        )
-    )
-    write_audit(
+    form, _ = write_form_version(
         session,
         actor,
-        "update",
-        "forms",
-        form.id,
-        site_id=subject.site_id,
-        old=old,
-        new={"version": form.version, "values": {k: values.get(k) for k in changed}},
-        reason=text,
+        subject,
+        event_code,
+        form_code,
+        values,
+        event_date=event_date,
+        base_version=base_version,
+        reason=reason,
     )
     return form
-
-
-_MISSING = object()
-
-
-def _iso(value: date | None) -> str | None:
-    return None if value is None else value.isoformat()
 
 
 def sync_edit_check_queries(
@@ -399,6 +269,7 @@ def record_form(
     reason: str | None = None,
     protocol: Protocol | None = None,
     term_lookup: TermLookup | None = None,
+    is_term_deferred: bool = False,
     before: Hook | None = None,
     after: Hook | None = None,
 ) -> WorkflowView:
@@ -407,7 +278,9 @@ def record_form(
     ``new_event(session, subject, model)`` when ``event_code`` is ``None``, else a change of that event's
     form), then run ``after`` to derive values and raise edit-check queries."""
     protocol = protocol or default_protocol()
-    model = check_form_values(form_code, values, protocol, term_lookup=term_lookup)
+    model = check_form_values(
+        form_code, values, protocol, term_lookup=term_lookup, is_term_deferred=is_term_deferred
+    )
     with write_transaction(edc) as session:
         subject, _ = load_subject(session, actor, subject_code)
         actor.require(Permission.ENTER_DATA, subject.site_id)

@@ -3,28 +3,32 @@ radiotherapy, action taken, outcome; serious events flagged for expedited report
 
 Notes
 -----
-One ``AE`` form per event (event ``AE.<nnn>``, numbered per subject). Terms: the protocol's expected
-toxicities are always accepted; the terms of an imported CTCAE workbook are accepted when the terminology
-service is installed (:func:`ctcae_term_lookup`, the seam to ``oligotrial.services.ctcae``); any other term is
-refused with ``AE-104``. Grades 1..5 (``AE-103``). Derived on save (protocol ``adverse_events``): ``serious``
-events are due to the sponsor ``sae_report_within_hours`` after the site became aware (``site_aware_at``,
-else the start date); the reporting window ends ``reporting_days_after_last_treatment`` after the last
-treatment and, for grade >= ``severe_grade``, follow-up continues ``severe_follow_up_days_after_last_treatment``
-(both from the end-of-treatment form, when there is one); ``expected`` says whether the term is among the
-protocol's expected toxicities.
+One ``AE`` form per event (event ``AE.<nnn>``, numbered per subject). Grades 1..5 (``AE-103``). The term and
+grade are checked inside the use case's transaction against the CTCAE terminology loaded by
+``oligotrial ctcae import`` (:func:`oligotrial.services.ctcae.check_ctcae_term_grade`): a term of the
+workbook is accepted with the grades the workbook defines for it (``AE-105`` for a grade whose cell is "-",
+e.g. grade 4 of Nausea); the protocol's expected toxicities are always accepted (with any grade 1..5 when the
+loaded workbook lacks the term); any other term is refused (``AE-104``; without a workbook every term but the
+expected toxicities). Derived on save (protocol ``adverse_events``): ``serious`` events are due to the sponsor
+``sae_report_within_hours`` after the site became aware (``site_aware_at``, else the start date); the
+reporting window ends ``reporting_days_after_last_treatment`` after the last treatment and, for grade >=
+``severe_grade``, follow-up continues ``severe_follow_up_days_after_last_treatment`` (both from the
+end-of-treatment form, when there is one); ``expected`` says whether the term is among the protocol's expected
+toxicities; ``soc`` is the system organ class (of the expected toxicity, else of the CTCAE term).
 """
 
 from __future__ import annotations
 
-import importlib
-from collections.abc import Callable
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
 from sqlalchemy.orm import Session
 
+from oligotrial.errors import InputError, Problem
 from oligotrial.protocol import Protocol
-from oligotrial.services._context import Actor, Edc
+from oligotrial.rules.ctcae import term_key
+from oligotrial.services._context import Actor, Edc, read_transaction
+from oligotrial.services.ctcae import CtcaeTermView, check_ctcae_term_grade, get_ctcae_term
 from oligotrial.services.workflow._store import (
     POST_ENROLLMENT,
     WorkflowView,
@@ -37,41 +41,75 @@ from oligotrial.services.workflow._store import (
 from oligotrial.services.workflow.forms import AdverseEventForm, TermLookup
 from oligotrial.store.tables import Form, Subject
 
-__all__ = ["ae_reporting", "ctcae_term_lookup", "record_adverse_event"]
+__all__ = ["ae_reporting", "check_ae_term", "ctcae_term_lookup", "record_adverse_event"]
 
 
 def ctcae_term_lookup(edc: Edc) -> TermLookup | None:
-    """The CTCAE term lookup of the terminology service, or ``None`` while it is not installed.
-
-    Seam: ``oligotrial.services.ctcae`` (issue 7, terminology part) is expected to provide
-    ``lookup_term(edc, term) -> <record with .soc> | None``. Without it only the protocol's expected
-    toxicities are accepted.
-    """
-    try:
-        module = importlib.import_module("oligotrial.services.ctcae")
-    except ImportError:
-        return None
-    lookup: Callable[..., Any] | None = getattr(module, "lookup_term", None)
-    if lookup is None:
-        return None
+    """A lookup of the loaded CTCAE terms (term -> system organ class, ``None`` when unknown), each call in
+    its own read transaction: for callers outside a use case (a live form preview). The AE use case checks the
+    term and grade itself, inside its transaction (:func:`check_ae_term`)."""
 
     def find(term: str) -> str | None:
-        found = lookup(edc, term)
-        return None if found is None else str(getattr(found, "soc", found))
+        with read_transaction(edc) as session:
+            view = get_ctcae_term(session, term)
+            return None if view is None else view.soc
 
     return find
 
 
-def ae_reporting(form: AdverseEventForm, protocol: Protocol, last_treatment: date | None) -> dict[str, Any]:
-    """What the protocol requires of this event: expedited report deadline, reporting and follow-up windows."""
+def check_ae_term(
+    session: Session, form: AdverseEventForm, protocol: Protocol | None = None
+) -> CtcaeTermView | None:
+    """Check an adverse event's term and grade against the loaded CTCAE terms, in the caller's transaction;
+    returns the term (``None`` for an expected toxicity the loaded workbook lacks).
+
+    Raises
+    ------
+    InputError
+        ``AE-104`` (field ``values.term``) the term is neither a loaded CTCAE term nor one of the protocol's
+        expected toxicities (``CTCAE-001``); ``AE-105`` (``values.grade``) the term does not define that grade
+        (``CTCAE-003``); ``AE-103`` a grade outside 1..5 (``CTCAE-002``).
+    """
+    protocol = protocol or default_protocol()
+    is_expected = term_key(form.term) in {
+        term_key(t.term) for t in protocol.adverse_events.expected_toxicities
+    }
+    try:
+        return check_ctcae_term_grade(session, form.term, form.grade, protocol)
+    except InputError as error:
+        problems = []
+        for p in error.problems:
+            if p.code == "CTCAE-001":
+                if is_expected:
+                    continue  # the protocol's expected toxicities are always accepted
+                problems.append(
+                    Problem("AE-104", "values.term", f"unknown adverse event term: {p.message}", form.term)
+                )
+            elif p.code == "CTCAE-003":
+                problems.append(Problem("AE-105", "values.grade", p.message, form.grade))
+            else:
+                problems.append(Problem("AE-103", "values.grade", p.message, form.grade))
+        if problems:
+            raise InputError(problems) from None
+        return None
+
+
+def ae_reporting(
+    form: AdverseEventForm,
+    protocol: Protocol,
+    last_treatment: date | None,
+    term: CtcaeTermView | None = None,
+) -> dict[str, Any]:
+    """What the protocol requires of this event: expedited report deadline, reporting and follow-up windows
+    (``term``: the CTCAE term found by :func:`check_ae_term`, for its system organ class)."""
     settings = protocol.adverse_events
-    expected = {t.term.casefold(): t for t in settings.expected_toxicities}
-    toxicity = expected.get(form.term.casefold())
+    expected = {term_key(t.term): t for t in settings.expected_toxicities}
+    toxicity = expected.get(term_key(form.term))
     aware = form.site_aware_at or form.start_date
     derived: dict[str, Any] = {
         "serious": form.serious,
         "expected": toxicity is not None,
-        "soc": toxicity.soc if toxicity is not None else None,
+        "soc": toxicity.soc if toxicity is not None else term.soc if term is not None else None,
         "severe": form.grade >= settings.severe_grade,
         "expedited_report_due": (
             (
@@ -111,20 +149,25 @@ def record_adverse_event(
     Raises
     ------
     InputError
-        ``AE-103`` grade outside 1..5, ``AE-104`` unknown term, ``AE-102`` a seriousness criterion or a
-        treatment outside the protocol, ``AE-101`` other items. Nothing is stored.
+        ``AE-103`` grade outside 1..5, ``AE-104`` unknown term, ``AE-105`` a grade the CTCAE term does not
+        define (:func:`check_ae_term`, in the transaction), ``AE-102`` a seriousness criterion or a treatment
+        outside the protocol, ``AE-101`` other items. Nothing is stored.
     """
     protocol = protocol or default_protocol()
+    found: dict[str, CtcaeTermView | None] = {}
 
     def new_event(session: Session, subject: Subject, form: AdverseEventForm) -> tuple[str, date]:
         return f"AE.{next_sequence(session, subject.id, 'AE'):03d}", form.start_date
+
+    def before(session: Session, _a: Actor, _s: Subject, _code: str, form: AdverseEventForm) -> None:
+        found["term"] = check_ae_term(session, form, protocol)
 
     def after(
         session: Session, _a: Actor, subject: Subject, _row: Form, form: AdverseEventForm
     ) -> dict[str, Any]:
         eot = find_form(session, subject, "EOT", "EOT")
         last = load_model("EOT", eot).last_dose_date if eot is not None else None
-        return ae_reporting(form, protocol, last)
+        return ae_reporting(form, protocol, last, found.get("term"))
 
     return record_form(
         edc,
@@ -138,6 +181,7 @@ def record_adverse_event(
         base_version=base_version,
         reason=reason,
         protocol=protocol,
-        term_lookup=ctcae_term_lookup(edc),
+        is_term_deferred=True,
+        before=before,
         after=after,
     )

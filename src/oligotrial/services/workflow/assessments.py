@@ -19,7 +19,8 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable
-from datetime import date
+from dataclasses import dataclass
+from datetime import date, timedelta
 from typing import Any
 
 import polars as pl
@@ -33,18 +34,22 @@ from oligotrial.services.data import load_subject
 from oligotrial.services.workflow._store import (
     POST_ENROLLMENT,
     WorkflowView,
+    default_protocol,
     load_model,
     record_form,
     subject_forms,
     sync_edit_check_queries,
     workflow_view,
 )
+from oligotrial.services.workflow.dosing import get_induction_doses
 from oligotrial.services.workflow.forms import TumourAssessmentForm
 from oligotrial.store.tables import Form, Subject
 
 __all__ = [
+    "PostInductionResponse",
     "derive_recist",
     "derive_tumour_tables",
+    "get_post_induction_response",
     "list_tumour_assessments",
     "record_tumour_assessment",
 ]
@@ -311,3 +316,61 @@ def list_tumour_assessments(edc: Edc, actor: Actor, subject_code: str) -> list[W
             workflow_view(session, row, derived.get(model.date.isoformat(), fallback))
             for row, model in stored
         ]
+
+
+@dataclass(frozen=True)
+class PostInductionResponse:
+    """The post-induction overall response of a subject, or why there is none (``reason``)."""
+
+    response: str | None
+    assessment_date: date | None
+    event_code: str | None
+    induction_end: date | None
+    reason: str | None
+    rule: str = RULE
+
+
+def get_post_induction_response(
+    session: Session, subject: Subject, protocol: Protocol | None = None
+) -> PostInductionResponse:
+    """The RECIST 1.1 overall response of the subject's post-induction assessment, in the caller's transaction.
+
+    Notes
+    -----
+    The end of induction is the end of the protocol's last induction cycle (cycle ``induction.cycles``, as
+    recorded: its day 1 + ``cycle_length_days``), the definition of the post-induction assessment in
+    :func:`oligotrial.rules.schedule.derive_calendar`. The response is ``OVRLRESP`` of the *last* tumour
+    assessment on or after that day, recomputed from the stored lesions (:func:`derive_recist`). No response
+    (``reason`` says why) while the last cycle is not recorded, no assessment is on or after the end of
+    induction, or the RECIST checks raise queries on the baseline.
+    """
+    protocol = protocol or default_protocol()
+    induction = protocol.induction
+    last = [d for d in get_induction_doses(session, subject) if d.cycle == induction.cycles]
+    if not last:
+        return PostInductionResponse(
+            None, None, None, None, f"induction cycle {induction.cycles} (the last) is not recorded"
+        )
+    end = max(d.date for d in last) + timedelta(days=induction.cycle_length_days)
+    stored = sorted((m for _, m in _assessments(session, subject)), key=lambda m: m.date)
+    after = [m for m in stored if m.date >= end]
+    if not after:
+        return PostInductionResponse(
+            None,
+            None,
+            None,
+            end,
+            f"no tumour assessment on or after the end of induction ({end.isoformat()})",
+        )
+    chosen = after[-1]
+    day = chosen.date.isoformat()
+    derived, problems = derive_recist(subject.code, stored)
+    response = derived.get(day, {}).get("OVRLRESP")
+    reason = None
+    if problems:
+        reason = "no response is derived while the RECIST checks raise queries on the baseline: " + "; ".join(
+            f"{p.code} {p.message}" for p in problems
+        )
+    elif response is None:
+        reason = f"no overall response is derived for the assessment of {day} (it is the baseline)"
+    return PostInductionResponse(response, chosen.date, f"TUMOUR.{day}", end, reason)

@@ -28,12 +28,13 @@ from oligotrial.services.workflow._store import (
     find_form,
     load_model,
     record_form,
+    subject_forms,
     sync_edit_check_queries,
 )
 from oligotrial.services.workflow.forms import DoseForm
 from oligotrial.store.tables import Form, Subject
 
-__all__ = ["dose_event_code", "dose_window", "record_dose"]
+__all__ = ["dose_event_code", "dose_window", "get_induction_doses", "record_dose"]
 
 
 def dose_event_code(form: DoseForm) -> str:
@@ -61,6 +62,12 @@ def dose_window(protocol: Protocol, form: DoseForm, reference: date | None) -> d
         "status": status,
         "days_outside": max((earliest - form.date).days, (form.date - latest).days, 0),
     }
+
+
+def get_induction_doses(session: Session, subject: Subject) -> list[DoseForm]:
+    """The subject's induction administrations in date order (then cycle), in the caller's transaction."""
+    doses = [load_model("DOSE", row) for row, _ in subject_forms(session, subject.id, "DOSE")]
+    return sorted((d for d in doses if d.phase == "induction"), key=lambda d: (d.date, d.cycle))
 
 
 def record_dose(

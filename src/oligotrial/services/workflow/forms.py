@@ -22,6 +22,7 @@ from oligotrial.rules.eligibility import Labs, MetastaticLesion
 __all__ = [
     "DISPOSITION_REASONS",
     "FORM_MODELS",
+    "WORKFLOW_FORMS",
     "AdverseEventForm",
     "AgentDose",
     "DeathForm",
@@ -43,8 +44,8 @@ Text = Annotated[str, Field(min_length=1, max_length=1000)]
 Mg = Annotated[float, Field(ge=0, le=100_000, allow_inf_nan=False)]
 
 TermLookup = Callable[[str], "str | None"]
-"""A CTCAE term lookup: the term's system organ class, or ``None`` when the term is unknown (the seam to
-``oligotrial.services.ctcae``; see :mod:`oligotrial.services.workflow.adverse_events`)."""
+"""A term lookup: the term's system organ class, or ``None`` when the term is unknown (e.g.
+:func:`oligotrial.services.workflow.ctcae_term_lookup` over the loaded CTCAE terms)."""
 
 
 class _Form(BaseModel):
@@ -279,19 +280,51 @@ FORM_MODELS: Mapping[str, type[_Form]] = {
 }
 """Form code -> model."""
 
+WORKFLOW_FORMS: Mapping[str, tuple[str, str]] = {
+    "ELIG": ("save_eligibility", "PUT /api/v1/subjects/{code}/eligibility"),
+    "SCRFAIL": ("record_screen_failure", "POST /api/v1/subjects/{code}/screen-failure"),
+    "ENROLL": ("enroll_subject", "POST /api/v1/subjects/{code}/enroll"),
+    "DOSE": ("record_dose", "POST /api/v1/subjects/{code}/doses"),
+    "TUMOUR": ("record_tumour_assessment", "POST /api/v1/subjects/{code}/tumour-assessments"),
+    "AE": ("record_adverse_event", "POST /api/v1/subjects/{code}/adverse-events"),
+    "EOT": ("record_end_of_treatment", "POST /api/v1/subjects/{code}/end-of-treatment"),
+    "FOLLOWUP": ("record_follow_up", "POST /api/v1/subjects/{code}/follow-up"),
+    "DEATH": ("record_death", "POST /api/v1/subjects/{code}/death"),
+    "NEWTHERAPY": ("record_new_therapy", "POST /api/v1/subjects/{code}/new-therapies"),
+    "DISPOSITION": ("record_disposition", "POST /api/v1/subjects/{code}/disposition"),
+    "DEVIATION": ("record_deviation", "POST /api/v1/subjects/{code}/deviations"),
+}
+"""Form code -> (use case of :mod:`oligotrial.services.workflow`, HTTP route) for every form the workflow
+writes: :data:`FORM_MODELS` and the enrollment record ``ENROLL``. The generic form save refuses these codes
+(``EDC-026``), so their protocol rules cannot be bypassed."""
+
 
 def check_form_values(
-    form_code: str, values: Any, protocol: Protocol, *, term_lookup: TermLookup | None = None
+    form_code: str,
+    values: Any,
+    protocol: Protocol,
+    *,
+    term_lookup: TermLookup | None = None,
+    is_term_deferred: bool = False,
 ) -> Any:
     """Validate the item values of a workflow form; return the model instance.
+
+    Parameters
+    ----------
+    term_lookup
+        Terms known besides the protocol's expected toxicities (``AE`` only).
+    is_term_deferred
+        ``AE`` only: leave the term to the caller, who checks it (and the grades the term defines) against
+        the loaded CTCAE terminology in its transaction, as :func:`oligotrial.services.workflow.
+        record_adverse_event` does.
 
     Raises
     ------
     InputError
         ``<FORM>-101`` type, range or consistency of an item; ``<FORM>-102`` a value outside the protocol's
         vocabulary (regimen, agent, organ, stop reason, seriousness criterion); ``AE-103`` a grade outside
-        CTCAE 1..5; ``AE-104`` a term neither among the protocol's expected toxicities nor in the imported
-        CTCAE terms. Each problem's field is the item path under ``values``.
+        CTCAE 1..5; ``AE-104`` a term neither among the protocol's expected toxicities nor known to
+        ``term_lookup`` (unless deferred). Each problem's field is the item path under ``values``.
     """
     model = FORM_MODELS[form_code]
     if not isinstance(values, Mapping):
@@ -311,7 +344,7 @@ def check_form_values(
         raise InputError(problems) from None
     if problems:
         raise InputError(problems)
-    problems = _protocol_rules(form, protocol, term_lookup)
+    problems = _protocol_rules(form, protocol, term_lookup, is_term_deferred)
     if problems:
         raise InputError(problems)
     return form
@@ -321,7 +354,9 @@ def _vocabulary(code: str, field: str, value: object, allowed: tuple[str, ...]) 
     return Problem(code, field, f"unknown value; expected one of: {', '.join(allowed)}", value=value)
 
 
-def _protocol_rules(form: _Form, protocol: Protocol, term_lookup: TermLookup | None) -> list[Problem]:
+def _protocol_rules(
+    form: _Form, protocol: Protocol, term_lookup: TermLookup | None, is_term_deferred: bool = False
+) -> list[Problem]:
     problems: list[Problem] = []
     agents = tuple(a.id for a in protocol.agents)
     if isinstance(form, EligibilityForm):
@@ -339,7 +374,7 @@ def _protocol_rules(form: _Form, protocol: Protocol, term_lookup: TermLookup | N
             if entry.organ not in organs:
                 problems.append(_vocabulary("TUMOUR-102", f"values.lesions[{i}].organ", entry.organ, organs))
     elif isinstance(form, AdverseEventForm):
-        problems += _ae_rules(form, protocol, agents, term_lookup)
+        problems += _ae_rules(form, protocol, agents, term_lookup, is_term_deferred)
     elif isinstance(form, EndOfTreatmentForm):
         reasons = protocol.maintenance.stop_reasons
         if form.reason not in reasons:
@@ -383,13 +418,19 @@ def _dose_rules(form: DoseForm, protocol: Protocol) -> list[Problem]:
 
 
 def _ae_rules(
-    form: AdverseEventForm, protocol: Protocol, agents: tuple[str, ...], term_lookup: TermLookup | None
+    form: AdverseEventForm,
+    protocol: Protocol,
+    agents: tuple[str, ...],
+    term_lookup: TermLookup | None,
+    is_term_deferred: bool = False,
 ) -> list[Problem]:
     problems: list[Problem] = []
     settings = protocol.adverse_events
     expected = {t.term.casefold() for t in settings.expected_toxicities}
-    known = form.term.casefold() in expected or (
-        term_lookup is not None and term_lookup(form.term) is not None
+    known = (
+        is_term_deferred
+        or form.term.casefold() in expected
+        or (term_lookup is not None and term_lookup(form.term) is not None)
     )
     if not known:
         source = "the protocol's expected toxicities" + (

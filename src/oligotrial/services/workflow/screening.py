@@ -18,6 +18,8 @@ from __future__ import annotations
 from datetime import date
 from typing import Any
 
+from sqlalchemy.orm import Session
+
 from oligotrial.errors import ConflictError, InputError, Problem
 from oligotrial.protocol import Protocol
 from oligotrial.rules.eligibility import EligibilityResult, evaluate_eligibility, parse_candidate
@@ -35,11 +37,13 @@ from oligotrial.services.workflow._store import (
     write_form,
 )
 from oligotrial.services.workflow.forms import EligibilityForm, ScreenFailureForm, check_form_values
+from oligotrial.store.tables import Subject
 
 __all__ = [
     "enroll_subject",
     "evaluate_screening",
     "get_eligibility",
+    "get_metastatic_organ_count",
     "record_screen_failure",
     "save_eligibility",
 ]
@@ -144,6 +148,20 @@ def get_eligibility(
                 Problem("EDC-020", "ELIG", "no eligibility form was entered for this subject")
             )
         return workflow_view(session, row, evaluate_screening(load_model("ELIG", row), protocol))
+
+
+def get_metastatic_organ_count(
+    session: Session, subject: Subject, protocol: Protocol | None = None
+) -> tuple[int | None, int | None]:
+    """The number of metastatic organs on the subject's eligibility form (all distant lymph nodes one organ,
+    as the eligibility rules count them) and the form's version, in the caller's transaction; ``None`` when
+    no form or no metastatic lesions were entered."""
+    protocol = protocol or default_protocol()
+    row = find_form(session, subject, SCREENING, "ELIG")
+    if row is None:
+        return None, None
+    form: EligibilityForm = load_model("ELIG", row)
+    return parse_candidate(form.candidate(), protocol).metastatic_organ_count, row.version
 
 
 def enroll_subject(
