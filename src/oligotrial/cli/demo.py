@@ -37,6 +37,9 @@ from oligotrial.rules.radiotherapy import (
 )
 from oligotrial.rules.schedule import derive_calendar
 
+#: The password of every demo account (a demo has no secrets; never use it for a real trial).
+DEMO_PASSWORD = "oligotrial-demo-2026"  # noqa: S105 - the documented demo password
+
 CANDIDATE: dict[str, Any] = {
     "subject_id": "DEMO-01-001",
     "screening_date": "2026-03-02",
@@ -130,11 +133,23 @@ def run_pipeline(output: Path, subjects: int) -> str:
         shutil.rmtree(output)
     output.mkdir(parents=True)
     database = f"sqlite:///{output.resolve() / 'trial.db'}"
+    password_file = output / "demo-password.txt"
+    password_file.write_text(DEMO_PASSWORD + "\n", encoding="utf-8")
     sdtm, adam, report = output / "sdtm", output / "adam", output / "report"
     steps = [
         (
             f"A synthetic trial entered through the EDC services: {subjects} subjects at 10 sites",
-            ["synth", "--subjects", str(subjects), "--sites", "10", "--database", database],
+            [
+                "synth",
+                "--subjects",
+                str(subjects),
+                "--sites",
+                "10",
+                "--database",
+                database,
+                "--password-file",
+                str(password_file),
+            ],
         ),
         ("SDTM exported from the EDC", ["export", "sdtm", "--database", database, "--out", str(sdtm)]),
         ("ADaM (CSV and XPT with define.xml)", ["adam", str(sdtm), "--out", str(adam), "--format", "both"]),
@@ -150,6 +165,7 @@ def run_pipeline(output: Path, subjects: int) -> str:
         _oligotrial(*arguments)
     stdout.print(Rule("Done"))
     stdout.print(f"database: {database}")
+    stdout.print(f"every demo account above uses the password {DEMO_PASSWORD!r} (also in {password_file})")
     stdout.print(f"SDTM: {sdtm}/  ADaM: {adam}/  report: {report}/report.html")
     return database
 

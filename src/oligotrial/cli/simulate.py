@@ -223,6 +223,12 @@ def synth(
     sites: int = typer.Option(5, "--sites", help="Number of sites."),
     out: Path | None = typer.Option(None, "--out", help="Folder to write the SDTM datasets into."),
     database: str | None = typer.Option(None, "--database", help="Load through the EDC services (URL)."),
+    password_file: Path | None = typer.Option(
+        None,
+        "--password-file",
+        help="With --database: one password for every account created (else random).",
+        dir_okay=False,
+    ),
     scenario_file: Path | None = typer.Option(
         None, "--scenario", help="Scenario file (YAML).", dir_okay=False
     ),
@@ -271,7 +277,8 @@ def synth(
     )
     randomized = sum(1 for r in records if r.truth["randomization"] is not None)
     if database is not None:
-        _load_into_database(database, records, protocol, sites, seed, randomized, json_output)
+        password = _read_password(password_file) if password_file is not None else None
+        _load_into_database(database, records, protocol, sites, seed, randomized, json_output, password)
         return
     tables = derive_sdtm_tables(records)
     assert out is not None
@@ -293,6 +300,18 @@ def synth(
     stderr.print(f"wrote {', '.join(p.name for p in written)} to {out}")
 
 
+def _read_password(path: Path) -> str:
+    try:
+        password = path.read_text(encoding="utf-8").strip()
+    except OSError as exc:
+        raise InputError.single(
+            "FILE-001", str(path), f"cannot read the password file: {exc.strerror}"
+        ) from None
+    if not password:
+        raise InputError.single("CLI-004", "--password-file", f"the password file {path} is empty")
+    return password
+
+
 def _load_into_database(
     database: str,
     records: list[SubjectRecords],
@@ -301,6 +320,7 @@ def _load_into_database(
     seed: int,
     randomized: int,
     json_output: bool,
+    password: str | None = None,
 ) -> None:
     """``synth --database``: open (or create, when empty) the EDC and replay the subjects through the services,
     with a progress bar on stderr; print the summary with the accounts created (passwords included)."""
@@ -309,7 +329,9 @@ def _load_into_database(
     from oligotrial.settings import load_settings
 
     settings = load_settings(database_url=database)
-    edc, admin_login = open_synthetic_database(settings, protocol, source=cli_source())
+    edc, admin_login = open_synthetic_database(
+        settings, protocol, admin_password=password, source=cli_source()
+    )
     try:
         with Progress(
             TextColumn("loading"),
@@ -327,7 +349,13 @@ def _load_into_database(
                 progress.update(task, completed=done)
 
             summary = load_synthetic_subjects(
-                edc, records, protocol=protocol, progress=advance, sites=sites, source=cli_source()
+                edc,
+                records,
+                protocol=protocol,
+                progress=advance,
+                sites=sites,
+                password=password,
+                source=cli_source(),
             )
     finally:
         edc.engine.dispose()

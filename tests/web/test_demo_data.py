@@ -1,0 +1,57 @@
+"""The demo as a new user meets it: the demo pipeline on a small synthetic trial, then the web app on its
+database in Debian's chromium (a coordinator sees their site's subjects, the statistician the reports page)
+and the analysis report opened in the browser."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import polars as pl
+import uvicorn
+
+from edc_fixtures import edc_settings, free_port
+from oligotrial.api import create_app
+from oligotrial.cli.demo import DEMO_PASSWORD, run_pipeline
+from oligotrial.services import open_edc
+
+
+def test_demo_data_in_the_browser(tmp_path, browser, artifacts):
+    output = tmp_path / "demo"
+    database = run_pipeline(output, subjects=12)
+    assert (output / "report" / "report.html").is_file()
+    assert (output / "adam" / "define.xml").is_file()
+    site = pl.read_csv(output / "adam" / "adsl.csv", infer_schema=False)["SITEID"][0]
+    edc = open_edc(edc_settings(database))
+    port = free_port()
+    server = uvicorn.Server(
+        uvicorn.Config(create_app(edc.settings, edc), host="127.0.0.1", port=port, log_level="warning")
+    )
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 30
+    while not server.started and time.monotonic() < deadline:
+        time.sleep(0.05)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        page = browser.new_page(viewport={"width": 1024, "height": 1366})
+        page.goto(f"{base}/login")
+        page.fill("#f-username", f"coordinator.{site.lower()}")
+        page.fill("#f-password", DEMO_PASSWORD)
+        with page.expect_navigation():
+            page.click("form[action='/login'] button[type=submit]")
+        assert page.url == base + "/", page.url
+        page.goto(f"{base}/subjects")
+        rows = page.locator("table tbody tr")
+        assert rows.count() >= 1
+        codes = [c.strip() for c in page.locator("table tbody tr td:first-child").all_inner_texts()]
+        assert codes and all(code.startswith(f"{site}-") for code in codes), codes
+        page.screenshot(path=str(artifacts / "demo-subjects.png"), full_page=True)
+        page.goto(f"file://{output / 'report' / 'report.html'}")
+        assert page.locator("h2").count() >= 8
+        page.screenshot(path=str(artifacts / "demo-report.png"))
+        page.close()
+    finally:
+        server.should_exit = True
+        thread.join(10)
+        edc.engine.dispose()
