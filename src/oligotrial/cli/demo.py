@@ -37,6 +37,17 @@ from oligotrial.rules.radiotherapy import (
 )
 from oligotrial.rules.schedule import derive_calendar
 
+#: The demo trial's scenario: about a quarter of the enrolled progress during induction (150 enrolled, about
+#: 110 randomized), control median PFS 6 months, hazard ratio 0.7 with radiotherapy.
+DEMO_SCENARIO = """\
+name: demo trial
+sample_size: {randomized: 110}
+induction: {progression_probability: 0.25}
+transitions:
+  progression: {control: {median: 6}, hazard_ratio: 0.7}
+analysis: {events: 90}
+"""
+
 #: The password of every demo account (a demo has no secrets; never use it for a real trial).
 DEMO_PASSWORD = "oligotrial-demo-2026"  # noqa: S105 - the documented demo password
 
@@ -135,6 +146,8 @@ def run_pipeline(output: Path, subjects: int) -> str:
     database = f"sqlite:///{output.resolve() / 'trial.db'}"
     password_file = output / "demo-password.txt"
     password_file.write_text(DEMO_PASSWORD + "\n", encoding="utf-8")
+    scenario = output / "scenario.yaml"
+    scenario.write_text(DEMO_SCENARIO, encoding="utf-8")
     sdtm, adam, report = output / "sdtm", output / "adam", output / "report"
     steps = [
         (
@@ -149,6 +162,8 @@ def run_pipeline(output: Path, subjects: int) -> str:
                 database,
                 "--password-file",
                 str(password_file),
+                "--scenario",
+                str(scenario),
             ],
         ),
         ("SDTM exported from the EDC", ["export", "sdtm", "--database", database, "--out", str(sdtm)]),
