@@ -12,7 +12,7 @@ first entry need a reason (21 CFR 11.10(e)); a form update must name the version
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from datetime import UTC, date, datetime
 from typing import Any, Literal
 
@@ -48,6 +48,7 @@ __all__ = [
     "lock_form",
     "readable_sites",
     "save_form",
+    "sync_edit_check_queries",
     "unlock_form",
     "update_subject_status",
     "verify_form",
@@ -521,9 +522,28 @@ def _run_edit_checks(
     checks = [c for key in (form.form_code, "*") if (c := edc.edit_checks.get(key)) is not None]
     if not checks:
         return
-    problems = {
-        (p.code, p.field): p for check in checks for p in check(event_code, form.form_code, form.item_values)
-    }
+    problems = [p for check in checks for p in check(event_code, form.form_code, form.item_values)]
+    sync_edit_check_queries(session, actor, form, problems, now=now)
+
+
+def sync_edit_check_queries(
+    session: Session,
+    actor: Actor,
+    form: Form,
+    problems: Iterable[Problem],
+    *,
+    checks: Iterable[str] | None = None,
+    now: datetime | None = None,
+) -> None:
+    """Open a data query per new edit-check problem on ``form`` and close the form's open edit-check queries
+    that no longer fire, each audited (in the caller's transaction).
+
+    ``checks`` limits the queries considered to those check codes (a use case that runs only some checks);
+    ``None`` considers every edit-check query of the form.
+    """
+    now = now or datetime.now(UTC)
+    found = {(p.code, (p.field or "<form>")[:64]): p for p in problems}
+    codes = None if checks is None else set(checks)
     existing = (
         session.execute(
             select(DataQuery).where(DataQuery.form_id == form.id, DataQuery.origin == "edit_check")
@@ -532,16 +552,18 @@ def _run_edit_checks(
         .all()
     )
     active: dict[tuple[str | None, str], DataQuery] = {
-        (q.check_code, q.item): q for q in existing if q.state != "closed"
+        (q.check_code, q.item): q
+        for q in existing
+        if q.state != "closed" and (codes is None or q.check_code in codes)
     }
-    for key, problem in problems.items():
+    for key, problem in found.items():
         if key in active:
             continue
         query = DataQuery(
             form_id=form.id,
             subject_id=form.subject_id,
             site_id=form.site_id,
-            item=problem.field or "<form>",
+            item=key[1],
             origin="edit_check",
             check_code=problem.code,
             state="open",
@@ -574,7 +596,7 @@ def _run_edit_checks(
             },
         )
     for active_key, query in active.items():
-        if active_key not in problems:
+        if active_key not in found:
             old_state = query.state
             query.state = "closed"
             query.updated_at = now

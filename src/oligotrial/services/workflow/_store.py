@@ -19,7 +19,7 @@ from oligotrial.services._context import Actor, Edc, Permission, write_audit, wr
 from oligotrial.services.data import load_subject, write_form_version
 from oligotrial.services.views import FormView
 from oligotrial.services.workflow.forms import FORM_MODELS, TermLookup, check_form_values
-from oligotrial.store.tables import DataQuery, Event, Form, QueryMessage, Site, Subject
+from oligotrial.store.tables import DataQuery, Event, Form, Site, Subject
 
 POST_ENROLLMENT = ("enrolled", "withdrawn", "completed")
 
@@ -129,85 +129,6 @@ def write_form(
         reason=reason,
     )
     return form
-
-
-def sync_edit_check_queries(
-    session: Session, actor: Actor, form: Form, problems: Iterable[Problem], *, checks: Iterable[str]
-) -> None:
-    """Open a query per new problem of the named checks and close the form's own open queries of those checks
-    that no longer fire (as the edit-check hook of :func:`oligotrial.services.data.save_form` does)."""
-    now = datetime.now(UTC)
-    found = {(p.code, p.field or "<form>"): p for p in problems}
-    check_codes = set(checks)
-    existing = (
-        session.execute(
-            select(DataQuery).where(DataQuery.form_id == form.id, DataQuery.origin == "edit_check")
-        )
-        .scalars()
-        .all()
-    )
-    active = {
-        (q.check_code, q.item): q for q in existing if q.state != "closed" and q.check_code in check_codes
-    }
-    for key, problem in found.items():
-        if key in active:
-            continue
-        query = DataQuery(
-            form_id=form.id,
-            subject_id=form.subject_id,
-            site_id=form.site_id,
-            item=key[1][:64],
-            origin="edit_check",
-            check_code=problem.code,
-            state="open",
-            form_version=form.version,
-            raised_by=None,
-            created_at=now,
-            updated_at=now,
-        )
-        session.add(query)
-        session.flush()
-        session.add(
-            QueryMessage(
-                query_id=query.id, action="raise", text=problem.message, author_id=None, created_at=now
-            )
-        )
-        write_audit(
-            session,
-            actor,
-            "create",
-            "data_queries",
-            query.id,
-            site_id=form.site_id,
-            new={
-                "form_id": form.id,
-                "item": query.item,
-                "origin": "edit_check",
-                "check_code": problem.code,
-                "state": "open",
-                "text": problem.message,
-            },
-        )
-    for key, query in active.items():
-        if key in {(c, f[:64]) for c, f in found}:
-            continue
-        query.state = "closed"
-        query.updated_at = now
-        text = "closed automatically: the edit check no longer fires on the saved values"
-        session.add(
-            QueryMessage(query_id=query.id, action="close", text=text, author_id=None, created_at=now)
-        )
-        write_audit(
-            session,
-            actor,
-            "update",
-            "data_queries",
-            query.id,
-            site_id=form.site_id,
-            old={"state": "open"},
-            new={"state": "closed"},
-            reason=text,
-        )
 
 
 def open_queries(session: Session, form: Form) -> list[dict[str, Any]]:

@@ -30,7 +30,7 @@ from oligotrial.errors import InputError, Problem
 from oligotrial.protocol import Protocol
 from oligotrial.rules.recist import check_recist_input, derive_timepoint_responses
 from oligotrial.services._context import Actor, Edc, read_transaction
-from oligotrial.services.data import load_subject
+from oligotrial.services.data import load_subject, sync_edit_check_queries
 from oligotrial.services.workflow._store import (
     POST_ENROLLMENT,
     WorkflowView,
@@ -38,7 +38,6 @@ from oligotrial.services.workflow._store import (
     load_model,
     record_form,
     subject_forms,
-    sync_edit_check_queries,
     workflow_view,
 )
 from oligotrial.services.workflow.dosing import get_induction_doses

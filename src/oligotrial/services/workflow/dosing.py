@@ -22,6 +22,7 @@ from sqlalchemy.orm import Session
 from oligotrial.errors import ConflictError, Problem
 from oligotrial.protocol import Protocol
 from oligotrial.services._context import Actor, Edc
+from oligotrial.services.data import sync_edit_check_queries
 from oligotrial.services.workflow._store import (
     WorkflowView,
     default_protocol,
@@ -29,7 +30,6 @@ from oligotrial.services.workflow._store import (
     load_model,
     record_form,
     subject_forms,
-    sync_edit_check_queries,
 )
 from oligotrial.services.workflow.forms import DoseForm
 from oligotrial.store.tables import Form, Subject
