@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from functools import cache
 from pathlib import Path
 
 from alembic import command
@@ -22,8 +23,10 @@ def _config() -> Config:
     return config
 
 
+@cache
 def head_revision() -> str:
-    """The newest schema revision this version of oligotrial knows."""
+    """The newest schema revision this version of oligotrial knows (read once per process: the scripts ship
+    with the package, and the health check asks on every call)."""
     head = ScriptDirectory.from_config(_config()).get_current_head()
     assert head is not None
     return head
