@@ -48,6 +48,7 @@ __all__ = [
     "lock_form",
     "readable_sites",
     "save_form",
+    "set_subject_status",
     "sync_edit_check_queries",
     "unlock_form",
     "update_subject_status",
@@ -202,23 +203,30 @@ def update_subject_status(
         actor.require(Permission.ENTER_DATA, subject.site_id)
         text = require_reason(reason)
         _check_version(subject.version, base_version)
-        if subject.status != status:
-            old = subject.status
-            subject.status = status
-            subject.version += 1
-            subject.updated_at = datetime.now(UTC)
-            write_audit(
-                session,
-                actor,
-                "update",
-                "subjects",
-                subject.code,
-                site_id=subject.site_id,
-                old={"status": old},
-                new={"status": status, "version": subject.version},
-                reason=text,
-            )
+        set_subject_status(session, actor, subject, status, text)
         return _subject_view(subject, site_code)
+
+
+def set_subject_status(session: Session, actor: Actor, subject: Subject, status: str, reason: str) -> None:
+    """Change a subject's status, bumping its version and auditing old -> new (in the caller's transaction);
+    nothing happens when the status is already ``status``."""
+    if subject.status == status:
+        return
+    old = subject.status
+    subject.status = status
+    subject.version += 1
+    subject.updated_at = datetime.now(UTC)
+    write_audit(
+        session,
+        actor,
+        "update",
+        "subjects",
+        subject.code,
+        site_id=subject.site_id,
+        old={"status": old},
+        new={"status": status, "version": subject.version},
+        reason=reason,
+    )
 
 
 def _check_version(current: int, base: int | None, field: str = "base_version") -> None:

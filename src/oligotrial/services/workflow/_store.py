@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Iterable, Mapping
-from datetime import UTC, date, datetime
+from datetime import date
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict
@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session
 
 from oligotrial.errors import ConflictError, NotFoundError, Problem
 from oligotrial.protocol import Protocol, load_protocol
-from oligotrial.services._context import Actor, Edc, Permission, write_audit, write_transaction
+from oligotrial.services._context import Actor, Edc, Permission, write_transaction
 from oligotrial.services.data import load_subject, write_form_version
 from oligotrial.services.views import FormView
 from oligotrial.services.workflow.forms import FORM_MODELS, TermLookup, check_form_values
@@ -51,26 +51,6 @@ def require_status(subject: Subject, allowed: Iterable[str], action: str) -> Non
                 value=subject.status,
             )
         )
-
-
-def set_status(session: Session, actor: Actor, subject: Subject, status: str, reason: str) -> None:
-    if subject.status == status:
-        return
-    old = subject.status
-    subject.status = status
-    subject.version += 1
-    subject.updated_at = datetime.now(UTC)
-    write_audit(
-        session,
-        actor,
-        "update",
-        "subjects",
-        subject.code,
-        site_id=subject.site_id,
-        old={"status": old},
-        new={"status": status, "version": subject.version},
-        reason=reason,
-    )
 
 
 def find_form(session: Session, subject: Subject, event_code: str, form_code: str) -> Form | None:

@@ -21,13 +21,13 @@ from sqlalchemy.orm import Session
 from oligotrial.errors import ConflictError, Problem
 from oligotrial.protocol import Protocol
 from oligotrial.services._context import Actor, Edc
+from oligotrial.services.data import set_subject_status
 from oligotrial.services.workflow._store import (
     POST_ENROLLMENT,
     WorkflowView,
     find_form,
     next_sequence,
     record_form,
-    set_status,
 )
 from oligotrial.store.tables import Form, Subject
 
@@ -209,7 +209,7 @@ def record_disposition(
 
     def after(session: Session, a: Actor, subject: Subject, _row: Form, form: Any) -> dict[str, Any]:
         status = "completed" if form.reason == "COMPLETED" else "withdrawn"
-        set_status(session, a, subject, status, f"disposition: {form.reason}")
+        set_subject_status(session, a, subject, status, f"disposition: {form.reason}")
         return {"subject_status": status}
 
     return _save(

@@ -24,7 +24,7 @@ from oligotrial.errors import ConflictError, InputError, Problem
 from oligotrial.protocol import Protocol
 from oligotrial.rules.eligibility import EligibilityResult, evaluate_eligibility, parse_candidate
 from oligotrial.services._context import Actor, Edc, Permission, read_transaction, write_transaction
-from oligotrial.services.data import load_subject
+from oligotrial.services.data import load_subject, set_subject_status
 from oligotrial.services.workflow._store import (
     WorkflowView,
     default_protocol,
@@ -32,7 +32,6 @@ from oligotrial.services.workflow._store import (
     load_model,
     record_form,
     require_status,
-    set_status,
     workflow_view,
     write_form,
 )
@@ -219,7 +218,7 @@ def enroll_subject(
         enrolled = write_form(
             session, actor, subject, ENROLLMENT, "ENROLL", values, event_date=enrollment_date
         )
-        set_status(session, actor, subject, "enrolled", "enrolled: eligible and consented")
+        set_subject_status(session, actor, subject, "enrolled", "enrolled: eligible and consented")
         return workflow_view(session, enrolled, evaluation)
 
 
@@ -269,7 +268,7 @@ def record_screen_failure(
             form.model_dump(mode="json"),
             event_date=failure_date,
         )
-        set_status(
+        set_subject_status(
             session, actor, subject, "screen_failed", "screen failure: " + (", ".join(failed) or str(reason))
         )
         return workflow_view(session, stored, evaluation)
