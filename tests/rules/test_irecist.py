@@ -45,9 +45,12 @@ TARGETS = [("T1", "TARGET", "LIVER"), ("T2", "TARGET", "LUNG"), ("NT1", "NON-TAR
 DATES = ["2024-01-01", "2024-02-12", "2024-03-25", "2024-05-06", "2024-06-17", "2024-07-29"]
 
 
-def _run(lesions, *visits):
-    tu, tr = tables({"S1": {"lesions": lesions, "visits": list(zip(DATES, visits, strict=False))}})
-    return derive_irecist_timepoint_responses(tu, tr)
+WINDOW = (28, 56)  # protocol response.irecist.confirmation_window_days: iRECIST's 4-8 weeks
+
+
+def _run(lesions, *visits, dates=DATES):
+    tu, tr = tables({"S1": {"lesions": lesions, "visits": list(zip(dates, visits, strict=False))}})
+    return derive_irecist_timepoint_responses(tu, tr, confirmation_window_days=WINDOW)
 
 
 def _t(t1, t2, nt="PRESENT", **new):
@@ -111,3 +114,45 @@ def test_iupd_ipr_icr_end_to_end_gives_icr():
     assert rs["IOVRLRESP"].to_list() == ["iUPD", "iPR", "iCR"]
     irs = derive_irecist_best_overall_response(rs, DM, sd_min_days=42)
     assert irs.row(0) == ("S1", "iCR", date(2024, 5, 6), None)
+
+
+# The iUPD confirmation window (iRECIST: the next assessment "no less than 4 weeks and no more than 8 weeks"
+# after iUPD; protocol 28-56 days), counted from the iUPD that opened the episode.
+def test_growth_before_the_window_does_not_confirm_and_in_window_growth_does():
+    dates = ["2024-01-01", "2024-02-12", "2024-03-04", "2024-03-18"]  # iUPD, +21 d (early), +35 d
+    rs = _run(TARGETS, _t(30, 20), _t(36, 24), _t(40, 26), _t(40, 26), dates=dates)
+    assert rs["IOVRLRESP"].to_list() == ["iUPD", "iUPD", "iCPD"]
+    assert rs["ICONFWIN"].to_list() == [None, "EARLY", "IN WINDOW"]
+    assert rs["IUPDDTC"].to_list() == [date(2024, 2, 12)] * 3
+
+
+def test_shrinkage_before_the_window_does_not_reset_the_pending_iupd():
+    dates = ["2024-01-01", "2024-02-12", "2024-02-26", "2024-03-25"]  # iUPD, +14 d PR (early), +42 d
+    rs = _run(TARGETS, _t(30, 20), _t(36, 24), _t(20, 10), _t(42, 26), dates=dates)
+    # the early PR leaves the iUPD pending; +8 mm over the iUPD SOD of 60 at day 42 confirms it
+    assert rs["OVRLRESP"].to_list() == ["PD", "PR", "PD"]
+    assert rs["IOVRLRESP"].to_list() == ["iUPD", "iUPD", "iCPD"]
+    assert rs["ICONFWIN"].to_list() == [None, "EARLY", "IN WINDOW"]
+
+
+def test_not_evaluable_before_the_window_is_ine_and_still_pending():
+    dates = ["2024-01-01", "2024-02-12", "2024-02-19", "2024-03-18"]
+    rs = _run(TARGETS, _t(30, 20), _t(36, 24), _t(None, 24), _t(20, 10), dates=dates)
+    assert rs["IOVRLRESP"].to_list() == ["iUPD", "iNE", "iPR"]  # the in-window iPR resets
+    assert rs["ICONFWIN"].to_list() == [None, "EARLY", "IN WINDOW"]
+
+
+def test_late_confirmation_still_confirms_and_is_marked_late():
+    dates = ["2024-01-01", "2024-02-12", "2024-04-22"]  # 70 days after the iUPD
+    rs = _run(TARGETS, _t(30, 20), _t(36, 24), _t(40, 26), dates=dates)
+    assert rs["IOVRLRESP"].to_list() == ["iUPD", "iCPD"]
+    assert rs["ICONFWIN"].to_list() == [None, "LATE"]
+
+
+@pytest.mark.parametrize("window", [(56, 28), (-1, 56), (28.5, 56)])
+def test_a_confirmation_window_that_is_not_ordered_whole_days_is_refused(window):
+    tu, tr = tables({"S1": {"lesions": TARGETS, "visits": [(DATES[0], _t(30, 20))]}})
+    with pytest.raises(InputError) as caught:
+        derive_irecist_timepoint_responses(tu, tr, confirmation_window_days=window)
+    problem = caught.value.problems[0]
+    assert (problem.code, problem.field, problem.value) == ("IRECIST-030", "confirmation_window_days", window)

@@ -93,10 +93,13 @@ def _emit(frame: pl.DataFrame, out: Path | None) -> None:
         typer.echo(buffer.getvalue(), nl=False)
 
 
-def _timepoints(tu: Path, tr: Path, irecist: bool) -> pl.DataFrame:
+def _timepoints(tu: Path, tr: Path, irecist: bool, protocol: Path | None) -> pl.DataFrame:
     tu_frame, tr_frame = _read_csv(tu, "TU"), _read_csv(tr, "TR")
     if irecist:
-        return derive_irecist_timepoint_responses(tu_frame, tr_frame)
+        window = load_protocol(protocol).response.irecist.confirmation_window_days
+        return derive_irecist_timepoint_responses(
+            tu_frame, tr_frame, confirmation_window_days=(window.min, window.max)
+        )
     return derive_timepoint_responses(tu_frame, tr_frame)
 
 
@@ -107,10 +110,11 @@ def timepoints(
     tr: Path = TR_OPTION,
     out: Path | None = OUT_OPTION,
     irecist: bool = IRECIST_OPTION,
+    protocol: Path | None = PROTOCOL_OPTION,
     json_output: bool = JSON_OPTION,
 ) -> None:
     """Time-point responses (RS-shaped: TRGRESP, NTRGRESP, NEWLIND, OVRLRESP, SOD, percent changes)."""
-    rs = _timepoints(tu, tr, irecist)
+    rs = _timepoints(tu, tr, irecist, protocol)
     if json_output:
         print_json({"records": rs.to_dicts()})
         if out is not None:
@@ -158,7 +162,7 @@ def evaluate(
     """Time-point responses then best overall response, in one run (``--out`` gets the per-subject CSV)."""
     settings = _settings(protocol, confirm_days, max_ne, min_sd_days)
     dm_frame = _read_csv(dm, "DM")
-    rs = _timepoints(tu, tr, irecist)
+    rs = _timepoints(tu, tr, irecist, protocol)
     subjects = _best(rs, dm_frame, settings, irecist)
     if json_output:
         print_json({"settings": settings, "timepoints": rs.to_dicts(), "subjects": subjects.to_dicts()})

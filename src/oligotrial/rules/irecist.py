@@ -10,7 +10,8 @@ immunotherapeutics*, Lancet Oncol 2017;18:e143–e152 ("iRECIST" below), Tables 
 section 7.
 
 Error codes: those of :mod:`oligotrial.rules.recist` for TU/TR (RECIST-nnn), and IRECIST-020 to
-IRECIST-027 for RS/DM (same meanings as RECIST-020 to RECIST-027).
+IRECIST-027 for RS/DM (same meanings as RECIST-020 to RECIST-027), IRECIST-030 for a confirmation window
+that is not ``0 <= min <= max`` whole days.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ import numpy as np
 import numpy.typing as npt
 import polars as pl
 
+from oligotrial.errors import InputError, Problem
 from oligotrial.rules._recist_bor import PAD, best, build_matrices, to_dates, truncate_after
 from oligotrial.rules._recist_fast import checked_timepoint_frame
 from oligotrial.rules._recist_input import SCALE
@@ -37,9 +39,31 @@ ICR, IPR, ISD, INN, IUPD, ICPD, INE = "iCR", "iPR", "iSD", "NON-iCR/NON-iUPD", "
 IRESPONSE_CODES: tuple[str, ...] = (ICR, IPR, ISD, INN, ICPD, IUPD, INE)
 _FROM_RECIST = {CR: ICR, PR: IPR, SD: ISD, NN: INN, PD: IUPD, NE: INE}
 MISSING = "MISSING"
+_WINDOW_NAMES = ("EARLY", "IN WINDOW", "LATE")
+_EARLY, _IN_WINDOW, _LATE, _NO_WINDOW = 0, 1, 2, 3
 
 
-def derive_irecist_timepoint_responses(tu: pl.DataFrame, tr: pl.DataFrame) -> pl.DataFrame:
+def _check_window(window: tuple[int, int]) -> tuple[int, int]:
+    """The confirmation window as two whole days, ``0 <= min <= max`` (else ``IRECIST-030``)."""
+    low, high = window
+    if not (isinstance(low, int) and isinstance(high, int) and 0 <= low <= high):
+        raise InputError(
+            Problem(
+                "IRECIST-030",
+                "confirmation_window_days",
+                "the iUPD confirmation window must be two whole days with 0 <= min <= max",
+                value=window,
+            )
+        )
+    return low, high
+
+
+def derive_irecist_timepoint_responses(
+    tu: pl.DataFrame,
+    tr: pl.DataFrame,
+    *,
+    confirmation_window_days: tuple[int, int],
+) -> pl.DataFrame:
     """iRECIST time-point responses beside the RECIST 1.1 ones, for every post-baseline assessment.
 
     Parameters
@@ -47,6 +71,9 @@ def derive_irecist_timepoint_responses(tu: pl.DataFrame, tr: pl.DataFrame) -> pl
     tu, tr
         As :func:`oligotrial.rules.recist.derive_timepoint_responses`; NEW lesions may carry LDIAM/LPERP
         measurements (new measurable lesions).
+    confirmation_window_days
+        ``(min, max)`` days after the iUPD within which the confirming assessment is expected (protocol
+        ``response.irecist.confirmation_window_days``: 28 to 56, iRECIST's "4–8 weeks").
 
     Returns
     -------
@@ -54,7 +81,9 @@ def derive_irecist_timepoint_responses(tu: pl.DataFrame, tr: pl.DataFrame) -> pl
         The RECIST 1.1 RS columns plus ``IOVRLRESP`` (iCR, iPR, iSD, NON-iCR/NON-iUPD, iUPD, iCPD, iNE;
         null after iCPD, when iRECIST assessment ends), ``IUPDDTC`` (on iUPD and iCPD rows: the date of
         the iUPD that opened the current unconfirmed progression, the progression date once confirmed)
-        and ``NEWSOD`` (sum of the new target lesions, mm).
+        ``NEWSOD`` (sum of the new target lesions, mm) and ``ICONFWIN`` (on assessments while an iUPD is
+        pending: ``EARLY``, ``IN WINDOW`` or ``LATE`` against ``confirmation_window_days`` counted from
+        the iUPD that opened the episode; null elsewhere).
 
     Notes
     -----
@@ -79,10 +108,17 @@ def derive_irecist_timepoint_responses(tu: pl.DataFrame, tr: pl.DataFrame) -> pl
       and be confirmed (iRECIST; PROTOCOL.md section 7). Else iUPD stays pending: the time point is
       iUPD (still progressed, no further increase) or iNE (not evaluable).
     - Confirmation is sought at every later assessment while the iUPD is pending, not only at the next
-      one (iRECIST Table 3 example 7: iUPD, iUPD, iCPD). The 4–8 week window is not enforced
-      (interpretation: the schedule module checks visit windows).
+      one (iRECIST Table 3 example 7: iUPD, iUPD, iCPD).
+    - The confirmation window ("the next assessment … no less than 4 weeks and no more than 8 weeks
+      later", iRECIST; PROTOCOL.md section 7), counted from the iUPD that opened the episode: an
+      assessment earlier than its minimum neither confirms nor resets (too early to tell
+      pseudoprogression from progression; interpretation): it is iUPD, or iNE when RECIST 1.1 alone is
+      NE, and the episode stays pending with its reference values. An assessment later than the maximum
+      confirms or resets as usual (a late scan is a visit-window deviation, found by the schedule
+      module, not a reason to lose the assessment; interpretation) and is marked ``LATE``.
     - The progression date of an iCPD is the date of the iUPD it confirms (``IUPDDTC``).
     """
+    window_min, window_max = _check_window(confirmation_window_days)
     frame = checked_timepoint_frame(tu, tr)[0].filter(~pl.col("IS_BASELINE")).sort("USUBJID", "DATE")
     frame = frame.with_columns(COL=pl.int_range(0, pl.len()).over("USUBJID"))
     subjects = frame["USUBJID"].unique(maintain_order=True)
@@ -112,6 +148,7 @@ def derive_irecist_timepoint_responses(tu: pl.DataFrame, tr: pl.DataFrame) -> pl
     n = shape[0]
     out = np.full(shape, PAD, dtype=np.int64)
     upd_date = np.full(shape, -1, dtype=np.int64)
+    window = np.full(shape, _NO_WINDOW, dtype=np.int64)
     pending = np.zeros(n, dtype=bool)
     stopped = np.zeros(n, dtype=bool)
     ref_sod = np.zeros(n, dtype=np.int64)
@@ -134,9 +171,16 @@ def derive_irecist_timepoint_responses(tu: pl.DataFrame, tr: pl.DataFrame) -> pl
             | (new_count[:, c] > ref_count)
         )
         was_pending = valid & pending
-        confirm = was_pending & further
-        reset = was_pending & ~further & np.isin(r, reset_codes)
+        days = date[:, c] - ref_date
+        early = was_pending & (days < window_min)
+        window[:, c] = np.where(
+            was_pending, np.where(early, _EARLY, np.where(days > window_max, _LATE, _IN_WINDOW)), _NO_WINDOW
+        )
+        judged = was_pending & ~early
+        confirm = judged & further
+        reset = judged & ~further & np.isin(r, reset_codes)
         result = np.where(confirm, i_codes[ICPD], result)
+        result = np.where(early, np.where(r == code_index[NE], i_codes[INE], i_codes[IUPD]), result)
         start = plain & (r == code_index[PD])
         ref_sod = np.where(start, sod[:, c], ref_sod)
         ref_complete = np.where(start, complete[:, c], ref_complete)
@@ -157,12 +201,16 @@ def derive_irecist_timepoint_responses(tu: pl.DataFrame, tr: pl.DataFrame) -> pl
         names[np.where(flat_codes == PAD, len(IRESPONSE_CODES), flat_codes)].tolist(),
         dtype=pl.Utf8,
     )
+    window_names = np.asarray([*_WINDOW_NAMES, None], dtype=object)
     frame = frame.with_columns(
         iresp,
         to_dates(upd_date[row, col]).alias("IUPDDTC"),
         (pl.col("NEWT_SUM_H") / SCALE).round(2).alias("NEWSOD"),
+        pl.Series("ICONFWIN", window_names[window[row, col]].tolist(), dtype=pl.Utf8),
     )
-    extra = frame.select("USUBJID", pl.col("DATE").alias("RSDTC"), "IOVRLRESP", "IUPDDTC", "NEWSOD")
+    extra = frame.select(
+        "USUBJID", pl.col("DATE").alias("RSDTC"), "IOVRLRESP", "IUPDDTC", "NEWSOD", "ICONFWIN"
+    )
     return to_rs_records(frame.with_columns(IS_BASELINE=pl.lit(False))).join(
         extra, on=["USUBJID", "RSDTC"], how="left"
     )
