@@ -77,6 +77,54 @@ def test_best_overall_response_table_3(case):
     assert (row["CRSP"], row["CB"]) == (case["crsp"], case["cb"])
 
 
+@pytest.mark.parametrize(
+    ("sequence", "expected"),
+    [
+        # PR, PR, CR, CR: DoR starts at the first PR of the first confirming pair (RECIST 1.1 section 4.4.2)
+        ("2024-02-12:PR 2024-03-25:PR 2024-05-06:CR 2024-06-17:CR", date(2024, 2, 12)),
+        # an unconfirmed PR (SD between) does not start DoR; the later confirmed pair does
+        ("2024-02-12:PR 2024-03-25:SD 2024-05-06:PR 2024-06-17:PR", date(2024, 5, 6)),
+        # PR confirmed by a CR across one NE (protocol allows 1 NE between)
+        ("2024-02-12:PR 2024-03-25:NE 2024-05-06:CR", date(2024, 2, 12)),
+        # CR then PR: the PR is PD (no PR after CR), nothing confirmed
+        ("2024-02-12:CR 2024-03-25:PR", None),
+        # confirmation too early (14 days)
+        ("2024-02-12:PR 2024-02-26:PR", None),
+    ],
+)
+def test_first_confirmed_response_date(sequence, expected):
+    dm = pl.DataFrame({"USUBJID": ["S1"], "RFSTDTC": ["2024-01-01"]})
+    row = derive_best_overall_response(_rs_from_sequence(sequence), dm, **SETTINGS).row(0, named=True)
+    assert row["CRSP_DATE"] == expected
+    assert (row["CRSP"] == "Y") == (expected is not None)
+
+
+_CODES = st.sampled_from(["CR", "PR", "SD", "NON-CR/NON-PD", "PD", "NE"])
+
+
+@given(
+    codes=st.lists(_CODES, min_size=1, max_size=8), gaps=st.lists(st.integers(7, 63), min_size=8, max_size=8)
+)
+def test_first_confirmed_response_is_the_confirmed_bor_with_cr_read_as_pr(codes, gaps):
+    """The start of DoR, an independent formulation: with every CR read as PR, the best confirmed response
+    is PR and its date is the first assessment of the first confirming pair (equal whenever CRSP is Y)."""
+    day = date(2024, 1, 1).toordinal()
+    dates = []
+    for gap in gaps[: len(codes)]:
+        day += gap
+        dates.append(date.fromordinal(day).isoformat())
+    sequence = " ".join(f"{d}:{c}" for d, c in zip(dates, codes, strict=True))
+    dm = pl.DataFrame({"USUBJID": ["S1"], "RFSTDTC": ["2024-01-01"]})
+    row = derive_best_overall_response(_rs_from_sequence(sequence), dm, **SETTINGS).row(0, named=True)
+    as_pr = derive_best_overall_response(
+        _rs_from_sequence(sequence.replace(":CR", ":PR")), dm, **SETTINGS
+    ).row(0, named=True)
+    if row["CRSP"] == "Y":
+        assert row["CRSP_DATE"] == as_pr["CBOR_DATE"]
+    else:
+        assert row["CRSP_DATE"] is None
+
+
 def test_best_overall_response_many_subjects_keeps_dm_order_and_settings():
     rs = pl.concat(
         [

@@ -53,6 +53,7 @@ def test_bor_from_written_rs_with_protocol_defaults(run_cli, tmp_path):
             "CBOR": "CR",
             "CBOR_DATE": "2024-03-25",
             "CRSP": "Y",
+            "CRSP_DATE": "2024-02-12",  # PR confirmed by the CR 42 days later: where DoR starts
             "CB": "Y",
         },
         {
@@ -62,6 +63,7 @@ def test_bor_from_written_rs_with_protocol_defaults(run_cli, tmp_path):
             "CBOR": "PD",
             "CBOR_DATE": "2024-02-13",
             "CRSP": "N",
+            "CRSP_DATE": None,
             "CB": "N",
         },
         {
@@ -71,6 +73,7 @@ def test_bor_from_written_rs_with_protocol_defaults(run_cli, tmp_path):
             "CBOR": "NON-CR/NON-PD",
             "CBOR_DATE": "2024-02-14",
             "CRSP": "N",
+            "CRSP_DATE": None,
             "CB": "Y",
         },
         {
@@ -80,6 +83,7 @@ def test_bor_from_written_rs_with_protocol_defaults(run_cli, tmp_path):
             "CBOR": "SD",
             "CBOR_DATE": "2024-02-15",
             "CRSP": "N",
+            "CRSP_DATE": None,
             "CB": "Y",
         },
         {
@@ -89,6 +93,7 @@ def test_bor_from_written_rs_with_protocol_defaults(run_cli, tmp_path):
             "CBOR": "MISSING",
             "CBOR_DATE": None,
             "CRSP": "N",
+            "CRSP_DATE": None,
             "CB": "N",
         },
     ]
@@ -112,8 +117,8 @@ def test_bor_options_override_the_protocol(run_cli, tmp_path):
 def test_evaluate_csv_and_irecist_json(run_cli):
     result = run_cli("recist", "evaluate", "--tu", TU, "--tr", TR, "--dm", DM)
     assert result.exit_code == 0, result.stderr
-    assert result.stdout.splitlines()[0] == "USUBJID,BOR,BOR_DATE,CBOR,CBOR_DATE,CRSP,CB"
-    assert result.stdout.splitlines()[1] == "S01,CR,2024-03-25,CR,2024-03-25,Y,Y"
+    assert result.stdout.splitlines()[0] == "USUBJID,BOR,BOR_DATE,CBOR,CBOR_DATE,CRSP,CRSP_DATE,CB"
+    assert result.stdout.splitlines()[1] == "S01,CR,2024-03-25,CR,2024-03-25,Y,2024-02-12,Y"
     result = run_cli("recist", "evaluate", "--tu", TU, "--tr", TR, "--dm", DM, "--irecist", "--json")
     assert result.exit_code == 0, result.stderr
     document = result.json()

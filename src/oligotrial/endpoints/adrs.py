@@ -87,14 +87,6 @@ def derive_adrs(
         "sd_min_days": settings.sd_min_days if sd_min_days is None else sd_min_days,
     }
     best = derive_best_overall_response(responses.select("USUBJID", "RSDTC", "OVRLRESP"), dm, **settings_used)
-    # The first confirmed response, CR or PR alike: with CR read as PR, the best confirmed code is PR and its
-    # date is the first assessment of the first confirming pair (the start of DoR).
-    first_response = derive_best_overall_response(
-        responses.select("USUBJID", "RSDTC", pl.col("OVRLRESP").replace("CR", "PR")),
-        dm,
-        **settings_used,
-    ).select("USUBJID", pl.col("CBOR_DATE").alias("RESP_DATE"))
-    best = best.join(first_response, on="USUBJID", how="left")
     source = responses.select(
         "USUBJID", pl.col("RSDTC").alias("ADT"), pl.col("RSSEQ").alias("SRCSEQ"), "SRCDOM"
     )
@@ -102,7 +94,7 @@ def derive_adrs(
     for paramcd, value, day in (
         ("BOR", "BOR", "BOR_DATE"),
         ("CBOR", "CBOR", "CBOR_DATE"),
-        ("CRSP", "CRSP", "RESP_DATE"),
+        ("CRSP", "CRSP", "CRSP_DATE"),
         ("CB", "CB", "CBOR_DATE"),
     ):
         is_flag = paramcd in {"CRSP", "CB"}

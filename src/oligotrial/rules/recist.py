@@ -332,7 +332,9 @@ def derive_best_overall_response(
     -------
     polars.DataFrame
         One row per DM subject, DM order: ``USUBJID``, ``BOR``, ``BOR_DATE``, ``CBOR``, ``CBOR_DATE``
-        (dates; null when none), ``CRSP`` (Y/N: confirmed CR or PR), ``CB`` (Y/N: clinical benefit).
+        (dates; null when none), ``CRSP`` (Y/N: confirmed CR or PR), ``CRSP_DATE`` (the first assessment
+        of the first confirming pair, CR or PR alike: where DoR starts; null for ``CRSP = N``), ``CB`` (Y/N:
+        clinical benefit).
         Codes CR, PR, SD, NON-CR/NON-PD, PD, NE, and ``MISSING`` for a subject without assessments.
 
     Raises
@@ -362,7 +364,8 @@ def derive_best_overall_response(
        provided minimum criteria for SD duration met, otherwise NE/PD").
     6. Dates: the first assessment with the best code; for a confirmed CR/PR the first assessment of
        the confirming pair (the response date used by DoR).
-    7. ``CRSP = Y`` when the confirmed BOR is CR or PR (ORR). ``CB = Y`` when the confirmed BOR is CR,
+    7. ``CRSP = Y`` when the confirmed BOR is CR or PR (ORR); ``CRSP_DATE`` is the first confirmed CR or
+       PR (PR, PR, CR, CR: the first PR), the start of the duration of response (section 4.4.2). ``CB = Y`` when the confirmed BOR is CR,
        PR, SD or NON-CR/NON-PD (DCR; SD and NON-CR/NON-PD have met the SD minimum by rule 3).
     """
     check_response_settings(
@@ -403,6 +406,11 @@ def derive_best_overall_response(
     rank = tuple(range(len(RESPONSE_CODES)))
     bor, bor_date = best(unconfirmed, rank, m.date)
     cbor, cbor_date = best(confirmed_code, rank, m.date)
+    first_confirmed = cr_ok | pr_ok
+    has_response = first_confirmed.any(axis=1)
+    response_date = np.where(
+        has_response, m.date[np.arange(m.date.shape[0]), first_confirmed.argmax(axis=1)], -1
+    )
     names = np.asarray([*RESPONSE_CODES, MISSING], dtype=object)
     bor_names = names[np.where(bor == PAD, len(RESPONSE_CODES), bor)]
     cbor_names = names[np.where(cbor == PAD, len(RESPONSE_CODES), cbor)]
@@ -414,6 +422,7 @@ def derive_best_overall_response(
             "CBOR": cbor_names.tolist(),
             "CBOR_DATE": to_dates(cbor_date),
             "CRSP": np.where(np.isin(cbor, (i_cr, i_pr)), "Y", "N").tolist(),
+            "CRSP_DATE": to_dates(response_date),
             "CB": np.where(np.isin(cbor, (i_cr, i_pr, i_sd, i_nn)), "Y", "N").tolist(),
         },
         schema={
@@ -423,6 +432,7 @@ def derive_best_overall_response(
             "CBOR": pl.Utf8,
             "CBOR_DATE": pl.Date,
             "CRSP": pl.Utf8,
+            "CRSP_DATE": pl.Date,
             "CB": pl.Utf8,
         },
     )
