@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import io
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 import matplotlib
 
@@ -18,11 +18,12 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 import numpy as np
 import polars as pl
+from matplotlib import font_manager
 from matplotlib.artist import Artist
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 from matplotlib.patches import FancyBboxPatch, Patch
-from matplotlib.ticker import FuncFormatter
+from matplotlib.ticker import FuncFormatter, MaxNLocator
 
 from oligotrial.reports.tables import (
     ArmInfo,
@@ -37,6 +38,7 @@ __all__ = [
     "SIZES",
     "draw_bed_histogram",
     "draw_consort",
+    "draw_enrollment",
     "draw_forest",
     "draw_km",
     "draw_spider",
@@ -55,7 +57,10 @@ SIZES: dict[str, tuple[float, float]] = {
     "swimmer": (8.0, 6.0),
     "spider": (8.0, 4.5),
     "bed": (7.0, 4.0),
+    "enrollment": (8.0, 4.5),
 }
+#: Font families tried, in order, for text outside Latin script (the Chinese of the web pages).
+CJK_FONTS = ("Noto Sans CJK SC", "Source Han Sans SC", "WenQuanYi Zen Hei", "Droid Sans Fallback")
 ARM_COLOURS = ("#1f5fa8", "#c0392b", "#7f7f7f")
 _MAX_SWIMMERS = 80
 
@@ -391,4 +396,73 @@ def draw_consort(consort: Consort) -> bytes:
         arrow(x, 0.355, x, 0.325)
         arrow(x, 0.235, x, 0.205)
         arrow(x, 0.115, x, 0.095)
+    return figure_png(fig)
+
+
+def _families(texts: Sequence[str]) -> list[str] | None:
+    """Font families able to draw ``texts``: ``None`` (matplotlib's default) for ASCII text, else the default
+    sans-serif font followed by the first installed font of :data:`CJK_FONTS` (glyph fallback)."""
+    if all(text.isascii() for text in texts):
+        return None
+    installed = {f.name for f in font_manager.fontManager.ttflist}
+    cjk = [name for name in CJK_FONTS if name in installed][:1]
+    return [*plt.rcParams["font.sans-serif"][:1], *cjk]
+
+
+def draw_enrollment(
+    months: Sequence[str],
+    sites: Mapping[str, tuple[Sequence[int], Sequence[int]]],
+    *,
+    title: str = "Cumulative enrollment by site",
+    ylabel: str = "Subjects",
+    enrolled: str = "enrolled",
+    randomized: str = "randomized",
+    empty: str = "no subject enrolled",
+) -> bytes:
+    """Cumulative enrolled (solid) and randomized (dashed) subjects per site at the end of each month.
+
+    Parameters
+    ----------
+    months
+        The months of the x axis (``YYYY-MM``), in order.
+    sites
+        Site code -> (cumulative enrolled, cumulative randomized), one count per month.
+    title, ylabel, enrolled, randomized, empty
+        The texts of the figure (translated by the caller; Chinese text is drawn with an installed CJK font).
+    """
+    families = _families([title, ylabel, enrolled, randomized, empty])
+    font = {"family": families} if families else {}
+    fig = _new("enrollment")
+    ax = fig.add_axes((0.09, 0.16, 0.7, 0.74))
+    x = np.arange(len(months))
+    drawn = False
+    for index, (site, (enrolled_counts, randomized_counts)) in enumerate(sorted(sites.items())):
+        if not months:
+            break
+        colour = plt.get_cmap("tab10")(index % 10)
+        ax.plot(x, enrolled_counts, color=colour, lw=1.6, marker="o", ms=4, label=f"{site} {enrolled}")
+        ax.plot(
+            x,
+            randomized_counts,
+            color=colour,
+            lw=1.2,
+            ls="--",
+            marker="s",
+            ms=3,
+            label=f"{site} {randomized}",
+        )
+        drawn = True
+    if drawn:
+        step = max(1, math.ceil(len(months) / 12))
+        ax.set_xticks(x[::step], [months[i] for i in range(0, len(months), step)], rotation=45, ha="right")
+        ax.set_xlim(-0.3, max(len(months) - 0.7, 0.7))
+        ax.yaxis.set_major_locator(MaxNLocator(integer=True))
+        ax.set_ylim(bottom=0)
+        ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=8, frameon=False, prop=font or None)
+    else:
+        ax.set_xticks([])
+        ax.text(0.5, 0.5, empty, ha="center", va="center", transform=ax.transAxes, fontdict=font or None)
+    ax.set_ylabel(ylabel, fontdict=font or None)
+    ax.set_title(title, fontsize=11, fontdict=font or None)
+    ax.grid(alpha=0.3)
     return figure_png(fig)

@@ -167,7 +167,7 @@ def get_arms(protocol: Protocol) -> tuple[ArmInfo, ...]:
 
 def _with_arm(frame: pl.DataFrame, arms: Sequence[ArmInfo], column: str = "TRT01P") -> pl.DataFrame:
     """Add ``_ARM``: the protocol ARMCD of ``column`` (unknown texts kept as they are)."""
-    mapping = {a.name: a.code for a in arms} | {a.code: a.code for a in arms}
+    mapping = {n: a.code for a in arms for n in (a.name, a.name.upper(), a.code)}
     if column not in frame.columns:
         return frame.with_columns(pl.lit(None, pl.Utf8).alias("_ARM"))
     return frame.with_columns(

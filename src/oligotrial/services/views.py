@@ -8,19 +8,33 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict
 
 __all__ = [
+    "AdverseEventSummary",
+    "AeGroupCounts",
+    "AeSocRow",
+    "AggregateReport",
+    "ArmView",
     "AuditEntryView",
     "AuditPage",
+    "ConsortCounts",
+    "EnrollmentMonth",
     "EnrollmentReport",
+    "EstimateView",
     "FormVersionView",
     "FormView",
     "QueryCounts",
     "QueryMessageView",
     "QueryView",
+    "ResponseGroup",
+    "ResponseSummaryView",
     "RoleView",
     "SignatureView",
     "SignedRecord",
+    "SiteEnrollmentSeries",
     "SiteView",
     "SubjectView",
+    "SurvivalArmView",
+    "SurvivalLandmark",
+    "SurvivalView",
     "TokenIssued",
     "UserView",
 ]
@@ -34,6 +48,7 @@ class SiteView(_View):
     code: str
     name: str
     is_active: bool
+    time_zone: str  # IANA name; timestamps are stored in UTC and shown in this zone
     created_at: datetime
 
 
@@ -49,6 +64,7 @@ class UserView(_View):
     email: str
     is_active: bool
     is_locked: bool
+    language: str  # en | zh_Hans: the language of the user's pages
     roles: list[RoleView]
     created_at: datetime
 
@@ -172,3 +188,129 @@ class EnrollmentReport(_View):
     site: str
     by_status: dict[str, int]
     total: int
+
+
+# --- aggregate analysis (statistician, DSMB): counts and estimates, never subject-level rows --------------
+
+
+class EstimateView(_View):
+    """A statistic with its 95% interval, or ``value = None`` and the ``reason`` it does not exist."""
+
+    value: float | None
+    lower: float | None = None
+    upper: float | None = None
+    reason: str | None = None
+
+
+class ArmView(_View):
+    code: str  # ARMCD
+    name: str
+    is_experimental: bool
+
+
+class EnrollmentMonth(_View):
+    month: str  # YYYY-MM
+    enrolled: int  # cumulative up to the end of the month
+    randomized: int  # cumulative up to the end of the month
+
+
+class SiteEnrollmentSeries(_View):
+    site: str
+    months: list[EnrollmentMonth]
+
+
+class ConsortCounts(_View):
+    """CONSORT flow counts; the per-arm ones keyed by ARMCD."""
+
+    screened: int
+    not_enrolled: int
+    enrolled: int
+    induction_progression: int
+    not_randomized_other: int
+    randomized: dict[str, int]
+    treated: dict[str, int]
+    radiotherapy: dict[str, int]
+    discontinued: dict[str, int]
+    analysed: dict[str, int]
+
+
+class SurvivalLandmark(_View):
+    months: float
+    survival: EstimateView
+
+
+class SurvivalArmView(_View):
+    arm: str  # ARMCD
+    n: int
+    events: int
+    median: EstimateView  # months
+    landmarks: list[SurvivalLandmark]
+
+
+class SurvivalView(_View):
+    """A time-to-event endpoint by arm: Kaplan-Meier summaries, stratified log-rank p and Cox hazard ratio."""
+
+    paramcd: str
+    arms: list[SurvivalArmView]
+    logrank_p: EstimateView
+    hazard_ratio: EstimateView
+
+
+class ResponseGroup(_View):
+    """Responses of one group: an arm (ARMCD, randomized subjects) or ``ALL`` (all enrolled subjects)."""
+
+    group: str
+    n: int
+    orr_responders: int
+    orr: EstimateView
+    dcr_responders: int
+    dcr: EstimateView
+    best_response: dict[str, int]  # confirmed best overall response -> subjects
+
+
+class ResponseSummaryView(_View):
+    groups: list[ResponseGroup]
+    orr_difference: EstimateView  # experimental minus control
+    dcr_difference: EstimateView
+
+
+class AeGroupCounts(_View):
+    """Subjects with treatment-emergent AEs in one group (ARMCD, ``NOT_RANDOMIZED`` or ``TOTAL``)."""
+
+    group: str
+    n: int
+    any_ae: int
+    severe: int
+    serious: int
+
+
+class AeSocRow(_View):
+    """Subjects with a TEAE in a system organ class: any grade (``grade`` None) or by their worst grade."""
+
+    soc: str
+    grade: int | None
+    counts: dict[str, int]  # group -> subjects
+
+
+class AdverseEventSummary(_View):
+    severe_grade: int
+    groups: list[AeGroupCounts]
+    by_soc: list[AeSocRow]
+
+
+class AggregateReport(_View):
+    """What :func:`oligotrial.services.reports.aggregate_report` returns; ``scope`` says what the actor may see:
+    ``site`` (enrollment of the actor's sites), ``study`` (+ enrollment over time by site), ``outcomes``
+    (+ CONSORT counts, survival, response and adverse-event summaries by arm)."""
+
+    scope: Literal["site", "study", "outcomes"]
+    enrollment: list[EnrollmentReport]
+    enrollment_over_time: list[SiteEnrollmentSeries] = []
+    arms: list[ArmView] = []
+    consort: ConsortCounts | None = None
+    survival: list[SurvivalView] = []
+    response: ResponseSummaryView | None = None
+    adverse_events: AdverseEventSummary | None = None
+    held_back: int = 0  # problems that kept records out of the derivation (RECIST queries open)
+    analysis_error: str | None = None  # problem code when the analysis could not be derived
+    data_version: int = 0  # the audit position of the last data change the analysis reflects
