@@ -7,8 +7,9 @@ Every setting has a safe production default except the secret key, which has non
 from __future__ import annotations
 
 from typing import Literal
+from zoneinfo import available_timezones
 
-from pydantic import Field, ValidationError
+from pydantic import Field, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from oligotrial.errors import ConfigurationError, Problem
@@ -44,6 +45,9 @@ class Settings(BaseSettings):
         Largest request body the API accepts (HTTP 413 beyond).
     db_pool_size, db_busy_timeout_seconds
         Connections per server process, and how long a write waits for the database lock before HTTP 503.
+    default_site_time_zone
+        IANA time zone given to a new site when none is named (``Asia/Shanghai``: the trial's sites are in
+        China); each site's zone is then kept in the database and changed by an administrator.
     """
 
     model_config = SettingsConfigDict(env_prefix="OLIGOTRIAL_", extra="ignore")
@@ -61,6 +65,14 @@ class Settings(BaseSettings):
     max_body_bytes: int = Field(1_000_000, ge=1024)
     db_pool_size: int = Field(10, ge=1, le=200)
     db_busy_timeout_seconds: float = Field(30.0, gt=0)
+    default_site_time_zone: str = "Asia/Shanghai"
+
+    @field_validator("default_site_time_zone")
+    @classmethod
+    def _known_time_zone(cls, value: str) -> str:
+        if value not in available_timezones():
+            raise ValueError(f"expected an IANA time zone name such as Asia/Shanghai, got {value!r}")
+        return value
 
 
 def load_settings(**overrides: object) -> Settings:

@@ -1,5 +1,8 @@
-"""The real server on a temporary SQLite database (uvicorn in a thread, a free loopback port), the users of
-two sites, a seeded allocation list, and Debian's chromium driven by Playwright."""
+"""The real server on a temporary database (uvicorn in a thread, a free loopback port), the users of two sites,
+a seeded allocation list, and Debian's chromium driven by Playwright.
+
+``live_server`` runs once per backend of ``edc_fixtures`` (SQLite file, and a database of the PostgreSQL server
+the session starts), so every browser test that uses it runs on both."""
 
 from __future__ import annotations
 
@@ -11,10 +14,9 @@ from pathlib import Path
 import pytest
 import uvicorn
 
-from edc_fixtures import ADMIN, ADMIN_PASSWORD, PASSWORD, World, build_world, edc_settings, free_port
+from edc_fixtures import PASSWORD, World, build_world, edc_settings, free_port
 from oligotrial.api import create_app
-from oligotrial.protocol import load_protocol
-from oligotrial.services import init_database, open_edc, randomization
+from oligotrial.services import open_edc, randomization
 
 ARTIFACTS = Path(__file__).resolve().parents[2] / "build" / "test-artifacts" / "web"
 CHROMIUM_ARGS = [
@@ -30,12 +32,12 @@ CHROMIUM_ARGS = [
 class LiveServer:
     url: str
     world: World
+    backend: str
 
 
-def start_server(tmp_path: Path, **settings: object):
-    url = f"sqlite:///{tmp_path / 'trial.db'}"
-    init_database(edc_settings(url), load_protocol(), ADMIN, ADMIN_PASSWORD, source="test")
-    edc = open_edc(edc_settings(url, **settings))
+def start_server(database_url: str, **settings: object):
+    """Serve ``database_url`` (initialized: schema and administrator) with two sites' users and a list."""
+    edc = open_edc(edc_settings(database_url, **settings))
     world = build_world(edc)
     randomization.generate_randomization_list(
         edc, world.actor("statistician"), entries_per_stratum=8, seed=20240501
@@ -51,12 +53,13 @@ def start_server(tmp_path: Path, **settings: object):
         if time.monotonic() > deadline:
             raise RuntimeError("the server did not start")
         time.sleep(0.05)
-    return server, thread, LiveServer(f"http://127.0.0.1:{port}", world)
+    return server, thread, LiveServer(f"http://127.0.0.1:{port}", world, edc.dialect)
 
 
 @pytest.fixture
-def live_server(tmp_path):
-    server, thread, live = start_server(tmp_path)
+def live_server(database_url):
+    """The server on a fresh database of each backend (the ``backend`` parameter of ``database_url``)."""
+    server, thread, live = start_server(database_url)
     yield live
     server.should_exit = True
     thread.join(10)

@@ -37,7 +37,6 @@ def _login(client, username="researchcoordinator.cn01", password=PASSWORD):
     )
 
 
-@pytest.mark.parametrize("backend", ["sqlite"], indirect=True)
 def test_login_sets_an_httponly_strict_cookie_kept_in_the_database(client, world):
     assert client.get("/").headers["location"].startswith("/login")
     r = _login(client)
@@ -58,7 +57,6 @@ def test_login_sets_an_httponly_strict_cookie_kept_in_the_database(client, world
     assert client.get("/api/v1/sites").headers["content-security-policy"].startswith("default-src 'none'")
 
 
-@pytest.mark.parametrize("backend", ["sqlite"], indirect=True)
 def test_every_post_needs_the_session_csrf_token(client):
     bad_login = client.post("/login", data={"username": "x", "password": "y", "csrf_token": "forged"})
     assert bad_login.status_code == 403
@@ -79,7 +77,6 @@ def test_every_post_needs_the_session_csrf_token(client):
     assert client.post("/subjects", data={"site": "CN01", "csrf_token": token}).status_code == 303
 
 
-@pytest.mark.parametrize("backend", ["sqlite"], indirect=True)
 def test_an_expired_session_goes_back_to_login(client, world):
     _login(client)
     token = client.cookies.get("oligotrial_session")
@@ -94,7 +91,6 @@ def test_an_expired_session_goes_back_to_login(client, world):
     assert "oligotrial_session" in r.headers.get("set-cookie", "")
 
 
-@pytest.mark.parametrize("backend", ["sqlite"], indirect=True)
 def test_logout_and_password_change_end_the_session(client):
     _login(client)
     r = client.post("/logout", data={"csrf_token": _csrf(client.get("/").text)})
@@ -127,7 +123,6 @@ def test_logout_and_password_change_end_the_session(client):
     assert _login(client, password=new).status_code == 303
 
 
-@pytest.mark.parametrize("backend", ["sqlite"], indirect=True)
 def test_pages_in_chinese_and_site_isolation(client):
     _login(client, "researchcoordinator.cn02")
     client.post(

@@ -16,6 +16,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from oligotrial import __version__
 from oligotrial.api._ctcae_routes import router as ctcae_router
+from oligotrial.api._preferences_routes import router as preferences_router
 from oligotrial.api._radiotherapy_routes import router as radiotherapy_router
 from oligotrial.api._randomization_routes import router as randomization_router
 from oligotrial.api._routes import router
@@ -282,7 +283,14 @@ def create_app(settings: Settings, edc: Edc | None = None) -> FastAPI:
     )
     app.state.edc = edc
     app.state.settings = settings
-    for api_router in (router, workflow_router, randomization_router, ctcae_router, radiotherapy_router):
+    for api_router in (
+        router,
+        workflow_router,
+        randomization_router,
+        ctcae_router,
+        radiotherapy_router,
+        preferences_router,
+    ):
         app.include_router(api_router, responses=_ERROR_RESPONSES)
     mount_web(app)
     app.add_exception_handler(OligotrialError, _on_oligotrial_error)

@@ -24,6 +24,7 @@ from oligotrial.cli import (
     schedule,
     server,
     simulate,
+    sites,
     stats,
     users,
 )
@@ -59,6 +60,7 @@ app.command("report")(report.report)
 app.command("init")(server.init)
 app.command("serve")(server.serve)
 app.add_typer(users.app, name="users")
+app.add_typer(sites.app, name="sites")
 app.command("backup")(backup.backup)
 app.command("restore")(backup.restore)
 app.add_typer(audit.app, name="audit")

@@ -14,26 +14,34 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import secrets
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from argon2.exceptions import InvalidHashError, VerificationError
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
 
 from oligotrial.errors import AuthenticationError, InputError, OligotrialError, Problem
 from oligotrial.services._context import Actor, Edc, Role, read_transaction, write_audit, write_transaction
 from oligotrial.services.views import TokenIssued
-from oligotrial.store.tables import RoleAssignment, Token, User
+from oligotrial.store.tables import RoleAssignment, Site, Token, User
 
 __all__ = [
+    "USER_LANGUAGES",
+    "Preferences",
     "authenticate",
     "change_password",
     "check_password_policy",
+    "get_preferences",
     "hash_token",
     "login",
     "logout",
+    "set_language",
     "verify_user_password",
 ]
+
+USER_LANGUAGES = ("en", "zh_Hans")
+"""Languages a user can choose for their pages: English and Simplified Chinese (issue 8, item 8)."""
 
 _COMMON_PASSWORDS = frozenset(
     {"password1234", "123456789012", "qwertyuiopas", "passwordpassword", "administrator", "letmeinletmein"}
@@ -171,6 +179,12 @@ def login(edc: Edc, username: str, password: str, source: str) -> TokenIssued:
 def authenticate(edc: Edc, token: str, source: str) -> Actor:
     """The actor a bearer token belongs to.
 
+    Notes
+    -----
+    Checked against the database on every request (any server process accepts any token, and a revocation,
+    a disabled account or a changed role takes effect on the next request): one statement reads the token,
+    its user and the user's role assignments together.
+
     Raises
     ------
     AuthenticationError
@@ -178,31 +192,36 @@ def authenticate(edc: Edc, token: str, source: str) -> Actor:
     """
     now = datetime.now(UTC)
     with read_transaction(edc) as session:
-        row = session.execute(
-            select(Token, User)
-            .join(User, User.id == Token.user_id)
-            .where(Token.token_hash == hash_token(token))
-        ).first()
-        if row is not None:
-            tok, user = row
-            usable = (
-                not tok.revoked
-                and tok.expires_at > now
-                and user.is_active
-                and (user.locked_until is None or user.locked_until <= now)
-            )
-            if usable:
-                roles = session.execute(
-                    select(RoleAssignment.role, RoleAssignment.site_id).where(
-                        RoleAssignment.user_id == user.id
-                    )
-                ).all()
-                return Actor(
-                    user.id, user.username, user.full_name, frozenset((Role(r), s) for r, s in roles), source
-                )
+        rows = session.connection().execute(_TOKEN_ACTOR, {"token_hash": hash_token(token)}).all()
+    if rows:
+        revoked, expires_at, user_id, username, full_name, is_active, locked_until = rows[0][:7]
+        usable = (
+            not revoked and expires_at > now and is_active and (locked_until is None or locked_until <= now)
+        )
+        if usable:
+            assignments = frozenset((Role(r), s) for *_, r, s in rows if r is not None)
+            return Actor(user_id, username, full_name, assignments, source)
     raise AuthenticationError(
         Problem("AUTH-002", "Authorization", "the token is missing, expired or revoked; log in again")
     )
+
+
+_TOKEN_ACTOR = (
+    select(
+        Token.revoked,
+        Token.expires_at,
+        User.id,
+        User.username,
+        User.full_name,
+        User.is_active,
+        User.locked_until,
+        RoleAssignment.role,
+        RoleAssignment.site_id,
+    )
+    .join(User, User.id == Token.user_id)
+    .outerjoin(RoleAssignment, RoleAssignment.user_id == User.id)
+    .where(Token.token_hash == bindparam("token_hash"))
+)
 
 
 def logout(edc: Edc, token: str, actor: Actor) -> None:
@@ -240,3 +259,70 @@ def change_password(edc: Edc, actor: Actor, current_password: str, new_password:
             write_audit(session, actor, "password_changed", "users", user.username, site_id=None)
     if failure is not None:
         raise failure
+
+
+@dataclass(frozen=True)
+class Preferences:
+    """What a user's pages are shown with.
+
+    Attributes
+    ----------
+    language
+        ``en`` or ``zh_Hans``, chosen by the user.
+    site_time_zones
+        Site code -> IANA time zone, for every site the user works at (every site for study-wide roles).
+    """
+
+    language: str
+    site_time_zones: dict[str, str]
+
+
+def get_preferences(edc: Edc, actor: Actor) -> Preferences:
+    """The actor's language and the time zones of their sites (English and no site for the system actor)."""
+    with read_transaction(edc) as session:
+        language = None
+        if actor.user_id is not None:
+            language = session.execute(select(User.language).where(User.id == actor.user_id)).scalar()
+        stmt = select(Site.code, Site.time_zone).order_by(Site.code)
+        if not any(site_id is None for _, site_id in actor.assignments):
+            stmt = stmt.where(Site.id.in_({s for _, s in actor.assignments if s is not None}))
+        zones = {code: zone for code, zone in session.execute(stmt).all()}
+    return Preferences(language=language or USER_LANGUAGES[0], site_time_zones=zones)
+
+
+def set_language(edc: Edc, actor: Actor, language: str) -> str:
+    """Set the language of the actor's own pages; audited as a change of their user record.
+
+    Notes
+    -----
+    Every page and message exists in English and Simplified Chinese, chosen per user (issue 8, item 8); any
+    logged-in user may choose, for themselves only.
+
+    Raises
+    ------
+    InputError
+        ``EDC-014`` naming ``language`` when it is not ``en`` or ``zh_Hans``; ``EDC-004`` for an actor without
+        a user account (the command line's system actor).
+    """
+    if language not in USER_LANGUAGES:
+        raise InputError.single(
+            "EDC-014", "language", "expected one of: " + ", ".join(USER_LANGUAGES), value=language
+        )
+    with write_transaction(edc) as session:
+        user = session.get(User, actor.user_id) if actor.user_id is not None else None
+        if user is None:
+            raise InputError.single("EDC-004", "username", "no such user", value=actor.username)
+        if user.language != language:
+            old = user.language
+            user.language = language
+            write_audit(
+                session,
+                actor,
+                "update",
+                "users",
+                user.username,
+                site_id=None,
+                old={"language": old},
+                new={"language": language},
+            )
+    return language

@@ -102,6 +102,10 @@ class Site(Base):
     name: Mapped[str] = mapped_column(String(200))
     is_active: Mapped[bool] = mapped_column(Boolean, default=True)
     next_subject_seq: Mapped[int] = mapped_column(Integer, default=1)
+    time_zone: Mapped[str] = mapped_column(
+        String(64), default="Asia/Shanghai", server_default="Asia/Shanghai"
+    )
+    """IANA time zone in which the site's pages show timestamps (stored in UTC); set by an administrator."""
     created_at: Mapped[datetime]
 
 
@@ -118,6 +122,8 @@ class User(Base):
     failed_logins: Mapped[int] = mapped_column(Integer, default=0)
     locked_until: Mapped[datetime | None]
     password_changed_at: Mapped[datetime]
+    language: Mapped[str] = mapped_column(String(16), default="en", server_default="en")
+    """Language of the user's pages: ``en`` or ``zh_Hans`` (chosen by the user)."""
     created_at: Mapped[datetime]
 
 

@@ -8,8 +8,8 @@ from urllib.parse import quote
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import RedirectResponse, Response
 
-from oligotrial.errors import OligotrialError, Problem
-from oligotrial.services.auth import change_password, login, logout
+from oligotrial.errors import AuthenticationError, OligotrialError, Problem
+from oligotrial.services.auth import authenticate, change_password, login, logout, set_language
 from oligotrial.web._i18n import LANGUAGES
 from oligotrial.web._render import field_errors, render
 from oligotrial.web._session import (
@@ -17,6 +17,7 @@ from oligotrial.web._session import (
     PRELOGIN_COOKIE,
     SESSION_COOKIE,
     CsrfFailed,
+    LoginRequired,
     Session,
     check_csrf,
     csrf_for,
@@ -101,7 +102,9 @@ def login_submit(
     except OligotrialError as error:
         problems = field_errors(error)
         return _login_page(request, username=username, errors=problems, status_code=401, next_path=next)
+    _apply_login_page_language(request, issued.access_token, f"web:{host}")
     response = RedirectResponse(safe_next(next), status_code=303)
+    response.delete_cookie(LANGUAGE_COOKIE, path="/")
     response.set_cookie(
         SESSION_COOKIE,
         issued.access_token,
@@ -113,6 +116,21 @@ def login_submit(
     )
     response.delete_cookie(PRELOGIN_COOKIE, path="/")
     return response
+
+
+def _apply_login_page_language(request: Request, token: str, source: str) -> None:
+    """A language chosen on the login page (the cookie) becomes the user's stored language at login.
+
+    The cookie is then removed: from here on the stored choice decides, on every device of the user.
+    """
+    chosen = request.cookies.get(LANGUAGE_COOKIE)
+    if chosen not in LANGUAGES:
+        return
+    edc = request.app.state.edc
+    try:
+        set_language(edc, authenticate(edc, token, source), chosen)
+    except AuthenticationError:  # the token just issued cannot be refused; nothing to apply if it were
+        return
 
 
 @router.post("/logout")
@@ -172,25 +190,37 @@ def language_submit(
     csrf_token: Annotated[str, Form(max_length=128)] = "",
     next: Annotated[str, Form(max_length=2000)] = "/",
 ) -> Response:
-    """Choose the language of the pages (kept in a cookie of this browser)."""
-    material = request.cookies.get(SESSION_COOKIE) or request.cookies.get(PRELOGIN_COOKIE)
+    """Choose the language of the pages: stored with the logged-in user (audited); before login kept in a
+    cookie of this browser and stored with the user at login."""
+    session_token = request.cookies.get(SESSION_COOKIE)
     try:
-        check_csrf(request, csrf_token, material)
+        check_csrf(request, csrf_token, session_token or request.cookies.get(PRELOGIN_COOKIE))
     except CsrfFailed:
         # the pre-login nonce and the session token are both accepted: the form is on every page
         check_csrf(request, csrf_token, request.cookies.get(PRELOGIN_COOKIE))
+        session_token = None
     target = safe_next(next)
     response = RedirectResponse(target if target != "/login" else "/login", status_code=303)
-    if language in LANGUAGES:
-        response.set_cookie(
-            LANGUAGE_COOKIE,
-            language,
-            max_age=_YEAR,
-            httponly=True,
-            samesite="strict",
-            secure=_secure(request),
-            path="/",
-        )
+    if language not in LANGUAGES:
+        return response
+    if session_token:
+        try:
+            session = page_session(request)
+        except LoginRequired:
+            session = None
+        if session is not None:
+            set_language(session.edc, session.actor, language)
+            response.delete_cookie(LANGUAGE_COOKIE, path="/")
+            return response
+    response.set_cookie(
+        LANGUAGE_COOKIE,
+        language,
+        max_age=_YEAR,
+        httponly=True,
+        samesite="strict",
+        secure=_secure(request),
+        path="/",
+    )
     return response
 
 

@@ -16,18 +16,18 @@ from oligotrial.errors import OligotrialError, Problem
 from oligotrial.services import Permission, Role
 from oligotrial.web import _i18n
 from oligotrial.web._messages import KIND_LABELS, NOTICES, PROBLEM_MESSAGES, STATUS_LABELS
-from oligotrial.web._session import LANGUAGE_COOKIE, WebSession
+from oligotrial.web._session import LANGUAGE_COOKIE, STUDY_WIDE_TIME_ZONE, WebSession
 
 __all__ = [
     "FieldErrors",
     "field_errors",
     "language_of",
+    "page_time_zone",
     "render",
     "site_time_zone",
 ]
 
 TEMPLATES = Path(__file__).parent / "templates"
-DEFAULT_TIME_ZONE = "Asia/Shanghai"
 
 _env = Environment(
     loader=FileSystemLoader(TEMPLATES),
@@ -42,7 +42,11 @@ FieldErrors = dict[str, list[Problem]]
 
 
 def language_of(request: Request) -> str:
-    """The user's language: the cookie set by their choice, else the browser's preference, else English."""
+    """The page's language: the logged-in user's stored choice; before login the choice made on the login
+    page (a cookie), else the browser's preference, else English."""
+    stored = getattr(request.state, "language", None)
+    if stored in _i18n.LANGUAGES:
+        return str(stored)
     chosen = request.cookies.get(LANGUAGE_COOKIE)
     if chosen in _i18n.LANGUAGES:
         return chosen
@@ -51,8 +55,21 @@ def language_of(request: Request) -> str:
 
 
 def site_time_zone(request: Request) -> str:
-    """The time zone dates are shown in (``settings.time_zone`` when present; the trial's sites are in China)."""
-    return str(getattr(request.app.state.settings, "time_zone", DEFAULT_TIME_ZONE))
+    """The time zone of the logged-in user's pages (see :func:`oligotrial.web._session.user_time_zone`);
+    UTC before login."""
+    return str(getattr(request.state, "time_zone", STUDY_WIDE_TIME_ZONE))
+
+
+def page_time_zone(request: Request, session: WebSession | None, context: Mapping[str, Any]) -> str:
+    """The zone a page shows timestamps in: the site of the page's subject or form, else the user's zone."""
+    if session is None:
+        return site_time_zone(request)
+    for key in ("subject", "form"):
+        record = context.get(key)
+        site = getattr(record, "site", None)
+        if isinstance(site, str):
+            return session.zone_of_site(site)
+    return session.time_zone
 
 
 def _field_key(field: str) -> str:
@@ -105,7 +122,7 @@ def render(
     """Render ``template`` in the request's language; the page knows the user, their roles and the CSRF token."""
     language = language_of(request)
     _i18n.use_language(language)
-    zone = site_time_zone(request)
+    zone = page_time_zone(request, session, context or {})
     actor = session.actor if session else None
     values: dict[str, Any] = {
         "request": request,
