@@ -17,7 +17,8 @@ from oligotrial.errors import Problem
 
 __all__ = ["Field", "Group", "flatten_values", "parse_fields", "strip_row_markers"]
 
-Kind = Literal["text", "date", "int", "float", "select", "bool", "checks"]
+Kind = Literal["text", "textarea", "date", "int", "float", "select", "bool", "checks"]
+"""``textarea`` is a text of several lines (parsed as ``text``)."""
 
 
 @dataclass(frozen=True)

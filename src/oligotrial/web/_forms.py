@@ -1,6 +1,7 @@
 """The data entry forms: eligibility (live per-criterion result), enrollment and screen failure, dosing,
 tumour assessment (live SOD, percent changes, time-point response), randomization, radiotherapy course (live
-BED/EQD2 and plan verdict), adverse event (CTCAE term search, grade definitions).
+BED/EQD2 and plan verdict), adverse event (CTCAE term search, grade definitions), and after induction: end of
+treatment, survival follow-up, death, new anticancer therapy, disposition and protocol deviations.
 
 Every form posts to the workflow services; a refusal is shown next to its field with what the user typed.
 The live previews are JSON endpoints calling the same rule functions the services call on save.
@@ -38,16 +39,22 @@ from oligotrial.services.workflow import (
     get_eligibility,
     list_tumour_assessments,
     record_adverse_event,
+    record_death,
+    record_deviation,
+    record_disposition,
     record_dose,
+    record_end_of_treatment,
+    record_follow_up,
+    record_new_therapy,
     record_screen_failure,
     record_tumour_assessment,
     save_eligibility,
 )
-from oligotrial.services.workflow.forms import TumourAssessmentForm
+from oligotrial.services.workflow.forms import DISPOSITION_REASONS, TumourAssessmentForm
 from oligotrial.services.workflow.screening import evaluate_screening
 from oligotrial.web import _i18n
 from oligotrial.web._fields import Field, Group, flatten_values, parse_fields, strip_row_markers
-from oligotrial.web._messages import FINDING_MESSAGES, N_
+from oligotrial.web._messages import DEVIATION_CATEGORIES, FINDING_MESSAGES, N_
 from oligotrial.web._pages import refused
 from oligotrial.web._render import (
     FieldErrors,
@@ -76,7 +83,9 @@ def _raw(values: Sequence[str]) -> tuple[tuple[str, None], ...]:
 
 
 def _tr(values: Sequence[str]) -> tuple[tuple[str, str], ...]:
-    """Options whose value is also their msgid (listed in :data:`_VOCABULARY` for extraction)."""
+    """Options whose value is also their msgid: shown translated when the catalog has the word (an organ
+    "other", a seriousness criterion "death"), else as they are (words of the protocol file); the fixed ones
+    are listed in :data:`_VOCABULARY` for extraction."""
     return tuple((v, v) for v in values)
 
 
@@ -95,6 +104,10 @@ _VOCABULARY = (
     N_("adenocarcinoma"),
     N_("recurrent"),
     N_("metastatic"),
+    N_("progression"),
+    N_("intolerable toxicity"),
+    N_("withdrawal"),
+    N_("end of treatment at 24 months"),
 )
 
 
@@ -108,10 +121,15 @@ class FormDef:
     fields: Sequence[Field]
     groups: Sequence[Group]
     preview: bool
+    event: str | None = None
+    """The event of a form entered once per subject (``SCREENING``, ``EOT`` ...): its page opens the entered
+    form for a change; ``None`` for a repeating form (opened for a change with ``?event=``)."""
+    listed: Sequence[str] = ()
+    """Items shown in the list of the subject's entered forms of a repeating kind (empty: no list)."""
 
 
 def _eligibility_def(p: Protocol) -> FormDef:
-    organs = _raw(p.population.metastatic_organs)
+    organs = _tr(p.population.metastatic_organs)
     uln = []
     for lab, label in (("bilirubin", N_("Bilirubin")), ("ast", N_("AST")), ("alt", N_("ALT"))):
         uln += [
@@ -169,6 +187,7 @@ def _eligibility_def(p: Protocol) -> FormDef:
             )
         ],
         preview=True,
+        event="SCREENING",
     )
 
 
@@ -213,7 +232,7 @@ def _dose_def(p: Protocol) -> FormDef:
 
 
 def _tumour_def(p: Protocol) -> FormDef:
-    organs = _raw((*p.population.metastatic_organs, *p.population.primary_sites))
+    organs = _tr((*p.population.metastatic_organs, *p.population.primary_sites))
     return FormDef(
         "tumour",
         "TUMOUR",
@@ -290,7 +309,7 @@ def _ae_def(p: Protocol) -> FormDef:
                 "seriousness_criteria",
                 N_("Seriousness criteria"),
                 "checks",
-                _raw(p.adverse_events.seriousness_criteria),
+                _tr(p.adverse_events.seriousness_criteria),
             ),
             *[
                 Field(
@@ -341,7 +360,7 @@ def _ae_def(p: Protocol) -> FormDef:
 
 
 def _rt_def(p: Protocol) -> FormDef:
-    organs = _raw((*p.population.primary_sites, *p.population.metastatic_organs))
+    organs = _tr((*p.population.primary_sites, *p.population.metastatic_organs))
     return FormDef(
         "radiotherapy",
         "RT",
@@ -376,18 +395,197 @@ def _rt_def(p: Protocol) -> FormDef:
     )
 
 
+def _eot_def(p: Protocol) -> FormDef:
+    return FormDef(
+        "end-of-treatment",
+        "EOT",
+        N_("End of treatment"),
+        [
+            Field("date", N_("End of treatment date"), "date", required=True),
+            Field("last_dose_date", N_("Last dose date"), "date", required=True),
+            Field(
+                "reason",
+                N_("Reason for ending treatment"),
+                "select",
+                _tr(p.maintenance.stop_reasons),
+                required=True,
+            ),
+            Field("details", N_("Details"), "textarea"),
+        ],
+        [],
+        preview=False,
+        event="EOT",
+    )
+
+
+def _follow_up_def(p: Protocol) -> FormDef:
+    return FormDef(
+        "follow-up",
+        "FOLLOWUP",
+        N_("Survival follow-up"),
+        [
+            Field("date", N_("Contact date"), "date", required=True),
+            Field(
+                "status",
+                N_("Vital status"),
+                "select",
+                (
+                    ("alive", N_("alive")),
+                    ("dead", N_("dead")),
+                    ("lost to follow-up", N_("lost to follow-up")),
+                ),
+                required=True,
+                translate_options=True,
+            ),
+            Field(
+                "method",
+                N_("Contact method"),
+                "select",
+                (("visit", N_("visit")), ("telephone", N_("telephone")), ("records", N_("medical records"))),
+                translate_options=True,
+            ),
+            Field("last_known_alive_date", N_("Last date known alive"), "date"),
+        ],
+        [],
+        preview=False,
+        listed=("status", "method"),
+    )
+
+
+def _death_def(p: Protocol) -> FormDef:
+    return FormDef(
+        "death",
+        "DEATH",
+        N_("Death"),
+        [
+            Field("date", N_("Date of death"), "date", required=True),
+            Field(
+                "cause",
+                N_("Cause of death"),
+                "select",
+                (
+                    ("disease progression", N_("disease progression")),
+                    ("adverse event", N_("adverse event")),
+                    ("other", N_("other")),
+                    ("unknown", N_("unknown")),
+                ),
+                required=True,
+                translate_options=True,
+            ),
+            Field("details", N_("Details"), "textarea"),
+        ],
+        [],
+        preview=False,
+        event="DEATH",
+    )
+
+
+def _new_therapy_def(p: Protocol) -> FormDef:
+    return FormDef(
+        "new-therapy",
+        "NEWTHERAPY",
+        N_("New anticancer therapy"),
+        [
+            Field("therapy", N_("Therapy"), "text", required=True),
+            Field(
+                "category",
+                N_("Category"),
+                "select",
+                (
+                    ("systemic", N_("systemic therapy")),
+                    ("radiotherapy", N_("radiotherapy")),
+                    ("surgery", N_("surgery")),
+                    ("other", N_("other")),
+                ),
+                translate_options=True,
+            ),
+            Field("start_date", N_("Start date"), "date", required=True),
+            Field("end_date", N_("End date"), "date"),
+        ],
+        [],
+        preview=False,
+        listed=("therapy", "category"),
+    )
+
+
+_DISPOSITION_LABELS = {
+    "COMPLETED": N_("completed the study"),
+    "DEATH": N_("death"),
+    "LOST TO FOLLOW-UP": N_("lost to follow-up"),
+    "WITHDRAWAL BY SUBJECT": N_("withdrawal by the subject"),
+    "PHYSICIAN DECISION": N_("physician decision"),
+    "PROGRESSIVE DISEASE": N_("progressive disease"),
+    "ADVERSE EVENT": N_("adverse event"),
+    "STUDY TERMINATED BY SPONSOR": N_("study terminated by the sponsor"),
+    "OTHER": N_("other"),
+}
+
+
+def _disposition_def(p: Protocol) -> FormDef:
+    return FormDef(
+        "disposition",
+        "DISPOSITION",
+        N_("End of study (disposition)"),
+        [
+            Field("date", N_("Date of the end of study"), "date", required=True),
+            Field(
+                "reason",
+                N_("Reason"),
+                "select",
+                tuple((r, _DISPOSITION_LABELS.get(r)) for r in DISPOSITION_REASONS),
+                required=True,
+                translate_options=True,
+            ),
+            Field("details", N_("Details"), "textarea"),
+        ],
+        [],
+        preview=False,
+        event="DISPOSITION",
+    )
+
+
+def _deviation_def(p: Protocol) -> FormDef:
+    categories = tuple(DEVIATION_CATEGORIES.items())
+    return FormDef(
+        "deviation",
+        "DEVIATION",
+        N_("Protocol deviation"),
+        [
+            Field("date", N_("Date of the deviation"), "date", required=True),
+            Field("category", N_("Category"), "select", categories, required=True, translate_options=True),
+            Field("description", N_("Description"), "textarea", required=True),
+            Field(
+                "calendar_event",
+                N_("Calendar event"),
+                "text",
+                hint=N_("The event of the protocol timeline it concerns, if any (for example C2D1)."),
+            ),
+            Field("is_major", N_("Major deviation"), "bool", _YES_NO, translate_options=True),
+        ],
+        [],
+        preview=False,
+        listed=("category", "is_major", "description"),
+    )
+
+
 FORMS: dict[str, Callable[[Protocol], FormDef]] = {
     "eligibility": _eligibility_def,
     "dose": _dose_def,
     "tumour": _tumour_def,
     "ae": _ae_def,
     "radiotherapy": _rt_def,
+    "end-of-treatment": _eot_def,
+    "follow-up": _follow_up_def,
+    "death": _death_def,
+    "new-therapy": _new_therapy_def,
+    "disposition": _disposition_def,
+    "deviation": _deviation_def,
 }
 """Form kind (the URL segment) -> its definition from the protocol."""
 
 
 def _known_names(definition: FormDef) -> set[str]:
-    names = {f.name for f in definition.fields} | {"reason", "enrollment_date", "failure_date"}
+    names = {f.name for f in definition.fields} | {"change_reason", "enrollment_date", "failure_date"}
     for group in definition.groups:
         names |= {f"{group.name}.{i}.{f.name}" for i in range(group.rows) for f in group.fields}
     return names
@@ -450,6 +648,34 @@ def _page(
     )
 
 
+def _shown_value(definition: FormDef, name: str, value: Any) -> str:
+    """An entered item as the list of entered forms shows it: an option by its label, in the user's language."""
+    spec = next((f for f in definition.fields if f.name == name), None)
+    text = flatten_values(value).get("", "") if not isinstance(value, str) else value
+    if spec is not None and spec.kind in ("select", "bool"):
+        label = dict(spec.options).get(text)
+        return _i18n.gettext(label) if label else text
+    return _short(text) if text else "—"
+
+
+def _recorded_extra(session: WebSession, code: str, definition: FormDef, request: Request) -> dict[str, Any]:
+    """The subject's entered forms of a repeating kind, each with its listed items and a link to change it."""
+    _i18n.use_language(language_of(request))  # the option labels are translated here, before render
+    recorded = [
+        {
+            "id": f.id,
+            "event": f.event_code,
+            "date": f.event_date,
+            "version": f.version,
+            "cells": [_shown_value(definition, name, f.values.get(name)) for name in definition.listed],
+        }
+        for f in sorted(list_forms(session.edc, session.actor, code), key=lambda f: f.event_code)
+        if f.form_code == definition.form_code
+    ]
+    labels = [next(f.label for f in definition.fields if f.name == name) for name in definition.listed]
+    return {"recorded": recorded, "recorded_labels": labels}
+
+
 def _eligibility_extra(session: WebSession, code: str, request: Request) -> dict[str, Any]:
     _i18n.use_language(language_of(request))  # the evaluation's labels are translated here, before render
     try:
@@ -482,7 +708,8 @@ def _short(value: Any) -> str:
 
 
 def _defaults(session: WebSession, code: str, kind: str, event: str | None) -> dict[str, str]:
-    """Suggested values of a new form: the dose number from the timeline, the agents of the last dose."""
+    """Suggested values of a new form: the dose number from the timeline, the agents of the last dose, the
+    lesions of the last assessment, the last dose date at the end of treatment."""
     typed: dict[str, str] = {}
     if kind == "dose":
         doses = [f for f in list_forms(session.edc, session.actor, code) if f.form_code == "DOSE"]
@@ -503,6 +730,14 @@ def _defaults(session: WebSession, code: str, kind: str, event: str | None) -> d
                 "agents.0.unit": "mg",
                 "agents.0.planned_dose": "200",
             }
+    if kind == "end-of-treatment":
+        dose_dates = [
+            str(f.values.get("date", ""))
+            for f in list_forms(session.edc, session.actor, code)
+            if f.form_code == "DOSE"
+        ]
+        if dose_dates:
+            typed["last_dose_date"] = max(dose_dates)
     if kind == "tumour":
         previous = [f for f in list_forms(session.edc, session.actor, code) if f.form_code == "TUMOUR"]
         if previous:
@@ -525,7 +760,9 @@ def form_get(request: Request, session: Session, code: str, kind: str, event: st
         extra = _eligibility_extra(session, code, request) if kind == "eligibility" else {}
         if kind == "radiotherapy":
             return _rt_get(request, session, code, definition, event)
-        lookup_event = "SCREENING" if kind == "eligibility" else event
+        if definition.listed:
+            extra = _recorded_extra(session, code, definition, request)
+        lookup_event = definition.event or event
         existing = _existing(session, code, definition.form_code, lookup_event) if lookup_event else None
         if existing is not None:
             return _page(
@@ -583,11 +820,12 @@ async def form_post(request: Request, session: Session, code: str, kind: str) ->
     event = str(data.get("event", "")) or None
     base_text = str(data.get("base_version", ""))
     base_version = int(base_text) if base_text.isdigit() else None
-    reason = str(data.get("reason", "")).strip() or None
-    typed["reason"] = str(data.get("reason", ""))
+    # the reason for a change is "change_reason": "reason" is an item of some forms (end of treatment)
+    reason = str(data.get("change_reason", "")).strip() or None
+    typed["change_reason"] = str(data.get("change_reason", ""))
     editing = base_version is not None
     if editing and not reason:
-        problems.append(Problem("EDC-010", "reason", "required"))
+        problems.append(Problem("EDC-010", "change_reason", "required"))
     if kind == "ae" and "grade" in values:
         values["grade"] = int(values["grade"])
     extra: dict[str, Any] = {}
@@ -598,12 +836,17 @@ async def form_post(request: Request, session: Session, code: str, kind: str) ->
         except (NotFoundError, PermissionDeniedError) as error:
             return refused(request, session, error)
         except OligotrialError as error:
-            problems = list(error.problems)
+            problems = [
+                Problem(p.code, "change_reason", p.message) if p.code == "EDC-010" else p
+                for p in error.problems
+            ]
     errors = place_errors(field_errors(problems), definition, rows)
     if kind == "eligibility":
         extra = _eligibility_extra(session, code, request)
     if kind == "radiotherapy":
         extra = {"plan": None}
+    if definition.listed:
+        extra = _recorded_extra(session, code, definition, request)
     return _page(
         request,
         session,
@@ -618,6 +861,20 @@ async def form_post(request: Request, session: Session, code: str, kind: str) ->
     )
 
 
+_RECORDERS: dict[str, Callable[..., Any]] = {
+    "dose": record_dose,
+    "tumour": record_tumour_assessment,
+    "ae": record_adverse_event,
+    "end-of-treatment": record_end_of_treatment,
+    "follow-up": record_follow_up,
+    "death": record_death,
+    "new-therapy": record_new_therapy,
+    "disposition": record_disposition,
+    "deviation": record_deviation,
+}
+"""Form kind -> the workflow use case that saves it (new, or a change of ``event_code`` with a reason)."""
+
+
 def _save(
     session: WebSession,
     code: str,
@@ -630,28 +887,8 @@ def _save(
     edc, actor = session.edc, session.actor
     if kind == "eligibility":
         save_eligibility(edc, actor, code, values, base_version=base_version, reason=reason)
-    elif kind == "dose":
-        record_dose(
-            edc,
-            actor,
-            code,
-            values,
-            event_code=event if base_version else None,
-            base_version=base_version,
-            reason=reason,
-        )
-    elif kind == "tumour":
-        record_tumour_assessment(
-            edc,
-            actor,
-            code,
-            values,
-            event_code=event if base_version else None,
-            base_version=base_version,
-            reason=reason,
-        )
-    elif kind == "ae":
-        record_adverse_event(
+    elif kind in _RECORDERS:
+        _RECORDERS[kind](
             edc,
             actor,
             code,

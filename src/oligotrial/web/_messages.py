@@ -3,7 +3,15 @@ extraction, translated when shown)."""
 
 from __future__ import annotations
 
-__all__ = ["FINDING_MESSAGES", "KIND_LABELS", "NOTICES", "N_", "PROBLEM_MESSAGES", "STATUS_LABELS"]
+__all__ = [
+    "DEVIATION_CATEGORIES",
+    "FINDING_MESSAGES",
+    "KIND_LABELS",
+    "NOTICES",
+    "N_",
+    "PROBLEM_MESSAGES",
+    "STATUS_LABELS",
+]
 
 
 def N_(message: str) -> str:
@@ -69,6 +77,77 @@ PROBLEM_MESSAGES: dict[str, str] = {
     "RT-020": N_("Radiotherapy is given in the experimental arm only."),
     "RT-021": N_("The subject is not randomized yet."),
     "RT-022": N_("Give the end of chemo-immunotherapy with the first course."),
+    "RT-001": N_("The dose per fraction is out of range."),
+    "RT-002": N_("The number of fractions must be a whole number in range."),
+    "RT-011": N_("Choose an organ from the protocol's list."),
+    "RT-012": N_("This lesion is already in the plan; enter each irradiated lesion once."),
+    "RT-023": N_("No radiotherapy is recorded for the subject."),
+    "RT-024": N_("Enter the radiotherapy courses before the maintenance restart."),
+    "AE-105": N_("The CTCAE term does not define this grade; choose a grade the term has."),
+    "AUTH-002": N_("Your session has ended; log in again."),
+    "AUTH-111": N_("Only a study-wide administrator or data manager may import the terminology."),
+    "DB-002": N_(
+        "The database cannot store this value (a control character in the text, or a number out of range); correct it."
+    ),
+    "EDC-001": N_("Enter a code of 2 to 12 upper-case letters or digits and a name of 1 to 200 characters."),
+    "EDC-002": N_("A site with this code already exists."),
+    "EDC-003": N_("No such site."),
+    "EDC-004": N_("No such user."),
+    "EDC-005": N_(
+        "The user name must be 2 to 64 lower-case letters, digits, '.', '_' or '-', starting with a letter."
+    ),
+    "EDC-006": N_("This user name is taken."),
+    "EDC-007": N_("This role is granted study-wide only."),
+    "EDC-008": N_("The user already holds this role here."),
+    "EDC-009": N_("No such role assignment."),
+    "EDC-011": N_("Invalid item or form code."),
+    "EDC-012": N_("The form has too many items."),
+    "EDC-013": N_("Enter a time zone name such as Asia/Shanghai or UTC."),
+    "EDC-014": N_("Choose one of the listed languages."),
+    "EDC-021": N_("The site is not active."),
+    "EDC-022": N_("Unknown subject status."),
+    "EDC-024": N_("The form status must be incomplete or complete."),
+    "EDC-026": N_("This form is entered on its own page of the trial workflow, not as a generic form."),
+    "EDC-031": N_("No such query."),
+    "EDC-033": N_("Unknown query state."),
+    "ELIG-002": N_("Choose an organ from the protocol's list."),
+    "EOT-101": N_("Invalid or inconsistent value: the last dose cannot be after the end of treatment."),
+    "EOT-102": N_("Choose one of the protocol's reasons for ending treatment."),
+    "EOT-105": N_("The end of treatment is already recorded; change the entered form instead."),
+    "FOLLOWUP-101": N_("Invalid value in the follow-up contact."),
+    "DEATH-101": N_("Invalid value in the death record."),
+    "DEATH-105": N_("The death is already recorded; change the entered form instead."),
+    "NEWTHERAPY-101": N_("Invalid value in the new anticancer therapy."),
+    "DISPOSITION-101": N_("Invalid value in the end of study record."),
+    "DISPOSITION-105": N_("The end of study is already recorded; change the entered form instead."),
+    "DEVIATION-101": N_("Invalid value in the protocol deviation."),
+    "SCRFAIL-*": N_("Invalid value in the screen failure record."),
+    "FILE-001": N_("The file cannot be read."),
+    "CTCAE-*": N_("The CTCAE terminology is invalid or cannot be read."),
+    "CTCAE-001": N_("Unknown adverse event term: choose a CTCAE term."),
+    "CTCAE-002": N_("CTCAE v5.0 grades are the whole numbers 1 to 5."),
+    "CTCAE-003": N_("The CTCAE term does not define this grade; choose a grade the term has."),
+    "CTCAE-020": N_("The search text is too long."),
+    "RAND-*": N_("The randomization list request is invalid; tell the statistician."),
+    "RAND-007": N_(
+        "This randomization request was already used for another subject; reload the page and try again."
+    ),
+    "RAND-010": N_("The randomization request identifier is invalid; reload the page and try again."),
+    "RAND-011": N_("The subject has not been randomized."),
+    "RECIST-*": N_(
+        "The tumour measurements are inconsistent (RECIST 1.1); check the lesions of the assessments."
+    ),
+    "RECIST-009": N_("More than 5 target lesions (RECIST 1.1 allows at most 5)."),
+    "RECIST-010": N_("More than 2 target lesions in one organ (RECIST 1.1 allows at most 2 per organ)."),
+    "RECIST-011": N_(
+        "A target lesion is not measurable at baseline (at least 10 mm; 15 mm short axis for a lymph node)."
+    ),
+    "RECIST-012": N_("A new lesion cannot be recorded at baseline."),
+    "RECIST-013": N_("A measurement is dated before the baseline assessment."),
+    "RECIST-014": N_("A lesion has more than one result on one date."),
+    "RECIST-015": N_("A non-target lesion is recorded as absent at baseline."),
+    "REPORT-101": N_("Unknown endpoint."),
+    "SCHED-*": N_("The protocol calendar cannot be derived from the recorded dates; check the dates."),
 }
 """Problem code -> message (``<PREFIX>-*`` covers a family)."""
 
@@ -116,6 +195,8 @@ KIND_LABELS: dict[str, str] = {
     "end of treatment": N_("End of treatment"),
     "adverse event follow-up": N_("Adverse event follow-up"),
     "survival follow-up": N_("Survival follow-up"),
+    "death": N_("Death"),
+    "end of study": N_("End of study (disposition)"),
 }
 """Calendar event kinds (:mod:`oligotrial.rules.schedule`) -> labels."""
 
@@ -158,3 +239,14 @@ FINDING_MESSAGES: dict[tuple[str, str], str] = {
     ("RT-W03", "deviation"): N_("Maintenance restarts outside the window after radiotherapy."),
 }
 """Plan-check findings (:mod:`oligotrial.rules.radiotherapy`) by code and verdict -> message."""
+
+DEVIATION_CATEGORIES: dict[str, str] = {
+    "eligibility": N_("eligibility"),
+    "consent": N_("informed consent"),
+    "treatment": N_("treatment"),
+    "visit window": N_("visit window"),
+    "assessment": N_("assessment"),
+    "safety": N_("safety"),
+    "other": N_("other"),
+}
+"""Categories of a protocol deviation (``DeviationForm.category``) -> labels."""

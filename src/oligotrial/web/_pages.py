@@ -1,5 +1,5 @@
 """Dashboard, subjects with their protocol timeline, form pages (history, queries, verification, locks,
-signatures), query lists and the audit trail of a record."""
+signatures of the form and the signing dialog), query lists and the audit trail of a record."""
 
 from __future__ import annotations
 
@@ -28,11 +28,14 @@ from oligotrial.services.data import (
     verify_form,
 )
 from oligotrial.services.signatures import SIGNATURE_MEANINGS, list_signatures, sign
-from oligotrial.services.workflow import get_subject_calendar
+from oligotrial.services.views import FormView
+from oligotrial.services.workflow import get_subject_calendar, list_deviations
+from oligotrial.web import _i18n
+from oligotrial.web._messages import DEVIATION_CATEGORIES
 from oligotrial.web._render import field_errors, render, site_time_zone
 from oligotrial.web._session import Session, WebSession, check_csrf
 
-__all__ = ["router", "site_today"]
+__all__ = ["EDIT_KINDS", "router", "site_today"]
 
 router = APIRouter(include_in_schema=False)
 Csrf = Annotated[str, Form(max_length=128)]
@@ -48,6 +51,37 @@ def refused(request: Request, session: WebSession, error: OligotrialError) -> Re
     kind = "forbidden" if isinstance(error, PermissionDeniedError) else "missing"
     status = 403 if kind == "forbidden" else 404
     return render(request, "error.html", {"kind": kind}, session=session, status_code=status)
+
+
+EDIT_KINDS: dict[str, str] = {
+    "ELIG": "eligibility",
+    "DOSE": "dose",
+    "TUMOUR": "tumour",
+    "AE": "ae",
+    "EOT": "end-of-treatment",
+    "FOLLOWUP": "follow-up",
+    "DEATH": "death",
+    "NEWTHERAPY": "new-therapy",
+    "DISPOSITION": "disposition",
+    "DEVIATION": "deviation",
+}
+"""Form code -> the kind of the entry page (``/subjects/<code>/<kind>?event=<event>``) that changes it; the
+kinds are those of :data:`oligotrial.web._forms.FORMS` (a test keeps the two in step)."""
+
+
+def edit_link(form: FormView) -> str | None:
+    """The entry page that changes an entered workflow form (with a reason), or ``None`` (no such page)."""
+    kind = EDIT_KINDS.get(form.form_code)
+    if kind is None:
+        return None
+    if kind == "eligibility":
+        return f"/subjects/{form.subject}/eligibility"
+    return f"/subjects/{form.subject}/{kind}?event={form.event_code}"
+
+
+def _deviation_category(value: str | None) -> str:
+    msgid = DEVIATION_CATEGORIES.get(value or "")
+    return _i18n.gettext(msgid) if msgid else (value or "")
 
 
 def _done(path: str, key: str) -> RedirectResponse:
@@ -135,7 +169,8 @@ def subjects_create(
 
 def _timeline(subject: Any, forms: list[Any], calendar: Any) -> list[dict[str, Any]]:
     """The protocol's steps for the subject page: screening and enrollment from the forms, then the
-    calendar of :func:`oligotrial.rules.schedule.derive_calendar` (as the workflow service derives it)."""
+    calendar of :func:`oligotrial.rules.schedule.derive_calendar` (as the workflow service derives it), then
+    death and the end of study when entered (the calendar stops at them)."""
     by_code = {(f.event_code, f.form_code): f for f in forms}
     eligibility = by_code.get(("SCREENING", "ELIG"))
     enrolled = by_code.get(("ENROLLMENT", "ENROLL"))
@@ -162,6 +197,8 @@ def _timeline(subject: Any, forms: list[Any], calendar: Any) -> list[dict[str, A
         "assessment": "/tumour",
         "randomization": "/randomize",
         "radiotherapy start": "/radiotherapy",
+        "end of treatment": "/end-of-treatment",
+        "survival follow-up": "/follow-up",
     }
     for item in calendar.items if calendar else []:
         suffix = links.get(item.kind)
@@ -181,6 +218,18 @@ def _timeline(subject: Any, forms: list[Any], calendar: Any) -> list[dict[str, A
                 "link": link,
             }
         )
+    for form_code, kind in (("DEATH", "death"), ("DISPOSITION", "end of study")):
+        entered = by_code.get((form_code, form_code))
+        if entered is not None:
+            steps.append(
+                {
+                    "id": form_code,
+                    "kind": kind,
+                    "status": "done",
+                    "actual": entered.event_date,
+                    "link": f"/subjects/{subject.code}/{EDIT_KINDS[form_code]}",
+                }
+            )
     return steps
 
 
@@ -193,6 +242,7 @@ def subject_page(request: Request, session: Session, code: str) -> Response:
         forms = list_forms(edc, actor, code)
         calendar = get_subject_calendar(edc, actor, code, site_today(request))
         signatures = list_signatures(edc, actor, code)
+        deviations = list_deviations(edc, actor, code)
     except OligotrialError as error:
         return refused(request, session, error)
     return render(
@@ -203,6 +253,8 @@ def subject_page(request: Request, session: Session, code: str) -> Response:
             "forms": forms,
             "timeline": _timeline(subject, forms, calendar),
             "signatures": signatures,
+            "deviations": [d.form for d in deviations],
+            "deviation_category": _deviation_category,
             "meanings": list(SIGNATURE_MEANINGS),
         },
         session=session,
@@ -240,6 +292,7 @@ def subject_sign(
         forms = list_forms(edc, actor, code)
         calendar = get_subject_calendar(edc, actor, code, site_today(request))
         signatures = list_signatures(edc, actor, code)
+        deviations = list_deviations(edc, actor, code)
     except OligotrialError as error:
         return refused(request, session, error)
     return render(
@@ -250,6 +303,8 @@ def subject_sign(
             "forms": forms,
             "timeline": _timeline(subject, forms, calendar),
             "signatures": signatures,
+            "deviations": [d.form for d in deviations],
+            "deviation_category": _deviation_category,
             "meanings": list(SIGNATURE_MEANINGS),
             "errors": errors,
             "typed": {"meaning": meaning, "form_id": form_id},
@@ -260,26 +315,77 @@ def subject_sign(
     )
 
 
+def _form_context(session: WebSession, form_id: int) -> dict[str, Any]:
+    """What the form page shows: the form, its versions, queries, signatures and the link to change it."""
+    edc, actor = session.edc, session.actor
+    form = get_form(edc, actor, form_id)
+    history = get_form_history(edc, actor, form_id)
+    form_queries, _ = query_services.list_queries(edc, actor, subject_code=form.subject, limit=500)
+    signatures = [s for s in list_signatures(edc, actor, form.subject) if s.form_id == form_id]
+    return {
+        "form": form,
+        "history": history,
+        "queries": [q for q in form_queries if q.form_id == form_id],
+        "items": _flatten(form.values),
+        "signatures": signatures,
+        "meanings": list(SIGNATURE_MEANINGS),
+        "edit_link": edit_link(form),
+    }
+
+
 @router.get("/forms/{form_id}")
 def form_page(request: Request, session: Session, form_id: int) -> Response:
-    """One form: values, versions with reasons, queries, verification and lock, and the actions on them."""
+    """One form: values, versions with reasons, queries, verification and lock, its signatures (valid or
+    invalidated by a later change), and the actions on them."""
+    try:
+        context = _form_context(session, form_id)
+    except OligotrialError as error:
+        return refused(request, session, error)
+    return render(request, "form.html", context, session=session)
+
+
+@router.post("/forms/{form_id}/sign")
+def form_sign(
+    request: Request,
+    session: Session,
+    form_id: int,
+    csrf_token: Csrf = "",
+    password: Annotated[str, Form(max_length=256)] = "",
+    meaning: Annotated[str, Form(max_length=32)] = "",
+) -> Response:
+    """Sign this one form (investigator) after re-entering the password; errors are shown in the dialog.
+
+    Notes
+    -----
+    The signature binds the form's current version and content hash (21 CFR 11.70, see
+    :func:`oligotrial.services.signatures.sign`); a later change shows it as invalidated on this page.
+    """
+    check_csrf(request, csrf_token, session.token)
     edc, actor = session.edc, session.actor
+    errors: dict[str, list[Problem]] = {}
+    if not password:
+        errors["password"] = [Problem("WEB-004", "password", "required")]
+    if not meaning:
+        errors["meaning"] = [Problem("EDC-040", "meaning", "required")]
     try:
         form = get_form(edc, actor, form_id)
-        history = get_form_history(edc, actor, form_id)
-        form_queries, _ = query_services.list_queries(edc, actor, subject_code=form.subject, limit=500)
+        if not errors:
+            sign(edc, actor, form.subject, password, meaning, form_id)
+            return _done(f"/forms/{form_id}", "signed")
+    except (NotFoundError, PermissionDeniedError) as error:
+        return refused(request, session, error)
+    except OligotrialError as error:
+        errors = {k if k in ("password", "meaning") else "": v for k, v in field_errors(error).items()}
+    try:
+        context = _form_context(session, form_id)
     except OligotrialError as error:
         return refused(request, session, error)
     return render(
         request,
         "form.html",
-        {
-            "form": form,
-            "history": history,
-            "queries": [q for q in form_queries if q.form_id == form_id],
-            "items": _flatten(form.values),
-        },
+        {**context, "errors": errors, "typed": {"meaning": meaning}, "sign_open": True},
         session=session,
+        status_code=422,
     )
 
 
@@ -328,16 +434,11 @@ def form_action(
     except (NotFoundError, PermissionDeniedError) as error:
         return refused(request, session, error)
     except OligotrialError as error:
-        form = get_form(edc, actor, form_id)
-        form_queries, _ = query_services.list_queries(edc, actor, subject_code=form.subject, limit=500)
         return render(
             request,
             "form.html",
             {
-                "form": form,
-                "history": get_form_history(edc, actor, form_id),
-                "queries": [q for q in form_queries if q.form_id == form_id],
-                "items": _flatten(form.values),
+                **_form_context(session, form_id),
                 "errors": {f"{action}.{k}" if k else "": v for k, v in field_errors(error).items()},
                 "typed": {"text": text, "item": item},
             },

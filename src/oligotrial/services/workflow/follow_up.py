@@ -40,9 +40,11 @@ __all__ = [
 ]
 
 
-def _once(code: str, form_code: str, attribute: str) -> Any:
+def _once(code: str, form_code: str, attribute: str, is_change: bool) -> Any:
+    """The event of a form entered once; a second entry is refused (``<FORM>-105``), a change is not."""
+
     def new_event(session: Session, subject: Subject, form: Any) -> tuple[str, date]:
-        if find_form(session, subject, code, form_code) is not None:
+        if not is_change and find_form(session, subject, code, form_code) is not None:
             raise ConflictError(
                 Problem(
                     f"{form_code}-105", "values", f"{form_code} is already recorded; change it instead", code
@@ -108,7 +110,7 @@ def record_end_of_treatment(
         subject_code,
         "EOT",
         values,
-        _once("EOT", "EOT", "date"),
+        _once("EOT", "EOT", "date", event_code is not None),
         event_code,
         base_version,
         reason,
@@ -160,7 +162,7 @@ def record_death(
         subject_code,
         "DEATH",
         values,
-        _once("DEATH", "DEATH", "date"),
+        _once("DEATH", "DEATH", "date", event_code is not None),
         event_code,
         base_version,
         reason,
@@ -218,7 +220,7 @@ def record_disposition(
         subject_code,
         "DISPOSITION",
         values,
-        _once("DISPOSITION", "DISPOSITION", "date"),
+        _once("DISPOSITION", "DISPOSITION", "date", event_code is not None),
         event_code,
         base_version,
         reason,
