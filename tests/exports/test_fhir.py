@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import polars as pl
 import pytest
 
 from exports.test_odm import STAT, populate
@@ -28,25 +27,7 @@ def resources(bundle, kind):
 def test_bundle_from_the_edc_validates_and_links_every_resource(edc):
     populate(edc)
     tables, _ = derive_sdtm(edc, STAT, protocol=PROTOCOL)
-    pr = pl.DataFrame(
-        [
-            {
-                "STUDYID": PROTOCOL.protocol.id,
-                "USUBJID": f"{PROTOCOL.protocol.id}-CN01-0002",
-                "PRSEQ": 1,
-                "PRTRT": "RADIOTHERAPY",
-                "PRDECOD": "SBRT",
-                "PRLOC": "LUNG",
-                "PRDOSE": 8.0,
-                "PRDOSTOT": 40.0,
-                "PRFRACN": 5,
-                "PRDOSU": "Gy",
-                "PRSTDTC": "2025-06-02",
-                "PRENDTC": "2025-06-09",
-            }
-        ]
-    )
-    bundle = derive_fhir_bundle({**tables, "PR": pr}, PROTOCOL)
+    bundle = derive_fhir_bundle(tables, PROTOCOL)
     check_fhir_bundle(bundle)
     assert bundle["type"] == "collection"
     urls = {e["fullUrl"] for e in bundle["entry"]}
@@ -68,19 +49,19 @@ def test_bundle_from_the_edc_validates_and_links_every_resource(edc):
     assert [g["linkId"] for g in study["comparisonGroup"]] == [a.armcd for a in PROTOCOL.arms]
     assert len(resources(bundle, "Patient")) == 3
     subjects = {s["identifier"][0]["value"][-9:]: s for s in resources(bundle, "ResearchSubject")}
-    states = [
-        p.get("subjectState", p.get("milestone"))["coding"][0]["code"]
-        for p in subjects["CN01-0001"]["progress"]
+    states = [p.get("subjectState", p.get("milestone")) for p in subjects["CN01-0001"]["progress"]]
+    assert [s.get("text") or s["coding"][0]["code"] for s in states] == [
+        "informed consent obtained",
+        "ineligible",
     ]
-    assert states == ["SignedUp", "ineligible"]
     secondary = [
         c["bodySite"][0]["text"]
         for c in resources(bundle, "Condition")
         if c["code"]["coding"][0]["code"] == "128462008"
     ]
     assert sorted(secondary) == ["distant lymph node", "distant lymph node", "liver", "liver", "lung", "lung"]
-    (course,) = resources(bundle, "Procedure")
-    dose = next(e for e in course["extension"] if e["url"].endswith("dose-delivered-to-volume"))["extension"]
+    liver, lung = resources(bundle, "Procedure")  # CN02-0001's SBRT courses: 8 Gy x 5 and 8 Gy x 3
+    dose = next(e for e in liver["extension"] if e["url"].endswith("dose-delivered-to-volume"))["extension"]
     assert dose[0]["valueQuantity"] == {
         "value": 4000.0,
         "unit": "cGy",
@@ -88,6 +69,16 @@ def test_bundle_from_the_edc_validates_and_links_every_resource(edc):
         "code": "cGy",
     }
     assert dose[1] == {"url": "fractionsDelivered", "valueUnsignedInt": 5}
+    assert liver["bodySite"][0]["coding"][0]["code"] == "10200004"
+    assert liver["note"] == [{"text": "dose per fraction 800 cGy"}]
+    dose = next(e for e in lung["extension"] if e["url"].endswith("dose-delivered-to-volume"))["extension"]
+    assert (dose[0]["valueQuantity"]["value"], dose[1]["valueUnsignedInt"]) == (2400.0, 3)
+    milestones = [p["milestone"] for p in subjects["CN02-0001"]["progress"] if "milestone" in p]
+    assert [m.get("text") or m["coding"][0]["code"] for m in milestones] == [
+        "informed consent obtained",
+        "Randomized",
+    ]
+    assert subjects["CN02-0001"]["assignedComparisonGroup"] == "RT"
     grades = sorted(
         e["valueCodeableConcept"]["text"]
         for ae in resources(bundle, "AdverseEvent")
@@ -98,11 +89,11 @@ def test_bundle_from_the_edc_validates_and_links_every_resource(edc):
     serious = [ae["seriousness"]["coding"][0]["code"] for ae in resources(bundle, "AdverseEvent")]
     assert sorted(serious) == ["non-serious", "serious"]
     status = [o for o in resources(bundle, "Observation") if o["code"]["coding"][0]["code"] == "97509-4"]
-    assert [o["valueCodeableConcept"]["text"] for o in status] == ["PD (RECIST 1.1)"]
+    assert [o["valueCodeableConcept"]["text"] for o in status] == ["PD (RECIST 1.1)", "PR (RECIST 1.1)"]
     sizes = [o for o in resources(bundle, "Observation") if o["code"]["coding"][0]["code"] == "21889-1"]
-    assert len(sizes) == 6 and sizes[0]["component"][0]["valueQuantity"]["unit"] == "mm"
+    assert len(sizes) == 8 and sizes[0]["component"][0]["valueQuantity"]["unit"] == "mm"
     doses = resources(bundle, "MedicationAdministration")
-    assert len(doses) == 15 and {d["dosage"]["dose"]["code"] for d in doses} == {"mg"}
+    assert len(doses) == 24 and {d["dosage"]["dose"]["code"] for d in doses} == {"mg"}
 
 
 def test_bundle_from_sdtm_files_of_another_edc():

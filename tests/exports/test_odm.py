@@ -4,22 +4,37 @@ writes nothing; foreign OIDs are mapped by a mapping file and unmappable items a
 
 from __future__ import annotations
 
+import json
 import xml.etree.ElementTree as ET
 from datetime import date, timedelta
 from importlib import resources
 
 import pytest
 import xmlschema
+from sqlalchemy import select
 
 from edc_fixtures import ADMIN, ADMIN_PASSWORD, edc_settings
-from oligotrial.errors import InputError
-from oligotrial.exports.odm import event_code_of, event_oid_of, export_odm, form_definitions
+from oligotrial.errors import InputError, NotFoundError
+from oligotrial.exports.odm import (
+    event_code_of,
+    event_oid_of,
+    export_odm,
+    form_definitions,
+    randomization_values,
+)
 from oligotrial.protocol import load_protocol
 from oligotrial.services import Actor, Role, init_database, open_edc, read_transaction
 from oligotrial.services import admin as admin_services
 from oligotrial.services import workflow as wf
 from oligotrial.services.data import create_subject, list_forms, list_subjects
 from oligotrial.services.odm_import import import_odm
+from oligotrial.services.radiotherapy import (
+    get_radiotherapy_plan,
+    record_maintenance_restart,
+    record_radiotherapy_course,
+)
+from oligotrial.services.randomization import randomize_subject, upload_randomization_list
+from oligotrial.store.tables import AuditEntry, RandomizationEntry, RandomizationRecord, Subject
 from workflow_data import adverse_event, assessment, eligible, induction_dose
 
 NS = {"odm": "http://www.cdisc.org/ns/odm/v1.3"}
@@ -37,7 +52,8 @@ def schema():
 
 def populate(edc) -> None:
     """Three subjects at two sites: a screen failure, a subject through induction to death with a changed
-    dose (version 2), an AE, follow-up and disposition, and an enrolled subject at the second site."""
+    dose (version 2), an AE, follow-up and disposition, and at the second site a subject randomized after
+    induction to the radiotherapy arm, with two SBRT courses (one corrected) and the maintenance restart."""
     system = Actor.system("test")
     for code in ("CN01", "CN02"):
         admin_services.create_site(edc, system, code, f"Hospital {code}")
@@ -120,7 +136,32 @@ def populate(edc) -> None:
     wf.save_eligibility(edc, inv2, other, eligible(D0, sex="F", age=55, ecog=0))
     wf.enroll_subject(edc, inv2, other, D0 + timedelta(days=3))
     wf.record_tumour_assessment(edc, inv2, other, assessment(D0 + timedelta(days=1), 40, 25))
-    wf.record_dose(edc, inv2, other, induction_dose(1, D0 + timedelta(days=7)))
+    for cycle in range(1, 5):
+        wf.record_dose(edc, inv2, other, induction_dose(cycle, D0 + timedelta(days=7 + 21 * (cycle - 1))))
+    wf.record_tumour_assessment(edc, inv2, other, assessment(D0 + timedelta(days=92), 20, 10))
+    # the concealed list gives this stratum's first slot to the radiotherapy arm
+    upload_randomization_list(
+        edc,
+        STAT,
+        "position,arm,site,induction_response,metastatic_organs\n1,experimental,CN02,CR/PR,2-3\n"
+        "2,control,CN02,CR/PR,2-3\n",
+    )
+    assert randomize_subject(edc, inv2, other, request_id="rq-CN02-0001").arm == "experimental"
+    for lesion, organ, fractions in (("T1", "liver", 5), ("T2", "lung", 3)):
+        course = {
+            "lesion_id": lesion,
+            "lesion_type": "metastasis",
+            "organ": organ,
+            "technique": "SBRT",
+            "dose_per_fraction_gy": 8.0,
+            "fractions": fractions,
+            "start_date": (D0 + timedelta(days=100)).isoformat(),
+            "end_date": (D0 + timedelta(days=109)).isoformat(),
+        }
+        record_radiotherapy_course(edc, inv2, other, course)
+    corrected = dict(course, end_date=(D0 + timedelta(days=110)).isoformat())
+    record_radiotherapy_course(edc, inv2, other, corrected, reason="treatment record checked")
+    record_maintenance_restart(edc, inv2, other, D0 + timedelta(days=130))
     wf.record_deviation(
         edc,
         inv2,
@@ -134,17 +175,38 @@ def populate(edc) -> None:
 
 
 def snapshot(edc) -> dict[str, object]:
+    """Every subject's site, status and forms, its randomization (all stored columns but the row ids, who
+    randomized and the request id) and its radiotherapy (plan, courses, check; without version counters)."""
     subjects, _ = list_subjects(edc, STAT, limit=1000)
-    return {
-        s.code: (
+    with read_transaction(edc) as session:
+        randomized = {
+            code: randomization_values(record, None)
+            for record, code in session.execute(
+                select(RandomizationRecord, Subject.code).join(
+                    Subject, Subject.id == RandomizationRecord.subject_id
+                )
+            ).all()
+        }
+    found: dict[str, object] = {}
+    for s in subjects:
+        try:
+            plan = get_radiotherapy_plan(edc, STAT, s.code).model_dump(exclude={"version"})
+            plan["courses"] = [{k: v for k, v in c.items() if k != "version"} for c in plan["courses"]]
+        except NotFoundError:
+            plan = None
+        rand = randomized.get(s.code)
+        found[s.code] = (
             s.site,
             s.status,
             sorted(
                 (f.event_code, f.event_date, f.form_code, f.values) for f in list_forms(edc, STAT, s.code)
             ),
+            None
+            if rand is None
+            else {k: v for k, v in rand.items() if k not in ("randomized_by", "request_id")},
+            plan,
         )
-        for s in subjects
-    }
+    return found
 
 
 @pytest.fixture
@@ -196,6 +258,21 @@ def test_export_validates_and_carries_audit_records(schema, exported):
     assert ae is not None
     code_list = root.find(".//odm:CodeList[@OID='CL.AE.outcome']", NS)
     assert "fatal" in [e.get("CodedValue") for e in code_list]
+    arms = root.find(".//odm:CodeList[@OID='CL.RAND.arm']", NS)
+    assert [e.get("CodedValue") for e in arms] == ["control", "experimental"]
+    rand = root.find(
+        ".//odm:SubjectData[@SubjectKey='CN02-0001']/odm:StudyEventData[@StudyEventOID='SE.RANDOMIZATION']/odm:FormData",
+        NS,
+    )
+    items = {i.get("ItemOID"): i.get("Value") for i in rand.iter(f"{{{NS['odm']}}}ItemData")}
+    assert items["IT.RAND.arm"] == "experimental" and items["IT.RAND.list_position"] == "1"
+    assert items["IT.RAND.stratum"] == "site=CN02|induction_response=CR/PR|metastatic_organs=2-3"
+    assert rand.find("odm:AuditRecord/odm:SourceID", NS).text.endswith("source 10.0.0.8")
+    rt = root.find(".//odm:StudyEventData[@StudyEventOID='SE.RADIOTHERAPY']/odm:FormData", NS)
+    courses = rt.findall("odm:ItemGroupData[@ItemGroupOID='IG.RT.courses']", NS)
+    assert [c.find("odm:AuditRecord/odm:ReasonForChange", NS) is not None for c in courses] == [False, True]
+    second = {i.get("ItemOID"): i.get("Value") for i in courses[1].findall("odm:ItemData", NS)}
+    assert (second["IT.RT.courses.fractions"], second["IT.RT.courses.verdict"]) == ("3", "advisory")
 
 
 def test_export_then_import_into_an_empty_database_reproduces_the_data(edc, exported, target_url):
@@ -203,14 +280,79 @@ def test_export_then_import_into_an_empty_database_reproduces_the_data(edc, expo
     try:
         dry = import_odm(target, IMPORTER, exported, is_dry_run=True)
         assert dry.problems == [] and not dry.is_written
-        assert dry.counts()["create"] == 22 and dry.sites_created == ["CN01", "CN02"]
+        assert dry.counts()["create"] == 28 and dry.sites_created == ["CN01", "CN02"]
+        trial = [(a.event_code, a.form_code, a.action) for a in dry.actions if a.form_code in ("RAND", "RT")]
+        assert trial == [("RANDOMIZATION", "RAND", "create"), ("RADIOTHERAPY", "RT", "create")]
         assert list_subjects(target, STAT)[1] == 0  # the dry run wrote nothing
         report = import_odm(target, IMPORTER, exported)
         assert report.problems == [] and report.is_written
         assert report.subjects_created == {c: c for c in ("CN01-0001", "CN01-0002", "CN02-0001")}
-        assert snapshot(target) == snapshot(edc)
+        source, copy = snapshot(edc), snapshot(target)
+        assert copy == source
+        assert source["CN02-0001"][3]["arm"] == "experimental"  # the randomization and radiotherapy are in it
+        assert [c["lesion_id"] for c in source["CN02-0001"][4]["courses"]] == ["T1", "T2"]
         again = import_odm(target, IMPORTER, exported, is_dry_run=True)
-        assert again.counts() == {"create": 0, "change": 0, "unchanged": 22}
+        assert again.counts() == {"create": 0, "change": 0, "unchanged": 28}
+    finally:
+        target.engine.dispose()
+
+
+def test_an_imported_randomization_is_stored_as_made_with_its_source_and_takes_no_slot(
+    edc, exported, target_url
+):
+    target = open_edc(edc_settings(target_url))
+    try:
+        import_odm(target, IMPORTER, exported, reason="migration from site CN02")
+        with read_transaction(target) as session:
+            (record,) = session.execute(select(RandomizationRecord)).scalars()
+            assert (record.arm, record.sequence, record.list_position) == ("experimental", 1, 1)
+            assert (record.list_id, record.entry_id, record.request_id) == (None, None, None)
+            assert session.execute(select(RandomizationEntry)).first() is None  # no list was touched
+            ((action, record_id, reason, new_values),) = session.execute(
+                select(
+                    AuditEntry.action, AuditEntry.record_id, AuditEntry.reason, AuditEntry.new_values
+                ).where(AuditEntry.table_name == "randomizations")
+            ).all()
+        assert (action, record_id, reason) == ("import", "CN02-0001", "migration from site CN02")
+        source = json.loads(new_values)["imported_from"]
+        assert source["request_id"] == "rq-CN02-0001" and source["location"].endswith(
+            "FormData[@FormOID='F.RAND']"
+        )
+        assert source["audit_record"]["SourceID"].startswith("audit_log ")
+        assert source["file"].startswith("ODM file ODM.ESO-OLIGO-RT.")
+    finally:
+        target.engine.dispose()
+
+
+def test_an_import_never_re_randomizes_a_subject(edc, exported):
+    """The source database itself holds CN02-0001's assignment: the same one is unchanged, another arm is
+    refused with the item named, and nothing of the file is written."""
+    same = import_odm(edc, IMPORTER, exported, is_dry_run=True)
+    assert [a.action for a in same.actions if a.form_code == "RAND"] == ["unchanged"]
+    text = exported.decode().replace(
+        'ItemOID="IT.RAND.arm" Value="experimental"', 'ItemOID="IT.RAND.arm" Value="control"'
+    )
+    report = import_odm(edc, IMPORTER, text.encode())
+    assert not report.is_written
+    (problem,) = report.problems
+    assert problem.code == "ODM-011" and problem.value == "control"
+    assert problem.field.endswith("FormData[@FormOID='F.RAND']: IT.RAND.arm")
+    assert "randomized once" in problem.message
+    assert get_radiotherapy_plan(edc, STAT, "CN02-0001").courses[1]["version"] == 2
+
+
+def test_an_inconsistent_randomization_is_refused_with_the_item(edc, exported, target_url):
+    target = open_edc(edc_settings(target_url))
+    try:
+        text = exported.decode().replace(
+            'ItemOID="IT.RAND.covariates.metastatic_organ_count" Value="2"',
+            'ItemOID="IT.RAND.covariates.metastatic_organ_count" Value="1"',
+        )
+        report = import_odm(target, IMPORTER, text.encode())
+        assert not report.is_written and list_subjects(target, STAT)[1] == 0
+        (problem,) = report.problems
+        assert (problem.code, problem.field.split(": ")[-1]) == ("ODM-013", "IT.RAND.strata")
+        assert "metastatic_organs': '1'" in problem.message
     finally:
         target.engine.dispose()
 
@@ -308,3 +450,23 @@ def test_an_odm_file_with_entity_declarations_is_refused():
     with pytest.raises(InputError) as caught:
         parse_odm_clinical_data(bomb)
     assert caught.value.code == "ODM-001"
+
+
+def test_a_randomization_time_without_its_offset_is_refused(exported):
+    from oligotrial.exports.odm import parse_odm_clinical_data
+
+    text = exported.decode()
+    start = text.index('ItemOID="IT.RAND.randomized_at" Value="') + len(
+        'ItemOID="IT.RAND.randomized_at" Value="'
+    )
+    moment = text[start : text.index('"', start)]
+    with pytest.raises(InputError) as caught:
+        parse_odm_clinical_data(text.replace(moment, moment.removesuffix("Z")).encode())
+    (problem,) = caught.value.problems
+    assert (problem.code, problem.value) == ("ODM-005", moment.removesuffix("Z"))
+    assert problem.field.endswith("ItemData[@ItemOID='IT.RAND.randomized_at']")
+    assert "UTC offset" in problem.message
+    records = parse_odm_clinical_data(exported)
+    (rand,) = [r for r in records if r.form_code == "RAND"]
+    assert rand.values["randomized_at"] == moment and rand.values["strata"]["metastatic_organs"] == "2-3"
+    assert rand.audit is not None and rand.audit["user"] == "USR.inv.cn02"

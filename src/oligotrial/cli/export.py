@@ -3,6 +3,9 @@
 ``sdtm``: SDTM datasets (CSV/XPORT); ``adam``: ADaM derived from them; ``define``: Define-XML 2.1 of either;
 ``odm``: CDISC ODM 1.3.2 (metadata, forms, audit records); ``fhir``: a FHIR R5 collection Bundle. ``adam``,
 ``define`` and ``fhir`` read the database or, with ``--sdtm DIR``, SDTM files exported by any EDC.
+
+Every command shows a rich progress bar on stderr (hidden with ``--json``): per subject where the export
+reports it (``odm``, the mapping of ``fhir``), else per step (reading, deriving, validating, writing).
 """
 
 from __future__ import annotations
@@ -12,7 +15,7 @@ import xml.etree.ElementTree as ET
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import cast
+from typing import Any, cast
 
 import polars as pl
 import typer
@@ -26,7 +29,7 @@ from oligotrial.exports.datasets import DatasetFormat, read_datasets, write_data
 from oligotrial.exports.define import build_define
 from oligotrial.exports.fhir import check_fhir_bundle, derive_fhir_bundle
 from oligotrial.exports.odm import export_odm
-from oligotrial.exports.sdtm import SDTM_DOMAINS, derive_sdtm, export_sdtm
+from oligotrial.exports.sdtm import SDTM_DOMAINS, derive_sdtm
 from oligotrial.protocol import Protocol, load_protocol
 from oligotrial.services import Actor, Role, open_edc
 from oligotrial.settings import load_settings
@@ -52,13 +55,19 @@ def sdtm(
     protocol = load_protocol(protocol_file)
     edc = open_edc(load_settings(database_url=database), pool_size=1)
     # The operator exports as a study-wide statistician would (read and export, no data entry); audited.
-    actor = Actor(
-        None, "system", "System (command line)", frozenset({(Role.STATISTICIAN, None)}), cli_source()
-    )
     try:
-        result = export_sdtm(edc, actor, out, cast(list[DatasetFormat], formats), protocol=protocol)
+        with _steps("SDTM export", [_FROM_DATABASE, _WRITING], json_output) as start:
+            start(_FROM_DATABASE)
+            tables, problems = derive_sdtm(edc, _statistician(), protocol=protocol)
+            start(_WRITING)
+            written = write_datasets(tables, out, cast(list[DatasetFormat], formats))
     finally:
         edc.engine.dispose()
+    result: dict[str, Any] = {
+        "files": [str(p) for p in written],
+        "records": {name: frame.height for name, frame in tables.items()},
+        "problems": [p.to_dict() for p in problems],
+    }
     if json_output:
         print_json(result)
         return
@@ -74,6 +83,16 @@ def _statistician() -> Actor:
     return Actor(
         None, "system", "System (command line)", frozenset({(Role.STATISTICIAN, None)}), cli_source()
     )
+
+
+_FROM_DATABASE = "SDTM from the database"
+_FROM_FILES = "reading SDTM files"
+_ADAM = "deriving ADaM"
+_WRITING = "writing files"
+
+
+def _source_step(sdtm_dir: Path | None) -> str:
+    return _FROM_FILES if sdtm_dir is not None else _FROM_DATABASE
 
 
 def _sdtm_tables(database: str | None, sdtm_dir: Path | None, protocol: Protocol) -> dict[str, pl.DataFrame]:
@@ -105,6 +124,29 @@ def _progress(what: str, quiet: bool) -> Iterator[Callable[[int, int], None]]:
             bar.update(task, completed=done, total=total)
 
         yield update
+
+
+@contextmanager
+def _steps(what: str, steps: list[str], quiet: bool) -> Iterator[Callable[[str], None]]:
+    """A progress bar over named steps, for exports whose derivation reports no finer progress: call
+    ``start(step)`` as each step begins; the bar is complete when the block ends without error."""
+    with Progress(
+        TextColumn(what),
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=stderr,
+        disable=quiet,
+        transient=False,
+    ) as bar:
+        task = bar.add_task(steps[0], total=len(steps))
+
+        def start(step: str) -> None:
+            bar.update(task, description=step, completed=steps.index(step))
+
+        yield start
+        bar.update(task, description="done", completed=len(steps))
 
 
 SDTM_DIR_OPTION = typer.Option(
@@ -155,12 +197,17 @@ def fhir(
 ) -> None:
     """Write the study and every subject as one FHIR R5 collection Bundle, validated before it is written."""
     protocol = load_protocol(protocol_file)
-    tables = _sdtm_tables(database, sdtm_dir, protocol)
-    with _progress("FHIR export", json_output) as progress:
+    with _steps("FHIR export", [_source_step(sdtm_dir)], json_output) as start:
+        start(_source_step(sdtm_dir))
+        tables = _sdtm_tables(database, sdtm_dir, protocol)
+    with _progress("FHIR export: subjects", json_output) as progress:
         bundle = derive_fhir_bundle(tables, protocol, progress=progress)
-    check_fhir_bundle(bundle)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(bundle, indent=1, ensure_ascii=False), encoding="utf-8")
+    with _steps("FHIR export", ["validating (R5 models, value sets)", _WRITING], json_output) as start:
+        start("validating (R5 models, value sets)")
+        check_fhir_bundle(bundle)
+        start(_WRITING)
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(json.dumps(bundle, indent=1, ensure_ascii=False), encoding="utf-8")
     counts: dict[str, int] = {}
     for entry in bundle["entry"]:
         kind = entry["resource"]["resourceType"]
@@ -186,12 +233,17 @@ def adam(
     if formats is None:
         raise InputError.single("CLI-002", "--format", "expected csv, xpt or both", value=output_format)
     protocol = load_protocol(protocol_file)
-    datasets = derive_adam(_sdtm_tables(database, sdtm_dir, protocol), protocol).as_dict()
-    written = write_datasets(datasets, out, cast(list[DatasetFormat], formats))
-    if "xpt" in formats:
-        define = out / "define.xml"
-        define.write_bytes(build_define(datasets, protocol))
-        written.append(define)
+    with _steps("ADaM export", [_source_step(sdtm_dir), _ADAM, _WRITING], json_output) as start:
+        start(_source_step(sdtm_dir))
+        tables = _sdtm_tables(database, sdtm_dir, protocol)
+        start(_ADAM)
+        datasets = derive_adam(tables, protocol).as_dict()
+        start(_WRITING)
+        written = write_datasets(datasets, out, cast(list[DatasetFormat], formats))
+        if "xpt" in formats:
+            define = out / "define.xml"
+            define.write_bytes(build_define(datasets, protocol))
+            written.append(define)
     records = {name: frame.height for name, frame in datasets.items()}
     if json_output:
         print_json({"out": str(out), "records": records, "files": [p.name for p in written]})
@@ -213,10 +265,16 @@ def define(
     if standard not in ("sdtm", "adam"):
         raise InputError.single("CLI-002", "--standard", "expected sdtm or adam", value=standard)
     protocol = load_protocol(protocol_file)
-    tables = _sdtm_tables(database, sdtm_dir, protocol)
-    datasets = derive_adam(tables, protocol).as_dict() if standard == "adam" else tables
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_bytes(build_define(datasets, protocol))
+    steps = [_source_step(sdtm_dir), *([_ADAM] if standard == "adam" else []), "writing define.xml"]
+    with _steps("Define-XML export", steps, json_output) as start:
+        start(_source_step(sdtm_dir))
+        tables = _sdtm_tables(database, sdtm_dir, protocol)
+        if standard == "adam":
+            start(_ADAM)
+        datasets = derive_adam(tables, protocol).as_dict() if standard == "adam" else tables
+        start("writing define.xml")
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_bytes(build_define(datasets, protocol))
     if json_output:
         print_json({"out": str(out), "datasets": list(datasets)})
         return

@@ -53,15 +53,23 @@ UCUM = "http://unitsofmeasure.org"
 NCIT = "http://ncicb.nci.nih.gov/xml/owl/EVS/Thesaurus.owl"
 MCODE = "http://hl7.org/fhir/us/mcode/StructureDefinition/"
 OBSERVATION_CATEGORY = "http://terminology.hl7.org/CodeSystem/observation-category"
-SUBJECT_STATE = "http://hl7.org/fhir/research-subject-state"
-SUBJECT_MILESTONE = "http://hl7.org/fhir/research-subject-milestone"
-SUBJECT_STATE_TYPE = "http://hl7.org/fhir/research-subject-state-type"
+# The three ResearchSubject.progress code systems are HL7 Terminology (THO) code systems in FHIR R5 (the
+# R5 value set pages research-subject-state, -milestone and -state-type, 5.0.0, list their codes under
+# http://terminology.hl7.org/CodeSystem/...; the HL7 AE clinical research IG example
+# HL7/fhir-ae-research-ig input/fsh/exampleCancerClinicalTrial.fsh uses the same systems).
+SUBJECT_STATE = "http://terminology.hl7.org/CodeSystem/research-subject-state"
+SUBJECT_MILESTONE = "http://terminology.hl7.org/CodeSystem/research-subject-milestone"
+SUBJECT_STATE_TYPE = "http://terminology.hl7.org/CodeSystem/research-subject-state-type"
 AE_SERIOUSNESS = "http://terminology.hl7.org/CodeSystem/adverse-event-seriousness"
 CONDITION_CLINICAL = "http://terminology.hl7.org/CodeSystem/condition-clinical"
 CTCAE_GRADE_EXTENSION = "https://oligotrial.org/fhir/StructureDefinition/ctcae-grade"
 """The extension carrying the CTCAE grade of an ``AdverseEvent`` (FHIR R5 has no severity element)."""
 ARM_SYSTEM = "https://oligotrial.org/fhir/CodeSystem/arm"
 
+# SNOMED CT body structures, as coded in mCODE's TG263 -> SNOMED CT concept map (HL7/fhir-mCODE-ig
+# input/fsh/CM_TG263.fsh: Esophagus 32849002, Glnd_Adrenal 23451007, Lung 39607008, Brain 12738006, Bone
+# 272673000, Liver 10200004, LN 59441001) and its radiotherapy examples; displays are the SNOMED CT
+# preferred terms without the "(body structure)" tag.
 _BODY_SITES = {
     "LIVER": ("10200004", "Liver structure"),
     "LUNG": ("39607008", "Lung structure"),
@@ -72,6 +80,10 @@ _BODY_SITES = {
     "DISTANT LYMPH NODE": ("59441001", "Structure of lymph node"),
     "ESOPHAGUS": ("32849002", "Esophageal structure"),
 }
+# mCODE CancerDiseaseStatus value (LOINC 97509-4 "Cancer disease progression"), from mCODE's
+# ConditionStatusTrendVS (HL7/fhir-mCODE-ig, STU3: 268910001 improved, 359746009 stable, 271299001 worsened,
+# 709137006 undetermined, 550991000124107 "Malignant neoplasm in full remission (disorder)"; later versions keep
+# 550991000124107 in ConditionStatusTrendMaxVS, the binding's maximum value set).
 _STATUS_TREND = {
     "CR": ("550991000124107", "Malignant neoplasm in full remission"),
     "PR": ("268910001", "Patient's condition improved"),
@@ -80,6 +92,11 @@ _STATUS_TREND = {
     "PD": ("271299001", "Patient's condition worsened"),
     "NE": ("709137006", "Patient condition undetermined"),
 }
+# NCI Thesaurus concepts of the CTCAE grades, codes and displays exactly as in HL7 Terminology's value set
+# "Adverse Event Clinical Research Grades" (http://terminology.hl7.org/ValueSet/adverse-event-clinical-research-
+# grades, OID 2.16.840.1.113883.11.21027, THO 2023-07-28); the HL7 AE clinical research IG's examples code grade 1
+# as NCIt C41338 "Grade 1 Mild Adverse Event" and grade 5 as C48275. System URI: FHIR's registered URI for the NCI
+# Thesaurus (terminology.hl7.org, used by mCODE's NCIT alias).
 _CTCAE_GRADES = {
     1: ("C41338", "Grade 1 Mild Adverse Event"),
     2: ("C41339", "Grade 2 Moderate Adverse Event"),
@@ -87,7 +104,10 @@ _CTCAE_GRADES = {
     4: ("C41337", "Grade 4 Life Threatening or Disabling Adverse Event"),
     5: ("C48275", "Grade 5 Death Related to Adverse Event"),
 }
+# UCUM case-sensitive codes: milligram, per square metre, per kilogram, millimetre and centigray (prefix c,
+# unit Gy) are all valid UCUM expressions; mCODE's TumorSizeUnitsVS codes UCUM#mm.
 _UNITS = {"mg": "mg", "mg/m2": "mg/m2", "mg/kg": "mg/kg", "mm": "mm", "cGy": "cGy"}
+# HL7 THO code system adverse-event-outcome (codes and displays of its 4.3.0/R4B page).
 _OUTCOMES = {
     "RECOVERED/RESOLVED": ("resolved", "Resolved"),
     "RECOVERING/RESOLVING": ("recovering", "Recovering"),
@@ -98,6 +118,11 @@ _OUTCOMES = {
 }
 AE_OUTCOME = "http://terminology.hl7.org/CodeSystem/adverse-event-outcome"
 
+# Other codes: SNOMED CT 363402007 "Malignant tumor of esophagus" (disorder); 128462008 "Secondary malignant
+# neoplastic disease" (mCODE SecondaryCancerCondition code; recent SNOMED CT releases name it "Metastatic malignant
+# neoplasm"); 1217123003 "Radiotherapy course of treatment" and category 108290001 "Radiation oncology AND/OR
+# radiotherapy" (mCODE RadiotherapyCourseSummary, HL7/fhir-mCODE-ig input/fsh/SD_Radiotherapy.fsh); LOINC
+# 21889-1 "Size Tumor" with component 33728-7 "Size.maximum dimension in Tumor" (mCODE TumorSize).
 VALUE_SETS: Mapping[str, frozenset[str]] = {
     SNOMED: frozenset(
         {c for c, _ in _BODY_SITES.values()}
@@ -110,7 +135,7 @@ VALUE_SETS: Mapping[str, frozenset[str]] = {
     SUBJECT_STATE: frozenset(
         {"screening", "on-study", "ineligible", "off-study", "withdrawn", "follow-up", "eligible"}
     ),
-    SUBJECT_MILESTONE: frozenset({"SignedUp", "Screened", "Randomized"}),
+    SUBJECT_MILESTONE: frozenset({"Randomized"}),
     SUBJECT_STATE_TYPE: frozenset({"Enrollment", "Milestone"}),
     AE_SERIOUSNESS: frozenset({"serious", "non-serious"}),
     AE_OUTCOME: frozenset(code for code, _ in _OUTCOMES.values()),
@@ -297,7 +322,9 @@ def _research_subject(
         day = _text(ds.get("DSSTDTC"))
         entry: dict[str, Any]
         if term == "INFORMED CONSENT OBTAINED":
-            entry = {"type": milestone_type, "milestone": _concept(SUBJECT_MILESTONE, "SignedUp")}
+            # No R5 milestone code means consent: "SignedUp" is an interest expressed *before* any assessment
+            # or consent process (its definition in research-subject-milestone), so the milestone is text.
+            entry = {"type": milestone_type, "milestone": {"text": "informed consent obtained"}}
         elif term == "ENROLLED":
             entry = {"type": state_type, "subjectState": _concept(SUBJECT_STATE, "on-study")}
         elif term == "RANDOMIZED":

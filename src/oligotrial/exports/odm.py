@@ -8,8 +8,13 @@ criteria) as repeating item groups. :func:`export_odm` adds ``AdminData`` (sites
 saved data) and ``ClinicalData``: per subject, ``StudyEventData`` -> ``FormData`` -> ``ItemGroupData`` ->
 ``ItemData`` with the current values of every form, each ``FormData`` carrying the ``AuditRecord`` of the
 audit-log entry that saved its current version (user, site, UTC time, reason; ``SourceID`` names the audit
-entry, the form id and version and where the change came from). :func:`parse_odm_clinical_data` reads
-``ClinicalData`` back into item values (used by :mod:`oligotrial.services.odm_import`).
+entry, the form id and version and where the change came from). A randomized subject has the event
+``SE.RANDOMIZATION`` with the form ``F.RAND`` (the stored assignment: arm, method, sequence number, stratum and
+strata, covariates, list position, minimization draw and scores, time, who randomized, request id; never the
+concealed list), and a subject with radiotherapy the event ``SE.RADIOTHERAPY`` with ``F.RT`` (the plan's dates
+and verdict, one ``IG.RT.courses`` repetition per irradiated lesion with its own ``AuditRecord``).
+:func:`parse_odm_clinical_data` reads ``ClinicalData`` back into item values (used by
+:mod:`oligotrial.services.odm_import`).
 
 OIDs: ``SE.<event>`` (repeating events ``SE.AE``, ``SE.TUMOUR``, ``SE.MAINTENANCE``, ``SE.FOLLOWUP``,
 ``SE.NEWTHERAPY``, ``SE.DEVIATION`` carry the rest of the event code as ``StudyEventRepeatKey``), ``F.<form>``,
@@ -20,6 +25,7 @@ schema shipped with ``odmlib`` (tested).
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import re
 import types
@@ -38,13 +44,28 @@ from sqlalchemy import select
 from oligotrial import __version__
 from oligotrial.errors import InputError, Problem
 from oligotrial.protocol import Protocol
+from oligotrial.rules.radiotherapy import RadiotherapyCourse, Verdict
 from oligotrial.services._context import Actor, Edc, Permission, write_audit, write_transaction
+from oligotrial.services.randomization import RESPONSES
 from oligotrial.services.workflow._store import default_protocol
 from oligotrial.services.workflow.forms import FORM_MODELS
-from oligotrial.store.tables import AuditEntry, Event, Form, Site, Subject, User
+from oligotrial.store.tables import (
+    AuditEntry,
+    Event,
+    Form,
+    RadiotherapyCourseRow,
+    RadiotherapyPlanRow,
+    RandomizationRecord,
+    Site,
+    Subject,
+    User,
+)
 
 __all__ = [
+    "DERIVED_ITEMS",
     "ODM_NS",
+    "RADIOTHERAPY_FORM",
+    "RANDOMIZATION_FORM",
     "FormDef",
     "GroupDef",
     "ItemDef",
@@ -55,13 +76,15 @@ __all__ = [
     "export_odm",
     "form_definitions",
     "parse_odm_clinical_data",
+    "radiotherapy_values",
+    "randomization_values",
 ]
 
 ODM_NS = "http://www.cdisc.org/ns/odm/v1.3"
 XML_NS = "http://www.w3.org/XML/1998/namespace"
 ET.register_namespace("", ODM_NS)
 
-DataType = Literal["text", "integer", "float", "boolean", "date"]
+DataType = Literal["text", "integer", "float", "boolean", "date", "datetime"]
 GroupKind = Literal["single", "records", "values", "mapping"]
 
 REPEATING_EVENTS: Mapping[str, str] = {
@@ -84,6 +107,8 @@ _EVENT_FORMS: Mapping[str, tuple[str, ...]] = {
     "SE.NEWTHERAPY": ("NEWTHERAPY",),
     "SE.DISPOSITION": ("DISPOSITION",),
     "SE.DEVIATION": ("DEVIATION",),
+    "SE.RANDOMIZATION": ("RAND",),
+    "SE.RADIOTHERAPY": ("RT",),
 }
 
 
@@ -153,6 +178,8 @@ def _scalar(annotation: Any) -> tuple[DataType, tuple[str, ...]]:
         return "integer", ()
     if annotation is float:
         return "float", ()
+    if annotation is datetime:
+        return "datetime", ()
     if annotation is date:
         return "date", ()
     return "text", ()
@@ -222,10 +249,80 @@ _ENROLL = FormDef(
 )
 
 
-def form_definitions() -> dict[str, FormDef]:
-    """Form code -> its ODM definition, for every workflow form and ``ENROLL``."""
+# -- randomization and radiotherapy: not workflow forms, described as forms of their own -------------------
+
+
+class _RandomizationCovariates(BaseModel):
+    site: str
+    induction_response: Literal[RESPONSES]  # type: ignore[valid-type]
+    metastatic_organ_count: int | None = None
+
+
+class _RandomizationItems(BaseModel):
+    """The items of ``F.RAND``: a row of the ``randomizations`` table without its internal row ids (subject,
+    site, list and list-slot ids), the concealed list itself staying out of the file. ``scores`` and
+    ``preferred`` are the minimization scores per arm and the arms with the lowest score."""
+
+    arm: str
+    method: Literal["permuted_blocks", "minimization"]
+    sequence: int
+    stratum: str
+    strata: dict[str, str]
+    covariates: _RandomizationCovariates
+    list_position: int | None = None
+    draw: float | None = None
+    scores: dict[str, float]
+    preferred: tuple[str, ...]
+    randomized_at: datetime
+    randomized_by: str | None = None
+    request_id: str | None = None
+
+
+class _CourseItems(RadiotherapyCourse):
+    verdict: Verdict | None = None
+
+
+class _RadiotherapyItems(BaseModel):
+    """The items of ``F.RT``: the plan's dates, its check verdict and one repetition per irradiated lesion
+    (the course as entered and its verdict). Verdicts are derived by the plan check and recomputed on
+    import."""
+
+    chemo_immunotherapy_end: date
+    maintenance_restart: date | None = None
+    verdict: Verdict
+    courses: tuple[_CourseItems, ...]
+
+
+RANDOMIZATION_FORM = "RAND"
+"""Form code of a subject's randomization (event ``SE.RANDOMIZATION``)."""
+RADIOTHERAPY_FORM = "RT"
+"""Form code of a subject's radiotherapy courses (event ``SE.RADIOTHERAPY``)."""
+DERIVED_ITEMS = frozenset({"IT.RT.verdict", "IT.RT.courses.verdict"})
+"""Items written for the reader and recomputed, not read, on import (the radiotherapy plan check)."""
+
+
+def _randomization_form(protocol: Protocol) -> FormDef:
+    form = _form_def(RANDOMIZATION_FORM, _RandomizationItems)
+    arms = tuple(arm.id for arm in protocol.arms)
+    groups = []
+    for group in form.groups:
+        items = tuple(
+            dataclasses.replace(item, codes=arms)
+            if item.oid in ("IT.RAND.arm", "IT.RAND.preferred", "IT.RAND.scores.key")
+            else item
+            for item in group.items
+        )
+        groups.append(dataclasses.replace(group, items=items))
+    return dataclasses.replace(form, groups=tuple(groups))
+
+
+def form_definitions(protocol: Protocol | None = None) -> dict[str, FormDef]:
+    """Form code -> its ODM definition, for every workflow form, ``ENROLL``, the randomization (``RAND``,
+    arms from ``protocol``, default the services' protocol) and the radiotherapy courses (``RT``)."""
     forms = {code: _form_def(code, model) for code, model in FORM_MODELS.items()}
     forms["ENROLL"] = _ENROLL
+    forms[RANDOMIZATION_FORM] = _randomization_form(protocol or default_protocol())
+    forms[RADIOTHERAPY_FORM] = _form_def(RADIOTHERAPY_FORM, _RadiotherapyItems)
     return forms
 
 
@@ -270,6 +367,8 @@ def _event_defs(protocol: Protocol) -> list[tuple[str, str, bool, tuple[str, ...
         "SE.NEWTHERAPY": "New anticancer therapy",
         "SE.DISPOSITION": "End of study",
         "SE.DEVIATION": "Protocol deviation",
+        "SE.RANDOMIZATION": "Randomization",
+        "SE.RADIOTHERAPY": "Radiotherapy (experimental arm)",
     }
     events += [(oid, name, oid in repeating, _EVENT_FORMS[oid]) for oid, name in names.items()]
     return events
@@ -288,6 +387,8 @@ _FORM_NAMES = {
     "NEWTHERAPY": "New anticancer therapy",
     "DISPOSITION": "Disposition",
     "DEVIATION": "Protocol deviation",
+    "RAND": "Randomization (assignment as stored)",
+    "RT": "Radiotherapy courses and plan check",
 }
 
 
@@ -337,7 +438,7 @@ def build_odm_metadata(protocol: Protocol) -> ET.Element:
             ET.SubElement(
                 event, _q("FormRef"), FormOID=f"F.{form_code}", OrderNumber=str(order), Mandatory="No"
             )
-    definitions = form_definitions()
+    definitions = form_definitions(protocol)
     for form in definitions.values():
         element = ET.SubElement(
             version, _q("FormDef"), OID=form.oid, Name=_FORM_NAMES.get(form.code, form.code), Repeating="No"
@@ -373,6 +474,8 @@ def build_odm_metadata(protocol: Protocol) -> ET.Element:
                     Name=item.oid.removeprefix("IT."),
                     DataType=item.data_type,
                 )
+                if item.oid in DERIVED_ITEMS:
+                    _description(element, "derived by the radiotherapy plan check; recomputed on import")
                 if item.codes:
                     ET.SubElement(
                         element, _q("CodeListRef"), CodeListOID="CL." + item.oid.removeprefix("IT.")
@@ -460,6 +563,57 @@ def _admin_data(protocol: Protocol, sites: Iterable[tuple[str, str]], users: Map
     return admin
 
 
+def randomization_values(record: RandomizationRecord, randomized_by: str | None) -> dict[str, Any]:
+    """The ``F.RAND`` item values of a stored randomization (as :func:`parse_odm_clinical_data` reads them
+    back): every column but the internal row ids, ``randomized_at`` in UTC ISO 8601."""
+    scores = record.scores or {}
+    values: dict[str, Any] = {
+        "arm": record.arm,
+        "method": record.method,
+        "sequence": record.sequence,
+        "stratum": record.stratum,
+        "strata": {str(k): str(v) for k, v in record.strata.items()},
+        "covariates": dict(record.covariates),
+        "list_position": record.list_position,
+        "draw": record.draw,
+        "scores": {str(k): float(v) for k, v in (scores.get("scores") or {}).items()},
+        "preferred": [str(a) for a in scores.get("preferred") or []],
+        "randomized_at": _utc(record.randomized_at),
+        "randomized_by": randomized_by,
+        "request_id": record.request_id,
+    }
+    return values
+
+
+def radiotherapy_values(
+    plan: RadiotherapyPlanRow, courses: Iterable[RadiotherapyCourseRow]
+) -> dict[str, Any]:
+    """The ``F.RT`` item values of a subject's radiotherapy: plan dates and verdict, the courses in entry
+    order with their verdicts."""
+    return {
+        "chemo_immunotherapy_end": plan.chemo_immunotherapy_end.isoformat(),
+        "maintenance_restart": None
+        if plan.maintenance_restart is None
+        else plan.maintenance_restart.isoformat(),
+        "verdict": plan.verdict,
+        "courses": [{**row.course, "verdict": row.verdict} for row in courses],
+    }
+
+
+def _audit_record(entry: AuditEntry, site_code: str, what: str) -> ET.Element:
+    record = ET.Element(_q("AuditRecord"))
+    ET.SubElement(record, _q("UserRef"), UserOID=f"USR.{entry.actor_username}")
+    ET.SubElement(record, _q("LocationRef"), LocationOID=f"LOC.{site_code}")
+    ET.SubElement(record, _q("DateTimeStamp")).text = _utc(entry.at)
+    if entry.reason:
+        ET.SubElement(record, _q("ReasonForChange")).text = entry.reason
+    ET.SubElement(record, _q("SourceID")).text = f"audit_log {entry.id}; {what}; source {entry.source}"
+    return record
+
+
+_TRIAL_TABLES = ("randomizations", "radiotherapy_plans", "radiotherapy_courses")
+
+
 def export_odm(
     edc: Edc,
     actor: Actor,
@@ -468,7 +622,8 @@ def export_odm(
     created: datetime | None = None,
     progress: Callable[[int, int], None] | None = None,
 ) -> bytes:
-    """The ODM 1.3.2 document (UTF-8 bytes): study metadata, admin data and every subject's forms.
+    """The ODM 1.3.2 document (UTF-8 bytes): study metadata, admin data and every subject's forms, its
+    randomization and its radiotherapy.
 
     The export is one audited transaction by a study-wide role holding ``export``; ``progress(done, total)``
     is called after each subject.
@@ -476,8 +631,11 @@ def export_odm(
     Notes
     -----
     A ``Snapshot`` file: each form's current values (an item whose value is null is omitted) with the
-    ``AuditRecord`` of the save that made its current version. Randomization and radiotherapy courses are
-    not forms of the EDC and are not in this file (they are in the SDTM and FHIR exports).
+    ``AuditRecord`` of the save that made its current version. The randomization (``SE.RANDOMIZATION``,
+    form ``F.RAND``) is the stored assignment with the ``AuditRecord`` of the audit entry that stored it; the
+    concealed list is not exported (only the position the subject took). The radiotherapy (``SE.RADIOTHERAPY``,
+    form ``F.RT``) carries the ``AuditRecord`` of the latest change to the plan or a course, and each course's
+    repetition the ``AuditRecord`` of that course's latest change.
 
     Raises
     ------
@@ -487,7 +645,7 @@ def export_odm(
     protocol = protocol or default_protocol()
     actor.require(Permission.EXPORT)
     created = created or datetime.now(UTC)
-    definitions = form_definitions()
+    definitions = form_definitions(protocol)
     root = ET.Element(_q("ODM"))
     root.set("FileType", "Snapshot")
     root.set("FileOID", f"ODM.{protocol.protocol.id}.{created.strftime('%Y%m%dT%H%M%S')}")
@@ -500,12 +658,20 @@ def export_odm(
     with write_transaction(edc) as session:
         sites = [(c, n) for c, n in session.execute(select(Site.code, Site.name).order_by(Site.code))]
         full_names = {u: n for u, n in session.execute(select(User.username, User.full_name))}
+        usernames = {i: u for i, u in session.execute(select(User.id, User.username))}
         saves: dict[tuple[int, int], AuditEntry] = {}
+        latest: dict[tuple[str, str], AuditEntry] = {}
         for entry in session.execute(
             select(AuditEntry)
-            .where(AuditEntry.table_name == "forms", AuditEntry.action.in_(("create", "update")))
+            .where(
+                AuditEntry.table_name.in_(("forms", *_TRIAL_TABLES)),
+                AuditEntry.action.in_(("create", "update", "randomize", "import")),
+            )
             .order_by(AuditEntry.id)
         ).scalars():
+            if entry.table_name != "forms":
+                latest[(entry.table_name, str(entry.record_id))] = entry
+                continue
             new = json.loads(entry.new_values or "{}")
             if "version" in new:
                 saves[(int(entry.record_id), int(new["version"]))] = entry
@@ -517,18 +683,28 @@ def export_odm(
             .order_by(Subject.id, Form.id)
         ).all()
         subjects = session.execute(
-            select(Subject.code, Site.code).join(Site, Site.id == Subject.site_id).order_by(Subject.id)
+            select(Subject.id, Subject.code, Site.code)
+            .join(Site, Site.id == Subject.site_id)
+            .order_by(Subject.id)
         ).all()
         by_subject: dict[str, list[tuple[Form, str]]] = {}
         for form, subject_code, _site, event_code in rows:
             by_subject.setdefault(subject_code, []).append((form, event_code))
+        randomized = {r.subject_id: r for r in session.execute(select(RandomizationRecord)).scalars()}
+        plans = {p.subject_id: p for p in session.execute(select(RadiotherapyPlanRow)).scalars()}
+        courses: dict[int, list[RadiotherapyCourseRow]] = {}
+        for course in session.execute(
+            select(RadiotherapyCourseRow).order_by(RadiotherapyCourseRow.id)
+        ).scalars():
+            courses.setdefault(course.subject_id, []).append(course)
         users = {e.actor_username: full_names.get(e.actor_username, "") for e in saves.values()}
+        users |= {e.actor_username: full_names.get(e.actor_username, "") for e in latest.values()}
         root.append(_admin_data(protocol, sites, users))
         clinical = ET.SubElement(
             root, _q("ClinicalData"), StudyOID=_study_oid(protocol), MetaDataVersionOID=_mdv_oid(protocol)
         )
         skipped = 0
-        for done, (subject_code, site_code) in enumerate(subjects, 1):
+        for done, (subject_id, subject_code, site_code) in enumerate(subjects, 1):
             subject = ET.SubElement(clinical, _q("SubjectData"), SubjectKey=subject_code)
             ET.SubElement(subject, _q("SiteRef"), LocationOID=f"LOC.{site_code}")
             events: dict[str, ET.Element] = {}
@@ -547,18 +723,27 @@ def export_odm(
                 element = ET.SubElement(event, _q("FormData"), FormOID=definition.oid)
                 save = saves.get((form.id, form.version))
                 if save is not None:
-                    record = ET.SubElement(element, _q("AuditRecord"))
-                    ET.SubElement(record, _q("UserRef"), UserOID=f"USR.{save.actor_username}")
-                    ET.SubElement(record, _q("LocationRef"), LocationOID=f"LOC.{site_code}")
-                    ET.SubElement(record, _q("DateTimeStamp")).text = _utc(save.at)
-                    if save.reason:
-                        ET.SubElement(record, _q("ReasonForChange")).text = save.reason
-                    ET.SubElement(
-                        record, _q("SourceID")
-                    ).text = (
-                        f"audit_log {save.id}; form {form.id} version {form.version}; source {save.source}"
-                    )
+                    element.append(_audit_record(save, site_code, f"form {form.id} version {form.version}"))
                 element.extend(_form_data(definition, form.item_values))
+            record = randomized.get(subject_id)
+            if record is not None:
+                event = ET.SubElement(subject, _q("StudyEventData"), StudyEventOID="SE.RANDOMIZATION")
+                element = ET.SubElement(event, _q("FormData"), FormOID=f"F.{RANDOMIZATION_FORM}")
+                entry = latest.get(("randomizations", subject_code))
+                if entry is not None:
+                    element.append(_audit_record(entry, site_code, f"randomization of {subject_code}"))
+                by = None if record.randomized_by is None else usernames.get(record.randomized_by)
+                element.extend(_form_data(definitions[RANDOMIZATION_FORM], randomization_values(record, by)))
+            plan = plans.get(subject_id)
+            if plan is not None:
+                _radiotherapy_event(
+                    subject,
+                    definitions[RADIOTHERAPY_FORM],
+                    plan,
+                    courses.get(subject_id, []),
+                    latest,
+                    site_code,
+                )
             if progress is not None:
                 progress(done, len(subjects))
         write_audit(
@@ -568,11 +753,46 @@ def export_odm(
             "odm",
             protocol.protocol.id,
             site_id=None,
-            new={"subjects": len(subjects), "forms": len(rows) - skipped, "skipped_generic_forms": skipped},
+            new={
+                "subjects": len(subjects),
+                "forms": len(rows) - skipped,
+                "skipped_generic_forms": skipped,
+                "randomizations": len(randomized),
+                "radiotherapy_plans": len(plans),
+            },
         )
     ET.indent(root)
     document: bytes = ET.tostring(root, encoding="utf-8", xml_declaration=True)
     return document
+
+
+def _radiotherapy_event(
+    subject: ET.Element,
+    definition: FormDef,
+    plan: RadiotherapyPlanRow,
+    courses: list[RadiotherapyCourseRow],
+    latest: Mapping[tuple[str, str], AuditEntry],
+    site_code: str,
+) -> None:
+    subject_code = subject.get("SubjectKey", "")
+    event = ET.SubElement(subject, _q("StudyEventData"), StudyEventOID="SE.RADIOTHERAPY")
+    element = ET.SubElement(event, _q("FormData"), FormOID=f"F.{RADIOTHERAPY_FORM}")
+    changes = [latest.get(("radiotherapy_plans", subject_code))]
+    changes += [latest.get(("radiotherapy_courses", str(c.id))) for c in courses]
+    found = [c for c in changes if c is not None]
+    if found:
+        newest = max(found, key=lambda e: e.id)
+        element.append(_audit_record(newest, site_code, f"radiotherapy of {subject_code}"))
+    groups = _form_data(definition, radiotherapy_values(plan, courses))
+    course_groups = [g for g in groups if g.get("ItemGroupOID") == f"IG.{RADIOTHERAPY_FORM}.courses"]
+    for group, course in zip(course_groups, courses, strict=True):
+        change = latest.get(("radiotherapy_courses", str(course.id)))
+        if change is not None:
+            group.insert(
+                0,
+                _audit_record(change, site_code, f"radiotherapy course {course.id} version {course.version}"),
+            )
+    element.extend(groups)
 
 
 # -- reading ClinicalData ----------------------------------------------------------------------------------
@@ -582,7 +802,8 @@ def export_odm(
 class OdmFormRecord:
     """One ``FormData`` of a file, mapped to this protocol: where it is (``location``, an XPath-like path),
     the subject key and site, the event (``event_oid``, ``repeat_key``), the form code and its item values
-    as the workflow form expects them."""
+    as the workflow form expects them; ``audit`` the texts of the form's ``AuditRecord`` (user, time, reason,
+    source id) when the file has one."""
 
     location: str
     position: int
@@ -592,6 +813,7 @@ class OdmFormRecord:
     repeat_key: str | None
     form_code: str
     values: dict[str, Any]
+    audit: dict[str, str] | None = None
 
 
 def _parse_value(text: str, item: ItemDef, where: str) -> tuple[Any, Problem | None]:
@@ -609,8 +831,14 @@ def _parse_value(text: str, item: ItemDef, where: str) -> tuple[Any, Problem | N
             raise ValueError(text)
         if item.data_type == "date":
             return date.fromisoformat(text.strip()).isoformat(), None
+        if item.data_type == "datetime":
+            moment = datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
+            if moment.tzinfo is None:
+                raise ValueError(text)  # a moment without its offset is ambiguous
+            return _utc(moment), None
     except ValueError:
-        return None, Problem("ODM-005", where, f"expected a value of data type {item.data_type}", value=text)
+        expected = "a date and time with its UTC offset" if item.data_type == "datetime" else item.data_type
+        return None, Problem("ODM-005", where, f"expected a value of data type {expected}", value=text)
     return text, None
 
 
@@ -648,7 +876,23 @@ def _local(tag: str) -> str:
     return tag.rsplit("}", 1)[-1]
 
 
-def parse_odm_clinical_data(document: bytes, mapping: Mapping[str, Any] | None = None) -> list[OdmFormRecord]:
+def _audit_texts(form: ET.Element) -> dict[str, str] | None:
+    record = next((e for e in form if _local(e.tag) == "AuditRecord"), None)
+    if record is None:
+        return None
+    texts: dict[str, str] = {}
+    for child in record:
+        name = _local(child.tag)
+        if name == "UserRef":
+            texts["user"] = child.get("UserOID", "")
+        elif name in ("DateTimeStamp", "ReasonForChange", "SourceID"):
+            texts[name] = (child.text or "").strip()
+    return texts
+
+
+def parse_odm_clinical_data(
+    document: bytes, mapping: Mapping[str, Any] | None = None, *, protocol: Protocol | None = None
+) -> list[OdmFormRecord]:
     """Every ``FormData`` of the file's ``ClinicalData``, mapped to this protocol's forms and items.
 
     Parameters
@@ -659,6 +903,8 @@ def parse_odm_clinical_data(document: bytes, mapping: Mapping[str, Any] | None =
         For foreign OIDs: ``{"study_events": {OID: "SE..."}, "forms": {OID: "F..."}, "item_groups": {OID:
         "IG..."}, "items": {OID: "IT..."}, "sites": {LocationOID: site code}, "default_site": code}``;
         an OID that is not mapped must be one of this protocol's (:func:`form_definitions`).
+    protocol
+        The protocol whose arms the randomization's code lists hold (default: the services' protocol).
 
     Raises
     ------
@@ -674,7 +920,7 @@ def parse_odm_clinical_data(document: bytes, mapping: Mapping[str, Any] | None =
     except (ET.ParseError, DefusedXmlException) as exc:
         raise InputError.single("ODM-001", "<file>", f"not well-formed or unsafe XML: {exc}") from None
     maps = _mapping(mapping)
-    definitions = {f.oid: f for f in form_definitions().values()}
+    definitions = {f.oid: f for f in form_definitions(protocol).values()}
     group_defs = {g.oid: (f, g) for f in definitions.values() for g in f.groups}
     known_events = set(_EVENT_FORMS)
     clinical = [e for e in root if _local(e.tag) == "ClinicalData"]
@@ -744,7 +990,15 @@ def parse_odm_clinical_data(document: bytes, mapping: Mapping[str, Any] | None =
                     position += 1
                     records.append(
                         OdmFormRecord(
-                            form_path, position, key, site, event_oid, repeat, definition.code, values
+                            form_path,
+                            position,
+                            key,
+                            site,
+                            event_oid,
+                            repeat,
+                            definition.code,
+                            values,
+                            _audit_texts(form),
                         )
                     )
     if problems:

@@ -17,25 +17,59 @@ the import's reason).
 Everything runs inside one database transaction whose use cases nest as savepoints: a dry run always rolls it
 back (the report says what would be created or changed, with the identifiers the database would assign); a
 real import commits only when no form was refused, else it rolls back and reports every refusal, located by
-the form's path in the file. Randomization and radiotherapy courses are not forms and are not imported.
+the form's path in the file.
+
+*Randomization* (``SE.RANDOMIZATION``, form ``F.RAND``). An import never randomizes: the file's assignment
+is stored as it was made (arm, method, sequence number, stratum and strata, covariates, list position, draw
+and minimization scores, time of allocation), as an *imported assignment* audited with the action ``import``
+on ``randomizations`` whose entry names its source (file, location in the file, the source's
+``AuditRecord``, who randomized and the request id there; the local account and the idempotency key are not
+carried over). It takes no slot of this database's concealed list and consumes no draw of its minimization
+stream, but later minimization counts it in the marginal totals like any assignment. It is refused, with a
+located problem naming the item, when: an item is missing or not this protocol's (arm, method, response) or
+the strata are not those the protocol derives from the covariates, or the stratum key does not match them
+(``ODM-013``); the subject is not enrolled (``ODM-014``); the sequence number is taken by another subject
+(``ODM-012``); the subject already holds a *different* assignment (``ODM-011``: a subject is randomized
+once; the same assignment is ``unchanged``).
+
+*Radiotherapy* (``SE.RADIOTHERAPY``, form ``F.RT``) replays each course and the maintenance restart through
+:func:`~oligotrial.services.radiotherapy.record_radiotherapy_course` and
+:func:`~oligotrial.services.radiotherapy.record_maintenance_restart` (arm check, plan check and audit as at a
+site); the verdicts in the file are derived items and are recomputed, not read. Courses or a restart date
+recorded here and absent from the file are left as they are.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import date, datetime
 from typing import Any, Literal, cast
 
 from defusedxml.ElementTree import fromstring as defused_fromstring
-from sqlalchemy import Engine
+from sqlalchemy import Engine, select
 
-from oligotrial.errors import NotFoundError, OligotrialError, Problem
-from oligotrial.exports.odm import OdmFormRecord, event_code_of, parse_odm_clinical_data
+from oligotrial.errors import ConflictError, InputError, NotFoundError, OligotrialError, Problem
+from oligotrial.exports.odm import (
+    RADIOTHERAPY_FORM,
+    RANDOMIZATION_FORM,
+    OdmFormRecord,
+    event_code_of,
+    parse_odm_clinical_data,
+    randomization_values,
+)
 from oligotrial.protocol import Protocol
+from oligotrial.randomization import derive_strata, stratum_key
 from oligotrial.services import admin
-from oligotrial.services._context import Actor, Edc, write_audit, write_transaction
-from oligotrial.services.data import create_subject, get_subject, list_forms
+from oligotrial.services._context import Actor, Edc, Permission, write_audit, write_transaction
+from oligotrial.services.data import create_subject, get_subject, list_forms, load_subject
+from oligotrial.services.radiotherapy import (
+    RadiotherapyPlanView,
+    get_radiotherapy_plan,
+    record_maintenance_restart,
+    record_radiotherapy_course,
+)
+from oligotrial.services.randomization import RESPONSES
 from oligotrial.services.views import FormView
 from oligotrial.services.workflow import (
     check_form_values,
@@ -54,12 +88,17 @@ from oligotrial.services.workflow import (
 )
 from oligotrial.services.workflow._store import default_protocol
 from oligotrial.store.engine import SQLITE_BEGIN_OPTION
+from oligotrial.store.tables import RandomizationRecord, Subject
 
 __all__ = ["OdmImportAction", "OdmImportReport", "import_odm"]
 
 ActionKind = Literal["create", "change", "unchanged"]
 
-_RANK = {"ELIG": 0, "ENROLL": 1, "EOT": 3, "SCRFAIL": 4, "DEATH": 4, "DISPOSITION": 5}
+# Replay order within a subject: eligibility, enrollment, the randomization, the dated records (radiotherapy
+# among them, after the randomization it needs) in file order, end of treatment, screen failure and death,
+# disposition.
+_RANK = {"ELIG": 0, "ENROLL": 1, RANDOMIZATION_FORM: 2, "EOT": 4, "SCRFAIL": 5, "DEATH": 5, "DISPOSITION": 6}
+_DATED_RANK = 3
 _RECORDERS: Mapping[str, Callable[..., Any]] = {
     "DOSE": record_dose,
     "TUMOUR": record_tumour_assessment,
@@ -136,6 +175,279 @@ def _site_names(document: bytes) -> dict[str, str]:
             oid = element.get("OID", "")
             names[oid.removeprefix("LOC.")] = element.get("Name") or oid
     return names
+
+
+def _file_oid(document: bytes) -> str:
+    root = defused_fromstring(document)
+    return f"ODM file {root.get('FileOID') or '(no FileOID)'} from {root.get('SourceSystem') or 'an unnamed system'}"
+
+
+# -- randomization: stored as an imported assignment, never re-randomized ------------------------------------
+
+# Items compared with a stored assignment; who randomized and the request id belong to the source system.
+_RANDOMIZATION_COMPARED = (
+    "arm",
+    "method",
+    "sequence",
+    "stratum",
+    "strata",
+    "covariates",
+    "list_position",
+    "draw",
+    "scores",
+    "preferred",
+    "randomized_at",
+)
+
+
+def _incoming_randomization(values: Mapping[str, Any], protocol: Protocol) -> dict[str, Any]:
+    """The file's assignment in the shape :func:`randomization_values` gives a stored one, checked."""
+    problems: list[Problem] = []
+
+    def need(item: str, value: Any, allowed: tuple[str, ...] | None = None) -> None:
+        if value is None or value == "":
+            problems.append(Problem("ODM-013", f"IT.RAND.{item}", "missing: a randomization needs it"))
+        elif allowed is not None and value not in allowed:
+            problems.append(
+                Problem("ODM-013", f"IT.RAND.{item}", f"expected one of {', '.join(allowed)}", value=value)
+            )
+
+    arms = tuple(arm.id for arm in protocol.arms)
+    covariates_in = values.get("covariates") or {}
+    covariates = {
+        "site": covariates_in.get("site"),
+        "induction_response": covariates_in.get("induction_response"),
+        "metastatic_organ_count": covariates_in.get("metastatic_organ_count"),
+    }
+    need("arm", values.get("arm"), arms)
+    need("method", values.get("method"), ("permuted_blocks", "minimization"))
+    need("sequence", values.get("sequence"))
+    need("stratum", values.get("stratum"))
+    need("randomized_at", values.get("randomized_at"))
+    need("covariates.site", covariates["site"])
+    need("covariates.induction_response", covariates["induction_response"], RESPONSES)
+    sequence = values.get("sequence")
+    if isinstance(sequence, int) and sequence < 1:
+        problems.append(Problem("ODM-013", "IT.RAND.sequence", "expected a number from 1", value=sequence))
+    scores = {str(k): v for k, v in (values.get("scores") or {}).items()}
+    preferred = [str(a) for a in values.get("preferred") or []]
+    for arm in [*scores, *preferred]:
+        if arm not in arms:
+            problems.append(
+                Problem("ODM-013", "IT.RAND.scores.key", f"expected one of {', '.join(arms)}", value=arm)
+            )
+    strata = {str(k): str(v) for k, v in (values.get("strata") or {}).items()}
+    if not problems:
+        try:
+            expected = derive_strata(protocol.randomization.strata, covariates)
+        except OligotrialError as error:
+            problems += [Problem("ODM-013", "IT.RAND.covariates", p.message, p.value) for p in error.problems]
+        else:
+            if strata != expected:
+                problems.append(
+                    Problem(
+                        "ODM-013",
+                        "IT.RAND.strata",
+                        f"the protocol derives the strata {expected} from the covariates",
+                        value=strata,
+                    )
+                )
+            elif stratum_key(strata) != values.get("stratum"):
+                problems.append(
+                    Problem(
+                        "ODM-013",
+                        "IT.RAND.stratum",
+                        f"does not match the strata: expected {stratum_key(strata)}",
+                        value=values.get("stratum"),
+                    )
+                )
+    if problems:
+        raise InputError(problems)
+    return {
+        "arm": values["arm"],
+        "method": values["method"],
+        "sequence": values["sequence"],
+        "stratum": values["stratum"],
+        "strata": strata,
+        "covariates": covariates,
+        "list_position": values.get("list_position"),
+        "draw": values.get("draw"),
+        "scores": scores,
+        "preferred": preferred,
+        "randomized_at": values["randomized_at"],
+    }
+
+
+def _import_randomization(
+    edc: Edc,
+    actor: Actor,
+    subject_code: str,
+    record: OdmFormRecord,
+    reason: str,
+    protocol: Protocol,
+    source: str,
+) -> OdmImportAction:
+    incoming = _incoming_randomization(record.values, protocol)
+    event_code = event_code_of(record.event_oid, record.repeat_key)
+    with write_transaction(edc) as session:
+        subject, _site = load_subject(session, actor, subject_code)
+        actor.require(Permission.ENTER_DATA, subject.site_id)
+        session.execute(select(Subject.id).where(Subject.id == subject.id).with_for_update())
+        existing = session.execute(
+            select(RandomizationRecord).where(RandomizationRecord.subject_id == subject.id)
+        ).scalar_one_or_none()
+        if existing is not None:
+            stored = randomization_values(existing, None)
+            differing = [k for k in _RANDOMIZATION_COMPARED if stored.get(k) != incoming[k]]
+            if not differing:
+                return OdmImportAction(
+                    record.location, subject.code, event_code, RANDOMIZATION_FORM, "unchanged", 1
+                )
+            raise ConflictError(
+                Problem(
+                    "ODM-011",
+                    f"IT.RAND.{differing[0]}",
+                    f"the subject is already randomized (arm {existing.arm}, sequence {existing.sequence}) and "
+                    f"the file differs in {', '.join(differing)}: a subject is randomized once and an import "
+                    "never re-randomizes",
+                    value=incoming[differing[0]],
+                )
+            )
+        if subject.status != "enrolled":
+            raise ConflictError(
+                Problem(
+                    "ODM-014",
+                    "IT.RAND.arm",
+                    f"only an enrolled subject holds a randomization; this subject is {subject.status}",
+                    value=subject.code,
+                )
+            )
+        taken = session.execute(
+            select(Subject.code)
+            .join(RandomizationRecord, RandomizationRecord.subject_id == Subject.id)
+            .where(RandomizationRecord.sequence == incoming["sequence"])
+        ).scalar_one_or_none()
+        if taken is not None:
+            raise ConflictError(
+                Problem(
+                    "ODM-012",
+                    "IT.RAND.sequence",
+                    f"randomization number {incoming['sequence']} is held by {taken} in this database",
+                    value=incoming["sequence"],
+                )
+            )
+        scores = (
+            {"scores": incoming["scores"], "preferred": incoming["preferred"]}
+            if incoming["scores"] or incoming["preferred"]
+            else None
+        )
+        row = RandomizationRecord(
+            subject_id=subject.id,
+            site_id=subject.site_id,
+            sequence=incoming["sequence"],
+            method=incoming["method"],
+            arm=incoming["arm"],
+            stratum=incoming["stratum"],
+            strata=incoming["strata"],
+            covariates=incoming["covariates"],
+            list_id=None,
+            entry_id=None,
+            list_position=incoming["list_position"],
+            draw=incoming["draw"],
+            scores=scores,
+            request_id=None,
+            randomized_by=None,
+            randomized_at=datetime.fromisoformat(incoming["randomized_at"].replace("Z", "+00:00")),
+        )
+        session.add(row)
+        session.flush()
+        write_audit(
+            session,
+            actor,
+            "import",
+            "randomizations",
+            subject.code,
+            site_id=subject.site_id,
+            new={
+                "subject": subject.code,
+                **incoming,
+                "imported_from": {
+                    "file": source,
+                    "location": record.location,
+                    "randomized_by": record.values.get("randomized_by"),
+                    "request_id": record.values.get("request_id"),
+                    "audit_record": record.audit,
+                },
+            },
+            reason=reason,
+        )
+    return OdmImportAction(record.location, subject_code, event_code, RANDOMIZATION_FORM, "create", 1)
+
+
+# -- radiotherapy: replayed through the radiotherapy use cases ----------------------------------------------
+
+
+def _course(values: Mapping[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in values.items() if k not in ("verdict", "version")}
+
+
+def _import_radiotherapy(
+    edc: Edc,
+    actor: Actor,
+    subject_code: str,
+    record: OdmFormRecord,
+    reason: str,
+    protocol: Protocol,
+    source: str,
+) -> OdmImportAction:
+    values = record.values
+    event_code = event_code_of(record.event_oid, record.repeat_key)
+    courses = [_course(c) for c in values.get("courses") or []]
+    missing = [
+        Problem("ODM-013", f"IT.RT.{item}", "missing: a radiotherapy plan needs it")
+        for item, present in (
+            ("chemo_immunotherapy_end", values.get("chemo_immunotherapy_end")),
+            ("courses.lesion_id", courses),
+        )
+        if not present
+    ]
+    if missing:
+        raise InputError(missing)
+    end = date.fromisoformat(str(values["chemo_immunotherapy_end"]))
+    restart = values.get("maintenance_restart")
+    try:
+        before: RadiotherapyPlanView | None = get_radiotherapy_plan(edc, actor, subject_code)
+    except NotFoundError:
+        before = None
+    old_courses = {} if before is None else {c["lesion_id"]: _course(c) for c in before.courses}
+    changed: list[str] = []
+    if before is not None and before.chemo_immunotherapy_end != end:
+        changed.append("chemo_immunotherapy_end")
+    view = before
+    for course in courses:
+        if old_courses.get(course.get("lesion_id")) == course:
+            continue
+        if before is not None:
+            changed.append(f"courses[{course.get('lesion_id')}]")
+        view = record_radiotherapy_course(
+            edc, actor, subject_code, course, chemo_immunotherapy_end=end, reason=reason, protocol=protocol
+        )
+    if restart and (
+        view is None or view.maintenance_restart is None or view.maintenance_restart.isoformat() != restart
+    ):
+        if before is not None:
+            changed.append("maintenance_restart")
+        view = record_maintenance_restart(
+            edc, actor, subject_code, date.fromisoformat(str(restart)), reason=reason, protocol=protocol
+        )
+    assert view is not None  # at least one course was given
+    if before is None:
+        kind: ActionKind = "create"
+    else:
+        kind = "change" if changed else "unchanged"
+    return OdmImportAction(
+        record.location, subject_code, event_code, RADIOTHERAPY_FORM, kind, view.version, tuple(changed)
+    )
 
 
 def _normalized(record: OdmFormRecord, protocol: Protocol) -> dict[str, Any]:
@@ -217,6 +529,7 @@ def _replay(
     reason: str,
     protocol: Protocol,
     progress: Callable[[int, int], None] | None,
+    source: str,
 ) -> None:
     by_subject: dict[str, list[OdmFormRecord]] = {}
     for record in records:
@@ -233,7 +546,22 @@ def _replay(
             ]
             continue
         stored = list_forms(edc, actor, subject)
-        for record in sorted(forms, key=lambda r: (_RANK.get(r.form_code, 2), r.position)):
+        for record in sorted(forms, key=lambda r: (_RANK.get(r.form_code, _DATED_RANK), r.position)):
+            if record.form_code in (RANDOMIZATION_FORM, RADIOTHERAPY_FORM):
+                try:
+                    importer = (
+                        _import_randomization
+                        if record.form_code == RANDOMIZATION_FORM
+                        else _import_radiotherapy
+                    )
+                    report.actions.append(importer(edc, actor, subject, record, reason, protocol, source))
+                except OligotrialError as error:
+                    report.problems += [
+                        Problem(p.code, f"{record.location}: {p.field}", p.message, p.value)
+                        for p in error.problems
+                    ]
+                    break
+                continue
             existing = _existing(stored, record)
             try:
                 values = _normalized(record, protocol)
@@ -306,8 +634,9 @@ def import_odm(
         per element); nothing is written.
     """
     protocol = protocol or default_protocol()
-    records = parse_odm_clinical_data(document, mapping)
+    records = parse_odm_clinical_data(document, mapping, protocol=protocol)
     sites = _site_names(document)
+    source = _file_oid(document)
     report = OdmImportReport(dry_run=is_dry_run)
     with edc.engine.connect() as connection:
         connection.execution_options(**{SQLITE_BEGIN_OPTION: "IMMEDIATE"})
@@ -315,7 +644,7 @@ def import_odm(
         connection.begin_nested()  # each use case's session nests in its own savepoint inside this one
         scoped = Edc(cast(Engine, connection), edc.settings, edc.edit_checks)
         try:
-            _replay(scoped, actor, records, report, sites, reason, protocol, progress)
+            _replay(scoped, actor, records, report, sites, reason, protocol, progress, source)
             if report.problems or is_dry_run:
                 outer.rollback()
                 return report
