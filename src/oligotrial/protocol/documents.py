@@ -14,6 +14,7 @@ document kind (``PROTO``, ``SIM``); each problem names the dotted key path and, 
 014    a value not among the allowed choices
 015    settings that contradict each other or name unknown items
 016    a key given twice in one mapping
+017    an alias that contains itself, or aliases expanding beyond 100,000 nodes
 =====  ==============================================================
 """
 
@@ -105,6 +106,9 @@ def parse_document(text: str, model: type[M], kind: DocumentKind, source: str) -
         line = mark.line + 1 if mark is not None else None
         reason = getattr(exc, "problem", None) or str(exc)
         raise kind.error(Problem(kind.code(2), source, f"not valid YAML: {reason}", line=line)) from None
+    expansion = _check_expansion(root, kind, source)
+    if expansion is not None:
+        raise kind.error(expansion)
     duplicates = _duplicate_keys(root, kind)
     if duplicates:
         raise kind.error(duplicates)
@@ -156,6 +160,42 @@ def _problem(
 
 def _lower_first(text: str) -> str:
     return text[:1].lower() + text[1:]
+
+
+_MAX_EXPANDED_NODES = 100_000
+
+
+def _check_expansion(root: yaml.Node | None, kind: DocumentKind, source: str) -> Problem | None:
+    """A problem when an alias contains itself (a cycle) or the aliases expand the document beyond
+    ``_MAX_EXPANDED_NODES`` nodes (the "billion laughs"): both would exhaust the validator."""
+    count = 0
+    on_path: set[int] = set()
+    stack: list[tuple[yaml.Node, bool]] = [(root, False)] if root is not None else []
+    while stack:
+        node, is_leaving = stack.pop()
+        if is_leaving:
+            on_path.discard(id(node))
+            continue
+        if id(node) in on_path:
+            return Problem(
+                kind.code(17),
+                source,
+                "an alias refers to a node that contains it",
+                line=node.start_mark.line + 1,
+            )
+        count += 1
+        if count > _MAX_EXPANDED_NODES:
+            return Problem(
+                kind.code(17), source, f"the aliases expand the document beyond {_MAX_EXPANDED_NODES} nodes"
+            )
+        if isinstance(node, yaml.MappingNode | yaml.SequenceNode):
+            on_path.add(id(node))
+            stack.append((node, True))
+            children = (
+                [v for pair in node.value for v in pair] if isinstance(node, yaml.MappingNode) else node.value
+            )
+            stack.extend((child, False) for child in reversed(children))
+    return None
 
 
 def _duplicate_keys(node: yaml.Node | None, kind: DocumentKind, path: str = "") -> list[Problem]:

@@ -3,7 +3,7 @@
 Codes: ``STAT-001`` a time is missing or not finite; ``STAT-002`` a time is negative; ``STAT-003`` an event
 indicator is not 0/1; ``STAT-004`` arrays of different shapes; ``STAT-005`` an option out of its range;
 ``STAT-006`` fewer than two groups to compare; ``STAT-007`` counts that cannot be binomial; ``STAT-008`` a
-covariate is missing or not finite.
+covariate is missing or not finite; ``STAT-009`` no subject at all.
 """
 
 from __future__ import annotations
@@ -33,11 +33,14 @@ def check_survival_data(time: ArrayLike, event: ArrayLike, *others: tuple[str, A
     ------
     InputError
         ``STAT-001`` missing or non-finite time, ``STAT-002`` negative time, ``STAT-003`` event not 0/1,
-        ``STAT-004`` shapes differ. The field names the first offending position, e.g. ``time[12]``.
+        ``STAT-004`` shapes differ, ``STAT-009`` no subject. The field names the first offending position,
+        e.g. ``time[12]``.
 
     Notes
     -----
     R ``survival::Surv`` accepts the same inputs (it drops missing values silently; here they are errors).
+    Empty data is refused, as R ``survival::survfit`` and ``survdiff`` refuse it ("no (non-missing)
+    observations").
     """
     t = np.asarray(time)
     e = np.asarray(event)
@@ -50,6 +53,10 @@ def check_survival_data(time: ArrayLike, event: ArrayLike, *others: tuple[str, A
                 f"expected the shape of time {shape}, got {array.shape}",
                 value=list(array.shape),
             )
+    if t.size == 0:
+        raise InputError.single(
+            "STAT-009", "time", "expected at least one subject, got none", value=list(shape)
+        )
     if not np.issubdtype(t.dtype, np.number) or np.issubdtype(t.dtype, np.complexfloating):
         raise InputError.single("STAT-001", "time", f"expected real numbers, got dtype {t.dtype}")
     if not np.isfinite(t).all():  # the common case costs one pass; the position only on failure

@@ -190,6 +190,9 @@ def _table(table: ArrayLike, field: str) -> np.ndarray[tuple[int, ...], np.dtype
     return array.astype(np.int64)
 
 
+_MAX_EXACT_SUBJECTS = 10_000_000  # the exact test enumerates up to this many tables
+
+
 def compute_fisher_exact(table: ArrayLike, *, conf_level: float = 0.95) -> FisherTest:
     """Fisher's exact test of independence in a 2x2 table.
 
@@ -215,6 +218,16 @@ def compute_fisher_exact(table: ArrayLike, *, conf_level: float = 0.95) -> Fishe
     if counts.ndim != 2:
         raise InputError.single("STAT-007", "table", "expected one 2x2 table", list(counts.shape))
     check_conf_level(conf_level)
+    if counts.sum() == 0:
+        raise InputError.single("STAT-007", "table", "expected at least one subject, got an empty table", 0)
+    if counts.sum() > _MAX_EXACT_SUBJECTS:
+        raise InputError.single(
+            "STAT-007",
+            "table",
+            f"expected at most {_MAX_EXACT_SUBJECTS} subjects for the exact test; use compute_cmh or "
+            "compute_rate_difference for large counts",
+            int(counts.sum()),
+        )
     first_column, second_column = int(counts[:, 0].sum()), int(counts[:, 1].sum())
     first_row = int(counts[0].sum())
     support = np.arange(max(0, first_row - second_column), min(first_row, first_column) + 1)
@@ -250,7 +263,8 @@ def compute_cmh(tables: ArrayLike, *, is_corrected: bool = True, conf_level: flo
     -----
     Statistic ``(|Σ a - Σ E(a)| - 1/2)^2 / Σ Var(a)`` with hypergeometric moments (no correction when the
     difference is below 1/2), one degree of freedom; Mantel–Haenszel odds ratio with the
-    Robins–Breslow–Greenland variance of its logarithm. As R ``mantelhaen.test(x)`` for a 2x2xK array.
+    Robins–Breslow–Greenland variance of its logarithm. As R ``mantelhaen.test(x)`` for a 2x2xK array,
+    including its NaN and infinite values when every stratum has an empty margin.
     """
     x = _table(tables, "tables")
     if x.ndim != 3:
@@ -264,24 +278,28 @@ def compute_cmh(tables: ArrayLike, *, is_corrected: bool = True, conf_level: flo
         )
     a, b, c, d = (x[:, i, j].astype(np.float64) for i, j in ((0, 0), (0, 1), (1, 0), (1, 1)))
     row, column = a + b, a + c
-    delta = float(np.sum(a - row * column / total))
+    delta = np.sum(a - row * column / total)
     yates = 0.5 if is_corrected and abs(delta) >= 0.5 else 0.0
-    variance = float(np.sum(row * (total - row) * column * (total - column) / (total**2 * (total - 1.0))))
-    statistic = (abs(delta) - yates) ** 2 / variance
-    diagonal = float(np.sum(a * d / total))
-    off = float(np.sum(b * c / total))
-    estimate = diagonal / off
-    sd = math.sqrt(
-        float(np.sum((a + d) * a * d / total**2)) / (2.0 * diagonal**2)
-        + float(np.sum(((a + d) * b * c + (b + c) * a * d) / total**2)) / (2.0 * diagonal * off)
-        + float(np.sum((b + c) * b * c / total**2)) / (2.0 * off**2)
-    )
-    z = float(ndtri(1.0 - (1.0 - conf_level) / 2.0))
+    variance = np.sum(row * (total - row) * column * (total - column) / (total**2 * (total - 1.0)))
+    diagonal = np.sum(a * d / total)
+    off = np.sum(b * c / total)
+    with np.errstate(divide="ignore", invalid="ignore"):  # degenerate strata give NaN/inf, as in R
+        statistic = float((abs(delta) - yates) ** 2 / variance)
+        estimate = float(diagonal / off)
+        sd = float(
+            np.sqrt(
+                np.sum((a + d) * a * d / total**2) / (2.0 * diagonal**2)
+                + np.sum(((a + d) * b * c + (b + c) * a * d) / total**2) / (2.0 * diagonal * off)
+                + np.sum((b + c) * b * c / total**2) / (2.0 * off**2)
+            )
+        )
+        z = float(ndtri(1.0 - (1.0 - conf_level) / 2.0))
+        lower, upper = estimate * np.exp(-z * sd), estimate * np.exp(z * sd)
     return MantelHaenszel(
         statistic=statistic,
         df=1,
         p=float(chi2.sf(statistic, 1)),
         odds_ratio=estimate,
-        lower=estimate * math.exp(-z * sd),
-        upper=estimate * math.exp(z * sd),
+        lower=float(lower),
+        upper=float(upper),
     )
