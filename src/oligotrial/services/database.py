@@ -19,7 +19,13 @@ from oligotrial.services.admin import create_user
 from oligotrial.settings import Settings
 from oligotrial.store.audit import verify_audit_chain
 from oligotrial.store.engine import create_engine
-from oligotrial.store.migrate import current_revision, head_revision, upgrade_database
+from oligotrial.store.migrate import (
+    current_revision,
+    downgrade_database,
+    head_revision,
+    is_empty_database,
+    upgrade_database,
+)
 from oligotrial.store.tables import AuditChainHead, Base, Meta, User, UTCDateTime
 
 __all__ = [
@@ -224,6 +230,12 @@ def _read_backup(path: Path) -> dict[str, Any]:
 def restore_database(settings: Settings, path: Path, source: str = "cli") -> dict[str, Any]:
     """Restore a backup into an empty database, verifying the audit chain before committing.
 
+    Notes
+    -----
+    The rows are inserted and the chain verified in one transaction, so a refused backup leaves no row. When
+    the target had no tables before (a new database), the schema this call created is dropped again, so a
+    refused restore leaves the target as it found it.
+
     Raises
     ------
     ConflictError
@@ -241,6 +253,7 @@ def restore_database(settings: Settings, path: Path, source: str = "cli") -> dic
     engine = create_engine(
         settings.database_url, pool_size=1, busy_timeout_seconds=settings.db_busy_timeout_seconds
     )
+    was_blank = is_empty_database(engine)
     try:
         upgrade_database(engine)
         edc = Edc(engine, settings)
@@ -287,6 +300,10 @@ def restore_database(settings: Settings, path: Path, source: str = "cli") -> dic
             "audit_entries_verified": report.entries,
             "head_hash": report.head_hash,
         }
+    except BaseException:
+        if was_blank:
+            downgrade_database(engine)
+        raise
     finally:
         engine.dispose()
 

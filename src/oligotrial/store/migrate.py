@@ -9,9 +9,16 @@ from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import Engine, inspect
+from sqlalchemy import Engine, inspect, text
 
-__all__ = ["MIGRATIONS_DIR", "current_revision", "head_revision", "is_empty_database", "upgrade_database"]
+__all__ = [
+    "MIGRATIONS_DIR",
+    "current_revision",
+    "downgrade_database",
+    "head_revision",
+    "is_empty_database",
+    "upgrade_database",
+]
 
 MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
 """The Alembic script directory shipped inside the package."""
@@ -52,3 +59,14 @@ def upgrade_database(engine: Engine, revision: str = "head") -> None:
     with engine.begin() as connection:
         config.attributes["connection"] = connection
         command.upgrade(config, revision)
+
+
+def downgrade_database(engine: Engine, revision: str = "base") -> None:
+    """Take the schema down to ``revision`` in one transaction; ``base`` leaves no table, trigger or function,
+    not even Alembic's version table."""
+    config = _config()
+    with engine.begin() as connection:
+        config.attributes["connection"] = connection
+        command.downgrade(config, revision)
+        if revision == "base":
+            connection.execute(text("DROP TABLE IF EXISTS alembic_version"))
