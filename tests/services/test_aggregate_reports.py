@@ -25,7 +25,7 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-import oligotrial.services.randomization as rnd_module
+from oligotrial import endpoints
 from oligotrial.errors import InputError, PermissionDeniedError
 from oligotrial.exports.sdtm import derive_sdtm
 from oligotrial.services import data, reports
@@ -37,15 +37,9 @@ from workflow_data import adverse_event, assessment, eligible, induction_dose
 D0 = date(2024, 1, 8)
 
 
-def _clock(monkeypatch, day: date) -> None:
-    """Randomizations from now on are stamped at noon UTC of ``day``."""
-
-    class Fixed(datetime):
-        @classmethod
-        def now(cls, tz=None):  # the service asks for UTC
-            return datetime(day.year, day.month, day.day, 12, tzinfo=UTC)
-
-    monkeypatch.setattr(rnd_module, "datetime", Fixed)
+def _noon(day: date) -> datetime:
+    """Randomizations are dated at noon UTC of their day (``randomized_at``)."""
+    return datetime(day.year, day.month, day.day, 12, tzinfo=UTC)
 
 
 def _enrolled(world, site: str, start: date) -> tuple[object, str]:
@@ -60,13 +54,12 @@ def _enrolled(world, site: str, start: date) -> tuple[object, str]:
     return inv, code
 
 
-def build_study(world, monkeypatch) -> None:
+def build_study(world) -> None:
     edc = world.edc
     rnd.generate_randomization_list(edc, world.actor("statistician"), entries_per_stratum=8, seed=20240501)
     inv, s1 = _enrolled(world, "CN01", D0)
     wf.record_tumour_assessment(edc, inv, s1, assessment(D0 + timedelta(days=84), 18, 15))
-    _clock(monkeypatch, date(2024, 4, 3))
-    assert rnd.randomize_subject(edc, inv, s1).arm == "experimental"
+    assert rnd.randomize_subject(edc, inv, s1, randomized_at=_noon(date(2024, 4, 3))).arm == "experimental"
     wf.record_tumour_assessment(edc, inv, s1, assessment(D0 + timedelta(days=140), 18, 15, new=True))
     wf.record_adverse_event(edc, inv, s1, adverse_event(D0 + timedelta(days=9)))
     wf.record_adverse_event(edc, inv, s1, adverse_event(D0 + timedelta(days=2), term="Nausea", grade=1))
@@ -75,8 +68,7 @@ def build_study(world, monkeypatch) -> None:
     d1 = D0 + timedelta(days=35)
     inv, s2 = _enrolled(world, "CN01", d1)
     wf.record_tumour_assessment(edc, inv, s2, assessment(d1 + timedelta(days=84), 22, 14))
-    _clock(monkeypatch, date(2024, 5, 8))
-    assert rnd.randomize_subject(edc, inv, s2).arm == "experimental"
+    assert rnd.randomize_subject(edc, inv, s2, randomized_at=_noon(date(2024, 5, 8))).arm == "experimental"
     pneumonitis = adverse_event(
         d1 + timedelta(days=30),
         term="Pneumonitis",
@@ -97,29 +89,28 @@ def build_study(world, monkeypatch) -> None:
     d2 = D0 + timedelta(days=70)
     inv, s5 = _enrolled(world, "CN01", d2)
     wf.record_tumour_assessment(edc, inv, s5, assessment(d2 + timedelta(days=84), 18, 15))
-    _clock(monkeypatch, date(2024, 6, 12))
-    assert rnd.randomize_subject(edc, inv, s5).arm == "control"
+    assert rnd.randomize_subject(edc, inv, s5, randomized_at=_noon(date(2024, 6, 12))).arm == "control"
     wf.record_tumour_assessment(edc, inv, s5, assessment(d2 + timedelta(days=119), 17, 14))
     platelets = adverse_event(d2 + timedelta(days=12), term="Platelet count decreased", grade=2)
     wf.record_adverse_event(edc, inv, s5, platelets)
 
 
 @pytest.fixture
-def study(world, monkeypatch):
-    build_study(world, monkeypatch)
+def study(world):
+    build_study(world)
     return world
 
 
 def _counting_derivations(monkeypatch) -> list[int]:
     """Count the ADaM derivations of the service (a wrapper around the real derivation)."""
     calls: list[int] = []
-    real = reports.derive_adam
+    real = endpoints.derive_adam
 
     def counted(*args, **kwargs):
         calls.append(1)
         return real(*args, **kwargs)
 
-    monkeypatch.setattr(reports, "derive_adam", counted)
+    monkeypatch.setattr(endpoints, "derive_adam", counted)  # the service imports it when it derives
     return calls
 
 
@@ -336,7 +327,7 @@ def test_a_refused_derivation_leaves_enrollment_and_names_the_problem(world, mon
     def refused(*args, **kwargs):
         raise InputError.single("SDTM-010", "DM.USUBJID", "duplicate subject", "X-1")
 
-    monkeypatch.setattr(reports, "derive_adam", refused)
+    monkeypatch.setattr(endpoints, "derive_adam", refused)
     report = reports.aggregate_report(world.edc, world.actor("dsmbmember"))
     assert (report.scope, report.analysis_error, report.consort, report.survival) == (
         "outcomes",

@@ -4,18 +4,23 @@ idempotent retries, refusals that store nothing, who sees the list, and the audi
 from __future__ import annotations
 
 import json
+from datetime import UTC, date, datetime, timedelta, timezone
 
 import pytest
+from fastapi.testclient import TestClient
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from oligotrial.api import create_app
 from oligotrial.errors import ConflictError, InputError, NotFoundError, PermissionDeniedError
 from oligotrial.protocol import load_protocol
 from oligotrial.randomization import compute_running_imbalance, parse_stratum_key
 from oligotrial.services import data
 from oligotrial.services import randomization as rnd
+from oligotrial.services import workflow as wf
 from oligotrial.services.audit_trail import verify_audit
 from oligotrial.store.tables import AuditEntry, RandomizationRecord
+from workflow_data import assessment, eligible, induction_dose
 
 INV1, INV2, STAT, MON1 = "investigator.cn01", "investigator.cn02", "statistician", "monitor.cn01"
 
@@ -55,6 +60,9 @@ def test_allocation_takes_the_first_unused_slot_of_the_stratum_and_is_audited(wo
         entry = connection.execute(select(AuditEntry).where(AuditEntry.table_name == "randomizations")).one()
     new = json.loads(entry.new_values)
     assert new["list_position"] == 1 and new["strata"] == view.strata and new["arm"] == view.arm
+    # dated in real time: the allocation's time is the entry's, and nothing says otherwise
+    assert new["dating"] == "real time" and entry.reason is None
+    assert datetime.fromisoformat(new["randomized_at"]) == view.randomized_at
     assert verify_audit(world.edc).is_intact
     # open label: anyone who may read the subject sees the arm
     assert rnd.get_randomization(world.edc, world.actor(MON1), code).arm == view.arm
@@ -244,3 +252,119 @@ def test_minimization_is_reproducible_from_the_stored_stream(world):
 def test_stratum_key_round_trip():
     key = "site=CN01|induction_response=CR/PR|metastatic_organs=2-3"
     assert parse_stratum_key(key)["induction_response"] == "CR/PR"
+
+
+# -- retrospective dating (randomized_at) --------------------------------------------------------------------
+
+D0 = date(2024, 1, 8)  # first induction dose; enrolled 2024-01-05; post-induction assessment 2024-04-01
+
+
+def enrolled_with_records(world, site="CN01"):
+    """Screened 2024-01-01, enrolled 2024-01-05, baseline 2024-01-04, cycles 1-4 from 2024-01-08 (the last
+    2024-03-11, so induction ends 2024-04-01), post-induction assessment 2024-04-01: PR (50 -> 33 mm)."""
+    inv = world.actor(f"investigator.{site.lower()}")
+    code = data.create_subject(world.edc, inv, site).code
+    wf.save_eligibility(world.edc, inv, code, eligible(D0 - timedelta(days=7)))
+    wf.enroll_subject(world.edc, inv, code, D0 - timedelta(days=3))
+    wf.record_tumour_assessment(world.edc, inv, code, assessment(D0 - timedelta(days=4), 30, 20))
+    for cycle in range(4):
+        wf.record_dose(world.edc, inv, code, induction_dose(cycle + 1, D0 + timedelta(days=21 * cycle)))
+    wf.record_tumour_assessment(world.edc, inv, code, assessment(D0 + timedelta(days=84), 18, 15))
+    return code
+
+
+def test_a_past_allocation_keeps_its_date_and_the_audit_marks_it_retrospective(world):
+    rnd.generate_randomization_list(world.edc, world.actor(STAT), entries_per_stratum=4, seed=11)
+    code = enrolled_with_records(world)
+    when = datetime(2024, 4, 1, 9, 30, tzinfo=UTC)  # the day of the post-induction assessment: allowed
+    entered_after = datetime.now(UTC)
+    view = rnd.randomize_subject(world.edc, world.actor(INV1), code, randomized_at=when)
+    assert view.randomized_at == datetime(2024, 4, 1, 9, 30, tzinfo=UTC)
+    assert view.strata == {"site": "CN01", "induction_response": "CR/PR", "metastatic_organs": "2-3"}
+    stored = rnd.get_randomization(world.edc, world.actor(MON1), code)
+    assert stored.randomized_at == datetime(2024, 4, 1, 9, 30, tzinfo=UTC) and stored.arm == view.arm
+    (slot,) = [
+        e
+        for e in rnd.list_randomization_entries(world.edc, world.actor(STAT), stratum=view.stratum)[0]
+        if e.subject
+    ]
+    assert slot.used_at == datetime(2024, 4, 1, 9, 30, tzinfo=UTC)
+    with world.edc.engine.connect() as connection:
+        entry = connection.execute(select(AuditEntry).where(AuditEntry.table_name == "randomizations")).one()
+    new = json.loads(entry.new_values)
+    assert new["randomized_at"] == "2024-04-01T09:30:00+00:00" and new["dating"] == "retrospective"
+    assert new["sources"]["induction_response"].startswith("TUMOUR.2024-04-01 OVRLRESP")
+    assert entry.reason == (
+        "retrospective dating: the allocation was decided at 2024-04-01T09:30:00+00:00 and entered now"
+    )
+    assert entry.at >= entered_after  # the entry itself keeps the real time it was made
+    assert verify_audit(world.edc).is_intact
+
+
+@pytest.mark.parametrize(
+    ("randomized_at", "response", "kind", "code", "value"),
+    [
+        (datetime(2024, 4, 3, 12), "PR", InputError, "RAND-012", "2024-04-03T12:00:00"),
+        (
+            datetime(2024, 4, 3, 20, tzinfo=timezone(timedelta(hours=8))),
+            "PR",
+            InputError,
+            "RAND-012",
+            "2024-04-03T20:00:00+08:00",
+        ),
+        (date(2024, 4, 3), "PR", InputError, "RAND-012", "datetime.date(2024, 4, 3)"),
+        (datetime(2999, 1, 1, tzinfo=UTC), "PR", InputError, "RAND-013", "2999-01-01T00:00:00+00:00"),
+        # before the enrollment (2024-01-05), even with the response given
+        (
+            datetime(2024, 1, 4, 23, 59, tzinfo=UTC),
+            "PR",
+            ConflictError,
+            "RAND-014",
+            "2024-01-04T23:59:00+00:00",
+        ),
+        # before the post-induction assessment (2024-04-01) its response is read from
+        (
+            datetime(2024, 3, 31, 23, 59, tzinfo=UTC),
+            None,
+            ConflictError,
+            "RAND-015",
+            "2024-03-31T23:59:00+00:00",
+        ),
+    ],
+)
+def test_a_bad_randomization_date_names_the_rule_and_stores_nothing(
+    world, randomized_at, response, kind, code, value
+):
+    rnd.generate_randomization_list(world.edc, world.actor(STAT), entries_per_stratum=2, seed=5)
+    subject = enrolled_with_records(world)
+    before = _audit_count(world)
+    with pytest.raises(kind) as excinfo:
+        rnd.randomize_subject(
+            world.edc, world.actor(INV1), subject, induction_response=response, randomized_at=randomized_at
+        )
+    (problem,) = excinfo.value.problems
+    assert (problem.code, problem.field, problem.value) == (code, "randomized_at", value)
+    assert _audit_count(world) == before
+    with pytest.raises(NotFoundError):
+        rnd.get_randomization(world.edc, world.actor(INV1), subject)
+
+
+def test_the_http_api_does_not_take_a_randomization_date(world):
+    """Only in-process callers date an allocation in the past: the API schema has no such field and a body
+    that sends one is refused (422) with nothing stored."""
+    rnd.generate_randomization_list(world.edc, world.actor(STAT), entries_per_stratum=2, seed=5)
+    code = enrolled_with_records(world)
+    with TestClient(create_app(world.edc.settings, world.edc), raise_server_exceptions=False) as client:
+        schema = client.get("/openapi.json").json()["components"]["schemas"]["RandomizeSubject"]
+        assert sorted(schema["properties"]) == ["induction_response", "metastatic_organ_count", "request_id"]
+        before = _audit_count(world)
+        refused = client.post(
+            f"/api/v1/subjects/{code}/randomization",
+            json={"randomized_at": "2024-04-02T12:00:00Z"},
+            headers={"Authorization": f"Bearer {world.tokens[INV1]}"},
+        )
+        assert refused.status_code == 422, refused.text
+        assert "randomized_at" in refused.text
+    assert _audit_count(world) == before
+    with pytest.raises(NotFoundError):
+        rnd.get_randomization(world.edc, world.actor(INV1), code)

@@ -1,14 +1,18 @@
 """Synthetic subjects loaded through the EDC services (SQLite and PostgreSQL), exported as SDTM by the command
 line, derived to ADaM by the command line: the counts and every time-to-event value match the generator's
-own SDTM -> ADaM path, subject by subject."""
+own SDTM -> ADaM path, subject by subject, and the calendar is the generated one with its data cut-off on the
+day of the load (randomizations on their generated days, nothing in the future)."""
 
 from __future__ import annotations
 
+import json
 from collections import Counter
+from datetime import date, timedelta
 
 import numpy as np
 import polars as pl
 import pytest
+from sqlalchemy import select
 
 from edc_fixtures import FAST_HASH_ENV
 from oligotrial.endpoints import derive_adam
@@ -18,8 +22,10 @@ from oligotrial.exports.datasets import read_datasets
 from oligotrial.protocol import load_protocol
 from oligotrial.services import data
 from oligotrial.services.auth import authenticate, login
+from oligotrial.services.randomization import list_randomizations
 from oligotrial.services.synthetic import load_synthetic_subjects
 from oligotrial.simulation import derive_sdtm_tables, generate_subjects, parse_scenario
+from oligotrial.store.tables import AuditEntry
 
 PROTOCOL = load_protocol()
 SCENARIO = parse_scenario(
@@ -102,6 +108,53 @@ def test_synthetic_subjects_go_through_the_services_and_back_to_the_same_adam(
     assert _tte(from_edc, usubjid) == _tte(expected)
     arms = {usubjid[r["USUBJID"]]: r["ARMCD"] for r in from_edc.adsl.iter_rows(named=True)}
     assert arms == {r["USUBJID"]: r["ARMCD"] for r in expected.adsl.iter_rows(named=True)}
+
+    # the calendar: the generated one (time 0 on 2026-01-01), its data cut-off placed on the day of the load
+    load_day = date.fromisoformat(summary.load_date)
+    shift = load_day - (date(2026, 1, 1) + timedelta(days=truth[0]["cutoff"]))
+    generated = {
+        (r.usubjid, row["DSDECOD"]): date.fromisoformat(row["DSSTDTC"])
+        for r in records
+        for row in r.rows["DS"]
+        if row["DSCAT"] == "PROTOCOL MILESTONE"
+    }
+    exported_ds = read_datasets(sdtm, ["DS"])["DS"].filter(pl.col("DSCAT") == "PROTOCOL MILESTONE")
+    moved = {
+        (usubjid[r["USUBJID"]], r["DSDECOD"]): date.fromisoformat(r["DSSTDTC"])
+        for r in exported_ds.iter_rows(named=True)
+        if r["DSDECOD"] in ("ENROLLED", "RANDOMIZED")
+    }
+    expected_days = {key: day + shift for key, day in generated.items()}
+    assert moved == expected_days
+    # enrollment spread over the accrual period, not over a few weeks before a common randomization day
+    enrollments = sorted(day for (_, what), day in moved.items() if what == "ENROLLED")
+    assert (enrollments[-1] - enrollments[0]).days == max(t["first_dose"] for t in truth) - min(
+        t["first_dose"] for t in truth
+    )
+    # the allocations are stored on their generated days, and audited as dated retrospectively
+    monitor = next(x for x in summary.logins if x.username == "monitor")
+    reader = authenticate(edc, login(edc, monitor.username, monitor.password, "t").access_token, "t")
+    stored = {
+        usubjid[f"{PROTOCOL.protocol.id}-{v.subject}"]: v.randomized_at.date()
+        for v in list_randomizations(edc, reader, protocol=PROTOCOL)
+    }
+    assert stored == {u: day for (u, what), day in expected_days.items() if what == "RANDOMIZED"}
+    with edc.engine.connect() as connection:
+        audited = connection.execute(
+            select(AuditEntry.new_values).where(AuditEntry.table_name == "randomizations")
+        ).scalars()
+        assert {json.loads(text)["dating"] for text in audited} == {"retrospective"}
+    # nothing is dated after the load day: every date of every exported domain
+    dates = [
+        value[:10]
+        for table in read_datasets(sdtm, DOMAINS).values()
+        for column in table.columns
+        if column.endswith("DTC")
+        for value in table[column].drop_nulls().to_list()
+        if value
+    ]
+    # (the latest is the data cut-off contact of a subject alive and followed up)
+    assert dates and max(dates) == load_day.isoformat()
 
 
 def test_synth_command_initializes_an_empty_database_and_loads(run_cli, tmp_path, monkeypatch):

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import threading
 import time
+from datetime import UTC, datetime
 
 import polars as pl
 import uvicorn
@@ -18,10 +19,18 @@ from oligotrial.services import open_edc
 
 def test_demo_data_in_the_browser(tmp_path, browser, artifacts):
     output = tmp_path / "demo"
+    started = datetime.now(UTC).date()
     database = run_pipeline(output, subjects=12)
     assert (output / "report" / "report.html").is_file()
     assert (output / "adam" / "define.xml").is_file()
-    site = pl.read_csv(output / "adam" / "adsl.csv", infer_schema=False)["SITEID"][0]
+    adsl = pl.read_csv(output / "adam" / "adsl.csv", infer_schema=False)
+    site = adsl["SITEID"][0]
+    # the trial is seen at its data cut-off, the day of the load: every date in the past, enrollment first
+    last_known_alive = max(adsl["LSTALVDT"].drop_nulls().to_list())
+    assert started.isoformat() <= last_known_alive <= datetime.now(UTC).date().isoformat()
+    dated = adsl.select(pl.col("^.*DT$")).unpivot()["value"].drop_nulls()
+    assert dated.max() == last_known_alive
+    assert min(adsl["ENRLDT"].to_list()) < min(adsl["RANDDT"].drop_nulls().to_list())
     edc = open_edc(edc_settings(database))
     port = free_port()
     server = uvicorn.Server(

@@ -373,7 +373,7 @@ def _load_into_database(
         stdout.print(
             f"{summary.subjects} subjects loaded ({summary.enrolled} enrolled, {summary.randomized} randomized"
             f" {summary.arms}) at {len(summary.sites)} sites in {summary.seconds:.1f} s; "
-            f"randomization dated {summary.load_date}"
+            f"data cut-off on {summary.load_date} (the day of the load)"
         )
         stdout.print("accounts (user name, password, role, site):")
         for login in logins:

@@ -19,6 +19,12 @@ skipped slot whose transaction then rolled back would be used out of order). Uni
 *Idempotency.* A request may carry a ``request_id`` (the API also reads the ``Idempotency-Key`` header). A
 retry with the same ``request_id`` for the same subject returns the stored assignment (``is_replay``); any
 other second request for a randomized subject is refused with ``RAND-004``.
+
+*Dating.* An allocation is dated when it is made. An in-process caller that replays allocations decided in
+the past (a trial migrating from another system, the synthetic loader) passes ``randomized_at``; it is
+checked (UTC, not in the future, not before the enrollment or the post-induction assessment it relies on) and
+the audit entry marks it as a retrospective dating beside the real time of the entry. The HTTP API and the
+web pages do not take it.
 """
 
 from __future__ import annotations
@@ -29,7 +35,7 @@ import io
 import itertools
 import secrets
 from collections.abc import Sequence
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime, timedelta
 from functools import lru_cache
 from typing import Any
 
@@ -570,14 +576,16 @@ def _inputs(
     induction_response: str | None,
     metastatic_organ_count: int | None,
     protocol: Protocol,
-) -> tuple[str, int | None, dict[str, str]]:
-    """The checked post-induction response, the metastatic organ count and where each came from: given by
-    the caller, else read from the workflow records (in the allocation's transaction)."""
+) -> tuple[str, int | None, dict[str, str], date | None]:
+    """The checked post-induction response, the metastatic organ count, where each came from (given by the
+    caller, else read from the workflow records in the allocation's transaction) and the date of the tumour
+    assessment the response was read from (``None`` when the caller gave it)."""
     # imported here: the workflow package reaches this module through the CTCAE service
     from oligotrial.services.workflow.assessments import get_post_induction_response
     from oligotrial.services.workflow.screening import get_metastatic_organ_count
 
     sources: dict[str, str] = {}
+    assessed: date | None = None
     if induction_response is not None:
         response = _check_response(induction_response, protocol)
         sources["induction_response"] = "given"
@@ -585,6 +593,7 @@ def _inputs(
         found = get_post_induction_response(session, subject, protocol)
         response = _check_response(found.response, protocol, found.reason)
         sources["induction_response"] = f"{found.event_code} OVRLRESP ({found.rule})"
+        assessed = found.assessment_date
     if metastatic_organ_count is not None:
         sources["metastatic_organ_count"] = "given"
     else:
@@ -594,7 +603,75 @@ def _inputs(
             if version is None
             else f"SCREENING ELIG version {version} metastatic_lesions"
         )
-    return response, metastatic_organ_count, sources
+    return response, metastatic_organ_count, sources, assessed
+
+
+def _check_randomized_at(randomized_at: object, now: datetime) -> None:
+    """A caller's date of a past allocation: a timezone-aware UTC datetime that is not in the future."""
+    if not isinstance(randomized_at, datetime):
+        raise InputError.single(
+            "RAND-012",
+            "randomized_at",
+            "expected a timezone-aware datetime in UTC (e.g. datetime(2026, 3, 2, 10, 30, tzinfo=UTC))",
+            value=repr(randomized_at),
+        )
+    offset = randomized_at.utcoffset()
+    if offset is None or offset != timedelta(0):
+        raise InputError.single(
+            "RAND-012",
+            "randomized_at",
+            "expected a timezone-aware datetime in UTC: "
+            + ("it has no time zone" if offset is None else f"its UTC offset is {offset}")
+            + "; convert it with .astimezone(UTC)",
+            value=randomized_at.isoformat(),
+        )
+    if randomized_at > now:
+        raise InputError.single(
+            "RAND-013",
+            "randomized_at",
+            f"a randomization cannot be dated in the future (now is {now.isoformat(timespec='seconds')}); "
+            "randomized_at dates an allocation decided in the past",
+            value=randomized_at.isoformat(),
+        )
+
+
+def _enrollment_date(session: Session, subject: Subject) -> date | None:
+    """The date on the subject's enrollment form, ``None`` without one (a status set another way)."""
+    from oligotrial.services.workflow._store import find_form
+    from oligotrial.services.workflow.screening import ENROLLMENT
+
+    row = find_form(session, subject, ENROLLMENT, "ENROLL")
+    if row is None or not row.item_values.get("enrollment_date"):
+        return None
+    return date.fromisoformat(str(row.item_values["enrollment_date"]))
+
+
+def _check_not_before(
+    randomized_at: datetime, enrollment: date | None, assessed: date | None, source: str
+) -> None:
+    """``randomized_at`` is on or after the enrollment and the post-induction assessment it relies on."""
+    day = randomized_at.date()
+    if enrollment is not None and day < enrollment:
+        raise ConflictError(
+            Problem(
+                "RAND-014",
+                "randomized_at",
+                f"the randomization is dated before the subject's enrollment on {enrollment.isoformat()} "
+                "(ENROLLMENT ENROLL enrollment_date); a subject is randomized after enrollment",
+                value=randomized_at.isoformat(),
+            )
+        )
+    if assessed is not None and day < assessed:
+        raise ConflictError(
+            Problem(
+                "RAND-015",
+                "randomized_at",
+                f"the randomization is dated before the post-induction assessment of {assessed.isoformat()} "
+                f"whose response it relies on ({source}); randomization follows that assessment. Date it on "
+                "or after the assessment, or give the induction_response that decided it",
+                value=randomized_at.isoformat(),
+            )
+        )
 
 
 def randomize_subject(
@@ -605,6 +682,7 @@ def randomize_subject(
     induction_response: str | None = None,
     metastatic_organ_count: int | None = None,
     request_id: str | None = None,
+    randomized_at: datetime | None = None,
     protocol: Protocol | None = None,
 ) -> RandomizationView:
     """Randomize one enrolled subject without progression after induction, atomically and idempotently.
@@ -622,11 +700,23 @@ def randomize_subject(
         eligibility form (:func:`oligotrial.services.workflow.screening.get_metastatic_organ_count`).
     request_id
         Idempotency key: a retry with the same key returns the stored assignment.
+    randomized_at
+        When the allocation was decided, for an in-process caller that replays allocations decided in the
+        past (a trial migrating from another system, the synthetic loader); default: now. A timezone-aware
+        UTC datetime, not in the future, not before the subject's enrollment nor before the post-induction
+        assessment the response is read from. Neither the HTTP API nor the web pages accept it: a site
+        randomizes in real time.
 
     Notes
     -----
     The audit entry names where each input came from (``sources``: given by the caller, or the tumour
-    assessment / eligibility form it was read from).
+    assessment / eligibility form it was read from). It always states ``randomized_at`` and its ``dating``:
+    ``"real time"``, or ``"retrospective"`` when the caller dated the allocation (the entry's own time stays
+    the real time of the entry, as for every audit row, and its reason says so).
+
+    A dated allocation is still taken in the order of the calls: the next ``sequence``, the first unused slot
+    of the stratum, the minimization marginals of every subject already randomized. A caller replaying a
+    history calls in the order the allocations were made. The slot's ``used_at`` is the allocation's date.
 
     Permuted blocks: the subject takes the first unused slot of its stratum. Minimization: the arm follows
     :func:`oligotrial.randomization.choose_minimization_arm` on the marginal totals of every subject already
@@ -643,10 +733,13 @@ def randomize_subject(
         ``RAND-001`` the subject is not enrolled; ``RAND-002`` no post-induction assessment; ``RAND-003``
         progression (or another response that is not eligible); ``RAND-004`` already randomized;
         ``RAND-007`` the request id belongs to another subject; ``RAND-008`` no unused slot in the stratum;
-        ``RAND-009`` no minimization stream.
+        ``RAND-009`` no minimization stream; ``RAND-014`` ``randomized_at`` is before the enrollment date
+        (the enrollment form); ``RAND-015`` ``randomized_at`` is before the post-induction assessment the
+        response was read from.
     InputError
         ``RAND-005`` a stratification value outside the protocol's levels; ``RAND-006`` unknown response;
-        ``RAND-010`` malformed request id.
+        ``RAND-010`` malformed request id; ``RAND-012`` ``randomized_at`` is not a timezone-aware UTC
+        datetime; ``RAND-013`` ``randomized_at`` is in the future.
     """
     protocol = protocol or current_protocol()
     config = protocol.randomization
@@ -654,6 +747,8 @@ def randomize_subject(
         raise InputError.single(
             "RAND-010", "request_id", f"expected 1..{_MAX_REQUEST_ID} characters", value=request_id
         )
+    if randomized_at is not None:
+        _check_randomized_at(randomized_at, datetime.now(UTC))
     with write_transaction(edc) as session:
         subject, site_code = load_subject(session, actor, subject_code)
         actor.require(Permission.ENTER_DATA, subject.site_id)
@@ -703,9 +798,16 @@ def randomize_subject(
                     value=subject.code,
                 )
             )
-        response, organ_count, sources = _inputs(
+        response, organ_count, sources, assessed = _inputs(
             session, subject, induction_response, metastatic_organ_count, protocol
         )
+        if randomized_at is not None:
+            _check_not_before(
+                randomized_at,
+                _enrollment_date(session, subject),
+                assessed,
+                sources["induction_response"],
+            )
         covariates: dict[str, Any] = {
             "site": site_code,
             "induction_response": response,
@@ -714,7 +816,7 @@ def randomize_subject(
         levels = derive_strata(config.strata, covariates)
         key = stratum_key(levels)
         sequence = (session.execute(select(func.max(RandomizationRecord.sequence))).scalar_one() or 0) + 1
-        now = datetime.now(UTC)
+        decided = datetime.now(UTC) if randomized_at is None else randomized_at
         audit: dict[str, Any] = {
             "subject": subject.code,
             "method": config.method,
@@ -723,6 +825,8 @@ def randomize_subject(
             "strata": levels,
             "covariates": covariates,
             "sources": sources,
+            "randomized_at": decided.isoformat(),
+            "dating": "real time" if randomized_at is None else "retrospective",
         }
         record = RandomizationRecord(
             subject_id=subject.id,
@@ -734,7 +838,7 @@ def randomize_subject(
             covariates=covariates,
             request_id=request_id,
             randomized_by=actor.user_id,
-            randomized_at=now,
+            randomized_at=decided,
         )
         if config.method == "permuted_blocks":
             slot = session.execute(
@@ -754,7 +858,7 @@ def randomize_subject(
                     )
                 )
             slot.subject_id = subject.id
-            slot.used_at = now
+            slot.used_at = decided
             record.arm = slot.arm
             record.list_id = slot.list_id
             record.entry_id = slot.id
@@ -815,7 +919,16 @@ def randomize_subject(
         session.add(record)
         session.flush()
         write_audit(
-            session, actor, "randomize", "randomizations", subject.code, site_id=subject.site_id, new=audit
+            session,
+            actor,
+            "randomize",
+            "randomizations",
+            subject.code,
+            site_id=subject.site_id,
+            new=audit,
+            reason=None
+            if randomized_at is None
+            else f"retrospective dating: the allocation was decided at {decided.isoformat()} and entered now",
         )
         return _view(record, subject.code, site_code, actor.username, protocol)
 

@@ -33,26 +33,13 @@ import weakref
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import polars as pl
 from sqlalchemy import Engine, func, select
 
-from oligotrial.endpoints import derive_adam
 from oligotrial.errors import ConflictError, InputError, PermissionDeniedError, Problem
-from oligotrial.exports.sdtm import derive_sdtm
 from oligotrial.protocol.models import Protocol
-from oligotrial.reports.data import ReportInputs, prepare_adam
-from oligotrial.reports.tables import (
-    INDUCTION_ONLY,
-    ArmInfo,
-    Estimate,
-    SurvivalSummary,
-    compute_consort,
-    compute_response,
-    compute_survival,
-    get_arms,
-)
 from oligotrial.services._context import (
     Actor,
     Edc,
@@ -82,6 +69,13 @@ from oligotrial.services.views import (
     SurvivalView,
 )
 from oligotrial.store.tables import GENESIS_HASH, AuditEntry, Site, Subject
+
+if TYPE_CHECKING:
+    from oligotrial.reports.data import ReportInputs
+    from oligotrial.reports.tables import ArmInfo, Estimate, SurvivalSummary
+
+# The analysis path (endpoints, exports.sdtm, reports.tables and through them scipy.stats) is imported when a
+# study-wide report is first asked for, not when the server starts.
 
 __all__ = [
     "CACHE_SECONDS",
@@ -183,6 +177,10 @@ def _derive(edc: Edc, actor: Actor, protocol: Protocol) -> tuple[ReportInputs, i
         frozenset({(Role.STATISTICIAN, None)}),
         source=f"aggregate report for {actor.username} ({actor.source})"[:128],
     )
+    from oligotrial.endpoints import derive_adam
+    from oligotrial.exports.sdtm import derive_sdtm
+    from oligotrial.reports.data import prepare_adam
+
     tables, problems = derive_sdtm(edc, system, protocol=protocol)
     adam = derive_adam(tables, protocol)
     return prepare_adam(adam.as_dict()), len(problems)
@@ -298,6 +296,8 @@ def _survival_view(summary: SurvivalSummary) -> SurvivalView:
 def _response(adrs: pl.DataFrame, protocol: Protocol, arms: Sequence[ArmInfo]) -> ResponseSummaryView:
     """ORR (``CRSP``) and DCR (``CB``) by :func:`~oligotrial.reports.tables.compute_response` (randomized arms,
     then all enrolled), and the confirmed best overall responses (``CBOR``) of the same subjects."""
+    from oligotrial.reports.tables import compute_response
+
     orr = compute_response(adrs, protocol, "CRSP", "ORR")
     dcr = compute_response(adrs, protocol, "CB", "DCR")
     cbor = _arm_codes(adrs.filter(pl.col("PARAMCD") == "CBOR"), arms, "TRT01P")
@@ -341,6 +341,8 @@ def _adverse_events(
     or above the protocol's ``severe_grade`` (CTCAE grade 3), serious ``AESER = Y``; by system organ class a
     subject counts in the row of their worst grade in that class.
     """
+    from oligotrial.reports.tables import INDUCTION_ONLY
+
     severe = protocol.adverse_events.severe_grade
     arm_column = "TRT01A" if "TRT01A" in adsl.columns else "TRT01P"
     population = _arm_codes(adsl.filter(pl.col("SAFFL") == "Y"), arms, arm_column)
@@ -386,6 +388,8 @@ def _adverse_events(
 
 
 def _consort(inputs: ReportInputs, protocol: Protocol) -> ConsortCounts:
+    from oligotrial.reports.tables import compute_consort
+
     consort = compute_consort(inputs.adsl, inputs.adtte, protocol)
     return ConsortCounts(
         screened=consort.screened,
@@ -427,6 +431,8 @@ def aggregate_report(edc: Edc, actor: Actor, *, protocol: Protocol | None = None
     enrollment = enrollment_report(edc, actor)
     if scope == "site":
         return AggregateReport(scope="site", enrollment=enrollment)
+    from oligotrial.reports.tables import compute_survival, get_arms
+
     protocol = protocol or current_protocol()
     arms = get_arms(protocol)
     try:
@@ -485,6 +491,8 @@ def survival_curves(
             "REPORT-101", "endpoint", f"expected one of {', '.join(SURVIVAL_ENDPOINTS)}", paramcd
         )
     _require(actor, ("outcomes",), "survival curves by arm are for study-wide statisticians and DSMB members")
+    from oligotrial.reports.tables import compute_survival
+
     protocol = protocol or current_protocol()
     inputs, _held_back, version = _analysis_inputs(edc, actor, protocol)
     summary = compute_survival(inputs.adtte, paramcd, protocol, title=title)

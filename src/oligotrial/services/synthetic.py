@@ -10,14 +10,17 @@ way, so every record is checked, audited and queried exactly as a site's would b
 
 Notes
 -----
-*Dates.* The randomization service stamps an allocation with the day it happens (a site randomizes in real
-time; the service has no back-entry date). So that the analysis origin (randomization) and the records
-around it keep the generated intervals, each subject's records are moved in time by one whole number of
-days: the subject's generated randomization day (for a subject not randomized, the day it would have been:
-the day after the end of induction) falls on the day of the load. Intervals within a subject are therefore
-exactly the generated ones (PFS, OS and every ``AVAL`` match the generator's), but the calendar across
-subjects is not: every subject is randomized on the load day, enrollment dates are spread over a few weeks
-before it, and follow-up records lie up to the generated cut-off after it.
+*Dates.* The generated calendar is kept and placed so that its data cut-off is the day of the load: every
+generated date is moved by the same whole number of days (the load day minus the generated cut-off), so
+that the whole trial lies in the past, as a trial's records do at a data cut-off. Enrollment is spread over
+the generated accrual period, each subject is randomized on its generated day (the randomization service's
+``randomized_at``, an in-process back-dating that the audit entry marks as retrospective; noon UTC of that
+day) and the follow-up runs up to the cut-off. Intervals *and* the calendar are therefore the generated ones
+(PFS, OS and every ``AVAL`` match the generator's; dates match it up to the common shift), and no record is
+dated after the load day. The generator may date the post-induction assessment a day or two after the
+randomization (its visit window): the loader then enters the randomization after that assessment, still
+dated on its generated day and with the generated response given (the service refuses a randomization dated
+before the assessment it reads the response from, ``RAND-015``).
 
 *Allocation.* The arms are those of the generated trial (its records, radiotherapy included, depend on
 them), so the statistician uploads them as the concealed list (``upload_randomization_list``: one stratum's
@@ -139,6 +142,7 @@ class SyntheticLoadSummary:
     refusals: list[SyntheticRefusal] = field(default_factory=list)
     refused_subjects: int = 0
     load_date: str | None = None
+    """The day of the load, on which the generated data cut-off is placed (every record is on or before it)."""
     seconds: float = 0.0
 
 
@@ -194,7 +198,8 @@ def _first(rows: list[dict[str, Any]], **match: str) -> dict[str, Any] | None:
 
 @dataclass
 class _Plan:
-    """One subject's records in the shape of the service calls, dates already moved."""
+    """One subject's records in the shape of the service calls, dates already moved (cut-off on the load
+    day)."""
 
     usubjid: str
     site: str
@@ -228,14 +233,10 @@ def _plan(record: SubjectRecords, protocol: Protocol, load_date: date, site_code
     truth = record.truth
     dm = rows["DM"][0]
     supp = {r["QNAM"]: r["QVAL"] for r in rows.get("SUPPDM", [])}
-    induction_days = protocol.induction.cycles * protocol.induction.cycle_length_days
     first_dose = _day(dm["RFSTDTC"])
     assert first_dose is not None
     origin = first_dose - timedelta(days=int(truth["first_dose"]))
-    anchor = truth["randomization"]
-    if anchor is None:
-        anchor = int(truth["first_dose"]) + induction_days + 1
-    shift = load_date - (origin + timedelta(days=int(anchor)))
+    shift = load_date - (origin + timedelta(days=int(truth["cutoff"])))
 
     def moved(text: str | None) -> date | None:
         value = _day(text)
@@ -303,7 +304,8 @@ def _plan(record: SubjectRecords, protocol: Protocol, load_date: date, site_code
         else:
             maintenance_dates.append(day)
         add(day, "dose", values)
-    # randomization: after the post-induction assessment, when the generator dates it a day or two later
+    # randomization: dated on its generated day; entered after the post-induction assessment, which the
+    # generator may date a day or two later
     arm = truth.get("arm")
     response = {"CR/PR": "PR", "SD": "SD"}.get(supp.get("INDRESP", ""))
     organ_count = int(supp.get("METORGN", len({t["TULOC"] for t in targets}) or 1))
@@ -311,7 +313,7 @@ def _plan(record: SubjectRecords, protocol: Protocol, load_date: date, site_code
     if rand is not None:
         day = at(rand["DSSTDTC"])
         later = [d for d in by_date if day < d <= day + timedelta(days=7)]
-        add(max([day, *later]), "randomization", None)
+        add(max([day, *later]), "randomization", day)
     # radiotherapy courses (entered when they end) and the restart of camrelizumab after them
     courses = rows.get("PR", [])
     for r in courses:
@@ -608,6 +610,11 @@ def load_synthetic_subjects(
     return summary
 
 
+def _dated(day: date) -> datetime:
+    """Noon UTC of a past day (the moment a replayed randomization is dated), or now if that is later."""
+    return min(datetime(day.year, day.month, day.day, 12, tzinfo=UTC), datetime.now(UTC))
+
+
 def _replay(edc: Edc, actor: Actor, plan: _Plan, protocol: Protocol, summary: SyntheticLoadSummary) -> None:
     summary.subjects += 1
     code: str | None = None
@@ -646,6 +653,7 @@ def _replay(edc: Edc, actor: Actor, plan: _Plan, protocol: Protocol, summary: Sy
                     code,
                     induction_response=plan.response,
                     metastatic_organ_count=plan.organ_count,
+                    randomized_at=_dated(payload),
                     protocol=protocol,
                 )
                 summary.randomized += 1

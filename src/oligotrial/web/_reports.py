@@ -11,7 +11,6 @@ from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
 from oligotrial.errors import OligotrialError, PermissionDeniedError, Problem
-from oligotrial.reports.figures import draw_enrollment, draw_km
 from oligotrial.services import randomization as rand_services
 from oligotrial.services.reports import (
     SURVIVAL_ENDPOINTS,
@@ -108,6 +107,8 @@ def km_png(request: Request, session: Session, endpoint: str) -> Response:
         summary = survival_curves(session.edc, session.actor, endpoint, title=_KM_TITLES[endpoint])
     except OligotrialError as error:
         return _figure_error(error)
+    from oligotrial.reports.figures import draw_km  # matplotlib: loaded when the first figure is drawn
+
     return Response(draw_km(summary), media_type="image/png")
 
 
@@ -120,6 +121,8 @@ def enrollment_png(request: Request, session: Session) -> Response:
         return _figure_error(error)
     _i18n.use_language(language_of(request))
     months = [m.month for m in series[0].months] if series else []
+    from oligotrial.reports.figures import draw_enrollment
+
     png = draw_enrollment(
         months,
         {s.site: ([m.enrolled for m in s.months], [m.randomized for m in s.months]) for s in series},
