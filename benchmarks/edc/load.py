@@ -7,11 +7,12 @@ Usage (from the repository root, as root so PostgreSQL can run as the postgres u
 
 For each backend the script creates a fresh database with ``oligotrial init``, starts ``oligotrial serve`` as a
 separate process on a free loopback port, creates a site, a coordinator and one subject per client through the
-API, then runs the clients for the given time: each logs in and loops over a form save (PUT, audited; the
-first entry of a form, then changes with their base version and a reason) followed by a read of the same form
-(GET). Afterwards it checks that every save the server acknowledged is in the database (the form's version
+API, logs each client in (its own bearer token), then runs the clients for the given time: each loops over
+a form save (PUT, audited; the first entry of a form, then changes with their base version and a reason)
+followed by a read of the same form (GET). Afterwards it checks that every save the server acknowledged is in the database (the form's version
 history), and verifies the audit chain with ``oligotrial audit verify``. Request loops are bounded in time and
-target 127.0.0.1 only.
+target 127.0.0.1 only. The figures include the CPU used by the server process(es) and by this client (both
+share the machine's cores) and the load average when the run started.
 """
 
 from __future__ import annotations
@@ -93,8 +94,8 @@ def postgres_cluster() -> Iterator[str]:
 
 
 @contextmanager
-def server(url: str, workers: int, env: dict[str, str]) -> Iterator[str]:
-    """``oligotrial init`` then ``oligotrial serve``; yields the base URL."""
+def server(url: str, workers: int, env: dict[str, str]) -> Iterator[tuple[str, int]]:
+    """``oligotrial init`` then ``oligotrial serve``; yields the base URL and the server's process id."""
     password_file = Path(tempfile.mkstemp()[1])
     password_file.write_text(ADMIN_PASSWORD)
     subprocess.run(
@@ -130,7 +131,7 @@ def server(url: str, workers: int, env: dict[str, str]) -> Iterator[str]:
     )
     base = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 60
+        deadline = time.monotonic() + 180  # a busy shared machine can take long to import and start
         while time.monotonic() < deadline:
             try:
                 if httpx.get(f"{base}/api/v1/health", timeout=1).status_code == 200:
@@ -138,8 +139,8 @@ def server(url: str, workers: int, env: dict[str, str]) -> Iterator[str]:
             except httpx.HTTPError:
                 time.sleep(0.2)
         else:
-            raise RuntimeError("the server did not start within 60 s")
-        yield base
+            raise RuntimeError("the server did not start within 180 s")
+        yield base, process.pid
     finally:
         process.terminate()
         process.wait(timeout=30)
@@ -189,12 +190,8 @@ class Tally:
     saved: int = 0
 
 
-async def client_loop(base: str, subject: str, seconds: float, tally: Tally) -> None:
+async def client_loop(base: str, subject: str, headers: dict[str, str], seconds: float, tally: Tally) -> None:
     async with httpx.AsyncClient(base_url=base, timeout=30) as client:
-        response = await client.post(
-            "/api/v1/auth/token", data={"username": COORDINATOR, "password": COORDINATOR_PASSWORD}
-        )
-        headers = {"Authorization": f"Bearer {response.json()['access_token']}"}
         version: int | None = None
         form_id: int | None = None
         n = 0
@@ -236,22 +233,48 @@ def check_acknowledged(base: str, tally: Tally) -> int:
     return checked
 
 
+def tree_cpu_seconds(pid: int) -> float:
+    """CPU seconds (user + system) used so far by a process and its live descendants (Linux ``/proc``)."""
+    tick = os.sysconf("SC_CLK_TCK")
+    total = 0.0
+    pending = [pid]
+    while pending:
+        current = pending.pop()
+        try:
+            fields = Path(f"/proc/{current}/stat").read_text().rsplit(")", 1)[1].split()
+            total += (int(fields[11]) + int(fields[12])) / tick
+            for task in Path(f"/proc/{current}/task").iterdir():
+                pending += [int(c) for c in (task / "children").read_text().split()]
+        except (OSError, ValueError):
+            continue
+    return total
+
+
 def percentile(values: list[float], q: float) -> float:
     return statistics.quantiles(values, n=100, method="inclusive")[q - 1] if len(values) > 1 else values[0]
 
 
 def run(backend: str, url: str, clients: int, seconds: float, workers: int) -> dict[str, object]:
     env = {**os.environ, "OLIGOTRIAL_SECRET_KEY": secrets.token_urlsafe(48), "OLIGOTRIAL_ENV": "production"}
-    with server(url, workers, env) as base:
+    with server(url, workers, env) as (base, pid):
         subjects = prepare(base, clients)
         tally = Tally()
 
-        async def main() -> None:
-            await asyncio.gather(*(client_loop(base, s, seconds, tally) for s in subjects))
+        # Each client logs in first (argon2: deliberately slow), outside the measured period.
+        logins = [_login(base, COORDINATOR, COORDINATOR_PASSWORD) for _ in subjects]
 
+        async def main() -> None:
+            await asyncio.gather(
+                *(client_loop(base, s, h, seconds, tally) for s, h in zip(subjects, logins, strict=True))
+            )
+
+        load_before = os.getloadavg()[0]
+        server_cpu, client_cpu = tree_cpu_seconds(pid), time.process_time()
         started = time.perf_counter()
         asyncio.run(main())
         elapsed = time.perf_counter() - started
+        server_cpu, client_cpu = tree_cpu_seconds(pid) - server_cpu, time.process_time() - client_cpu
+        load_after = os.getloadavg()[0]
         checked = check_acknowledged(base, tally)
         verify = subprocess.run(
             [str(BIN / "oligotrial"), "audit", "verify", "--database", url, "--json"],
@@ -274,6 +297,10 @@ def run(backend: str, url: str, clients: int, seconds: float, workers: int) -> d
         "save_p99_ms": round(percentile(tally.saves, 99) * 1000, 1),
         "read_p50_ms": round(percentile(tally.reads, 50) * 1000, 1),
         "read_p99_ms": round(percentile(tally.reads, 99) * 1000, 1),
+        "server_cpu_share": round(server_cpu / elapsed, 2),
+        "server_cpu_ms_per_save_and_read": round(server_cpu / max(tally.saved, 1) * 1000, 2),
+        "client_cpu_share": round(client_cpu / elapsed, 2),
+        "load_average_before_after": [round(load_before, 1), round(load_after, 1)],
         "acknowledged_versions_checked": checked,
         "audit_verify_exit": verify.returncode,
         "audit_verify": json.loads(verify.stdout)
@@ -301,13 +328,16 @@ def main() -> None:
             results.append(run("postgresql", url, args.clients, args.seconds, args.workers))
     print(json.dumps(results, indent=2))
     print(
-        "| backend | clients | workers | audited writes/s | save p50 / p99 ms | read p50 / p99 ms | errors |"
+        "| backend | clients | workers | audited writes/s | save p50 / p99 ms | read p50 / p99 ms | errors "
+        "| CPU server / client (cores) | server CPU ms per save+read | load avg |"
     )
-    print("|---|---|---|---|---|---|---|")
+    print("|---|---|---|---|---|---|---|---|---|---|")
     for r in results:
         print(
             f"| {r['backend']} | {r['clients']} | {r['workers']} | {r['writes_per_s']} | {r['save_p50_ms']} / "
-            f"{r['save_p99_ms']} | {r['read_p50_ms']} / {r['read_p99_ms']} | {r['errors']} |"
+            f"{r['save_p99_ms']} | {r['read_p50_ms']} / {r['read_p99_ms']} | {r['errors']} | "
+            f"{r['server_cpu_share']} / {r['client_cpu_share']} | {r['server_cpu_ms_per_save_and_read']} | "
+            f"{r['load_average_before_after'][0]} |"
         )
 
 

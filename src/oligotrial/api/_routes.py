@@ -7,7 +7,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Form, Path, Query, Request, Response, status
 
-from oligotrial.api.deps import CurrentActor, CurrentEdc, bearer_token, client_source
+from oligotrial.api.deps import CurrentActor, CurrentEdc, bearer_token, client_source, in_thread
 from oligotrial.api.schemas import (
     MAX_INT32,
     MAX_INT64,
@@ -184,11 +184,12 @@ def get_subject_forms(edc: CurrentEdc, actor: CurrentActor, code: str) -> list[F
 
 
 @router.put("/subjects/{code}/forms/{event_code}/{form_code}", response_model=FormView, tags=["forms"])
-def put_form(
+async def put_form(
     edc: CurrentEdc, actor: CurrentActor, code: str, event_code: str, form_code: str, body: SaveForm
 ) -> FormView:
     """Enter or change a form's item values (a change needs ``base_version`` and a reason)."""
-    return data.save_form(
+    return await in_thread(
+        data.save_form,
         edc,
         actor,
         code,
@@ -203,9 +204,9 @@ def put_form(
 
 
 @router.get("/forms/{form_id}", response_model=FormView, tags=["forms"])
-def get_form(edc: CurrentEdc, actor: CurrentActor, form_id: RecordId) -> FormView:
+async def get_form(edc: CurrentEdc, actor: CurrentActor, form_id: RecordId) -> FormView:
     """One form with its current values."""
-    return data.get_form(edc, actor, form_id)
+    return await in_thread(data.get_form, edc, actor, form_id)
 
 
 @router.get("/forms/{form_id}/history", response_model=list[FormVersionView], tags=["forms"])

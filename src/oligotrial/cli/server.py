@@ -22,6 +22,10 @@ DATABASE_OPTION = typer.Option(
 )
 
 
+_WORKER_HEALTHCHECK_SECONDS = 120
+"""How long ``serve --workers N`` (N > 1) waits for a worker process to answer uvicorn's health checks."""
+
+
 def cli_source() -> str:
     """Where a command-line change comes from, for the audit trail."""
     return f"cli:{socket.gethostname()}"
@@ -107,4 +111,7 @@ def serve(
             workers=workers,
             log_level=log_level,
             access_log=False,
+            # uvicorn kills a worker that does not answer its health check within 5 s by default; on a busy
+            # machine importing the application takes longer, and the workers were restarted forever.
+            timeout_worker_healthcheck=_WORKER_HEALTHCHECK_SECONDS,
         )

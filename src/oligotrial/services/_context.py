@@ -23,7 +23,7 @@ from oligotrial.errors import (
 )
 from oligotrial.settings import Settings
 from oligotrial.store.audit import append_audit
-from oligotrial.store.engine import SQLITE_BEGIN_OPTION
+from oligotrial.store.engine import SQLITE_BEGIN_OPTION, writer_gate
 from oligotrial.store.tables import AuditChainHead
 
 __all__ = [
@@ -172,6 +172,25 @@ class Edc:
 
 @contextmanager
 def _session(edc: Edc, *, write: bool) -> Iterator[Session]:
+    # A context on a connection (not an engine) runs inside its owner's transaction, which holds the lock.
+    if not write or not isinstance(edc.engine, Engine):
+        with _transaction(edc, write=write) as session:
+            yield session
+        return
+    gate = writer_gate(edc.engine)
+    if not gate.acquire(edc.settings.db_busy_timeout_seconds):
+        raise ServiceUnavailableError(
+            Problem("DB-001", "", "the database is busy with other changes; retry in a moment")
+        )
+    try:
+        with _transaction(edc, write=True) as session:
+            yield session
+    finally:
+        gate.release()
+
+
+@contextmanager
+def _transaction(edc: Edc, *, write: bool) -> Iterator[Session]:
     session = Session(edc.engine, expire_on_commit=False, autoflush=True)
     try:
         if write:
@@ -222,7 +241,15 @@ def _session(edc: Edc, *, write: bool) -> Iterator[Session]:
 
 
 def write_transaction(edc: Edc) -> Any:
-    """A write transaction (``BEGIN IMMEDIATE`` on SQLite): commits on success, rolls back on any error."""
+    """A write transaction (``BEGIN IMMEDIATE`` on SQLite): commits on success, rolls back on any error.
+
+    Notes
+    -----
+    Write transactions of one process queue first-come first-served for the engine's writer gate
+    (:func:`oligotrial.store.engine.writer_gate`) before they begin: every write appends to the audit chain
+    and is serialized by the database anyway, and the gate makes that wait fair and free of polling. A
+    writer that waits longer than ``db_busy_timeout_seconds`` gets 503 ``DB-001``.
+    """
     return _session(edc, write=True)
 
 

@@ -478,7 +478,7 @@ def save_form(
         raise InputError.single("EDC-024", "status", "expected incomplete or complete", value=status)
     values = check_item_values(values)
     with write_transaction(edc) as session:
-        subject, _ = load_subject(session, actor, subject_code)
+        subject, site_code = load_subject(session, actor, subject_code)
         actor.require(Permission.ENTER_DATA, subject.site_id)
         form, is_changed = write_form_version(
             session,
@@ -492,11 +492,13 @@ def save_form(
             reason=reason,
             status=status,
         )
-        if not is_changed:
-            return _view_of(session, form.id)
-        _run_edit_checks(edc, session, actor, form, event_code, datetime.now(UTC))
-        session.flush()
-        return _view_of(session, form.id)
+        if is_changed:
+            _run_edit_checks(edc, session, actor, form, event_code, datetime.now(UTC))
+            session.flush()
+        # the event was loaded or created by write_form_version: the identity map answers without a query
+        event = session.get(Event, form.event_id)
+        assert event is not None
+        return _form_view(form, subject.code, site_code, event.event_code, event.event_date)
 
 
 def _refuse_workflow_form(form_code: str) -> None:
@@ -626,10 +628,13 @@ def sync_edit_check_queries(
 
 
 def get_form(edc: Edc, actor: Actor, form_id: int) -> FormView:
-    """One form of the actor's sites."""
+    """One form of the actor's sites (else 404; 403 without read access anywhere), read in one statement."""
+    sites = readable_sites(actor)
     with read_transaction(edc) as session:
-        load_form(session, actor, form_id)
-        return _view_of(session, form_id)
+        row = session.execute(_form_rows(session).where(Form.id == form_id)).first()
+        if row is None or (sites is not None and row[0].site_id not in sites):
+            raise _not_found("form", "form_id", form_id)
+        return _form_view(*row)
 
 
 def list_forms(edc: Edc, actor: Actor, subject_code: str) -> list[FormView]:

@@ -12,7 +12,9 @@ last position and hash, so removing the newest rows is detected as well as remov
 
 Appends are serialized: the head row is read ``FOR UPDATE`` (PostgreSQL) inside a write transaction that
 SQLite begins with ``BEGIN IMMEDIATE``; two concurrent writers can therefore never chain to the same
-predecessor.
+predecessor. Within one server process, write transactions also queue first-come first-served for the
+process's writer gate (:func:`oligotrial.store.engine.writer_gate`), so the database lock is contended by at
+most one transaction per process.
 """
 
 from __future__ import annotations
@@ -21,9 +23,9 @@ import hashlib
 import json
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import select
+from sqlalchemy import Table, bindparam, insert, select, update
 from sqlalchemy.orm import Session
 
 from oligotrial.errors import Problem
@@ -90,34 +92,47 @@ def append_audit(
 ) -> AuditEntry:
     """Append one entry to the chain in the caller's (write) transaction and advance the chain head.
 
-    The head row is locked until the transaction ends, so the entry commits or rolls back together with the
-    change it records.
+    Returns the entry as written (a detached object: it is inserted with a plain ``INSERT``, not through the
+    session's unit of work).
+
+    Notes
+    -----
+    The session's pending changes are flushed first (the audited change reaches the database before its
+    entry); then three plain statements on the session's connection: read the head (``FOR UPDATE`` on
+    PostgreSQL; on SQLite the ``BEGIN IMMEDIATE`` write transaction already excludes other writers), insert
+    the entry, move the head. The head row stays locked until the transaction ends, so the entry commits or
+    rolls back together with the change it records. Only one writer per process at a time contends for the
+    head: the others wait in their process's writer gate (:func:`oligotrial.store.engine.writer_gate`).
     """
-    head = session.execute(
-        select(AuditChainHead).where(AuditChainHead.id == 1).with_for_update()
-    ).scalar_one()
     at = datetime.now(UTC)
-    entry = AuditEntry(
-        id=head.seq + 1,
-        at=at,
-        actor_id=actor_id,
-        actor_username=actor_username,
-        action=action,
-        table_name=table_name,
-        record_id=str(record_id),
-        site_id=site_id,
-        old_values=None if old is None else canonical_json(old),
-        new_values=None if new is None else canonical_json(new),
-        reason=reason,
-        source=source,
-        prev_hash=head.hash,
-    )
-    entry.hash = compute_entry_hash(entry_fields(entry))
-    session.add(entry)
-    head.seq = entry.id
-    head.hash = entry.hash
+    fields: dict[str, Any] = {
+        "at": at,
+        "actor_id": actor_id,
+        "actor_username": actor_username,
+        "action": action,
+        "table_name": table_name,
+        "record_id": str(record_id),
+        "site_id": site_id,
+        "old_values": None if old is None else canonical_json(old),
+        "new_values": None if new is None else canonical_json(new),
+        "reason": reason,
+        "source": source,
+    }
     session.flush()
-    return entry
+    connection = session.connection()
+    head_seq, head_hash = connection.execute(_HEAD_FOR_UPDATE).one()
+    fields["id"] = int(head_seq) + 1
+    fields["prev_hash"] = head_hash
+    fields["hash"] = compute_entry_hash({**fields, "at": _iso(at)})
+    connection.execute(_INSERT_ENTRY, fields)
+    connection.execute(_MOVE_HEAD, {"new_seq": fields["id"], "new_hash": fields["hash"]})
+    return AuditEntry(**fields)
+
+
+_HEAD = cast(Table, AuditChainHead.__table__)
+_HEAD_FOR_UPDATE = select(_HEAD.c.seq, _HEAD.c.hash).where(_HEAD.c.id == 1).with_for_update()
+_INSERT_ENTRY = insert(cast(Table, AuditEntry.__table__))
+_MOVE_HEAD = update(_HEAD).where(_HEAD.c.id == 1).values(seq=bindparam("new_seq"), hash=bindparam("new_hash"))
 
 
 @dataclass

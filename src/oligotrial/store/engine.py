@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import threading
+import weakref
+from collections import deque
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -13,7 +18,7 @@ from sqlalchemy.pool import NullPool
 
 from oligotrial.errors import ConfigurationError
 
-__all__ = ["SQLITE_BEGIN_OPTION", "create_engine", "normalize_database_url"]
+__all__ = ["SQLITE_BEGIN_OPTION", "WriterGate", "create_engine", "normalize_database_url", "writer_gate"]
 
 SQLITE_BEGIN_OPTION = "oligotrial_sqlite_begin"
 """Execution option naming the SQLite transaction mode (``DEFERRED`` or ``IMMEDIATE``) for a connection."""
@@ -98,3 +103,84 @@ def _configure_sqlite(engine: Engine, busy_timeout_seconds: float) -> None:
         if mode not in {"DEFERRED", "IMMEDIATE"}:
             raise ValueError(f"unknown SQLite transaction mode {mode!r}")
         connection.exec_driver_sql(f"BEGIN {mode}")
+
+
+class WriterGate:
+    """A first-come first-served lock for the write transactions of one process; re-entrant per thread.
+
+    Notes
+    -----
+    Every write transaction appends to the audit chain, so the database serializes them anyway (the chain
+    head's row lock on PostgreSQL, the database write lock of ``BEGIN IMMEDIATE`` on SQLite). Left to the
+    database, the waiting is unfair and wasteful: SQLite's busy handler polls with sleeps of up to 100 ms, so
+    a writer that arrives just as the lock is released often overtakes one that has waited for seconds, and
+    every waiting thread holds a pooled connection. Queuing in the process before the transaction begins
+    makes the order first-come first-served, lets at most one transaction per process contend for the
+    database lock, and leaves the database's own locking in place for writers of other processes (several
+    server processes on one PostgreSQL database). A waiter is woken by the holder's release (no polling).
+    """
+
+    def __init__(self) -> None:
+        self._mutex = threading.Lock()
+        self._waiters: deque[threading.Lock] = deque()
+        self._owner: int | None = None
+        self._depth = 0
+
+    def acquire(self, timeout: float) -> bool:
+        """Wait at most ``timeout`` seconds for the gate; ``True`` when the calling thread holds it."""
+        me = threading.get_ident()
+        with self._mutex:
+            if self._owner == me:
+                self._depth += 1
+                return True
+            if self._owner is None and not self._waiters:
+                self._owner, self._depth = me, 1
+                return True
+            waiter = threading.Lock()
+            waiter.acquire()
+            self._waiters.append(waiter)
+        handed = waiter.acquire(timeout=timeout)
+        with self._mutex:
+            if not handed and waiter in self._waiters:
+                self._waiters.remove(waiter)
+                return False
+            # woken by a release (or released to us between the timeout and this check): the gate is ours
+            self._owner, self._depth = me, 1
+            return True
+
+    def release(self) -> None:
+        """Release one level of the calling thread's hold; the next waiter in arrival order gets the gate."""
+        with self._mutex:
+            if self._owner != threading.get_ident():
+                raise RuntimeError("the writer gate is released by a thread that does not hold it")
+            self._depth -= 1
+            if self._depth:
+                return
+            self._owner = None
+            if self._waiters:
+                self._owner = -1  # handed over: nobody may barge in before the woken waiter takes it
+                self._waiters.popleft().release()
+
+    @contextmanager
+    def held(self, timeout: float) -> Iterator[bool]:
+        """Hold the gate for the ``with`` block; yields ``False`` (without holding it) after ``timeout``."""
+        if not self.acquire(timeout):
+            yield False
+            return
+        try:
+            yield True
+        finally:
+            self.release()
+
+
+_GATES: weakref.WeakKeyDictionary[Engine, WriterGate] = weakref.WeakKeyDictionary()
+_GATES_LOCK = threading.Lock()
+
+
+def writer_gate(engine: Engine) -> WriterGate:
+    """The writer gate of ``engine`` (one per engine, shared by every service context on it)."""
+    with _GATES_LOCK:
+        gate = _GATES.get(engine)
+        if gate is None:
+            gate = _GATES[engine] = WriterGate()
+        return gate
