@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import gzip
 import json
+import threading
 from datetime import date
 
 import pytest
@@ -199,6 +200,62 @@ def test_lockout_after_repeated_failures_and_token_checks(edc):
         auth.login(edc, ADMIN, ADMIN_PASSWORD, "test")  # locked now, same answer
     actions = [e.action for e in read_audit(edc, _system(), table="users").entries]
     assert actions.count("login_failed") == 3 and "account_locked" in actions
+
+
+class _HasherWith:
+    """The EDC's password hasher with ``verify`` wrapped (argon2's hasher has slots: no attribute patching)."""
+
+    def __init__(self, inner, verify):
+        self._inner, self._verify = inner, verify
+
+    def verify(self, stored_hash, password):
+        return self._verify(self._inner.verify, stored_hash, password)
+
+    def __getattr__(self, name):
+        return getattr(self._inner, name)
+
+
+def test_login_checks_the_password_outside_the_write_transaction(edc, monkeypatch):
+    """A burst of logins must not hold every other write behind argon2: while one login's password is being
+    checked, another use case writes (with a short lock wait, so a held lock would refuse it with DB-001)."""
+    from oligotrial.services import admin
+
+    edc.settings = edc.settings.model_copy(update={"db_busy_timeout_seconds": 2.0})
+    checking, release = threading.Event(), threading.Event()
+
+    def held_verify(real, stored_hash, password):
+        checking.set()
+        assert release.wait(60)
+        return real(stored_hash, password)
+
+    monkeypatch.setattr(edc, "hasher", _HasherWith(edc.hasher, held_verify))
+    issued = []
+    login = threading.Thread(target=lambda: issued.append(auth.login(edc, ADMIN, ADMIN_PASSWORD, "test")))
+    login.start()
+    try:
+        assert checking.wait(60)
+        site = admin.create_site(edc, _system(), "CN77", "Written while a login checks its password")
+    finally:
+        release.set()
+        login.join(60)
+    assert site.code == "CN77"
+    assert auth.authenticate(edc, issued[0].access_token, "test").username == ADMIN
+
+
+def test_login_refuses_when_the_password_changed_while_it_was_checked(edc, monkeypatch):
+    from sqlalchemy import text
+
+    def verify_then_change(real, stored_hash, password):
+        ok = real(stored_hash, password)
+        with edc.engine.begin() as connection:  # another process changes the password meanwhile
+            connection.execute(
+                text("UPDATE users SET password_hash = 'changed' WHERE username = :u"), {"u": ADMIN}
+            )
+        return ok
+
+    monkeypatch.setattr(edc, "hasher", _HasherWith(edc.hasher, verify_then_change))
+    with pytest.raises(AuthenticationError):
+        auth.login(edc, ADMIN, ADMIN_PASSWORD, "test")
 
 
 def _system():

@@ -21,7 +21,7 @@ from argon2.exceptions import InvalidHashError, VerificationError
 from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
 
-from oligotrial.errors import AuthenticationError, InputError, OligotrialError, Problem
+from oligotrial.errors import AuthenticationError, InputError, Problem
 from oligotrial.services._context import Actor, Edc, Role, read_transaction, write_audit, write_transaction
 from oligotrial.services.views import TokenIssued
 from oligotrial.store.tables import RoleAssignment, Site, Token, User
@@ -133,46 +133,70 @@ def verify_user_password(edc: Edc, session: Session, user: User, password: str, 
 def login(edc: Edc, username: str, password: str, source: str) -> TokenIssued:
     """Exchange a user name and password for a bearer token with an expiry.
 
+    Notes
+    -----
+    The password hash (argon2, deliberately slow) is checked between two short transactions, not inside the
+    write transaction: a burst of logins then costs CPU, not the database's write lock (which every other
+    write waits for). The write transaction re-reads the account and refuses when its password, state or
+    lockout changed in between.
+
     Raises
     ------
     AuthenticationError
         ``AUTH-001`` for any failure (unknown user, wrong password, disabled or locked account).
     """
-    failure: OligotrialError | None = None
+    with read_transaction(edc) as session:
+        seen = session.execute(
+            select(User.id, User.password_hash, User.is_active, User.locked_until).where(
+                User.username == username
+            )
+        ).first()
+    now = datetime.now(UTC)
+    usable = seen is not None and seen.is_active and (seen.locked_until is None or seen.locked_until <= now)
+    if seen is None or not usable:
+        _dummy_verify(edc, password)
+        is_correct = False
+    else:
+        try:
+            is_correct = bool(edc.hasher.verify(seen.password_hash, password))
+        except (VerificationError, InvalidHashError):
+            is_correct = False
+    rehashed = (
+        edc.hasher.hash(password)
+        if is_correct and seen is not None and edc.hasher.check_needs_rehash(seen.password_hash)
+        else None
+    )
+    refused = AuthenticationError(Problem("AUTH-001", "username", _BAD_CREDENTIALS))
+    if seen is None:
+        raise refused
+    is_issued = False
     with write_transaction(edc) as session:
-        user = session.execute(select(User).where(User.username == username)).scalar_one_or_none()
-        now = datetime.now(UTC)
-        if user is None:
-            _dummy_verify(edc, password)
-            failure = AuthenticationError(Problem("AUTH-001", "username", _BAD_CREDENTIALS))
-        else:
-            actor = Actor(user.id, user.username, user.full_name, frozenset(), source)
-            if not user.is_active:
-                _dummy_verify(edc, password)
-                ok = False
-            else:
-                ok = verify_user_password(edc, session, user, password, actor)
-            if not ok:
-                failure = AuthenticationError(Problem("AUTH-001", "username", _BAD_CREDENTIALS))
-            else:
-                if edc.hasher.check_needs_rehash(user.password_hash):
-                    user.password_hash = edc.hasher.hash(password)
-                token = secrets.token_urlsafe(32)
-                expires = now + timedelta(minutes=edc.settings.token_ttl_minutes)
-                session.add(
-                    Token(token_hash=hash_token(token), user_id=user.id, created_at=now, expires_at=expires)
-                )
-                write_audit(
-                    session,
-                    actor,
-                    "login",
-                    "users",
-                    user.username,
-                    site_id=None,
-                    new={"expires_at": expires.isoformat()},
-                )
-    if failure is not None:
-        raise failure
+        user = session.get_one(User, seen.id)
+        actor = Actor(user.id, user.username, user.full_name, frozenset(), source)
+        unchanged = user.password_hash == seen.password_hash and user.is_active
+        if usable and not is_correct:
+            _register_failure(edc, session, user, actor, now)
+        elif is_correct and unchanged and (user.locked_until is None or user.locked_until <= now):
+            is_issued = True
+            user.failed_logins = 0
+            if rehashed is not None:
+                user.password_hash = rehashed
+            token = secrets.token_urlsafe(32)
+            expires = now + timedelta(minutes=edc.settings.token_ttl_minutes)
+            session.add(
+                Token(token_hash=hash_token(token), user_id=user.id, created_at=now, expires_at=expires)
+            )
+            write_audit(
+                session,
+                actor,
+                "login",
+                "users",
+                user.username,
+                site_id=None,
+                new={"expires_at": expires.isoformat()},
+            )
+    if not is_issued:
+        raise refused
     return TokenIssued(access_token=token, expires_at=expires, expires_in=edc.settings.token_ttl_minutes * 60)
 
 
