@@ -7,7 +7,13 @@ import pytest
 
 from oligotrial.errors import ConfigurationError
 from oligotrial.protocol import load_protocol
-from oligotrial.simulation import compile_design, parse_scenario, run_simulation, run_simulation_distributed
+from oligotrial.simulation import (
+    compile_design,
+    parse_scenario,
+    run_simulation,
+    run_simulation_distributed,
+    start_local_cluster,
+)
 
 pytest.importorskip("distributed")
 
@@ -45,4 +51,22 @@ def test_workers_or_scheduler_required():
     design = compile_design(load_protocol(), parse_scenario(SCENARIO))
     with pytest.raises(ConfigurationError) as caught:
         run_simulation_distributed(design, 10, seed=1)
+    assert caught.value.code == "SIM-030"
+
+
+def test_local_cluster_workers_do_not_trim_memory_on_every_free():
+    """The worker processes of ``start_local_cluster`` run without Dask's ``MALLOC_TRIM_THRESHOLD_=65536``
+    (which doubled the processor time of a task); one worker, single-threaded."""
+    from distributed import Client
+
+    with start_local_cluster(1) as cluster, Client(cluster) as client:
+        environment = client.run(lambda: __import__("os").environ.get("MALLOC_TRIM_THRESHOLD_"))
+        threads = client.nthreads()
+    assert list(environment.values()) == [None]
+    assert list(threads.values()) == [1]
+
+
+def test_local_cluster_needs_a_worker():
+    with pytest.raises(ConfigurationError) as caught:
+        start_local_cluster(0)
     assert caught.value.code == "SIM-030"

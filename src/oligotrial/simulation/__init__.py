@@ -8,7 +8,7 @@ produces complete subject histories from the same trial model, and :func:`derive
 into SDTM tables.
 """
 
-from oligotrial.simulation._dask import run_simulation_distributed
+from oligotrial.simulation._dask import run_simulation_distributed, start_local_cluster
 from oligotrial.simulation.model import (
     TrialBatch,
     TrialDraws,
@@ -63,5 +63,6 @@ __all__ = [
     "run_simulation",
     "run_simulation_distributed",
     "simulate_chunk",
+    "start_local_cluster",
     "summarize_simulation",
 ]

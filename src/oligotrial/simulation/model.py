@@ -2,14 +2,14 @@
 
 Every array has shape ``(replicates, patients)``; column ``j`` is the ``j``-th patient enrolled. The random
 numbers of a set of replicates are drawn first (:func:`draw_trials`), then turned into trials by
-deterministic array arithmetic (:func:`build_trials`), so that draws made block by block with their own
-generators can be concatenated and built in one vectorised pass.
+deterministic array arithmetic (:func:`build_trials`), one seed block of replicates at a time, each block
+from its own generator.
 """
 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -66,11 +66,15 @@ class ArmHazard:
     def invert(self, exposure: FloatArray, arm: NDArray[Any]) -> FloatArray:
         """Times at which the cumulative hazard reaches ``exposure`` (unit exponential draws): inversion of
         the piecewise-linear cumulative hazard; ``inf`` when it never does (a zero last rate)."""
-        is_exp = np.asarray(arm) == 1
         with np.errstate(divide="ignore", invalid="ignore"):
-            if self.is_exponential:
-                rate = np.where(is_exp, self.rates[1, 0], self.rates[0, 0])
-                return np.asarray(exposure / rate, dtype=np.float64)
+            if self.is_exponential:  # rate by arm + 1 (-1 not randomized, 0 control: the control rate)
+                if self.rates[0, 0] == self.rates[1, 0]:
+                    return np.asarray(exposure / self.rates[0, 0], dtype=np.float64)
+                by_arm = self.rates[[0, 0, 1], 0]
+                return np.asarray(
+                    exposure / by_arm.take(np.asarray(arm, dtype=np.intp) + 1), dtype=np.float64
+                )
+            is_exp = np.asarray(arm) == 1
             out = np.empty(exposure.shape)
             for a, which in ((0, ~is_exp), (1, is_exp)):
                 e = exposure[which]
@@ -192,15 +196,6 @@ class TrialDraws:
     death_after: FloatArray | None
     dropout: FloatArray | None
 
-    @classmethod
-    def concatenate(cls, parts: list[TrialDraws]) -> TrialDraws:
-        """Stack draws of consecutive replicate blocks."""
-        values: dict[str, Any] = {}
-        for f in fields(cls):
-            items = [getattr(p, f.name) for p in parts]
-            values[f.name] = None if items[0] is None else np.concatenate(items, axis=0)
-        return cls(**values)
-
 
 def draw_trials(model: TrialModel, replicates: int, rng: np.random.Generator) -> TrialDraws:
     """Draw the random numbers of ``replicates`` trials, in a fixed order, from ``rng``."""
@@ -263,7 +258,13 @@ def _entry_times(model: TrialModel, draws: TrialDraws, shape: tuple[int, int]) -
     if r == 0:
         return np.asarray(target / a, dtype=np.float64)
     knee = a * r / 2.0
-    return np.where(target < knee, np.sqrt(2.0 * r * target / a), r + (target - knee) / a)
+    entry = r + (target - knee) / a
+    # the targets increase along each row: the ramp-up is in the columns whose smallest target is below
+    # the knee
+    ramp = int(np.count_nonzero(target.min(axis=0) < knee))
+    head = target[:, :ramp]
+    entry[:, :ramp] = np.where(head < knee, np.sqrt(2.0 * r * head / a), entry[:, :ramp])
+    return entry
 
 
 def _permuted_blocks(
@@ -297,6 +298,11 @@ def _permuted_blocks(
     return np.ascontiguousarray(arm.T)
 
 
+def _or_not_randomized(is_experimental: BoolArray, is_randomized: BoolArray) -> NDArray[np.int8]:
+    """Arm codes: 1 experimental, 0 control, -1 not randomized (arithmetic, no branch per patient)."""
+    return np.asarray((is_experimental & is_randomized).view(np.int8) - (~is_randomized).view(np.int8))
+
+
 def build_trials(model: TrialModel, draws: TrialDraws) -> TrialBatch:
     """Turn draws into trials (see :func:`compute_event_times` for the illness–death part).
 
@@ -319,15 +325,23 @@ def build_trials(model: TrialModel, draws: TrialDraws) -> TrialBatch:
     """
     shape = draws.progression.shape
     entry = _entry_times(model, draws, shape)
-    is_randomized = (
+    is_all = draws.induction is None  # every patient enrolled is randomized
+    is_randomized: BoolArray = (
         np.ones(shape, dtype=bool)
         if draws.induction is None
-        else draws.induction >= model.progression_probability
+        else np.greater_equal(draws.induction, model.progression_probability)
     )
+    # randomized patients before each one, counted in integers (a cumulative sum of booleans is several
+    # times slower)
+    if is_all:
+        rank: IntArray = np.broadcast_to(np.arange(shape[1], dtype=np.int64), shape)
+    else:
+        counts = is_randomized.astype(np.int64)
+        rank = np.cumsum(counts, axis=1)
+        rank -= counts
     if model.randomized is not None:
-        before = np.cumsum(is_randomized, axis=1) - is_randomized
-        is_enrolled = before < model.randomized
-        if np.any(before[:, -1] + is_randomized[:, -1] < model.randomized):
+        is_enrolled = rank < model.randomized
+        if np.any(rank[:, -1] + is_randomized[:, -1] < model.randomized):
             raise ComputationError(
                 Problem(
                     "SIM-101",
@@ -337,6 +351,7 @@ def build_trials(model: TrialModel, draws: TrialDraws) -> TrialBatch:
                 )
             )
         is_randomized &= is_enrolled
+        is_all = is_all and bool(is_enrolled.all())
     else:
         is_enrolled = np.ones(shape, dtype=bool)
     site = (
@@ -368,11 +383,12 @@ def build_trials(model: TrialModel, draws: TrialDraws) -> TrialBatch:
         arm = _permuted_blocks(model, cell, is_randomized, draws.arm, draws.block)
     elif model.method == "simple":
         assert draws.arm is not None
-        arm = np.where(is_randomized, draws.arm * sum(model.ratio) < model.ratio[1], -1).astype(np.int8)
+        arm = _or_not_randomized(draws.arm * sum(model.ratio) < model.ratio[1], is_randomized)
     else:
-        rank = np.cumsum(is_randomized, axis=1) - 1
-        arm = np.where(is_randomized, rank % sum(model.ratio) >= model.ratio[0], -1).astype(np.int8)
-    randomization = np.where(is_randomized, entry + model.induction_months, np.inf)
+        arm = _or_not_randomized(rank % sum(model.ratio) >= model.ratio[0], is_randomized)
+    randomization = entry + model.induction_months
+    if not is_all:
+        randomization[~is_randomized] = np.inf
     pfs, is_progression, os = compute_event_times(model, draws, arm)
     dropout = draws.dropout / model.dropout_hazard if draws.dropout is not None else np.full(shape, np.inf)
     return TrialBatch(
