@@ -53,4 +53,4 @@ def test_a_once_entered_form_is_changed_with_a_reason_and_not_entered_twice(worl
         )
         assert (changed.form.event_code, changed.form.version) == (event, 2)
         assert {k: changed.form.values[k] for k in change} == change
-    assert data.get_subject(edc, inv, code).status == "withdrawn"
+    assert data.get_subject(edc, inv, code).status == "died"

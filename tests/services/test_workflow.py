@@ -252,8 +252,8 @@ def test_end_of_treatment_follow_up_death_disposition(world):
     with pytest.raises(ConflictError, match="DEATH-105"):
         wf.record_death(edc, inv, code, {"date": "2024-06-02", "cause": "other"})
     done = wf.record_disposition(edc, inv, code, {"date": "2024-06-01", "reason": "DEATH"})
-    assert done.derived == {"subject_status": "withdrawn"}
-    assert data.get_subject(edc, inv, code).status == "withdrawn"
+    assert done.derived == {"subject_status": "died"}
+    assert data.get_subject(edc, inv, code).status == "died"
 
 
 def test_calendar_and_schedule_exceptions(world):

@@ -208,10 +208,10 @@ def test_the_pages_after_induction_save_refuse_next_to_the_field_and_need_a_reas
             expected = {"true": True, "false": False}.get(value, value)
             assert stored.values[name] == expected, (kind, name)
 
-    # after the disposition (reason death) the subject is withdrawn; a second end of treatment is refused
+    # after the disposition (reason death) the subject has died; a second end of treatment is refused
     assert data.get_subject(
         live_server.world.edc, live_server.world.actor("investigator.cn01"), code
-    ).status == ("withdrawn")
+    ).status == ("died")
     again = _post(client, f"/subjects/{code}/end-of-treatment?event=none", CASES[0][3])
     assert again.status_code == 422 and "(EDC-010)" in again.text  # the page opened the entered form
 

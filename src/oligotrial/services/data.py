@@ -56,7 +56,7 @@ __all__ = [
     "write_form_version",
 ]
 
-SUBJECT_STATUSES = ("screening", "screen_failed", "enrolled", "withdrawn", "completed")
+SUBJECT_STATUSES = ("screening", "screen_failed", "enrolled", "withdrawn", "completed", "died")
 """Subject statuses; a new subject starts in ``screening``."""
 
 FormStatus = Literal["incomplete", "complete"]

@@ -156,6 +156,7 @@ STATUS_LABELS: dict[str, str] = {
     "screen_failed": N_("screen failed"),
     "enrolled": N_("enrolled"),
     "withdrawn": N_("withdrawn"),
+    "died": N_("died"),
     "completed": N_("completed"),
     "open": N_("open"),
     "answered": N_("answered"),

@@ -21,7 +21,7 @@ from oligotrial.services.views import FormView
 from oligotrial.services.workflow.forms import FORM_MODELS, TermLookup, check_form_values
 from oligotrial.store.tables import DataQuery, Event, Form, Site, Subject
 
-POST_ENROLLMENT = ("enrolled", "withdrawn", "completed")
+POST_ENROLLMENT = ("enrolled", "withdrawn", "completed", "died")
 
 
 class WorkflowView(BaseModel):

@@ -6,8 +6,8 @@ Notes
 progression, intolerable toxicity, withdrawal, 24 months) with the last dose date; no dose may be recorded
 after it. ``FOLLOWUP`` (``FU.<nnn>``): survival contacts. ``DEATH`` (``DEATH``, once). ``NEWTHERAPY``
 (``NT.<nnn>``): subsequent anticancer therapy. ``DISPOSITION`` (``DISPOSITION``, once): the end of study
-participation; the subject becomes ``completed`` (reason ``COMPLETED``) or ``withdrawn`` (any other
-reason, death and loss to follow-up included). A death or follow-up may still be recorded after the
+participation; the subject becomes ``completed`` (reason ``COMPLETED``), ``died`` (reason ``DEATH``) or
+``withdrawn`` (any other reason, loss to follow-up included). A death or follow-up may still be recorded after the
 disposition (vital status found later).
 """
 
@@ -196,6 +196,10 @@ def record_new_therapy(
     )
 
 
+_STATUS_AFTER = {"COMPLETED": "completed", "DEATH": "died"}
+"""Subject status after the disposition, by its reason (``withdrawn`` for any other reason)."""
+
+
 def record_disposition(
     edc: Edc,
     actor: Actor,
@@ -207,10 +211,11 @@ def record_disposition(
     reason: str | None = None,
     protocol: Protocol | None = None,
 ) -> WorkflowView:
-    """End of study participation; sets the subject ``completed`` or ``withdrawn`` (``DISPOSITION-105`` twice)."""
+    """End of study participation; sets the subject ``completed`` (reason ``COMPLETED``), ``died`` (``DEATH``)
+    or ``withdrawn`` (any other reason); ``DISPOSITION-105`` when entered twice."""
 
     def after(session: Session, a: Actor, subject: Subject, _row: Form, form: Any) -> dict[str, Any]:
-        status = "completed" if form.reason == "COMPLETED" else "withdrawn"
+        status = _STATUS_AFTER.get(form.reason, "withdrawn")
         set_subject_status(session, a, subject, status, f"disposition: {form.reason}")
         return {"subject_status": status}
 
