@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 
 from oligotrial.errors import InputError
 from oligotrial.protocol import load_protocol
-from oligotrial.rules.schedule import add_months, derive_calendar, derive_visit_status
+from oligotrial.rules.schedule import add_months, derive_calendar, derive_visit_status, match_actual_dates
 
 PROTOCOL = load_protocol()
 FIRST = date(2026, 1, 5)
@@ -186,3 +186,170 @@ def test_cli_schedule_bad_input(run_cli, tmp_path):
     actual.write_text(json.dumps({"C1D1": "yesterday"}), encoding="utf-8")
     bad_actual = run_cli("schedule", "--first-dose", "2026-01-05", "--actual", actual)
     assert bad_actual.exit_code == 2 and "SCHED-004 actual.C1D1" in bad_actual.stderr
+
+
+# --- the calendar follows the subject's course (issues 8 and 13) -------------------------------------------
+
+
+def test_progression_during_induction_ends_treatment_and_assessments():
+    # progression seen at the first assessment (2026-02-16); last dose C2 on 2026-01-26; EOT recorded next day
+    events = by_id(
+        derive_calendar(
+            PROTOCOL,
+            FIRST,
+            last_dose=date(2026, 1, 26),
+            end_of_treatment=date(2026, 2, 17),
+            progression=date(2026, 2, 16),
+            severe_adverse_event=False,
+        )
+    )
+    assert "C3D1" not in events and "C4D1" not in events  # no induction after the end of treatment
+    assert "RAND" not in events  # never randomized: progression before the post-induction assessment
+    assert [e for e in events if e.startswith("ASMT")] == ["ASMT01"]  # followed for survival only
+    eot = events["EOT"]
+    assert (eot.target, eot.earliest, eot.latest, eot.phase) == (
+        date(2026, 2, 17),
+        date(2026, 1, 26),
+        date(2026, 2, 17),
+        "induction",
+    )
+    aefu = events["AEFU"]
+    assert (aefu.target, aefu.earliest, aefu.latest) == (
+        date(2026, 2, 25),
+        date(2026, 2, 25),
+        date(2026, 5, 4),
+    )
+    assert "AEFU-SEVERE" not in events  # no grade >= 3 adverse event
+    assert events["SURV01"].target == date(2026, 4, 20)
+    assert len([e for e in events if e.startswith("SURV")]) == 8
+
+
+def test_assessment_whose_window_is_open_at_progression_is_kept():
+    # progression on 2026-03-25, inside the window of the post-induction assessment (2026-03-23..04-06)
+    events = by_id(
+        derive_calendar(
+            PROTOCOL,
+            FIRST,
+            last_dose=date(2026, 3, 9),
+            end_of_treatment=date(2026, 3, 26),
+            progression=date(2026, 3, 25),
+        )
+    )
+    assert [e for e in events if e.startswith("ASMT")] == ["ASMT01", "ASMT02"]
+    assert "C4D1" in events and "RAND" not in events
+    assert events["AEFU-SEVERE"].target == date(2026, 6, 7)  # 2026-03-09 + 90 days
+    assert events["AEFU-SEVERE"].latest == date(2026, 9, 7)  # 2026-03-09 + 2 x 84 + 14 days
+
+
+def test_toxicity_in_maintenance_stops_doses_but_not_assessments():
+    # control arm, last dose M03 on 2026-05-11, end of treatment for toxicity recorded on 2026-06-01
+    events = by_id(
+        derive_calendar(
+            PROTOCOL,
+            FIRST,
+            randomized=date(2026, 3, 31),
+            arm="control",
+            last_dose=date(2026, 5, 11),
+            end_of_treatment=date(2026, 6, 1),
+        )
+    )
+    doses = sorted(e for e in events if e.startswith("M"))
+    assert doses == ["M01", "M02", "M03"]
+    assert (events["EOT"].target, events["EOT"].earliest) == (date(2026, 6, 1), date(2026, 5, 11))
+    assessments = [e for e in events.values() if e.kind == "assessment"]
+    assert len(assessments) == 14 and assessments[-1].target == date(2027, 12, 20)
+    assert (events["ASMT03"].phase, events["ASMT04"].phase) == ("maintenance", "follow-up")
+    assert events["AEFU"].target == date(2026, 6, 10)
+    assert events["SURV01"].target == date(2026, 8, 3)
+
+
+def test_a_dose_given_early_inside_its_window_is_still_planned():
+    # M03 planned 2026-05-11, given on 2026-05-09 as the last dose
+    events = by_id(
+        derive_calendar(
+            PROTOCOL, FIRST, randomized=date(2026, 3, 31), arm="control", last_dose=date(2026, 5, 9)
+        )
+    )
+    assert sorted(e for e in events if e.startswith("M")) == ["M01", "M02", "M03"]
+
+
+def test_nothing_is_planned_after_death():
+    events = derive_calendar(
+        PROTOCOL, FIRST, randomized=date(2026, 3, 31), arm="control", off_study=date(2026, 5, 20)
+    )
+    assert [e.id for e in events][-4:] == ["RAND", "M02", "ASMT03", "M03"]
+    assert max(e.target or e.earliest for e in events) == date(2026, 5, 11)
+    assert not any(e.kind in ("end of treatment", "survival follow-up") for e in events)
+
+
+def test_radiotherapy_is_treatment_follow_up_counts_from_its_end():
+    # experimental arm: radiotherapy to 2026-05-15, progression on 2026-06-22 before camrelizumab restarted
+    events = by_id(
+        derive_calendar(
+            PROTOCOL,
+            FIRST,
+            randomized=date(2026, 3, 31),
+            arm="experimental",
+            rt_end=date(2026, 5, 15),
+            last_dose=date(2026, 3, 9),
+            end_of_treatment=date(2026, 6, 23),
+            progression=date(2026, 6, 22),
+        )
+    )
+    assert "RTSTART" in events and "MAINTSTART" not in events
+    assert not any(e.kind == "maintenance dose" for e in events.values())
+    assert events["EOT"].earliest == date(2026, 5, 15)
+    assert events["AEFU"].target == date(2026, 6, 14)
+    assert events["SURV01"].target == date(2026, 8, 7)
+    assert [e for e in events if e.startswith("ASMT")][-1] == "ASMT04"
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "code", "field"),
+    [
+        ({"end_of_treatment": date(2026, 3, 1)}, "SCHED-002", "end_of_treatment"),
+        (
+            {"last_dose": date(2026, 3, 9), "end_of_treatment": date(2026, 3, 1)},
+            "SCHED-001",
+            "end_of_treatment",
+        ),
+        ({"progression": date(2025, 12, 31)}, "SCHED-001", "progression"),
+        ({"off_study": date(2025, 12, 31)}, "SCHED-001", "off_study"),
+    ],
+)
+def test_course_dates_in_the_wrong_order(kwargs, code, field):
+    with pytest.raises(InputError) as info:
+        derive_calendar(PROTOCOL, FIRST, **kwargs)
+    problem = info.value.problems[0]
+    assert (problem.code, problem.field) == (code, field)
+    assert problem.value == kwargs[field]
+
+
+def test_match_assessments_to_the_nearest_planned_one():
+    events = derive_calendar(PROTOCOL, FIRST)
+    # 2026-02-12 inside ASMT01's window, 2026-03-02 an extra scan, 2026-04-10 ASMT02 (03-30) 4 days late
+    found = match_actual_dates(events, "assessment", [date(2026, 2, 12), date(2026, 3, 2), date(2026, 4, 10)])
+    assert found == {"ASMT01": date(2026, 2, 12), "ASMT02": date(2026, 4, 10)}
+    statuses = {s.event.id: s for s in derive_visit_status(events, found, as_of=date(2026, 4, 20))}
+    assert (statuses["ASMT02"].status, statuses["ASMT02"].days_outside) == ("late", 4)
+
+
+def test_match_survival_contacts_inside_windows_late_ones_and_extra_ones():
+    events = derive_calendar(PROTOCOL, FIRST, last_dose=date(2026, 1, 26), end_of_treatment=date(2026, 2, 17))
+    surv = {e.id: e for e in events if e.kind == "survival follow-up"}
+    assert (surv["SURV01"].target, surv["SURV02"].target) == (date(2026, 4, 20), date(2026, 7, 13))
+    contacts = [
+        date(2026, 3, 20),  # before the first window opens (04-06): an extra contact
+        date(2026, 4, 22),  # inside SURV01's window
+        date(2026, 5, 20),  # after SURV01's window, which already has its contact: extra
+        date(2026, 8, 3),  # SURV02's window (06-29..07-27) closed without a contact: late
+        date(2026, 9, 1),  # before SURV03's window opens (09-21), SURV02 already late-filled: extra
+    ]
+    found = match_actual_dates(events, "survival follow-up", contacts)
+    assert found == {"SURV01": date(2026, 4, 22), "SURV02": date(2026, 8, 3)}
+    aefu = match_actual_dates(events, "adverse event follow-up", contacts)
+    assert aefu == {"AEFU": date(2026, 3, 20), "AEFU-SEVERE": date(2026, 5, 20)}
+    statuses = {s.event.id: s for s in derive_visit_status(events, {**found, **aefu}, date(2026, 9, 1))}
+    assert (statuses["SURV02"].status, statuses["SURV02"].days_outside) == ("late", 7)
+    assert statuses["SURV03"].status == "upcoming"
+    assert (statuses["AEFU"].status, statuses["AEFU-SEVERE"].status) == ("on time", "on time")

@@ -3,8 +3,11 @@
 From the first dose (and, once known, the randomization date, the arm and the radiotherapy dates) the
 calendar lists every planned event with a target date and a window: baseline imaging, the induction cycles,
 tumour assessments, randomization, radiotherapy start, maintenance doses, the end of treatment at the
-protocol's maximum duration, the adverse-event follow-up windows and survival follow-up. Given the dates on
-which events actually happened, :func:`derive_visit_status` says which were on time, early, late or missed.
+protocol's maximum duration, the adverse-event follow-up windows and survival follow-up. The calendar follows
+the subject's course: treatment items end with the recorded end of treatment, tumour assessments with
+progression, everything with death or the end of study. :func:`match_actual_dates` says which recorded
+assessment or follow-up contact fulfils which planned item, and given the dates on which events actually
+happened, :func:`derive_visit_status` says which were on time, early, late or missed.
 """
 
 from __future__ import annotations
@@ -24,9 +27,11 @@ __all__ = [
     "add_months",
     "derive_calendar",
     "derive_visit_status",
+    "match_actual_dates",
 ]
 
 Phase = Literal["screening", "induction", "randomization", "radiotherapy", "maintenance", "follow-up"]
+_TREATMENT_KINDS = frozenset({"induction dose", "randomization", "radiotherapy start", "maintenance dose"})
 Kind = Literal[
     "imaging",
     "induction dose",
@@ -85,8 +90,12 @@ def derive_calendar(
     rt_end: date | None = None,
     maintenance_start: date | None = None,
     last_dose: date | None = None,
+    end_of_treatment: date | None = None,
+    progression: date | None = None,
+    off_study: date | None = None,
+    severe_adverse_event: bool = True,
 ) -> tuple[PlannedEvent, ...]:
-    """Every planned event of one subject, in date order.
+    """Every planned event of one subject, in date order, as the subject's course leaves it.
 
     Parameters
     ----------
@@ -102,38 +111,79 @@ def derive_calendar(
         First maintenance dose, when it differs from the planned one (experimental arm: the restart after
         radiotherapy); later doses follow from it.
     last_dose
-        Actual last study treatment, when treatment ended early: the end of treatment and the follow-up
-        windows are then counted from it.
+        Actual last study drug dose, when treatment ended early: treatment items planned after the last
+        treatment (this dose, or the end of radiotherapy if later) are dropped, and the end of treatment
+        and the follow-up windows are counted from the last treatment.
+    end_of_treatment
+        The day the end of study treatment was recorded (needs ``last_dose``): the end of treatment is then
+        an event of that day rather than a planned visit.
+    progression
+        Day progression was documented: no tumour assessment, randomization or maintenance dose is planned
+        after it (the subject is followed for survival only).
+    off_study
+        Death or end of study (disposition): nothing is planned after it.
+    severe_adverse_event
+        Whether the subject had an adverse event of grade >= ``severe_grade``; without one the extended
+        follow-up of severe adverse events is not planned.
 
     Raises
     ------
     InputError
         ``SCHED-001`` for dates in the wrong order, ``SCHED-002`` for an unknown arm or options that need
-        another (``--rt-end`` without the experimental arm, an arm without a randomization date).
+        another (``--rt-end`` without the experimental arm, an arm without a randomization date, an end of
+        treatment without the last dose).
 
     Notes
     -----
-    Rules (PROTOCOL.md sections 3-4, settings in the protocol file):
+    Rules (PROTOCOL.md sections 1, 3 and 4, settings in the protocol file):
 
     * Baseline imaging within ``assessments.baseline_window_days`` before the first dose.
     * Induction cycle *k* on day 1 + (k-1) x cycle length, window +/- ``day1_window_days`` (cycle 1 is the
       first dose itself).
     * Tumour assessments every ``interval_days`` (+/- ``window_days``) from the first dose while the target
       stays within ``until_months`` of each period in turn, continuing from the last assessment of the
-      previous period.
+      previous period. They continue after an end of treatment without progression (section 4 plans them
+      to 24 months; PFS, section 5, needs them until progression) and stop with the one whose window
+      is open at progression (none opens later): section 1,
+      "progressive disease -> off study treatment (followed for survival)".
     * The post-induction assessment is the first one on or after the end of the last induction cycle;
-      randomization follows it, no later than the radiotherapy start window allows.
+      randomization follows it, no later than the radiotherapy start window allows. It is planned only
+      while the subject is on treatment without progression (section 3: "only if it is not PD"); a subject
+      whose treatment ended or who progressed before randomization is not randomized.
     * Control arm: maintenance starts ``maintenance_start_days_after_last_induction_dose`` after the last
       induction dose. Experimental arm: radiotherapy starts within ``start_within_days_after_chemo_end``
       after the last induction dose, and maintenance restarts within
       ``maintenance_restart_within_days_after_rt_end`` after the end of radiotherapy.
     * Maintenance doses every ``interval_days`` (+/- ``window_days``) until the end of treatment at
-      ``max_duration_months`` after the first dose.
-    * Adverse events are followed ``reporting_days_after_last_treatment`` after the last treatment, grade >=
-      ``severe_grade`` ones ``severe_follow_up_days_after_last_treatment``; survival follow-up every
-      ``survival_interval_days`` for ``survival_duration_months`` after the end of treatment.
+      ``max_duration_months`` after the first dose, progression or an earlier end of treatment (section 3:
+      "until progression, intolerable toxicity or 24 months").
+    * Once treatment ended (``last_dose``), induction doses, randomization, radiotherapy and maintenance
+      planned after the last treatment (last dose or end of radiotherapy, whichever is later; a dose given
+      early inside its window still counts) are dropped; a recorded end of treatment is an event of its
+      day (window from the last treatment to that day), not a visit that can be late.
+    * Adverse events are reported until ``reporting_days_after_last_treatment`` after the last treatment,
+      grade >= ``severe_grade`` ones followed until ``severe_follow_up_days_after_last_treatment`` (section
+      4). These are the ends of reporting periods, not visits: each is confirmed at the first follow-up
+      contact on or after it, at the latest at the survival follow-up that comes next (window from the day
+      to that follow-up's latest day). The severe one only when such an adverse event was recorded.
+    * Survival follow-up every ``survival_interval_days`` (+/- ``survival_window_days``) for
+      ``survival_duration_months`` after the end of treatment (section 4), counted from the last
+      treatment when treatment ended early.
+    * Nothing is planned after death or the end of study (``off_study``): an item whose target (or, without
+      a target, whose window opening) is later is dropped.
     """
-    _check_inputs(protocol, first_dose, randomized, arm, rt_end, maintenance_start, last_dose)
+    _check_inputs(
+        protocol,
+        first_dose,
+        randomized,
+        arm,
+        rt_end,
+        maintenance_start,
+        last_dose,
+        end_of_treatment,
+        progression,
+        off_study,
+    )
     events: list[PlannedEvent] = []
     induction = protocol.induction
     events.append(
@@ -166,16 +216,19 @@ def derive_calendar(
     induction_end = last_induction + timedelta(days=induction.cycle_length_days)
 
     eot_planned = add_months(first_dose, protocol.maintenance.max_duration_months)
-    eot = min(eot_planned, last_dose) if last_dose else eot_planned
+    last_treatment = max(d for d in (last_dose, rt_end) if d is not None) if last_dose else None
+    eot = min(eot_planned, last_treatment) if last_treatment else eot_planned
     assessments = _planned_assessments(protocol, first_dose)
     post_induction = next((d for d, _ in assessments if d >= induction_end), None)
     for n, (target, window) in enumerate(assessments, 1):
+        if progression is not None and target - timedelta(days=window) > progression:
+            break
         label = "Tumour assessment" + (" (post-induction)" if target == post_induction else "")
         events.append(
             PlannedEvent(
                 f"ASMT{n:02d}",
                 "assessment",
-                _phase_of(target, induction_end, randomized),
+                _phase_of(target, induction_end, randomized, eot if last_treatment else None),
                 label,
                 target,
                 *_window(target, window),
@@ -184,7 +237,9 @@ def derive_calendar(
 
     rt = protocol.radiotherapy
     rt_latest = last_induction + timedelta(days=rt.start_within_days_after_chemo_end)
-    if post_induction is not None:
+    # randomization only for a subject on treatment without progression (or already randomized)
+    randomization_planned = randomized is not None or (last_dose is None and progression is None)
+    if post_induction is not None and randomization_planned:
         asmt_window = protocol.assessments.periods[0].window_days
         events.append(
             PlannedEvent(
@@ -201,18 +256,19 @@ def derive_calendar(
         chosen = protocol.arm(arm)
         first_maintenance = maintenance_start
         if chosen.radiotherapy:
-            events.append(
-                PlannedEvent(
-                    "RTSTART",
-                    "radiotherapy start",
-                    "radiotherapy",
-                    "Radiotherapy starts",
-                    None,
-                    max(last_induction, randomized),
-                    rt_latest,
+            if last_dose is None or rt_end is not None:
+                events.append(
+                    PlannedEvent(
+                        "RTSTART",
+                        "radiotherapy start",
+                        "radiotherapy",
+                        "Radiotherapy starts",
+                        None,
+                        max(last_induction, randomized),
+                        rt_latest,
+                    )
                 )
-            )
-            if rt_end is not None:
+            if rt_end is not None and (last_dose is None or maintenance_start is not None):
                 restart_latest = rt_end + timedelta(days=rt.maintenance_restart_within_days_after_rt_end)
                 events.append(
                     PlannedEvent(
@@ -230,31 +286,48 @@ def derive_calendar(
             first_maintenance = first_maintenance or last_induction + timedelta(days=offset)
         if first_maintenance is not None:
             events.extend(
-                _maintenance_doses(protocol, first_maintenance, eot, skip_first=chosen.radiotherapy)
+                _maintenance_doses(protocol, first_maintenance, eot_planned, skip_first=chosen.radiotherapy)
             )
+        eot_phase: Phase = "maintenance"
+    else:
+        eot_phase = "induction"
+    if end_of_treatment is not None and last_treatment is not None:
         events.append(
-            PlannedEvent("EOT", "end of treatment", "maintenance", "End of study treatment", eot, eot, eot)
+            PlannedEvent(
+                "EOT",
+                "end of treatment",
+                eot_phase,
+                "End of study treatment",
+                end_of_treatment,
+                min(last_treatment, end_of_treatment),
+                end_of_treatment,
+            )
         )
-    elif last_dose is not None:
+    elif randomized is not None or last_dose is not None:
         events.append(
-            PlannedEvent("EOT", "end of treatment", "induction", "End of study treatment", eot, eot, eot)
+            PlannedEvent("EOT", "end of treatment", eot_phase, "End of study treatment", eot, eot, eot)
         )
+    events = [e for e in events if _still_planned(e, protocol, last_treatment, progression)]
 
     if randomized is not None or last_dose is not None:
-        ae = protocol.adverse_events
-        for event_id, days, label in (
-            ("AEFU", ae.reporting_days_after_last_treatment, "End of adverse-event reporting"),
-            (
-                "AEFU-SEVERE",
-                ae.severe_follow_up_days_after_last_treatment,
-                f"End of follow-up of grade >= {ae.severe_grade} adverse events",
-            ),
-        ):
-            day = eot + timedelta(days=days)
-            events.append(
-                PlannedEvent(event_id, "adverse event follow-up", "follow-up", label, day, day, day)
-            )
         follow_up = protocol.follow_up
+        ae = protocol.adverse_events
+        periods = [("AEFU", ae.reporting_days_after_last_treatment, "End of adverse-event reporting")]
+        if severe_adverse_event:
+            periods.append(
+                (
+                    "AEFU-SEVERE",
+                    ae.severe_follow_up_days_after_last_treatment,
+                    f"End of follow-up of grade >= {ae.severe_grade} adverse events",
+                )
+            )
+        for event_id, days, label in periods:
+            day = eot + timedelta(days=days)
+            next_contact = -(-days // follow_up.survival_interval_days) * follow_up.survival_interval_days
+            confirm_by = eot + timedelta(days=next_contact + follow_up.survival_window_days)
+            events.append(
+                PlannedEvent(event_id, "adverse event follow-up", "follow-up", label, day, day, confirm_by)
+            )
         horizon = add_months(eot, follow_up.survival_duration_months)
         day, n = eot + timedelta(days=follow_up.survival_interval_days), 1
         while day <= horizon:
@@ -269,10 +342,35 @@ def derive_calendar(
                 )
             )
             day, n = day + timedelta(days=follow_up.survival_interval_days), n + 1
+    if off_study is not None:
+        events = [e for e in events if (e.target or e.earliest) <= off_study]
     return tuple(sorted(events, key=lambda e: (e.target or e.earliest, e.id)))
 
 
-def _phase_of(day: date, induction_end: date, randomized: date | None) -> Phase:
+def _still_planned(
+    event: PlannedEvent,
+    protocol: Protocol,
+    last_treatment: date | None,
+    progression: date | None,
+) -> bool:
+    """Whether a treatment item stays planned: not after progression (maintenance), not after the last
+    treatment once treatment ended (a dose given early, inside its window, still counts)."""
+    if event.kind not in _TREATMENT_KINDS or event.id == "MAINTSTART":
+        return True
+    when = event.target or event.earliest
+    if event.kind == "maintenance dose" and progression is not None and event.earliest > progression:
+        return False
+    if last_treatment is None or event.kind in ("radiotherapy start", "randomization"):
+        return True
+    slack = protocol.maintenance.window_days if event.kind == "maintenance dose" else 0
+    if event.kind == "induction dose":
+        slack = protocol.induction.day1_window_days
+    return when <= last_treatment + timedelta(days=slack)
+
+
+def _phase_of(day: date, induction_end: date, randomized: date | None, ended: date | None = None) -> Phase:
+    if ended is not None and day > ended:
+        return "follow-up"
     if day <= induction_end or randomized is None:
         return "induction"
     return "maintenance"
@@ -320,6 +418,9 @@ def _check_inputs(
     rt_end: date | None,
     maintenance_start: date | None,
     last_dose: date | None,
+    end_of_treatment: date | None,
+    progression: date | None,
+    off_study: date | None,
 ) -> None:
     problems = []
     arms = [a.id for a in protocol.arms]
@@ -393,6 +494,33 @@ def _check_inputs(
                 last_dose,
             )
         )
+    if end_of_treatment is not None:
+        if last_dose is None:
+            problems.append(
+                Problem(
+                    "SCHED-002",
+                    "end_of_treatment",
+                    "a recorded end of treatment needs the last dose date",
+                    end_of_treatment,
+                )
+            )
+        elif end_of_treatment < last_dose:
+            problems.append(
+                Problem(
+                    "SCHED-001",
+                    "end_of_treatment",
+                    f"the end of treatment is before the last dose {last_dose}",
+                    end_of_treatment,
+                )
+            )
+    for field, value, what in (
+        ("progression", progression, "progression"),
+        ("off_study", off_study, "death or the end of study"),
+    ):
+        if value is not None and value < first_dose:
+            problems.append(
+                Problem("SCHED-001", field, f"{what} is dated before the first dose {first_dose}", value)
+            )
     if problems:
         raise InputError(problems)
 
@@ -444,3 +572,47 @@ def derive_visit_status(
         else:
             statuses.append(VisitStatus(event, "upcoming", None, 0))
     return tuple(statuses)
+
+
+def match_actual_dates(events: tuple[PlannedEvent, ...], kind: Kind, dates: list[date]) -> dict[str, date]:
+    """Which recorded dates fulfil which planned events of one kind (tumour assessments, survival follow-up
+    contacts, adverse-event follow-up).
+
+    Notes
+    -----
+    *Tumour assessments* (PROTOCOL.md section 4: every 6, then 9 weeks, +/- 7 days): each date belongs to
+    the planned assessment whose target is nearest (the earlier on a tie), and each assessment takes the
+    nearest of the dates that belong to it; so a scan a few days outside its window is early or late, and
+    an extra scan (a confirmation) fulfils nothing rather than shifting every later assessment.
+    *Survival follow-up* (section 4: every 12 weeks after the end of treatment, a schedule anchored to the
+    end of treatment): a contact inside a window fulfils that follow-up; a contact after a window closed,
+    before the next one opens, fulfils the closed one late (unless a contact inside its window already did);
+    a contact before a window opens (a call at the data cut-off, say) is an additional contact and leaves
+    the planned follow-up open. *Adverse-event follow-up* ends a reporting period (section 4: "until 30
+    days after the last treatment", grade >= 3 "until ... 90 days"): it is confirmed by the first contact on
+    or after its day.
+    """
+    planned = [e for e in events if e.kind == kind and e.target is not None]
+    if kind == "adverse event follow-up":
+        found = {}
+        for event in planned:
+            later = [d for d in dates if d >= event.earliest]
+            if later:
+                found[event.id] = min(later)
+        return found
+    targets = {e.id: e.target for e in planned if e.target is not None}
+    claims: dict[str, list[date]] = {}
+    for day in dates:
+        if kind == "survival follow-up":
+            inside = [e.id for e in planned if e.earliest <= day <= e.latest]
+            closed = sorted((e for e in planned if e.latest < day), key=lambda e: e.latest)
+            candidates = inside or [e.id for e in closed[-1:]]
+        else:
+            candidates = list(targets)
+        if candidates:
+            nearest = min(candidates, key=lambda i: (abs((targets[i] - day).days), targets[i]))
+            claims.setdefault(nearest, []).append(day)
+    return {
+        event_id: min(days, key=lambda d: (abs((targets[event_id] - d).days), d))
+        for event_id, days in claims.items()
+    }

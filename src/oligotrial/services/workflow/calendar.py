@@ -3,14 +3,18 @@ recorded protocol deviations.
 
 Notes
 -----
-A subject's calendar starts at the first induction dose (:func:`oligotrial.rules.schedule.derive_calendar`
-with the randomization date and arm, the end of radiotherapy, the first maintenance dose and, after the end
-of treatment, the last dose). Actual dates come from the forms: ``C<k>D1``/``M<nn>`` doses, ``BASELINE`` the
-earliest tumour assessment, each later assessment to the planned ``ASMT<nn>`` nearest its date, ``RAND`` the
-randomization, ``RTSTART`` the first radiotherapy course, ``EOT`` and ``SURV<nn>`` (nearest follow-up
-contact). :func:`oligotrial.rules.schedule.derive_visit_status` then says on time / early / late / missed /
-due / upcoming. Planned events after death or the end of study are dropped. Deviations are ``DEVIATION``
-forms (``DEV.<nnn>``).
+A subject's calendar starts at the first induction dose and follows the subject's course
+(:func:`oligotrial.rules.schedule.derive_calendar`): the randomization date and arm, the end of radiotherapy,
+the first maintenance dose, the recorded end of treatment (``EOT``: its date, last dose date and reason; the
+reason ``progression`` documents progression), whether a grade >= ``severe_grade`` adverse event was
+recorded, and death or the end of study (the earlier of ``DEATH`` and ``DISPOSITION``). Actual dates come
+from the forms that fulfil each item: ``C<k>D1``/``M<nn>`` doses (in the experimental arm the first
+maintenance dose is ``MAINTSTART``, the restart after radiotherapy), ``BASELINE`` the earliest tumour
+assessment, later assessments and ``FOLLOWUP`` contacts matched by
+:func:`oligotrial.rules.schedule.match_actual_dates` (to ``ASMT<nn>``, ``SURV<nn>`` and the adverse-event
+follow-up ``AEFU``/``AEFU-SEVERE``, also closed by the death or end-of-study record), ``RAND`` the randomization, ``RTSTART`` the first radiotherapy course,
+``EOT`` the end of treatment. :func:`oligotrial.rules.schedule.derive_visit_status` then says on time / early
+/ late / missed / due / upcoming. Deviations are ``DEVIATION`` forms (``DEV.<nnn>``).
 """
 
 from __future__ import annotations
@@ -23,7 +27,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from oligotrial.protocol import Protocol
-from oligotrial.rules.schedule import derive_calendar, derive_visit_status
+from oligotrial.rules.schedule import derive_calendar, derive_visit_status, match_actual_dates
 from oligotrial.services._context import Actor, Edc, read_transaction
 from oligotrial.services.data import load_subject, readable_sites
 from oligotrial.services.workflow._store import (
@@ -74,16 +78,9 @@ class SubjectCalendar(BaseModel):
     items: list[CalendarItem]
 
 
-def _nearest(dates: list[date], planned: list[tuple[str, date]]) -> dict[str, date]:
-    actual: dict[str, date] = {}
-    free = list(planned)
-    for day in sorted(dates):
-        if not free:
-            break
-        event_id, _ = min(free, key=lambda item: abs((item[1] - day).days))
-        actual[event_id] = day
-        free = [item for item in free if item[0] != event_id]
-    return actual
+PROGRESSION_REASON = "progression"
+"""The end-of-treatment reason (one of the protocol's ``maintenance.stop_reasons``) that documents
+progression: the subject is then followed for survival only (PROTOCOL.md section 1)."""
 
 
 def _calendar(
@@ -103,47 +100,53 @@ def _calendar(
         for code in ("DEATH", "DISPOSITION")
         for row, _ in subject_forms(session, subject.id, code)
     ]
+    severe = any(
+        load_model("AE", row).grade >= protocol.adverse_events.severe_grade
+        for row, _ in subject_forms(session, subject.id, "AE")
+    )
     rt_end = max((date.fromisoformat(str(c["end_date"])) for c in courses if c.get("end_date")), default=None)
     arm = randomized[1] if randomized else None
+    with_radiotherapy = arm is not None and protocol.arm(arm).radiotherapy
+    ended = eot[0] if eot else None
     events = derive_calendar(
         protocol,
         first,
         randomized=randomized[0] if randomized else None,
         arm=arm,
-        rt_end=rt_end if arm == "experimental" else None,
+        rt_end=rt_end if with_radiotherapy else None,
         maintenance_start=maintenance[0].date if maintenance and randomized else None,
-        last_dose=eot[0].last_dose_date if eot else None,
+        last_dose=ended.last_dose_date if ended else None,
+        end_of_treatment=ended.date if ended else None,
+        progression=ended.date if ended and ended.reason == PROGRESSION_REASON else None,
+        off_study=min(ends, default=None),
+        severe_adverse_event=severe,
     )
-    stop = min(ends, default=None)
-    if stop is not None:
-        events = tuple(e for e in events if e.earliest <= stop)
-    ids = {e.id for e in events}
     actual: dict[str, date] = {f"C{d.cycle}D1": d.date for d in induction}
-    actual.update({f"M{d.cycle:02d}": d.date for d in maintenance})
+    for dose in maintenance:
+        # experimental arm: the first maintenance dose is the restart after radiotherapy
+        key = "MAINTSTART" if with_radiotherapy and dose.cycle == 1 else f"M{dose.cycle:02d}"
+        actual[key] = dose.date
     assessments = sorted(
         load_model("TUMOUR", row).date for row, _ in subject_forms(session, subject.id, "TUMOUR")
     )
     if assessments and assessments[0] <= first:
         actual["BASELINE"] = assessments[0]
         assessments = assessments[1:]
-    actual.update(
-        _nearest(assessments, [(e.id, e.target) for e in events if e.kind == "assessment" and e.target])
-    )
-    follow_ups = [
+    actual.update(match_actual_dates(events, "assessment", assessments))
+    follow_ups = sorted(
         load_model("FOLLOWUP", row).date for row, _ in subject_forms(session, subject.id, "FOLLOWUP")
-    ]
-    actual.update(
-        _nearest(
-            follow_ups, [(e.id, e.target) for e in events if e.kind == "survival follow-up" and e.target]
-        )
     )
+    actual.update(match_actual_dates(events, "survival follow-up", follow_ups))
+    # a death or end-of-study record also closes the adverse-event follow-up
+    actual.update(match_actual_dates(events, "adverse event follow-up", sorted(follow_ups + ends)))
     if randomized:
         actual["RAND"] = randomized[0]
     starts = [date.fromisoformat(str(c["start_date"])) for c in courses if c.get("start_date")]
     if starts:
         actual["RTSTART"] = min(starts)
-    if eot:
-        actual["EOT"] = eot[0].date
+    if ended:
+        actual["EOT"] = ended.date
+    ids = {e.id for e in events}
     statuses = derive_visit_status(events, {k: v for k, v in actual.items() if k in ids}, as_of)
     items = [
         CalendarItem(
