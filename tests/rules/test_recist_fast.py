@@ -43,7 +43,8 @@ def check_same(tu: pl.DataFrame, tr: pl.DataFrame) -> None:
             derive_timepoint_responses(tu, tr)
         if isinstance(expected, InputError):
             assert isinstance(raised.value, InputError)
-            assert raised.value.problems == expected.problems
+            # compared as text: a NaN diameter is the value of its RECIST-007 problem, and nan != nan
+            assert [repr(p) for p in raised.value.problems] == [repr(p) for p in expected.problems]
         else:  # e.g. a NaN diameter written as text: the reference path's own polars error, unchanged
             assert str(raised.value) == str(expected)
     elif fast is not None:
@@ -239,7 +240,7 @@ def test_best_response_matrices_fast_path_agrees(data):
         return
     fast = fast_matrices(rs, dm, RESPONSES, "OVRLRESP")
     if fast is not None:
-        assert fast.subjects == expected.subjects
+        assert fast.subjects.to_list() == expected.subjects.to_list()
         for name in ("code", "date", "day"):
             assert (getattr(fast, name) == getattr(expected, name)).all(), name
             assert getattr(fast, name).shape == getattr(expected, name).shape

@@ -60,10 +60,10 @@ def derive_adrs(
     settings = protocol.response
     enrolled = adsl.filter(pl.col("ENRLFL") == "Y")
     keys = enrolled.select("STUDYID", "USUBJID", "ENRLFL", "ITTFL", "TRT01P")
-    responses = derive_overall_responses(study).join(enrolled.select("USUBJID"), on="USUBJID")
+    responses = derive_overall_responses(study).join(keys, on="USUBJID")
     srcvar = pl.when(pl.col("SRCDOM") == "RS").then(pl.lit("RSSTRESC")).otherwise(pl.lit("TRSTRESC"))
     ovr = responses.select(
-        "USUBJID",
+        *keys.columns,
         pl.lit("OVR").alias("PARAMCD"),
         pl.col("OVRLRESP").alias("AVALC"),
         pl.col("RSDTC").alias("ADT"),
@@ -90,38 +90,34 @@ def derive_adrs(
     source = responses.select(
         "USUBJID", pl.col("RSDTC").alias("ADT"), pl.col("RSSEQ").alias("SRCSEQ"), "SRCDOM"
     )
-    subject_level = []
-    for paramcd, value, day in (
-        ("BOR", "BOR", "BOR_DATE"),
-        ("CBOR", "CBOR", "CBOR_DATE"),
-        ("CRSP", "CRSP", "CRSP_DATE"),
-        ("CB", "CB", "CBOR_DATE"),
-    ):
-        is_flag = paramcd in {"CRSP", "CB"}
-        adt = pl.when(pl.col(value) == "Y").then(pl.col(day)) if is_flag else pl.col(day)
-        records = best.select(
-            "USUBJID", pl.lit(paramcd).alias("PARAMCD"), pl.col(value).alias("AVALC"), adt.alias("ADT")
-        ).join(source, on=["USUBJID", "ADT"], how="left")
-        subject_level.append(
-            records.select(
-                "USUBJID",
-                "PARAMCD",
-                "AVALC",
-                "ADT",
-                "SRCDOM",
-                pl.when(pl.col("SRCDOM") == "RS")
-                .then(pl.lit("RSSTRESC"))
-                .when(pl.col("SRCDOM") == "TR")
-                .then(pl.lit("TRSTRESC"))
-                .alias("SRCVAR"),
-                "SRCSEQ",
+    best = best.join(keys, on="USUBJID")  # every subject of ``best`` is enrolled
+    subject_level = pl.concat(
+        [
+            best.select(
+                *keys.columns,
+                pl.lit(paramcd).alias("PARAMCD"),
+                pl.col(value).alias("AVALC"),
+                (pl.when(pl.col(value) == "Y").then(pl.col(day)) if is_flag else pl.col(day)).alias("ADT"),
             )
-        )
+            for paramcd, value, day, is_flag in (
+                ("BOR", "BOR", "BOR_DATE", False),
+                ("CBOR", "CBOR", "CBOR_DATE", False),
+                ("CRSP", "CRSP", "CRSP_DATE", True),
+                ("CB", "CB", "CBOR_DATE", True),
+            )
+        ]
+    ).join(source, on=["USUBJID", "ADT"], how="left")  # the assessment behind ADT, one lookup for all four
+    subject_level = subject_level.with_columns(
+        pl.when(pl.col("SRCDOM") == "RS")
+        .then(pl.lit("RSSTRESC"))
+        .when(pl.col("SRCDOM") == "TR")
+        .then(pl.lit("TRSTRESC"))
+        .alias("SRCVAR")
+    )
     order = {code: n for n, code in enumerate(ADRS_PARAMS)}
-    adrs = pl.concat([ovr, *subject_level], how="vertical_relaxed")
+    adrs = pl.concat([ovr, subject_level], how="diagonal_relaxed")
     return (
-        adrs.join(keys, on="USUBJID")
-        .with_columns(
+        adrs.with_columns(
             pl.col("PARAMCD").replace_strict(ADRS_PARAMS, return_dtype=pl.Utf8).alias("PARAM"),
             pl.col("PARAMCD").replace_strict(order, return_dtype=pl.Int64).alias("_ORDER"),
         )

@@ -6,6 +6,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
+import numpy.typing as npt
 import polars as pl
 
 from oligotrial.endpoints.sdtm import Study, derive_overall_responses
@@ -16,6 +18,9 @@ __all__ = ["derive_adtte"]
 _ORIGIN_COLUMN = {"randomization": "RANDDT", "enrollment": "ENRLDT"}
 _POPULATION_FLAG = {"ITT": "ITTFL", "ENROLLED": "ENRLFL", "SAFETY": "SAFFL"}
 _OUTPUT = ("ADT", "CNSR", "EVNTDESC", "CNSDTDSC", "SRCDOM", "SRCVAR", "SRCSEQ")
+#: A day after every date (days since 1970): "no event".
+_NEVER = np.iinfo(np.int64).max
+Ints = npt.NDArray[np.int64]
 
 
 def derive_adtte(study: Study, adsl: pl.DataFrame, adrs: pl.DataFrame, protocol: Protocol) -> pl.DataFrame:
@@ -54,7 +59,8 @@ def derive_adtte(study: Study, adsl: pl.DataFrame, adrs: pl.DataFrame, protocol:
     ``AVAL = ADT - STARTDT + 1`` days. ``SRCDOM/SRCVAR/SRCSEQ`` name the record behind ``ADT``: RS (or TR)
     for assessments, DM DTHDTC for deaths, ADSL for origins and the last known alive date.
     """
-    responses = derive_overall_responses(study)
+    # sorted once by subject and date: every per-subject "first" and "last" below reads this order
+    responses = derive_overall_responses(study).sort("USUBJID", "RSDTC", maintain_order=True)
     baseline = _subjects_with_baseline(study, adsl)
     strata = [c for c in adsl.columns if c.startswith("STRAT")]
     frames = []
@@ -82,14 +88,27 @@ def _subjects_with_baseline(study: Study, adsl: pl.DataFrame) -> pl.DataFrame:
     """USUBJID with ``_HASBL`` true for subjects that have a baseline tumour assessment. Empty when the study
     has neither TR nor TU (then every subject is taken to have a baseline)."""
     if study.tr is not None:
-        tr = study.tr.select(
-            "USUBJID", pl.col("TRDTC").cast(pl.Utf8).str.slice(0, 10).str.to_date(strict=False)
+        # a TR record on or before the first dose: the subject's earliest TR date decides (any record when
+        # there is no first dose)
+        first = (
+            study.tr.select(
+                "USUBJID", pl.col("TRDTC").cast(pl.Utf8).str.slice(0, 10).str.to_date(strict=False)
+            )
+            .group_by("USUBJID")
+            .agg(pl.col("TRDTC").min().alias("_FIRSTTR"), pl.lit(True).alias("_ANYTR"))
         )
-        first = adsl.select("USUBJID", "TRTSDT")
-        found = tr.join(first, on="USUBJID").filter(
-            pl.col("TRTSDT").is_null() | (pl.col("TRDTC") <= pl.col("TRTSDT"))
+        return (
+            adsl.select("USUBJID", "TRTSDT")
+            .join(first, on="USUBJID", how="left")
+            .select(
+                "USUBJID",
+                (
+                    pl.col("_ANYTR").is_not_null()
+                    & (pl.col("TRTSDT").is_null() | (pl.col("_FIRSTTR") <= pl.col("TRTSDT"))).fill_null(False)
+                ).alias("_HASBL"),
+            )
         )
-    elif study.tu is not None:
+    if study.tu is not None:
         found = study.tu.select("USUBJID")
     else:
         return pl.DataFrame(schema={"USUBJID": pl.Utf8, "_HASBL": pl.Boolean})
@@ -149,40 +168,72 @@ def _censored(
     }
 
 
-def _last_adequate(assessments: pl.DataFrame, before: pl.Expr, name: str) -> pl.DataFrame:
-    """The last adequate assessment satisfying ``before``, per subject: ``<name>``, ``<name>SEQ``, ``<name>DOM``."""
-    return (
-        assessments.filter(pl.col("_ADEQUATE") & before)
-        .sort("RSDTC")
-        .group_by("USUBJID")
-        .agg(
-            pl.col("RSDTC").last().alias(name),
-            pl.col("RSSEQ").last().alias(f"{name}SEQ"),
-            pl.col("SRCDOM").last().alias(f"{name}DOM"),
-        )
+def _per_subject(assessments: pl.DataFrame, progression: bool, death: bool) -> pl.DataFrame:
+    """Per subject of ``assessments`` (sorted by USUBJID and RSDTC): the first PD (``_PD``), the last
+    adequate assessment (``_LAST``), the last on or before the new therapy (``_PRENAT``) and the last before
+    the event (``_PREEVT``: the earliest of the first PD and DTHDT, each when listed), each with its ``SEQ``
+    and ``DOM``.
+
+    One pass of numpy segment reductions over the sorted rows (row positions: the lowest PD, the highest
+    qualifying), then one gather of the records found.
+    """
+    n = assessments.height
+    subject = assessments["USUBJID"]
+    start = subject.ne_missing(subject.shift(1)).fill_null(True).to_numpy()
+    heads = np.flatnonzero(start)
+    row = np.arange(n, dtype=np.int64)
+    date = assessments["RSDTC"].cast(pl.Int64).to_numpy()
+    flags = assessments.select(
+        (pl.col("OVRLRESP") == "PD").fill_null(False).alias("pd"),
+        pl.col("_ADEQUATE").fill_null(False).alias("adequate"),
+        (pl.col("RSDTC") <= pl.col("NATSDT")).fill_null(False).alias("prenat"),
+        pl.col("DTHDT").cast(pl.Int64).fill_null(_NEVER).alias("death"),
     )
+    adequate = flags["adequate"].to_numpy()
+    found: dict[str, Ints] = {}
+    if n:
+        first_pd = np.minimum.reduceat(np.where(flags["pd"].to_numpy(), row, n), heads)
+        found["_PD"] = np.where(first_pd < n, first_pd, -1)
+        # the event per subject (the earliest listed source), repeated over the subject's rows
+        event = np.full(heads.shape[0], _NEVER, dtype=np.int64)
+        if progression:
+            event = np.where(first_pd < n, date[np.minimum(first_pd, n - 1)], event)
+        if death:
+            event = np.minimum(event, flags["death"].to_numpy()[heads])
+        event_row = np.repeat(event, np.diff(heads, append=n))
+        for name, condition in (
+            ("_LAST", adequate),
+            ("_PRENAT", adequate & flags["prenat"].to_numpy()),
+            ("_PREEVT", adequate & (event_row != _NEVER) & (date < event_row)),
+        ):
+            found[name] = np.maximum.reduceat(np.where(condition, row, -1), heads)
+    records = assessments.select("RSDTC", "RSSEQ", "SRCDOM")
+    columns = [subject.gather(heads)]
+    for name in ("_PD", "_LAST", "_PRENAT", "_PREEVT"):
+        index = pl.Series(found.get(name, np.zeros(0, dtype=np.int64)), dtype=pl.Int64)
+        index = pl.select(pl.when(index >= 0).then(index)).to_series()
+        columns += records.select(
+            pl.col("RSDTC").gather(index).alias(name),
+            pl.col("RSSEQ").gather(index).alias(f"{name}SEQ"),
+            pl.col("SRCDOM").gather(index).alias(f"{name}DOM"),
+        ).get_columns()
+    return pl.DataFrame(columns)
 
 
 def _derive_parameter(
     endpoint: TimeToEventEndpoint, subjects: pl.DataFrame, responses: pl.DataFrame, protocol: Protocol
 ) -> pl.DataFrame:
+    """One endpoint's records; ``responses`` sorted by USUBJID and RSDTC."""
     assessments = (
-        responses.join(subjects.select("USUBJID", "STARTDT", "DTHDT", "NATSDT"), on="USUBJID")
+        responses.join(
+            subjects.select("USUBJID", "STARTDT", "DTHDT", "NATSDT"), on="USUBJID", maintain_order="left"
+        )
         .filter(pl.col("RSDTC") >= pl.col("STARTDT"))
         .with_columns((pl.col("OVRLRESP") != "NE").alias("_ADEQUATE"))
     )
     listed = {e.source: e for e in endpoint.events}
-    progression = (
-        assessments.filter(pl.col("OVRLRESP") == "PD")
-        .sort("RSDTC")
-        .group_by("USUBJID")
-        .agg(
-            pl.col("RSDTC").first().alias("_PD"),
-            pl.col("RSSEQ").first().alias("_PDSEQ"),
-            pl.col("SRCDOM").first().alias("_PDDOM"),
-        )
-    )
-    frame = subjects.join(progression, on="USUBJID", how="left")
+    per_subject = _per_subject(assessments, "progression" in listed, "death" in listed)
+    frame = subjects.join(per_subject, on="USUBJID", how="left", maintain_order="left")
     if "progression" not in listed:
         frame = frame.with_columns(pl.lit(None, pl.Date).alias("_PD"))
     death = pl.col("DTHDT") if "death" in listed else pl.lit(None, pl.Date)
@@ -193,20 +244,6 @@ def _derive_parameter(
         .when(pl.col("_EVENT").is_not_null())
         .then(pl.lit("death"))
         .alias("_KIND")
-    )
-    with_event = assessments.join(frame.select("USUBJID", "_EVENT"), on="USUBJID")
-    frame = (
-        frame.join(_last_adequate(assessments, pl.lit(True), "_LAST"), on="USUBJID", how="left")
-        .join(
-            _last_adequate(assessments, pl.col("RSDTC") <= pl.col("NATSDT"), "_PRENAT"),
-            on="USUBJID",
-            how="left",
-        )
-        .join(
-            _last_adequate(with_event, pl.col("RSDTC") < pl.col("_EVENT"), "_PREEVT"),
-            on="USUBJID",
-            how="left",
-        )
     )
     last_seen = pl.coalesce("_PREEVT", "STARTDT")
     frame = frame.with_columns(

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Final
 
 import polars as pl
@@ -99,6 +100,12 @@ class Study:
     ae: pl.DataFrame
     sv: pl.DataFrame
     suppdm: pl.DataFrame
+
+    @cached_property
+    def overall_responses(self) -> pl.DataFrame:
+        """:func:`derive_overall_responses`, derived once per study (ADSL, ADRS and ADTTE all read it;
+        without RS it runs the RECIST engine)."""
+        return _overall_responses(self)
 
 
 def check_sdtm(tables: Mapping[str, pl.DataFrame], protocol: Protocol) -> Study:
@@ -343,7 +350,11 @@ def _check_consistency(t: dict[str, pl.DataFrame]) -> list[Problem]:
 
 def derive_overall_responses(study: Study) -> pl.DataFrame:
     """RS overall responses as ``USUBJID RSDTC OVRLRESP RSSEQ SRCDOM`` (from RS, else from TU/TR through the
-    RECIST engine, with SRCDOM TR)."""
+    RECIST engine, with SRCDOM TR); computed once per :class:`Study`."""
+    return study.overall_responses
+
+
+def _overall_responses(study: Study) -> pl.DataFrame:
     if study.rs is not None:
         rs = study.rs.filter(pl.col("RSTESTCD") == "OVRLRESP")
         seq = pl.col("RSSEQ") if "RSSEQ" in rs.columns else pl.lit(None, pl.Int64)

@@ -15,7 +15,7 @@ import numpy.typing as npt
 import polars as pl
 
 from oligotrial.errors import Problem
-from oligotrial.rules._recist_fast import encode_text, index_in, segment_starts, small_codes
+from oligotrial.rules._recist_fast import codes_in, segment_starts, small_codes
 from oligotrial.rules._recist_input import as_date, problems_from, raise_if, require_columns
 
 IntMatrix = npt.NDArray[np.int64]
@@ -28,7 +28,7 @@ PAD = -1
 class Matrices:
     """Subjects (DM order) x assessments (date order): codes, dates (days since 1970) and days from ref."""
 
-    subjects: list[str]
+    subjects: pl.Series
     code: IntMatrix
     date: IntMatrix
     day: IntMatrix
@@ -140,7 +140,7 @@ def checked_matrices(
             value_column="RESP",
         )
     )
-    subjects = dm_n["USUBJID"].to_list()
+    subjects = dm_n["USUBJID"].cast(pl.Utf8)
     index = pl.DataFrame({"USUBJID": subjects, "SUBJ": np.arange(len(subjects), dtype=np.int64)})
     recs = (
         recs.join(index, on="USUBJID", how="inner")
@@ -184,11 +184,10 @@ def fast_matrices(
     names = dm_n["USUBJID"]
     if names.null_count() or names.n_unique() != dm_n.height:  # RECIST-025 (and null ids)
         return None
-    encoded = encode_text(rs["USUBJID"], upper=False)
+    subject = codes_in(rs["USUBJID"], names)
     response = small_codes(rs, {response_column: codes}, upper=False)
-    if encoded is None or response is None:
+    if subject is None or response is None:
         return None
-    subject = np.append(index_in(encoded[1], names), -1)[encoded[0]]
     if (subject < 0).any():  # RECIST-023 (and null ids)
         return None
     code = response[response_column].astype(np.int64)
@@ -227,7 +226,7 @@ def fast_matrices(
     out_code[rows, cols] = key % len(codes)
     out_date[rows, cols] = row_date
     out_day[rows, cols] = row_date - ref.fill_null(0).cast(pl.Int64).to_numpy()[rows]
-    return Matrices(subjects=names.to_list(), code=out_code, date=out_date, day=out_day)
+    return Matrices(subjects=names, code=out_code, date=out_date, day=out_day)
 
 
 def _responses(rs: pl.DataFrame, response_column: str) -> pl.DataFrame:
@@ -263,7 +262,7 @@ def confirmed(
     ``max_ne`` of them ``ne``.
     """
     n, width = code.shape
-    bad = ~np.isin(code, allowed_between)
+    bad = ~_member(code, allowed_between)
     is_ne = code == ne
     # prefix counts: P[:, m] = count over columns < m (narrow integers: fewer bytes to move, same values)
     count_type = np.int16 if width < 2**15 and abs(max_ne) < 2**15 else np.int64
@@ -273,7 +272,7 @@ def confirmed(
         date = date.astype(np.int32)
     np.cumsum(bad, axis=1, out=bad_before[:, 1:])
     np.cumsum(is_ne, axis=1, out=ne_before[:, 1:])
-    is_confirming = np.isin(code, confirming)
+    is_confirming = _member(code, confirming)
     result = np.zeros((n, width), dtype=np.bool_)
     for k in range(1, width):
         i = slice(0, width - k)
@@ -289,6 +288,17 @@ def confirmed(
         result[:, i] |= ok
     is_start: BoolMatrix = code == start
     return result & is_start
+
+
+def _member(code: IntMatrix, values: tuple[int, ...]) -> BoolMatrix:
+    """``numpy.isin(code, values)`` for small non-negative codes and ``PAD``, by one table lookup."""
+    top = max(int(code.max(initial=0)), *values, 0)
+    if top > 255 or min(values, default=0) < 0 or int(code.min(initial=PAD)) < PAD:
+        return np.isin(code, values)
+    table = np.zeros(top + 2, dtype=np.bool_)  # the last entry answers PAD (-1)
+    table[list(values)] = True
+    found: BoolMatrix = table[code]
+    return found
 
 
 def best(code: IntMatrix, rank: tuple[int, ...], date: IntMatrix) -> tuple[IntMatrix, IntMatrix]:

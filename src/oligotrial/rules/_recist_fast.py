@@ -28,6 +28,7 @@ from oligotrial.rules._recist_input import (
     LDIAM,
     LESION_ROLES,
     LPERP,
+    MAX_MM,
     MEASURABLE_MM,
     MEASURABLE_NODE_MM,
     NODE_LOCATION,
@@ -52,8 +53,6 @@ Floats = npt.NDArray[np.float64]
 
 #: Largest lookup table (entries) the fast path allocates; beyond it the reference path runs.
 MAX_TABLE = 1 << 26
-#: Diameters above this (mm) go to the reference path (its integer cast is the judge of overflow).
-MAX_MM = 1e9
 
 _TESTS = (LDIAM, LPERP, TUMSTATE)  # codes 0, 1, 2; 3 = anything else
 _STATE_CODES = (PRESENT, ABSENT, UNEQUIVOCAL, TOO_SMALL)  # codes 0..3; 4 = null; 5 = other
@@ -100,6 +99,27 @@ def encode_text(series: pl.Series, *, upper: bool) -> tuple[Ints, pl.Series] | N
         lookup[physical] = index_in(normal, values)
     raw = cat.to_physical().cast(pl.Int64).fill_null(size - 1).to_numpy()
     return lookup[raw], values
+
+
+def codes_in(series: pl.Series, reference: pl.Series) -> Ints | None:
+    """Position of each row's stripped value in ``reference`` (distinct values): -1 null, -2 absent.
+
+    A column in runs of equal values (TR or RS grouped by subject) is looked up once per run, by one
+    join of the run heads with ``reference``; otherwise through :func:`encode_text`.
+    """
+    if series.dtype == pl.String and series.len() > 64:
+        change = series.ne_missing(series.shift(1)).to_numpy()
+        change[0] = True
+        heads = np.flatnonzero(change)
+        if heads.shape[0] * 4 <= series.len():
+            head_values = series.gather(heads).str.strip_chars()
+            found = np.where(head_values.is_null().to_numpy(), -1, index_in(head_values, reference))
+            return np.repeat(found, np.diff(heads, append=series.len()))
+    encoded = encode_text(series, upper=False)
+    if encoded is None:
+        return None
+    out: Ints = np.append(index_in(encoded[1], reference), -1)[encoded[0]]
+    return out
 
 
 def index_in(values: pl.Series, reference: pl.Series) -> Ints:
@@ -220,17 +240,16 @@ def fast_timepoint_frame(tu: pl.DataFrame, tr: pl.DataFrame) -> pl.DataFrame | N
 
     # --- results (TR): lesion, date, codes -------------------------------------------------------------
     n_rows = tr.height
-    tr_subjects = encode_text(tr["USUBJID"], upper=False)
-    if tr_subjects is None:
+    tr_subject = codes_in(tr["USUBJID"], subject_names)
+    if tr_subject is None:
         return None
-    tr_subject = np.append(index_in(tr_subjects[1], subject_names), -1)[tr_subjects[0]]
     wanted = {"TRLNKID": tuple(link_names.to_list())} if n_links <= 32 else {}
     link_codes = small_codes(tr, wanted, upper=False) if wanted else {}
     if link_codes is None:
         return None
     if "TRLNKID" in link_codes:
         tr_link = link_codes["TRLNKID"].astype(np.int64)
-        tr_link = np.where(tr_link == n_links, -2, tr_link)
+        tr_link[tr_link == n_links] = -2
     else:
         tr_links = encode_text(tr["TRLNKID"], upper=False)
         if tr_links is None:
@@ -312,10 +331,14 @@ def fast_timepoint_frame(tu: pl.DataFrame, tr: pl.DataFrame) -> pl.DataFrame | N
     too_small = state == 3
     absent = state == 1
     mm_known = ~not_done & (has_number | too_small | absent)
-    mm_float = np.where(has_number, value, np.where(too_small, float(TOO_SMALL_MM), 0.0))
+    mm_float = np.where(has_number, value, 0.0)
+    mm_float[too_small & ~has_number] = float(TOO_SMALL_MM)
     known_values = mm_float[mm_known]
-    if not np.isfinite(known_values).all() or (np.abs(known_values) > MAX_MM).any():
-        return None
+    if known_values.size:  # NaN or infinite (min/max carry NaN), or beyond MAX_MM
+        low, high = float(known_values.min()), float(known_values.max())
+        if not (low >= -MAX_MM and high <= MAX_MM):
+            return None
+    del known_values
     is_measure = test <= 1
     if text_number_bad is not None and (is_measure & text_number_bad).any():  # RECIST-007 (not a number)
         return None
@@ -352,7 +375,12 @@ def fast_timepoint_frame(tu: pl.DataFrame, tr: pl.DataFrame) -> pl.DataFrame | N
     # key = ((subject * n_days + date - day0) * n_slots + slot) * 3 + test, the lesion part precomputed
     stride = n_slots * 3
     lesion_part = (tu_subject * n_days - day0) * stride + slot * 3
-    key = lesion_part[lesion] + date.astype(np.int64) * stride + test
+    key = lesion_part[lesion]
+    step = date.astype(np.int64)
+    step *= stride
+    key += step
+    key += test
+    del step
     order = pl.Series(key).arg_sort().to_numpy()
     sorted_key = key[order]
     if (sorted_key[1:] == sorted_key[:-1]).any():  # RECIST-014

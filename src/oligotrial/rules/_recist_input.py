@@ -34,6 +34,8 @@ NOT_DONE = "NOT DONE"
 #: Measurements are held as integers in hundredths of a millimetre (see ``recist`` Notes).
 SCALE = 100
 TOO_SMALL_MM = 5
+#: Largest diameter (mm) taken as a measurement: beyond it (or NaN, infinite) RECIST-007.
+MAX_MM = 1e9
 MEASURABLE_MM = 10
 MEASURABLE_NODE_MM = 15
 NORMAL_NODE_MM = 10
@@ -336,6 +338,14 @@ def _prepare_results(tr: pl.DataFrame, lesions: pl.DataFrame) -> tuple[pl.DataFr
         value_column="TRSTRESN_TEXT",
     )
     problems += problems_from(
+        measures.filter(pl.col("MM_FLOAT").is_nan() | (pl.col("MM_FLOAT").abs() > MAX_MM)),
+        "RECIST-007",
+        "TR",
+        "TRSTRESN",
+        f"the diameter {{value}} mm is not a finite size up to {MAX_MM:.0e} mm; give the measured diameter",
+        value_column="MM_FLOAT",
+    )
+    problems += problems_from(
         measures.filter(pl.col("MM_FLOAT") < 0),
         "RECIST-007",
         "TR",
@@ -376,7 +386,9 @@ def _prepare_results(tr: pl.DataFrame, lesions: pl.DataFrame) -> tuple[pl.DataFr
         value_column="TEST",
     )
     results = results.with_columns(
-        MM=pl.when(is_measure).then((pl.col("MM_FLOAT") * SCALE).round(0).cast(pl.Int64)),
+        MM=pl.when(is_measure & (pl.col("MM_FLOAT").abs() <= MAX_MM)).then(  # else RECIST-007 above
+            (pl.col("MM_FLOAT") * SCALE).round(0).cast(pl.Int64)
+        ),
         STATE=pl.when((pl.col("TEST") == TUMSTATE) & ~not_done.fill_null(False)).then(pl.col("TRSTRESC")),
     )
     return (

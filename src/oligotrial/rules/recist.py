@@ -411,19 +411,18 @@ def derive_best_overall_response(
     response_date = np.where(
         has_response, m.date[np.arange(m.date.shape[0]), first_confirmed.argmax(axis=1)], -1
     )
-    names = np.asarray([*RESPONSE_CODES, MISSING], dtype=object)
-    bor_names = names[np.where(bor == PAD, len(RESPONSE_CODES), bor)]
-    cbor_names = names[np.where(cbor == PAD, len(RESPONSE_CODES), cbor)]
+    names = pl.Series([*RESPONSE_CODES, MISSING], dtype=pl.Utf8)
+    yes_no = pl.Series(["N", "Y"], dtype=pl.Utf8)
     return pl.DataFrame(
         {
             "USUBJID": m.subjects,
-            "BOR": bor_names.tolist(),
+            "BOR": names.gather(np.where(bor == PAD, len(RESPONSE_CODES), bor)),
             "BOR_DATE": to_dates(bor_date),
-            "CBOR": cbor_names.tolist(),
+            "CBOR": names.gather(np.where(cbor == PAD, len(RESPONSE_CODES), cbor)),
             "CBOR_DATE": to_dates(cbor_date),
-            "CRSP": np.where(np.isin(cbor, (i_cr, i_pr)), "Y", "N").tolist(),
+            "CRSP": yes_no.gather(np.isin(cbor, (i_cr, i_pr)).astype(np.int8)),
             "CRSP_DATE": to_dates(response_date),
-            "CB": np.where(np.isin(cbor, (i_cr, i_pr, i_sd, i_nn)), "Y", "N").tolist(),
+            "CB": yes_no.gather(np.isin(cbor, (i_cr, i_pr, i_sd, i_nn)).astype(np.int8)),
         },
         schema={
             "USUBJID": pl.Utf8,
