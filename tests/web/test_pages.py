@@ -145,3 +145,14 @@ def test_dates_are_iso_8601_in_the_site_zone():
     assert format_datetime(stored, "Asia/Shanghai") == "2024-05-01T18:05+08:00"
     assert format_datetime(stored.date(), "Asia/Shanghai") == "2024-05-01"
     assert format_datetime(None, "UTC") == ""
+
+
+def test_the_maintenance_restart_opens_the_dose_form_at_maintenance_dose_1(client, world):
+    """The timeline's MAINTSTART step (restart after radiotherapy) is maintenance dose 1 of the dose form."""
+    _login(client)
+    page = client.get("/subjects")
+    created = client.post("/subjects", data={"site": "CN01", "csrf_token": _csrf(page.text)})
+    code = created.headers["location"].split("/")[2].split("?")[0]
+    form = client.get(f"/subjects/{code}/dose?event=MAINTSTART").text
+    assert re.search(r'<option value="maintenance"[^>]*selected', form), form[:2000]
+    assert re.search(r'name="cycle"[^>]*value="1"', form)

@@ -721,10 +721,10 @@ def _defaults(session: WebSession, code: str, kind: str, event: str | None) -> d
             typed = {k: v for k, v in typed.items() if not k.endswith(("reduction_reason",))}
         if event and event.startswith("C") and event.endswith("D1"):
             typed.update({"phase": "induction", "cycle": event[1:-2]})
-        elif event and event.startswith("M") and event[1:].isdigit():
-            typed = {
+        elif event == "MAINTSTART" or (event and event.startswith("M") and event[1:].isdigit()):
+            typed = {  # MAINTSTART: the timeline's restart after radiotherapy, maintenance dose 1
                 "phase": "maintenance",
-                "cycle": str(int(event[1:])),
+                "cycle": "1" if event == "MAINTSTART" else str(int(event[1:])),
                 "agents.0.agent": "camrelizumab",
                 "agents.0.dose": "200",
                 "agents.0.unit": "mg",

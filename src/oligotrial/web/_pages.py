@@ -199,6 +199,7 @@ def _timeline(subject: Any, forms: list[Any], calendar: Any) -> list[dict[str, A
         "radiotherapy start": "/radiotherapy",
         "end of treatment": "/end-of-treatment",
         "survival follow-up": "/follow-up",
+        "adverse event follow-up": "/follow-up",  # closed by a follow-up contact on or after its date
     }
     for item in calendar.items if calendar else []:
         suffix = links.get(item.kind)
