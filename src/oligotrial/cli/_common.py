@@ -12,12 +12,15 @@ import math
 from collections.abc import Callable
 from datetime import date
 from pathlib import Path
-from typing import Any, ParamSpec, TypeVar
+from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar
 
 import typer
 from rich.console import Console
 
 from oligotrial.errors import InputError, OligotrialError
+
+if TYPE_CHECKING:
+    from oligotrial.exports.datasets import DatasetFormat
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -107,3 +110,11 @@ PROTOCOL_OPTION = typer.Option(
     help="Protocol file (YAML); default: the protocol shipped with oligotrial.",
     dir_okay=False,
 )
+
+
+def parse_dataset_formats(text: str) -> list[DatasetFormat]:
+    """The ``--format`` option of dataset writers: ``csv``, ``xpt`` or ``both`` (else ``CLI-002``)."""
+    choices: dict[str, list[DatasetFormat]] = {"csv": ["csv"], "xpt": ["xpt"], "both": ["csv", "xpt"]}
+    if text not in choices:
+        raise InputError.single("CLI-002", "--format", f"expected csv, xpt or both, got {text!r}", text)
+    return choices[text]

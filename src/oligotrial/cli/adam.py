@@ -11,11 +11,18 @@ import polars as pl
 import typer
 
 from oligotrial import __version__
-from oligotrial.cli._common import JSON_OPTION, PROTOCOL_OPTION, handle_errors, print_json, stderr, stdout
+from oligotrial.cli._common import (
+    JSON_OPTION,
+    PROTOCOL_OPTION,
+    handle_errors,
+    parse_dataset_formats,
+    print_json,
+    stderr,
+    stdout,
+)
 from oligotrial.endpoints import AdamDatasets, derive_adam
 from oligotrial.endpoints.sdtm import DOMAINS
-from oligotrial.errors import InputError
-from oligotrial.exports.datasets import DatasetFormat, read_datasets, write_datasets
+from oligotrial.exports.datasets import read_datasets, write_datasets
 from oligotrial.exports.define import build_define
 from oligotrial.protocol import load_protocol
 
@@ -36,7 +43,7 @@ def adam(
     json_output: bool = JSON_OPTION,
 ) -> None:
     """Derive the ADaM datasets (with define.xml for XPT); on any error nothing is written to --out."""
-    formats = _formats(output_format)
+    formats = parse_dataset_formats(output_format)
     protocol = load_protocol(protocol_file)
     tables = read_datasets(sdtm_dir, DOMAINS)
     datasets = derive_adam(
@@ -74,13 +81,6 @@ def adam(
     for line in _render(summary):
         stdout.print(line)
     stderr.print(f"wrote {', '.join(p.name for p in written)} and provenance.json to {out}")
-
-
-def _formats(text: str) -> list[DatasetFormat]:
-    choices: dict[str, list[DatasetFormat]] = {"csv": ["csv"], "xpt": ["xpt"], "both": ["csv", "xpt"]}
-    if text not in choices:
-        raise InputError.single("CLI-002", "--format", f"expected csv, xpt or both, got {text!r}", text)
-    return choices[text]
 
 
 def _sha256(path: Path) -> str:

@@ -15,17 +15,25 @@ import xml.etree.ElementTree as ET
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, cast
+from typing import Any
 
 import polars as pl
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from oligotrial.cli._common import JSON_OPTION, PROTOCOL_OPTION, handle_errors, print_json, stderr, stdout
+from oligotrial.cli._common import (
+    JSON_OPTION,
+    PROTOCOL_OPTION,
+    handle_errors,
+    parse_dataset_formats,
+    print_json,
+    stderr,
+    stdout,
+)
 from oligotrial.cli.server import DATABASE_OPTION, cli_source
 from oligotrial.endpoints import derive_adam
 from oligotrial.errors import InputError
-from oligotrial.exports.datasets import DatasetFormat, read_datasets, write_datasets
+from oligotrial.exports.datasets import read_datasets, write_datasets
 from oligotrial.exports.define import build_define
 from oligotrial.exports.fhir import check_fhir_bundle, derive_fhir_bundle
 from oligotrial.exports.odm import export_odm
@@ -49,9 +57,7 @@ def sdtm(
     json_output: bool = JSON_OPTION,
 ) -> None:
     """Write DM, DS, EX, PR, CM, AE, SUPPAE, TU, TR, RS, SV, DV, TS, TA, TE, TV; nothing is written on error."""
-    formats = {"csv": ["csv"], "xpt": ["xpt"], "both": ["csv", "xpt"]}.get(output_format)
-    if formats is None:
-        raise InputError.single("CLI-002", "--format", "expected csv, xpt or both", value=output_format)
+    formats = parse_dataset_formats(output_format)
     protocol = load_protocol(protocol_file)
     edc = open_edc(load_settings(database_url=database), pool_size=1)
     # The operator exports as a study-wide statistician would (read and export, no data entry); audited.
@@ -60,7 +66,7 @@ def sdtm(
             start(_FROM_DATABASE)
             tables, problems = derive_sdtm(edc, _statistician(), protocol=protocol)
             start(_WRITING)
-            written = write_datasets(tables, out, cast(list[DatasetFormat], formats))
+            written = write_datasets(tables, out, formats)
     finally:
         edc.engine.dispose()
     result: dict[str, Any] = {
@@ -229,9 +235,7 @@ def adam(
     json_output: bool = JSON_OPTION,
 ) -> None:
     """Derive the ADaM datasets from the database (or SDTM files) and write them; nothing is written on error."""
-    formats = {"csv": ["csv"], "xpt": ["xpt"], "both": ["csv", "xpt"]}.get(output_format)
-    if formats is None:
-        raise InputError.single("CLI-002", "--format", "expected csv, xpt or both", value=output_format)
+    formats = parse_dataset_formats(output_format)
     protocol = load_protocol(protocol_file)
     with _steps("ADaM export", [_source_step(sdtm_dir), _ADAM, _WRITING], json_output) as start:
         start(_source_step(sdtm_dir))
@@ -239,7 +243,7 @@ def adam(
         start(_ADAM)
         datasets = derive_adam(tables, protocol).as_dict()
         start(_WRITING)
-        written = write_datasets(datasets, out, cast(list[DatasetFormat], formats))
+        written = write_datasets(datasets, out, formats)
         if "xpt" in formats:
             define = out / "define.xml"
             define.write_bytes(build_define(datasets, protocol))

@@ -17,6 +17,7 @@ from oligotrial.cli._common import (
     JSON_OPTION,
     PROTOCOL_OPTION,
     handle_errors,
+    parse_dataset_formats,
     parse_date_option,
     print_json,
     stderr,
@@ -249,9 +250,7 @@ def synth(
         raise InputError.single("CLI-003", "--out", "give exactly one of --out and --database")
     if subjects < 1 or sites < 1:
         raise InputError.single("CLI-003", "--subjects", "expected at least 1 subject and 1 site")
-    formats = {"csv": ["csv"], "xpt": ["xpt"], "both": ["csv", "xpt"]}.get(output_format)
-    if formats is None:
-        raise InputError.single("CLI-002", "--format", f"expected csv, xpt or both, got {output_format!r}")
+    formats = parse_dataset_formats(output_format)
     scenario = _scenario(
         scenario_file,
         {
@@ -282,7 +281,7 @@ def synth(
         return
     tables = derive_sdtm_tables(records)
     assert out is not None
-    written = write_datasets(tables, out, formats)  # type: ignore[arg-type]
+    written = write_datasets(tables, out, formats)
     document = {
         "subjects": len(records),
         "randomized": randomized,
