@@ -1,14 +1,16 @@
 """The shared machinery of the survival functions against brute force: the packed-key sort, tie groups and
-blocks, the suffix sums of risk sets (loop and padded layout), per-replicate sums and label encoding."""
+blocks, sorting and walking in pieces on several threads, and label encoding."""
 
 from __future__ import annotations
+
+from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 import pytest
 
 from oligotrial.errors import InputError
-from oligotrial.stats import compute_cox, compute_km, compute_logrank
-from oligotrial.stats._riskset import compute_risk_sets, make_suffix_sums, sum_by_replicate
+from oligotrial.stats import _riskset, compute_cox, compute_km, compute_logrank
+from oligotrial.stats._riskset import compute_risk_sets
 from oligotrial.stats._validation import check_survival_data, encode
 
 
@@ -111,33 +113,91 @@ def test_all_masked_has_no_groups():
     assert risk.first.size == 0 and risk.block_groups.tolist() == [0]
 
 
-@pytest.mark.parametrize("width", [1, 3])
-def test_suffix_sums_loop_and_layout_agree_to_the_last_bit(width):
-    rng = np.random.default_rng(3)
-    sizes = rng.integers(1, 30, 12)
-    gaps = rng.integers(0, 4, 12)  # masked subjects between blocks
-    block_first = np.cumsum(sizes + gaps) - sizes
-    block_stop = block_first + sizes
-    n_rows = int(block_stop[-1] + 2)
-    values = rng.lognormal(0.0, 3.0, (n_rows, width)).squeeze()
-    at_block = rng.integers(0, sizes.size, 200)
-    at = block_first[at_block] + rng.integers(0, sizes[at_block] + 1)  # may be a block's stop: sum 0
-    loop = make_suffix_sums(n_rows, block_first, block_stop, at, at_block, is_layout=False)(values)
-    layout = make_suffix_sums(n_rows, block_first, block_stop, at, at_block, is_layout=True)(values)
-    np.testing.assert_array_equal(loop, layout)
-    expected = [
-        values[a : block_stop[b]][::-1].cumsum(axis=0)[-1] if a < block_stop[b] else 0 * values[0]
-        for a, b in zip(at, at_block, strict=True)
-    ]
-    np.testing.assert_array_equal(loop, np.array(expected).reshape(loop.shape))
+@pytest.fixture
+def two_threads(monkeypatch):
+    """Sorting and walking in pieces on two threads from any size, whatever the machine's cores."""
+    pool = ThreadPoolExecutor(2)
+    monkeypatch.setattr(_riskset, "_worker_pool", lambda: (pool, 2))
+    monkeypatch.setattr(_riskset, "_PARALLEL_SIZE", 1)
+    yield
+    pool.shutdown()
 
 
-def test_sum_by_replicate_skips_replicates_without_rows():
-    replicate = np.array([0, 0, 2, 2, 2, 4])
-    values = np.arange(6.0)[:, None] * [1.0, 10.0]
-    got = sum_by_replicate(replicate, values, 6)
-    np.testing.assert_array_equal(got[:, 0], [1.0, 0.0, 9.0, 0.0, 5.0, 0.0])
-    np.testing.assert_array_equal(got[:, 1], 10 * got[:, 0])
+@pytest.mark.parametrize("shape", [(1, 1001), (3, 50), (5, 7)])
+def test_sort_rows_in_pieces_is_a_plain_sort(two_threads, shape):
+    key = np.random.default_rng(5).integers(0, 1 << 62, shape).astype(np.uint64)
+    key[0, :10] = key[0, 0]  # equal keys across a piece boundary
+    expected = np.sort(key, axis=1)
+    _riskset.sort_rows(key)
+    np.testing.assert_array_equal(key, expected)
+
+
+def test_find_blocks_gives_each_stratum_of_each_replicate():
+    from oligotrial.stats._kernels import find_blocks
+
+    stratum = np.array([[0, 0, 1, 1, 1, 2], [1, 1, 1, 1, 0, 0], [0, 0, 0, 0, 0, 0]])
+    time = np.tile(np.arange(6.0), (3, 1))
+    mask = np.array([[True] * 6, [True] * 3 + [False] * 3, [False] * 6])
+    keys = _riskset.sort_keys(time, np.ones((3, 6), bool), stratum, mask)
+    blocks = find_blocks(keys.key, keys.n_in_sample, np.uint64(keys.code_shift))
+    assert blocks.tolist() == [[0, 0, 2], [0, 2, 5], [0, 5, 6], [1, 0, 3]]
+
+
+@pytest.mark.parametrize(
+    "blocks",
+    [
+        [[0, 0, 5], [0, 5, 9], [0, 9, 10], [0, 10, 30]],  # one replicate: cut between its blocks
+        [[0, 0, 3], [1, 0, 2], [1, 2, 9], [2, 0, 4], [3, 0, 1]],  # several: whole replicates per thread
+        [[0, 0, 4]],
+    ],
+)
+def test_run_by_blocks_shares_out_the_blocks_and_adds_the_sums(two_threads, blocks):
+    blocks = np.array(blocks, dtype=np.int64)
+    seen = []
+
+    def kernel(part):
+        seen.append([tuple(block) for block in part.tolist()])
+        sums = np.zeros((4, 2))
+        for r, first, stop in part:
+            sums[r] += [stop - first, 1.0]
+        return (sums,)
+
+    (got,) = _riskset.run_by_blocks(kernel, blocks)
+    expected = np.zeros((4, 2))
+    for r, first, stop in blocks:
+        expected[r] += [stop - first, 1.0]
+    np.testing.assert_array_equal(got, expected)
+    walked = [block for part in seen for block in part]
+    assert sorted(walked) == sorted(map(tuple, blocks.tolist()))  # every block walked once
+    if len(blocks) > 1:
+        assert len(seen) == 2
+        if len(set(blocks[:, 0].tolist())) > 1:  # no replicate split between the threads
+            assert not {b[0] for b in seen[0]} & {b[0] for b in seen[1]}
+
+
+def test_statistics_in_pieces_on_two_threads_equal_the_plain_ones(monkeypatch):
+    rng = np.random.default_rng(6)
+    n = 3000
+    arm = rng.integers(0, 2, n)
+    time = np.ceil(rng.exponential(20.0 * np.exp(0.3 * arm)))
+    event = rng.random(n) < 0.7
+    strata = rng.integers(0, 4, n)
+    monkeypatch.setattr(_riskset, "_worker_pool", lambda: None)
+    plain = (compute_logrank(time, event, arm, strata), compute_cox(time, event, arm, strata))
+    km_plain = compute_km(time, event, arm)
+    pool = ThreadPoolExecutor(2)
+    monkeypatch.setattr(_riskset, "_worker_pool", lambda: (pool, 2))
+    monkeypatch.setattr(_riskset, "_PARALLEL_SIZE", 1)
+    lr, fit = compute_logrank(time, event, arm, strata), compute_cox(time, event, arm, strata)
+    km = compute_km(time, event, arm)
+    pool.shutdown()
+    np.testing.assert_allclose(lr.chisq, plain[0].chisq, rtol=1e-13)
+    np.testing.assert_allclose(
+        [fit.coef[0], fit.se[0], fit.loglik], [plain[1].coef[0], plain[1].se[0], plain[1].loglik], rtol=1e-13
+    )
+    assert fit.iterations == plain[1].iterations
+    for a, b in zip(km, km_plain, strict=True):
+        np.testing.assert_array_equal(a.surv, b.surv)
 
 
 @pytest.mark.parametrize(

@@ -4,18 +4,25 @@ Every survival method here (Kaplan–Meier, log-rank, Cox) works on a ``(replica
 boolean mask, and a single trial is the batch of one. After one sort per replicate, a tie group (same
 stratum, same time) is a contiguous run, its events come first in it, and the risk set of a subject is the
 run from the start of its tie group to the end of its stratum (a *block*: one stratum of one replicate).
-Counts over a risk set are differences of integer cumulative sums (exact); sums of real values are
-accumulated from the end of each block, as R's ``coxfit6`` does, never as differences of large totals.
+Counts over a risk set are differences of integer cumulative sums (exact); the log-rank and Cox sums are
+accumulated from the end of each block by the compiled walks of :mod:`oligotrial.stats._kernels`, as R's
+``coxfit6`` does, never as differences of large totals.
 
 The sort is one ``numpy.sort`` of packed 64-bit keys per replicate, (stratum, time, censored, position), not
 an ``argsort`` followed by a stable sort by stratum: sorting plain integers is markedly faster than sorting
 indices by value (1.7 times on the benchmark machine). The time takes the bits left over by the other
 fields; where that truncation merges two different times, those few runs are sorted again exactly, so the
-result is always the exact order.
+result is always the exact order. Large batches sort, and are walked, in pieces on the available cores
+(:func:`sort_rows`, :func:`run_by_blocks`); the result of a sort does not depend on the pieces.
 """
 
 from __future__ import annotations
 
+import functools
+import itertools
+import os
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
@@ -27,7 +34,7 @@ IntArray = NDArray[np.int64]
 BoolArray = NDArray[np.bool_]
 
 _MIN_KEY_TIME_BITS = 24  # below this, strata codes are replaced by their ranks in the sort key
-_LOOP_BLOCK_SIZE = 1000  # mean subjects per block from which a loop over blocks beats a padded layout
+_PARALLEL_SIZE = 1 << 18  # subjects from which sorting or walking in pieces on several cores pays
 
 
 @dataclass(frozen=True)
@@ -80,22 +87,6 @@ class RiskSets:
         r, n = self.is_event.shape
         return r, n
 
-    def take(self, values: NDArray[Any]) -> NDArray[Any]:
-        """Reorder ``(R, N, ...)`` values into sorted order (needs :attr:`order`)."""
-        if self.order is None:
-            raise ValueError("compute_risk_sets(..., is_order_needed=False) keeps no order")
-        return _take(values, self.order)
-
-    def block_of_group(self) -> IntArray:
-        """``(G,)`` index ``0 .. B - 1`` of the block of each tie group."""
-        sizes = np.diff(self.block_groups)
-        return np.repeat(np.arange(sizes.size, dtype=np.int64), sizes)
-
-    def block_bounds(self) -> tuple[IntArray, IntArray]:
-        """``(B,)`` flat position of the first subject of each block, and one past its last."""
-        starts = self.block_groups[:-1]
-        return self.first[starts], self.stop[self.block_groups[1:] - 1]
-
 
 def padded_cumsum(values: NDArray[Any]) -> NDArray[Any]:
     """Cumulative sums of 1-D ``values`` with a leading zero: ``values[a:b].sum() == out[b] - out[a]``.
@@ -108,7 +99,49 @@ def padded_cumsum(values: NDArray[Any]) -> NDArray[Any]:
     return out
 
 
-def compute_risk_sets(
+@dataclass(frozen=True)
+class SortedKeys:
+    """A batch sorted by (stratum, time, censored) within each replicate: the packed keys and their fields.
+
+    Attributes
+    ----------
+    key
+        ``(R, N)`` sorted 64-bit keys: stratum code (the top ``64 - code_shift`` bits), time, censored bit
+        (at ``censored_shift``), then the label and the position fields below it. Masked-out subjects sort
+        last in each row.
+    is_group_start
+        ``(R, N)`` true at the first subject of each tie group (same stratum, same time), exactly, even
+        where the key holds a truncated time.
+    order
+        ``(R, N)`` permutation into sorted order, or ``None`` when the key carries no positions.
+    label
+        ``(R, N)`` sorted labels, or ``None`` when none were given.
+    n_in_sample
+        ``(R,)`` subjects inside the mask: the first ones of each sorted row.
+    """
+
+    key: NDArray[np.uint64]
+    is_group_start: BoolArray
+    order: IntArray | None
+    label: IntArray | None
+    n_in_sample: IntArray
+    n_strata: int
+    levels: NDArray[Any] | None  # strata codes, when the key holds their ranks instead
+    code_shift: int
+    censored_shift: int
+    time_bits: int
+    time_low: int  # the bit pattern that the time field counts from
+    has_zero: bool
+    time: FloatArray  # (R, N) times as given to the sort (masked subjects: the smallest time)
+    is_all: bool
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        r, n = self.key.shape
+        return r, n
+
+
+def sort_keys(
     time: FloatArray,
     is_event: BoolArray,
     stratum: IntArray,
@@ -117,9 +150,8 @@ def compute_risk_sets(
     label: IntArray | None = None,
     n_labels: int = 1,
     is_order_needed: bool = True,
-    is_time_needed: bool = False,
-) -> RiskSets:
-    """Sort a batch by (stratum, time, censored) within each replicate and locate tie groups and blocks.
+) -> SortedKeys:
+    """Sort a batch by (stratum, time, censored) within each replicate, as packed 64-bit keys.
 
     Parameters
     ----------
@@ -127,23 +159,23 @@ def compute_risk_sets(
         ``(R, N)`` arrays; ``stratum`` holds codes ``0 .. K - 1``.
     label
         ``(R, N)`` codes ``0 .. n_labels - 1`` inside the mask (e.g. the arm) to sort along, returned in
-        sorted order as :attr:`RiskSets.label`; or ``None``.
+        sorted order as :attr:`SortedKeys.label`; or ``None``.
     is_order_needed
-        Whether :attr:`RiskSets.order` is needed (to reorder covariates). Without it the key need not carry
-        positions, and the times usually fit in it whole: no gathers at all.
-    is_time_needed
-        Whether :attr:`RiskSets.group_time` is needed.
+        Whether :attr:`SortedKeys.order` is needed (to reorder covariates). Without it the key need not
+        carry positions, and the times usually fit in it whole: no gathers at all.
 
     Returns
     -------
-    RiskSets
+    SortedKeys
     """
     r, n = time.shape
     is_all = bool(mask.all())
     if is_all:
         n_strata = int(stratum.max(initial=0)) + 1
+        n_in_sample = np.full(r, n, dtype=np.int64)
     else:
         n_strata = int(np.max(stratum, where=mask, initial=0)) + 1 if mask.any() else 1
+        n_in_sample = mask.sum(axis=1)
     if is_all:
         t = time + 0.0  # a contiguous copy; + 0.0 also turns -0.0 into 0.0, whose bits sort first
         code = stratum
@@ -188,7 +220,7 @@ def compute_risk_sets(
         key |= np.left_shift(label.astype(np.int64, copy=False).view(np.uint64), np.uint64(index_bits))
     if index_bits:
         key |= np.arange(n - 1, -1, -1, dtype=np.uint64)
-    key.sort(axis=1)
+    sort_rows(key)
 
     order = None if is_packed else (n - 1) - (key & np.uint64((1 << index_bits) - 1)).view(np.int64)
     run = key >> np.uint64(low_bits + 1)  # (stratum, time, truncated when shift > 0)
@@ -203,21 +235,71 @@ def compute_risk_sets(
         merged = changed & ~new_group[:, 1:]
         if merged.any():
             _sort_merged_runs(key, order, t, new_group, merged, low_bits)
-            run = key >> np.uint64(low_bits + 1)
             sorted_lost = _take(lost, order)
             changed = sorted_lost[:, 1:] != sorted_lost[:, :-1]
         new_group[:, 1:] |= changed
+    sorted_label = None
+    if label is not None:
+        label_mask = np.uint64((1 << label_bits) - 1)
+        sorted_label = ((key >> np.uint64(index_bits)) & label_mask).view(np.int64)
+    return SortedKeys(
+        key=key,
+        is_group_start=new_group,
+        order=order,
+        label=sorted_label,
+        n_in_sample=n_in_sample,
+        n_strata=n_strata,
+        levels=levels,
+        code_shift=code_shift,
+        censored_shift=low_bits,
+        time_bits=time_bits,
+        time_low=low,
+        has_zero=has_zero,
+        time=t,
+        is_all=is_all,
+    )
 
-    first_all = np.flatnonzero(new_group)
-    code_at = (key.reshape(-1)[first_all] >> np.uint64(code_shift)).view(np.int64)
-    if levels is not None:
-        code_at = levels[code_at].astype(np.int64)
+
+def compute_risk_sets(
+    time: FloatArray,
+    is_event: BoolArray,
+    stratum: IntArray,
+    mask: BoolArray,
+    *,
+    label: IntArray | None = None,
+    n_labels: int = 1,
+    is_order_needed: bool = True,
+    is_time_needed: bool = False,
+) -> RiskSets:
+    """Sort a batch by (stratum, time, censored) within each replicate and locate tie groups and blocks.
+
+    Parameters
+    ----------
+    time, is_event, stratum, mask, label, n_labels, is_order_needed
+        As :func:`sort_keys`.
+    is_time_needed
+        Whether :attr:`RiskSets.group_time` is needed.
+
+    Returns
+    -------
+    RiskSets
+    """
+    keys = sort_keys(
+        time, is_event, stratum, mask, label=label, n_labels=n_labels, is_order_needed=is_order_needed
+    )
+    key, order, n_strata = keys.key, keys.order, keys.n_strata
+    r, n = keys.shape
+    code_shift = np.uint64(keys.code_shift)
+    first_all = np.flatnonzero(keys.is_group_start)
+    code_at = (key.reshape(-1)[first_all] >> code_shift).view(np.int64)
+    if keys.levels is not None:
+        code_at = keys.levels[code_at].astype(np.int64)
     stop = np.append(first_all[1:], r * n)
     first = first_all
-    if not is_all:
+    if not keys.is_all:
         inside = code_at < n_strata
         first, stop, code_at = first_all[inside], stop[inside], code_at[inside]
-    sorted_event = (key & np.uint64(1 << low_bits)) == 0
+    sorted_event = (key & np.uint64(1 << keys.censored_shift)) == 0
     events = padded_cumsum(sorted_event.reshape(-1))
     block = code_at if r == 1 else (first // n) * n_strata + code_at
     new_block = np.flatnonzero(block[1:] != block[:-1]) + 1
@@ -226,19 +308,17 @@ def compute_risk_sets(
 
     group_time = None
     if is_time_needed and order is None:  # the key holds the whole time
-        part = run.reshape(-1)[first] & np.uint64((1 << time_bits) - 1)
-        group_time = (part + np.uint64(low)).view(np.float64)
-        if has_zero:
+        part = (key.reshape(-1)[first] >> np.uint64(keys.censored_shift + 1)) & np.uint64(
+            (1 << keys.time_bits) - 1
+        )
+        group_time = (part + np.uint64(keys.time_low)).view(np.float64)
+        if keys.has_zero:
             group_time[part == 0] = 0.0
     elif is_time_needed and order is not None:
-        group_time = _take(t, order).reshape(-1)[first]
-    sorted_label = None
-    if label is not None:
-        label_mask = np.uint64((1 << label_bits) - 1)
-        sorted_label = ((key >> np.uint64(index_bits)) & label_mask).view(np.int64)
+        group_time = _take(keys.time, order).reshape(-1)[first]
     return RiskSets(
         order=order,
-        label=sorted_label,
+        label=keys.label,
         group_time=group_time,
         is_event=sorted_event,
         n_strata=n_strata,
@@ -249,6 +329,80 @@ def compute_risk_sets(
         block_stop=np.repeat(block_stop, np.diff(block_groups)),
         block_groups=block_groups,
     )
+
+
+def sort_rows(key: NDArray[np.uint64]) -> None:
+    """Sort each row of a ``(R, N)`` array in place; a large array in pieces on the available cores.
+
+    Notes
+    -----
+    ``numpy.sort`` releases the GIL, so pieces sort in parallel threads. Whole rows are shared out when there
+    are enough of them; otherwise each row is sorted as pieces and the sorted pieces merged by one stable
+    sort (Timsort finds the sorted runs and merges them in linear time). Integers have one sorted order, so
+    the result is that of a plain sort.
+    """
+    workers = _worker_pool()
+    if workers is None or key.size < _PARALLEL_SIZE:
+        key.sort(axis=1)
+        return
+    pool, count = workers
+    r, n = key.shape
+    if r >= count:
+        edges = np.linspace(0, r, count + 1).astype(int).tolist()
+        list(pool.map(lambda rows: rows.sort(axis=1), [key[a:b] for a, b in itertools.pairwise(edges)]))
+        return
+    edges = np.linspace(0, n, count + 1).astype(int).tolist()
+    for row in key:
+        list(pool.map(np.ndarray.sort, [row[a:b] for a, b in itertools.pairwise(edges)]))
+        row.sort(kind="stable")
+
+
+def run_by_blocks(
+    kernel: Callable[[IntArray], tuple[NDArray[np.float64], ...]], blocks: IntArray
+) -> tuple[NDArray[np.float64], ...]:
+    """Run a kernel that releases the GIL over ``(B, 3)`` blocks (replicate, first, stop), in threads.
+
+    The blocks are shared out in contiguous runs of about equal numbers of subjects, one run per core (whole
+    replicates when there are several), and the kernel's per-replicate sums added up in that order.
+    """
+    workers = _worker_pool()
+    sizes = blocks[:, 2] - blocks[:, 1]
+    total = int(sizes.sum())
+    if workers is None or total < _PARALLEL_SIZE or blocks.shape[0] < 2:
+        return kernel(blocks)
+    pool, count = workers
+    before = np.concatenate([[0], np.cumsum(sizes)])  # subjects before each block
+    if blocks[-1, 0] > blocks[0, 0]:  # several replicates: cut only where a replicate starts
+        allowed = np.flatnonzero(np.diff(blocks[:, 0])) + 1
+    else:
+        allowed = np.arange(1, blocks.shape[0])
+    targets = total * np.arange(1, count) / count
+    nearest = np.abs(before[allowed][None, :] - targets[:, None]).argmin(
+        axis=1
+    )  # the cut nearest each target
+    edges = np.unique(allowed[nearest])
+    parts = np.split(blocks, edges)
+    results = list(pool.map(kernel, parts))
+    return tuple(functools.reduce(np.add, arrays) for arrays in zip(*results, strict=True))
+
+
+def _worker_pool() -> tuple[ThreadPoolExecutor, int] | None:
+    """Threads for :func:`sort_rows` and :func:`run_by_blocks`, one per core this process may use (none
+    on one core).
+
+    One pool per process: a forked child does not inherit the parent's threads, so it makes its own.
+    """
+    pid = os.getpid()
+    if pid not in _SORT_POOLS:
+        count = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+        _SORT_POOLS.clear()
+        _SORT_POOLS[pid] = (
+            (ThreadPoolExecutor(count, thread_name_prefix="oligotrial-sort"), count) if count > 1 else None
+        )
+    return _SORT_POOLS[pid]
+
+
+_SORT_POOLS: dict[int, tuple[ThreadPoolExecutor, int] | None] = {}
 
 
 def _take(values: NDArray[Any], order: IntArray) -> NDArray[Any]:
@@ -285,73 +439,6 @@ def _sort_merged_runs(
     flat_order[where] = sub_order[perm]
 
 
-@dataclass(frozen=True)
-class SuffixSums:
-    """Sums of per-subject values from given flat positions to the end of their blocks.
-
-    Each block is accumulated from its end, subject by subject (R's ``coxfit6`` order), so that a sum over
-    a small late risk set is never the difference of two large totals. A position equal to its block's
-    stop reads an empty sum, 0. With few large blocks a loop over the blocks accumulates in place; with many
-    small ones (a simulated batch) the blocks are laid out as the rows of a zero-padded array and
-    accumulated together. Both add the same numbers in the same order, so they agree to the last bit.
-    """
-
-    n_rows: int
-    block_first: IntArray
-    block_stop: IntArray
-    read: IntArray  # where to read each position in the accumulated array (loop or layout)
-    layout: tuple[IntArray, IntArray, int] | None  # (subject positions, their slots, width) or None
-
-    def __call__(self, values: NDArray[np.float64]) -> NDArray[np.float64]:
-        """Suffix sums of ``(M, ...)`` values at the positions, ``(A, ...)``."""
-        tail = values.shape[1:]
-        if self.layout is None:
-            out = np.empty((self.n_rows + 1, *tail))
-            out[self.n_rows] = 0.0
-            for a, b in zip(self.block_first.tolist(), self.block_stop.tolist(), strict=True):
-                np.cumsum(values[a:b][::-1], axis=0, out=out[a:b][::-1])
-            summed: NDArray[np.float64] = out[self.read]
-            return summed
-        source, slot, width = self.layout
-        blocks = self.block_first.size
-        laid = np.zeros((blocks * width, *tail))
-        laid[slot] = values[source]
-        laid = laid.reshape(blocks, width, *tail)
-        out = np.empty_like(laid)
-        np.cumsum(laid[:, ::-1], axis=1, out=out[:, ::-1])
-        summed = out.reshape(blocks * width, *tail)[self.read]
-        return summed
-
-
-def make_suffix_sums(
-    n_rows: int,
-    block_first: IntArray,
-    block_stop: IntArray,
-    at: IntArray,
-    at_block: IntArray,
-    *,
-    is_layout: bool | None = None,
-) -> SuffixSums:
-    """Prepare :class:`SuffixSums` of ``n_rows`` subjects in blocks ``[block_first, block_stop)``.
-
-    ``at`` are the flat positions to read, ``at_block`` the index of each one's block; ``is_layout``
-    forces the strategy (for tests), by default chosen by the mean block size.
-    """
-    sizes = block_stop - block_first
-    if is_layout is None:
-        is_layout = sizes.size * _LOOP_BLOCK_SIZE > n_rows
-    if not is_layout:
-        read = np.where(at == block_stop[at_block], n_rows, at)
-        return SuffixSums(n_rows, block_first, block_stop, read, None)
-    width = int(sizes.max(initial=0)) + 1
-    offset = np.arange(int(sizes.sum()), dtype=np.int64) - np.repeat(np.cumsum(sizes) - sizes, sizes)
-    block_index = np.repeat(np.arange(sizes.size, dtype=np.int64), sizes)
-    source = block_first[block_index] + offset
-    slot = block_index * width + offset
-    read = at_block * width + (at - block_first[at_block])
-    return SuffixSums(n_rows, block_first, block_stop, read, (source, slot, width))
-
-
 def cumsum_within(values: NDArray[Any], is_first: BoolArray) -> NDArray[Any]:
     """Cumulative sums of 1-D ``values`` restarting wherever ``is_first`` is true."""
     total = np.cumsum(values)
@@ -359,34 +446,3 @@ def cumsum_within(values: NDArray[Any], is_first: BoolArray) -> NDArray[Any]:
     before = np.concatenate([np.zeros(1, dtype=total.dtype), total])[first]
     within: NDArray[Any] = total - before
     return within
-
-
-@dataclass(frozen=True)
-class Segments:
-    """Rows sorted by replicate (as tie groups and events are): where each replicate's rows start."""
-
-    start: IntArray  # first row of each replicate that has rows
-    replicate: IntArray  # that replicate
-    n_replicates: int
-
-    def sum(self, values: NDArray[Any]) -> FloatArray:
-        """Sum ``(G, ...)`` row values into ``(n_replicates, ...)``; replicates without rows sum to 0."""
-        out = np.zeros((self.n_replicates, *values.shape[1:]))
-        if self.start.size:
-            out[self.replicate] = np.add.reduceat(values, self.start, axis=0)
-        return out
-
-
-def segments_by_replicate(replicate: IntArray, n_replicates: int) -> Segments:
-    """:class:`Segments` of rows whose replicates, ``replicate``, are sorted."""
-    start = (
-        np.flatnonzero(np.concatenate([[True], replicate[1:] != replicate[:-1]]))
-        if replicate.size
-        else replicate
-    )
-    return Segments(start=start, replicate=replicate[start], n_replicates=n_replicates)
-
-
-def sum_by_replicate(replicate: IntArray, values: NDArray[Any], n_replicates: int) -> FloatArray:
-    """Sum ``(G, ...)`` row values into ``(n_replicates, ...)`` by the sorted replicate of each row."""
-    return segments_by_replicate(replicate, n_replicates).sum(values)

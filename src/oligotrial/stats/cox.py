@@ -12,17 +12,7 @@ from scipy.special import ndtr, ndtri
 from scipy.stats import chi2
 
 from oligotrial.errors import ComputationError, InputError, Problem
-from oligotrial.stats._riskset import (
-    BoolArray,
-    FloatArray,
-    IntArray,
-    Segments,
-    SuffixSums,
-    compute_risk_sets,
-    make_suffix_sums,
-    segments_by_replicate,
-    sum_by_replicate,
-)
+from oligotrial.stats._riskset import BoolArray, FloatArray, IntArray, SortedKeys, run_by_blocks, sort_keys
 from oligotrial.stats._validation import (
     check_conf_level,
     check_finite,
@@ -116,27 +106,17 @@ class CoxBatch:
 
 @dataclass(frozen=True)
 class _Problem:
-    """The parts of a Cox likelihood that do not depend on the coefficients.
+    """The parts of a Cox likelihood that do not depend on the coefficients: the batch in sorted order.
 
-    Risk-set sums are suffix sums within each (replicate, stratum) block, accumulated from the end of the
-    block as R's ``coxfit6`` does, so that a sum over a small late risk set never is the difference of two
-    large totals. They are read at the start of each tie group with events and, for Efron's approximation,
-    just after the group's tied events (which come first in it): the difference is the sum of their weights.
-    The first event of each group (``k = 0``) has the risk set as it is; the later ones of tied groups
-    (``k >= 1``) have a fraction ``k / d`` of the tied weights removed (Efron) or not (Breslow).
+    The likelihood, score and information are sums over each (replicate, stratum) block walked from its
+    end, as R's ``coxfit6`` does (:func:`oligotrial.stats._kernels.evaluate_cox`), so that a sum over a small
+    late risk set never is the difference of two large totals.
     """
 
     x: FloatArray  # (R, N, p) sorted, centred
     n_in_sample: IntArray  # (R,) subjects in the mask: the first ones in sorted order
-    sums: SuffixSums  # read at each event group's start (G), then after the events of each tied group (T)
-    event_x_sum: FloatArray  # (R, p) covariates summed over the events
-    first_x: FloatArray  # (G, p) covariates of the first event of each event group
-    first_rows: Segments  # replicates of the event groups
-    tied: IntArray  # (T,) event groups with more than one event
-    later_tied: IntArray  # (L,) for each later event of a tied group, the index of its group in ``tied``
-    later_x: FloatArray  # (L, p)
-    later_rows: Segments
-    later_fraction: FloatArray  # (L,) Efron's k / d for the k-th of d tied events
+    keys: SortedKeys
+    blocks: IntArray  # (B, 3) replicate, first, stop of each (replicate, stratum) block
     is_breslow: bool
 
 
@@ -156,78 +136,34 @@ class _Fit:
 def _prepare(
     time: FloatArray, is_event: BoolArray, x: FloatArray, stratum: IntArray, mask: BoolArray, ties: Ties
 ) -> _Problem:
-    risk = compute_risk_sets(time, is_event, stratum, mask)
-    n_in_sample = mask.sum(axis=1)
-    count = np.maximum(n_in_sample, 1)[:, None]
+    from oligotrial.stats._kernels import find_blocks  # compiled on first use
+
+    keys = sort_keys(time, is_event, stratum, mask)
+    assert keys.order is not None
+    count = np.maximum(keys.n_in_sample, 1)[:, None]
     centre = (x * mask[..., None]).sum(axis=1) / count  # R centres covariates: same fit, no overflow
-    xs = risk.take(x) - centre[:, None, :]
-    n_replicates, n = risk.shape
-    flat_x = xs.reshape(n_replicates * n, -1)
-    has_events = risk.n_event > 0
-    start, d = risk.first[has_events], risk.n_event[has_events]
-    tied = np.flatnonzero(d > 1)
-    later = d[tied] - 1  # events k = 1 .. d - 1 of each tied group; the events are its first d subjects
-    later_tied = np.repeat(np.arange(tied.size, dtype=np.int64), later)
-    k = np.arange(later_tied.size, dtype=np.int64) - (np.cumsum(later) - later)[later_tied] + 1
-    later_position = start[tied][later_tied] + k
-    first_replicate = start // n
-    block = risk.block_of_group()[has_events]
-    block_first, block_stop = risk.block_bounds()
-    sums = make_suffix_sums(
-        n_replicates * n,
-        block_first,
-        block_stop,
-        np.concatenate([start, start[tied] + d[tied]]),
-        np.concatenate([block, block[tied]]),
-    )
-    first_x = flat_x[start]
-    later_x = flat_x[later_position]
-    event_x_sum = sum_by_replicate(first_replicate, first_x, n_replicates)
-    later_rows = segments_by_replicate(later_position // n, n_replicates)
-    event_x_sum += later_rows.sum(later_x)
+    xs = np.take_along_axis(x, keys.order[..., None], axis=1) - centre[:, None, :]
     return _Problem(
         x=xs,
-        n_in_sample=n_in_sample,
-        sums=sums,
-        event_x_sum=event_x_sum,
-        first_x=first_x,
-        first_rows=segments_by_replicate(first_replicate, n_replicates),
-        tied=tied,
-        later_tied=later_tied,
-        later_x=later_x,
-        later_rows=later_rows,
-        later_fraction=k / d[tied][later_tied],
+        n_in_sample=keys.n_in_sample,
+        keys=keys,
+        blocks=find_blocks(keys.key, keys.n_in_sample, np.uint64(keys.code_shift)),
         is_breslow=ties == "breslow",
     )
 
 
 def _evaluate(problem: _Problem, beta: FloatArray) -> tuple[FloatArray, FloatArray, FloatArray]:
     """Log partial likelihood, score and information at ``beta`` (R, p), for every replicate."""
-    n_replicates, n, p = problem.x.shape
-    x = problem.x.reshape(n_replicates * n, p)
-    w = np.exp(np.matmul(problem.x, beta[:, :, None])).reshape(-1)
-    wx = w[:, None] * x
-    wxx = wx[:, :, None] * x[:, None, :]
-    s0, s1, s2 = (problem.sums(v) for v in (w, wx, wxx))
-    g = s0.shape[0] - problem.tied.size
-    loglik = np.einsum("rp,rp->r", problem.event_x_sum, beta)
-    score = np.zeros((n_replicates, p))
-    information = np.zeros((n_replicates, p, p))
-    parts = [(problem.first_rows, problem.first_x, s0[:g], s1[:g], s2[:g])]
-    if problem.later_tied.size:
-        tied, later = problem.tied, problem.later_tied
-        denom, a1, a2 = s0[tied][later], s1[tied][later], s2[tied][later]
-        if not problem.is_breslow:  # Efron: remove the fraction k / d of the tied events' weights
-            f = problem.later_fraction
-            denom = denom - f * (s0[tied] - s0[g:])[later]
-            a1 = a1 - f[:, None] * (s1[tied] - s1[g:])[later]
-            a2 = a2 - f[:, None, None] * (s2[tied] - s2[g:])[later]
-        parts.append((problem.later_rows, problem.later_x, denom, a1, a2))
-    for rows, event_x, denom, a1, a2 in parts:
-        mean = a1 / denom[:, None]
-        loglik -= rows.sum(np.log(denom))
-        score += rows.sum(event_x - mean)
-        information += rows.sum(a2 / denom[:, None, None] - mean[:, :, None] * mean[:, None, :])
+    from oligotrial.stats._kernels import evaluate_cox  # compiled on first use
+
+    keys, coefficients = problem.keys, np.ascontiguousarray(beta)
+    censored_shift = np.uint64(keys.censored_shift)
+    loglik, score, information = run_by_blocks(
+        lambda blocks: evaluate_cox(
+            problem.x, keys.key, keys.is_group_start, blocks, censored_shift, coefficients, problem.is_breslow
+        ),
+        problem.blocks,
+    )
     return loglik, score, information
 
 

@@ -10,14 +10,7 @@ from numpy.typing import ArrayLike
 from scipy.stats import chi2
 
 from oligotrial.errors import InputError
-from oligotrial.stats._riskset import (
-    BoolArray,
-    FloatArray,
-    IntArray,
-    compute_risk_sets,
-    padded_cumsum,
-    segments_by_replicate,
-)
+from oligotrial.stats._riskset import BoolArray, FloatArray, IntArray, run_by_blocks, sort_keys
 from oligotrial.stats._validation import check_survival_data, encode
 
 __all__ = [
@@ -70,44 +63,23 @@ def _logrank(
     time: FloatArray, is_event: BoolArray, group: IntArray, stratum: IntArray, mask: BoolArray, n_groups: int
 ) -> tuple[LogRankBatch, FloatArray]:
     lowest = group.min(initial=0) if mask.all() else np.min(group, where=mask, initial=0)
-    is_rest = bool(lowest >= 0)  # every subject is in one of the groups
-    if is_rest:  # sorted along in the key: no gather
-        risk = compute_risk_sets(
-            time, is_event, stratum, mask, label=group, n_labels=n_groups, is_order_needed=False
-        )
+    if lowest >= 0:  # every subject is in one of the groups: the groups sort along in the key, no gather
+        keys = sort_keys(time, is_event, stratum, mask, label=group, n_labels=n_groups, is_order_needed=False)
+        assert keys.label is not None
+        member = keys.label
     else:
-        risk = compute_risk_sets(time, is_event, stratum, mask)
-    member = (risk.label if risk.label is not None else risk.take(group)).reshape(-1)
-    at = np.flatnonzero(risk.n_event)  # tie groups with events: the distinct event times of each stratum
-    start, d_int, stop = risk.first[at], risk.n_event[at], risk.block_stop[at]
-    d = d_int.astype(np.float64)
-    n = (stop - start).astype(np.float64)
-    n_k = np.empty((start.size, n_groups))
-    d_k = np.empty((start.size, n_groups))
-    counted = n_groups - 1 if is_rest else n_groups
-    for k in range(counted):  # counts of group k in [start, stop) and among the events [start, start + d)
-        in_group = padded_cumsum(member == k)
-        before = in_group[start]
-        n_k[:, k] = in_group[stop] - before
-        d_k[:, k] = in_group[start + d_int] - before
-    if is_rest:  # the last group has the rest (exact: whole numbers)
-        n_k[:, -1] = n - n_k[:, :-1].sum(axis=1)
-        d_k[:, -1] = d - d_k[:, :-1].sum(axis=1)
+        keys = sort_keys(time, is_event, stratum, mask)
+        assert keys.order is not None
+        member = np.take_along_axis(np.where(mask, group, -1), keys.order, axis=1)
+    from oligotrial.stats._kernels import accumulate_logrank, find_blocks  # compiled on first use
 
-    with np.errstate(divide="ignore", invalid="ignore"):
-        factor = d * (n - d) / (n * n * (n - 1))
-    factor[n <= 1] = 0.0
-    rows = segments_by_replicate(start // time.shape[1], time.shape[0])
-    observed = rows.sum(d_k)
-    expected = rows.sum(np.column_stack([d * n_k[:, k] / n for k in range(n_groups)]))
-    # factor (n n_k δ_kj - n_k n_j), row by row, once per pair (symmetric); the counts are whole numbers,
-    # so n n_k - n_k n_k is exactly n_k (n - n_k): no cancellation
-    variance = np.empty((time.shape[0], n_groups, n_groups))
-    for k in range(n_groups):
-        variance[:, k, k] = rows.sum(factor * (n_k[:, k] * (n - n_k[:, k])))
-        for j in range(k + 1, n_groups):
-            variance[:, k, j] = variance[:, j, k] = -rows.sum(factor * (n_k[:, k] * n_k[:, j]))
-
+    censored_shift = np.uint64(keys.censored_shift)
+    observed, expected, variance = run_by_blocks(
+        lambda blocks: accumulate_logrank(
+            keys.key, keys.is_group_start, member, blocks, censored_shift, time.shape[0], n_groups
+        ),
+        find_blocks(keys.key, keys.n_in_sample, np.uint64(keys.code_shift)),
+    )
     diff = observed - expected
     chisq = np.einsum("rk,rkl,rl->r", diff, np.linalg.pinv(variance, rcond=1e-10, hermitian=True), diff)
     df = np.maximum(np.count_nonzero(expected > 0, axis=1) - 1, 0)
