@@ -3,7 +3,8 @@
 ``fast_timepoint_frame`` must return the frame of ``timepoint_frame(prepare(tu, tr))`` for valid input and
 ``None`` whenever the reference path raises; the public functions then raise the reference path's error.
 Inputs are hypothesis-built studies, then mutated (case, spaces, duplicates, dates, codes, numbers as text,
-baseline flags, ...) so that both valid and invalid tables are compared.
+baseline flags, ...) so that both valid and invalid tables are compared; larger studies in several row
+orders cover the branches of the compiled passes (subject runs, no sort / run-merging sort / full sort).
 """
 
 from __future__ import annotations
@@ -18,8 +19,9 @@ from hypothesis import strategies as st
 from polars.testing import assert_frame_equal
 
 from oligotrial.errors import InputError
+from oligotrial.rules import _recist_kernels as kernels
 from oligotrial.rules._recist_bor import checked_matrices, fast_matrices
-from oligotrial.rules._recist_fast import fast_timepoint_frame
+from oligotrial.rules._recist_fast import FEW_RUNS, code_runs, fast_timepoint_frame
 from oligotrial.rules._recist_input import prepare
 from oligotrial.rules._recist_timepoint import timepoint_frame
 from oligotrial.rules.recist import derive_timepoint_responses, to_rs_records
@@ -244,3 +246,119 @@ def test_best_response_matrices_fast_path_agrees(data):
         for name in ("code", "date", "day"):
             assert (getattr(fast, name) == getattr(expected, name)).all(), name
             assert getattr(fast, name).shape == getattr(expected, name).shape
+
+
+# --- larger studies: the compiled passes' branches ------------------------------------------------------
+# USUBJID in runs (> 64 rows grouped by subject) or not; rows already in key order, a few sorted runs
+# (one block per lesion, as an export by lesion gives), or shuffled (many runs: the general sort).
+ORDERS = ("subject", "lesion", "shuffled")
+
+
+def reorder(tr: pl.DataFrame, order: str, seed: int) -> pl.DataFrame:
+    if order == "lesion":
+        return tr.sort("TRLNKID", "USUBJID", "TRDTC", maintain_order=True)
+    if order == "shuffled":
+        return tr.sample(fraction=1.0, shuffle=True, seed=seed)
+    return tr
+
+
+@st.composite
+def larger_studies(draw: st.DrawFn) -> tuple[pl.DataFrame, pl.DataFrame]:
+    names = [f"S{i:02d}" for i in range(draw(st.integers(8, 14)))]
+    specs = {name: draw(subject_specs(subject=name)) for name in names}
+    for spec in specs.values():
+        if draw(st.booleans()):
+            spec["lesions"].append(("NEW1", "NEW", "BRAIN"))
+            for k, (_, values) in enumerate(spec["visits"]):
+                if k:
+                    values["NEW1"] = draw(st.sampled_from(["ABSENT", "PRESENT", "UNEQUIVOCAL PROGRESSION"]))
+    tu, tr = tables(specs)
+    return tu, reorder(tr, draw(st.sampled_from(ORDERS)), draw(st.integers(0, 2**31)))
+
+
+@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(study=larger_studies())
+def test_larger_studies_in_any_row_order_agree(study):
+    tu, tr = study
+    expected = reference(tu, tr)
+    fast = fast_timepoint_frame(tu, tr)
+    assert (fast is None) == isinstance(expected, Exception)
+    check_same(tu, tr)
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    study=larger_studies(),
+    ops=st.lists(
+        st.tuples(st.sampled_from([m for m in MUTATIONS if m != "shuffle"]), st.integers(0, 1000)),
+        min_size=1,
+        max_size=3,
+    ),
+)
+def test_larger_mutated_studies_agree_or_raise_the_same_error(study, ops):
+    check_same(*mutate(*study, ops))
+
+
+def test_larger_study_orders_take_each_branch(monkeypatch):
+    visits = [("2024-01-01", {"T1": 40, "N1": 20, "NT1": "PRESENT"})] + [
+        (
+            (date(2024, 1, 1) + timedelta(days=42 * k)).isoformat(),
+            {"T1": 40 - 5 * k, "N1": 12, "NT1": "PRESENT"},
+        )
+        for k in range(1, 6)
+    ]
+    lesions = [("T1", "TARGET", "LIVER"), ("N1", "TARGET", "LYMPH NODE"), ("NT1", "NON-TARGET", "BONE")]
+    tu, tr = tables({f"S{i:02d}": {"lesions": lesions, "visits": visits} for i in range(30)})
+    assert tr.height == 540
+    names = tu["USUBJID"].unique().sort()
+    descents: list[int] = []
+    check_rows = kernels.check_rows
+
+    def spy(*args: Any) -> Any:
+        result = check_rows(*args)
+        descents.append(result[1])
+        return result
+
+    monkeypatch.setattr(kernels, "check_rows", spy)
+    for order in ORDERS:
+        moved = reorder(tr, order, 7)
+        runs = code_runs(moved["USUBJID"], names)
+        assert runs is not None
+        # grouped by subject: one code per run of equal USUBJID; shuffled: one code per row
+        assert runs[1].shape[0] == {"subject": 30, "lesion": 90, "shuffled": 0}[order]
+        frame = fast_timepoint_frame(tu, moved)
+        assert frame is not None
+        assert_frame_equal(frame, timepoint_frame(prepare(tu, moved)))
+    # in key order (no sort), three sorted blocks (numpy's stable sort), shuffled (polars' sort)
+    assert descents[0] == 0
+    assert descents[1] == 2
+    assert descents[2] >= FEW_RUNS
+
+
+def test_many_link_ids_are_looked_up_not_compared():
+    # more than 32 distinct TULNKID values: TR link ids take the lookup table (int64 codes)
+    def study(i: int) -> dict[str, Any]:
+        lesions = [
+            (f"T{i}", "TARGET", "LIVER"),
+            (f"N{i}", "TARGET", "LYMPH NODE"),
+            (f"B{i}", "NON-TARGET", "BONE"),
+        ]
+        visits = [("2024-01-01", {f"T{i}": 30 + i, f"N{i}": 20, f"B{i}": "PRESENT"})] + [
+            (
+                (date(2024, 1, 1) + timedelta(days=42 * k)).isoformat(),
+                {f"T{i}": 30 - 4 * k + i % 7, f"N{i}": 9, f"B{i}": "ABSENT"},
+            )
+            for k in range(1, 4)
+        ]
+        return {"lesions": lesions, "visits": visits}
+
+    tu, tr = tables({f"S{i:02d}": study(i) for i in range(20)})
+    assert tu["TULNKID"].n_unique() == 60
+    frame = fast_timepoint_frame(tu, tr)
+    assert frame is not None
+    assert_frame_equal(frame, timepoint_frame(prepare(tu, tr)))
+    # SOD 50 + i at baseline, 39 - 4k + i % 7 after: PR (<= -30 %) except at k = 1 for i = 1..6 (SD)
+    assert frame.filter(~pl.col("IS_BASELINE"))["OVRLRESP"].value_counts().sort("OVRLRESP").rows() == [
+        ("PR", 54),
+        ("SD", 6),
+    ]

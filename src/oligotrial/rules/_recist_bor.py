@@ -1,9 +1,10 @@
 """Best overall response over whole studies as subject x assessment matrices (private).
 
-The RS records are sorted and scattered into integer matrices (one row per subject, one column per
+The RS records are ordered and scattered into integer matrices (one row per subject, one column per
 assessment, left aligned, padded with ``PAD``). Every rule is then a numpy operation over all subjects at
-once; the only Python loops run over assessment columns or column offsets (about a dozen), never over
-subjects. Rules are documented in :func:`oligotrial.rules.recist.derive_best_overall_response`.
+once, except the confirmation scan, which is a compiled pass over the matrix
+(:mod:`oligotrial.rules._recist_kernels`, as is the scatter of valid RS records); no Python loop runs
+over subjects. Rules are documented in :func:`oligotrial.rules.recist.derive_best_overall_response`.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ import numpy.typing as npt
 import polars as pl
 
 from oligotrial.errors import Problem
-from oligotrial.rules._recist_fast import codes_in, segment_starts, small_codes
+from oligotrial.rules._recist_fast import codes_in, small_codes
 from oligotrial.rules._recist_input import as_date, problems_from, raise_if, require_columns
 
 IntMatrix = npt.NDArray[np.int64]
@@ -167,15 +168,18 @@ def checked_matrices(
 def fast_matrices(
     rs: pl.DataFrame, dm: pl.DataFrame, codes: tuple[str, ...], response_column: str
 ) -> Matrices | None:
-    """:func:`build_matrices` for valid input as numpy passes; ``None`` when any check would fail.
+    """:func:`build_matrices` for valid input; ``None`` when any check would fail.
 
-    Text is coded on its distinct values (see :mod:`oligotrial.rules._recist_fast`); one sort of
-    (subject, date) orders the assessments, drops repeated identical records and finds two different
-    responses on one date.
+    Text is coded on its distinct values (see :mod:`oligotrial.rules._recist_fast`); then
+    :func:`oligotrial.rules._recist_kernels.assessment_matrices` checks the codes, orders the records by
+    (subject, date) (no sort when RS is already in that order), counts repeated identical records once,
+    finds two different responses on one date and fills the matrices.
     """
     if any(c not in rs.columns for c in ("USUBJID", "RSDTC", response_column)):
         return None
     if any(c not in dm.columns for c in ("USUBJID", "RFSTDTC")) or rs.height == 0:
+        return None
+    if len(codes) >= 100:  # response codes are int8 below (RECIST and iRECIST have at most 8)
         return None
     dm_n = dm.select(
         USUBJID=pl.col("USUBJID").cast(pl.Utf8).str.strip_chars(),
@@ -184,48 +188,33 @@ def fast_matrices(
     names = dm_n["USUBJID"]
     if names.null_count() or names.n_unique() != dm_n.height:  # RECIST-025 (and null ids)
         return None
+    from oligotrial.rules._recist_kernels import assessment_matrices  # compiled on first use
+
     subject = codes_in(rs["USUBJID"], names)
     response = small_codes(rs, {response_column: codes}, upper=False)
     if subject is None or response is None:
         return None
-    if (subject < 0).any():  # RECIST-023 (and null ids)
-        return None
-    code = response[response_column].astype(np.int64)
-    if ((code < 0) | (code >= len(codes))).any():  # RECIST-021
-        return None
     dates = rs.select(as_date(rs, "RSDTC").cast(pl.Int32)).to_series()
     if dates.null_count():  # RECIST-022
         return None
-    ref = dm_n["REF"]
-    with_responses = np.zeros(dm_n.height, dtype=np.bool_)
-    with_responses[subject] = True
-    if (ref.is_null().to_numpy() & with_responses).any():  # RECIST-024
-        return None
-    date = dates.cast(pl.Int64).to_numpy()
+    date = dates.to_numpy()
     day0 = int(date.min())
     n_days = int(date.max()) - day0 + 1
     if dm_n.height * n_days * len(codes) >= 1 << 62:
         return None
-    key = (subject * n_days + (date - day0)) * len(codes) + code
-    if not (key[1:] >= key[:-1]).all():  # RS written by the engine is already in this order
-        key = np.sort(key)
-    keep = np.ones(key.shape[0], dtype=np.bool_)
-    keep[1:] = key[1:] != key[:-1]
-    key = key[keep]  # identical records counted once
-    visit_key = key // len(codes)
-    if (visit_key[1:] == visit_key[:-1]).any():  # RECIST-026
+    ref = dm_n["REF"]
+    ok, out_code, out_date, out_day = assessment_matrices(
+        subject,
+        date,
+        response[response_column],
+        ref.fill_null(0).to_numpy(),
+        ref.is_null().to_numpy(),
+        len(codes),
+        day0,
+        n_days,
+    )
+    if not ok:
         return None
-    rows = visit_key // n_days
-    _, first = segment_starts(rows)
-    cols = np.arange(rows.shape[0], dtype=np.int64) - first
-    shape = (dm_n.height, int(cols.max()) + 1)
-    out_code = np.full(shape, PAD, dtype=np.int64)
-    out_date = np.zeros(shape, dtype=np.int64)
-    out_day = np.zeros(shape, dtype=np.int64)
-    row_date = visit_key % n_days + day0
-    out_code[rows, cols] = key % len(codes)
-    out_date[rows, cols] = row_date
-    out_day[rows, cols] = row_date - ref.fill_null(0).cast(pl.Int64).to_numpy()[rows]
     return Matrices(subjects=names, code=out_code, date=out_date, day=out_day)
 
 
@@ -259,46 +248,27 @@ def confirmed(
 
     Assessment i is confirmed when some later j has a code in ``confirming``, is at least ``min_days``
     after i, and every assessment strictly between them has a code in ``allowed_between`` with at most
-    ``max_ne`` of them ``ne``.
+    ``max_ne`` of them ``ne``. Codes are ``PAD`` or non-negative; the scan is
+    :func:`oligotrial.rules._recist_kernels.confirmed_matrix`.
     """
-    n, width = code.shape
-    bad = ~_member(code, allowed_between)
-    is_ne = code == ne
-    # prefix counts: P[:, m] = count over columns < m (narrow integers: fewer bytes to move, same values)
-    count_type = np.int16 if width < 2**15 and abs(max_ne) < 2**15 else np.int64
-    bad_before = np.zeros((n, width + 1), dtype=count_type)
-    ne_before = np.zeros((n, width + 1), dtype=count_type)
-    if date.size and int(date.min()) > -(2**30) and int(date.max()) < 2**30 and abs(min_days) < 2**30:
-        date = date.astype(np.int32)
-    np.cumsum(bad, axis=1, out=bad_before[:, 1:])
-    np.cumsum(is_ne, axis=1, out=ne_before[:, 1:])
-    is_confirming = _member(code, confirming)
-    result = np.zeros((n, width), dtype=np.bool_)
-    for k in range(1, width):
-        i = slice(0, width - k)
-        j = slice(k, width)
-        bad_between = bad_before[:, k:width] - bad_before[:, 1 : width - k + 1]
-        ne_between = ne_before[:, k:width] - ne_before[:, 1 : width - k + 1]
-        ok = (
-            is_confirming[:, j]
-            & (date[:, j] - date[:, i] >= min_days)
-            & (bad_between == 0)
-            & (ne_between <= max_ne)
-        )
-        result[:, i] |= ok
-    is_start: BoolMatrix = code == start
-    return result & is_start
+    from oligotrial.rules._recist_kernels import confirmed_matrix  # compiled on first use
 
-
-def _member(code: IntMatrix, values: tuple[int, ...]) -> BoolMatrix:
-    """``numpy.isin(code, values)`` for small non-negative codes and ``PAD``, by one table lookup."""
-    top = max(int(code.max(initial=0)), *values, 0)
-    if top > 255 or min(values, default=0) < 0 or int(code.min(initial=PAD)) < PAD:
-        return np.isin(code, values)
-    table = np.zeros(top + 2, dtype=np.bool_)  # the last entry answers PAD (-1)
-    table[list(values)] = True
-    found: BoolMatrix = table[code]
-    return found
+    size = max(int(code.max(initial=0)), *confirming, *allowed_between, 0) + 1
+    is_confirming = np.zeros(size, dtype=np.bool_)
+    is_confirming[list(confirming)] = True
+    is_allowed = np.zeros(size, dtype=np.bool_)
+    is_allowed[list(allowed_between)] = True
+    result: BoolMatrix = confirmed_matrix(
+        np.ascontiguousarray(code, dtype=np.int64),
+        np.ascontiguousarray(date, dtype=np.int64),
+        start,
+        is_confirming,
+        is_allowed,
+        ne,
+        min_days,
+        max_ne,
+    )
+    return result
 
 
 def best(code: IntMatrix, rank: tuple[int, ...], date: IntMatrix) -> tuple[IntMatrix, IntMatrix]:

@@ -1,4 +1,4 @@
-"""Fast path of the RECIST 1.1 time-point engine: checks and rules as numpy passes (private).
+"""Fast path of the RECIST 1.1 time-point engine: text coded once, then compiled passes (private).
 
 :func:`fast_timepoint_frame` gives exactly the frame of ``timepoint_frame(prepare(tu, tr))`` when the input
 is valid, and ``None`` otherwise. Callers then run the reference path (:func:`timepoint_frame` over
@@ -7,12 +7,14 @@ every problem listed; the fast path never builds a problem itself. It also answe
 does not handle (empty tables, NaN or huge diameters, measured NEW lesions used by iRECIST's new target
 lesions, key spaces too large for its lookup tables), so results and errors never depend on which path ran.
 
-How it is fast: each text column is cast to ``pl.Categorical`` once and only its distinct values are
-stripped and upper-cased, as the reference path does row by row; rows become integer codes. A TR row finds
-its TU lesion through a dense (subject, link id) table, its assessment through one dense rank of (subject,
-date), and every per-assessment quantity is a ``numpy.bincount`` over assessments. Running minima, counts
-and "seen before" flags within a subject are one global numpy accumulation with per-subject offsets.
-Subjects are numbered in the sort order of USUBJID, so the result comes out sorted by USUBJID and date.
+How it is fast: each text column is coded to integers once, in polars: compared with its expected values
+as written, else cast to ``pl.Categorical`` with only its distinct values stripped and upper-cased (as
+the reference path does row by row); TR USUBJID, grouped by subject, is looked up once per run of equal
+values. The rows then go through three compiled passes (:mod:`oligotrial.rules._recist_kernels`): every
+row-level rule and the sort key in input order; one sort of (subject, date, lesion slot, test) (none
+when the rows are already in that order, numpy's run-merging sort when they are a few sorted blocks);
+the assessments and their sums in key order; the responses per assessment. Subjects are numbered in
+the sort order of USUBJID, so the result comes out sorted by USUBJID and date.
 """
 
 from __future__ import annotations
@@ -28,16 +30,10 @@ from oligotrial.rules._recist_input import (
     LDIAM,
     LESION_ROLES,
     LPERP,
-    MAX_MM,
-    MEASURABLE_MM,
-    MEASURABLE_NODE_MM,
     NODE_LOCATION,
-    NORMAL_NODE_MM,
     NOT_DONE,
     PRESENT,
-    SCALE,
     TOO_SMALL,
-    TOO_SMALL_MM,
     TR_COLUMNS,
     TU_COLUMNS,
     TUMSTATE,
@@ -49,10 +45,11 @@ from oligotrial.rules._recist_timepoint import CR, NA, NE, NN, PD, PR, SD, timep
 
 Ints = npt.NDArray[np.int64]
 Bools = npt.NDArray[np.bool_]
-Floats = npt.NDArray[np.float64]
 
 #: Largest lookup table (entries) the fast path allocates; beyond it the reference path runs.
 MAX_TABLE = 1 << 26
+#: Below this many sorted runs in the TR key order, numpy's run-merging stable sort beats polars' sort.
+FEW_RUNS = 64
 
 _TESTS = (LDIAM, LPERP, TUMSTATE)  # codes 0, 1, 2; 3 = anything else
 _STATE_CODES = (PRESENT, ABSENT, UNEQUIVOCAL, TOO_SMALL)  # codes 0..3; 4 = null; 5 = other
@@ -101,25 +98,52 @@ def encode_text(series: pl.Series, *, upper: bool) -> tuple[Ints, pl.Series] | N
     return lookup[raw], values
 
 
-def codes_in(series: pl.Series, reference: pl.Series) -> Ints | None:
-    """Position of each row's stripped value in ``reference`` (distinct values): -1 null, -2 absent.
+def code_runs(series: pl.Series, reference: pl.Series) -> tuple[Ints, Ints] | None:
+    """Position of each stripped value in ``reference`` (distinct values), -1 null, -2 absent, by runs.
 
-    A column in runs of equal values (TR or RS grouped by subject) is looked up once per run, by one
-    join of the run heads with ``reference``; otherwise through :func:`encode_text`.
+    Returns the codes of the runs of equal values and the run lengths; a column not in runs (fewer than
+    4 rows a run on average) gets one code per row and empty lengths. A column in runs (TR or RS grouped
+    by subject) is looked up once per run, by one join of the run values with ``reference``; otherwise
+    through :func:`encode_text`.
     """
     if series.dtype == pl.String and series.len() > 64:
-        change = series.ne_missing(series.shift(1)).to_numpy()
-        change[0] = True
-        heads = np.flatnonzero(change)
-        if heads.shape[0] * 4 <= series.len():
-            head_values = series.gather(heads).str.strip_chars()
+        runs = series.rle()  # one (length, value) per run of equal values
+        if runs.len() * 4 <= series.len():
+            head_values = runs.struct.field("value").str.strip_chars()
             found = np.where(head_values.is_null().to_numpy(), -1, index_in(head_values, reference))
-            return np.repeat(found, np.diff(heads, append=series.len()))
+            return found, runs.struct.field("len").cast(pl.Int64).to_numpy()
     encoded = encode_text(series, upper=False)
     if encoded is None:
         return None
     out: Ints = np.append(index_in(encoded[1], reference), -1)[encoded[0]]
-    return out
+    return out, np.zeros(0, dtype=np.int64)
+
+
+def sorted_codes(series: pl.Series) -> tuple[Ints, pl.Series]:
+    """Each row's position among the sorted distinct stripped values (-1 null), and those values.
+
+    A column in runs of equal values (TU grouped by subject) is stripped and looked up once per run.
+    """
+    lengths = None
+    if series.dtype == pl.String and series.len() > 64:
+        runs = series.rle()
+        if runs.len() * 4 <= series.len():
+            values = runs.struct.field("value").str.strip_chars()
+            lengths = runs.struct.field("len").to_numpy()
+    if lengths is None:
+        values = series.cast(pl.String).str.strip_chars()
+    names = values.drop_nulls().unique().sort()
+    codes = np.where(values.is_null().to_numpy(), -1, index_in(values, names))
+    return (np.repeat(codes, lengths) if lengths is not None else codes), names
+
+
+def codes_in(series: pl.Series, reference: pl.Series) -> Ints | None:
+    """:func:`code_runs` with one code per row."""
+    runs = code_runs(series, reference)
+    if runs is None:
+        return None
+    codes, lengths = runs
+    return np.repeat(codes, lengths) if lengths.shape[0] else codes
 
 
 def index_in(values: pl.Series, reference: pl.Series) -> Ints:
@@ -166,24 +190,7 @@ def small_codes(
     return out
 
 
-def segment_starts(segment: Ints) -> tuple[Bools, Ints]:
-    """For rows sorted by segment: is the row the first of its segment, and the index of that first row."""
-    n = segment.shape[0]
-    start = np.ones(n, dtype=np.bool_)
-    start[1:] = segment[1:] != segment[:-1]
-    first = np.maximum.accumulate(np.where(start, np.arange(n, dtype=np.int64), 0))
-    return start, first
-
-
-def _cumsum_in_segment(values: Ints, first: Ints) -> Ints:
-    """Inclusive running sum within segments (rows sorted by segment, ``first`` from segment_starts)."""
-    total = np.cumsum(values)
-    before_segment = total[first] - values[first]
-    out: Ints = total - before_segment
-    return out
-
-
-def _codes_to_text(codes: Ints, names: tuple[str, ...]) -> pl.Series:
+def _codes_to_text(codes: npt.NDArray[np.signedinteger[Any]], names: tuple[str, ...]) -> pl.Series:
     """Integer codes (-1 = null) to a String series."""
     table = pl.Series([*names, None], dtype=pl.String)
     return table.gather(np.where(codes < 0, len(names), codes))
@@ -197,13 +204,11 @@ def fast_timepoint_frame(tu: pl.DataFrame, tr: pl.DataFrame) -> pl.DataFrame | N
         return None
 
     # --- lesions (TU): subjects numbered in USUBJID order, link ids, roles, organs ---------------------
-    tu_subjects = encode_text(tu["USUBJID"], upper=False)
+    tu_subject, subject_names = sorted_codes(tu["USUBJID"])
     tu_links = encode_text(tu["TULNKID"], upper=False)
     tu_codes = small_codes(tu, {"TUORRES": LESION_ROLES, "TULOC": (NODE_LOCATION, "UNKNOWN")})
-    if tu_subjects is None or tu_links is None or tu_codes is None:
+    if tu_links is None or tu_codes is None:
         return None
-    subject_names = tu_subjects[1].sort()
-    tu_subject = np.append(index_in(tu_subjects[1], subject_names), -1)[tu_subjects[0]]
     tu_link, link_names = tu_links
     n_subjects, n_links, n_lesions = len(subject_names), len(link_names), tu.height
     if (tu_subject < 0).any() or (tu_link < 0).any():  # RECIST-017
@@ -238,30 +243,25 @@ def fast_timepoint_frame(tu: pl.DataFrame, tr: pl.DataFrame) -> pl.DataFrame | N
     if per_organ.max(initial=0) > 2:  # RECIST-010
         return None
 
-    # --- results (TR): lesion, date, codes -------------------------------------------------------------
+    # --- results (TR): integer codes per row, then the compiled passes -------------------------------
+    from oligotrial.rules import _recist_kernels as kernels  # compiled on first use
+
     n_rows = tr.height
-    tr_subject = codes_in(tr["USUBJID"], subject_names)
-    if tr_subject is None:
+    subject_runs = code_runs(tr["USUBJID"], subject_names)
+    if subject_runs is None:
         return None
     wanted = {"TRLNKID": tuple(link_names.to_list())} if n_links <= 32 else {}
     link_codes = small_codes(tr, wanted, upper=False) if wanted else {}
     if link_codes is None:
         return None
+    tr_link: npt.NDArray[np.signedinteger[Any]]
     if "TRLNKID" in link_codes:
-        tr_link = link_codes["TRLNKID"].astype(np.int64)
-        tr_link[tr_link == n_links] = -2
+        tr_link = link_codes["TRLNKID"]  # n_links: not in TU
     else:
         tr_links = encode_text(tr["TRLNKID"], upper=False)
         if tr_links is None:
             return None
         tr_link = np.append(index_in(tr_links[1], link_names), -1)[tr_links[0]]
-    if (tr_subject == -1).any() or (tr_link == -1).any():  # RECIST-017
-        return None
-    if (tr_subject < 0).any() or (tr_link < 0).any():  # RECIST-004 (subject or link id not in TU)
-        return None
-    lesion = lesion_of[tr_subject * n_links + tr_link]
-    if (lesion < 0).any():  # RECIST-004
-        return None
     date_series = tr.select(as_date(tr, "TRDTC").cast(pl.Int32)).to_series()
     if date_series.null_count():  # RECIST-006
         return None
@@ -273,24 +273,14 @@ def fast_timepoint_frame(tu: pl.DataFrame, tr: pl.DataFrame) -> pl.DataFrame | N
     codes = small_codes(tr, small)
     if codes is None:
         return None
-    test = codes["TRTESTCD"]
-    # expected test per lesion kind: 0 LDIAM (non-nodal target), 1 LPERP (nodal target), 2 TUMSTATE, 9 any
-    expected_l = np.where(role == 0, is_node_l.astype(np.int8), np.where(role == 1, 2, 9)).astype(np.int8)
-    expected = expected_l[lesion]
-    test_ok = (test == expected) | ((expected == 9) & (test >= 0) & (test <= 2))
-    if not test_ok.all():  # RECIST-005
-        return None
-    if "TRSTAT" in codes:
-        if (codes["TRSTAT"] > 0).any():  # RECIST-008 (TRSTAT)
-            return None
-        not_done = codes["TRSTAT"] == 0
-    else:
-        not_done = np.zeros(n_rows, dtype=np.bool_)
-    number_c = None
+    empty_bools = np.zeros(0, dtype=np.bool_)
+    stat = codes["TRSTAT"] if "TRSTAT" in codes else np.full(n_rows, -1, dtype=np.int8)
+    flagged = codes["TRBLFL"] == 0 if "TRBLFL" in codes else empty_bools
+    text_number, text_number_null = np.zeros(0), empty_bools
     if "TRSTRESC" in tr.columns:
         quick = small_codes(tr, {"TRSTRESC": _STATE_CODES}) if tr.schema["TRSTRESC"] == pl.String else None
         if quick is not None and not (quick["TRSTRESC"] == len(_STATE_CODES)).any():
-            state = np.where(quick["TRSTRESC"] < 0, 4, quick["TRSTRESC"]).astype(np.int8)
+            state = quick["TRSTRESC"]  # null is -1 here
         else:
             stresc = encode_text(tr["TRSTRESC"], upper=True)
             if stresc is None:
@@ -300,12 +290,11 @@ def fast_timepoint_frame(tu: pl.DataFrame, tr: pl.DataFrame) -> pl.DataFrame | N
             state = np.where(index == -2, 5, index)[stresc_codes].astype(np.int8)
             # a number written in TRSTRESC (used when TRSTRESN is null), parsed on the distinct values only
             parsed = stresc_values.cast(pl.Float64, strict=False)
-            number_c = np.append(parsed.fill_null(np.nan).to_numpy(), np.nan)[stresc_codes]
-            number_c_null = np.append(parsed.is_null().to_numpy(), True)[stresc_codes]
+            text_number = np.append(parsed.fill_null(np.nan).to_numpy(), np.nan)[stresc_codes]
+            text_number_null = np.append(parsed.is_null().to_numpy(), True)[stresc_codes]
     else:
         state = np.full(n_rows, 4, dtype=np.int8)
-    text_number_bad = None
-    text_number_null = None
+    stresn_text_bad, stresn_text_null = empty_bools, empty_bools
     if "TRSTRESN" in tr.columns:
         column = tr["TRSTRESN"]
         if column.dtype.is_numeric():
@@ -313,56 +302,15 @@ def fast_timepoint_frame(tu: pl.DataFrame, tr: pl.DataFrame) -> pl.DataFrame | N
         else:
             text = column.cast(pl.String).str.strip_chars()
             number_series = text.cast(pl.Float64, strict=False)
-            text_number_null = text.is_null().to_numpy()
-            text_number_bad = ~text_number_null & number_series.is_null().to_numpy()
+            stresn_text_null = text.is_null().to_numpy()
+            stresn_text_bad = ~stresn_text_null & number_series.is_null().to_numpy()
         number_null = number_series.is_null().to_numpy()
         number = number_series.fill_null(0.0).to_numpy()
     else:
         number_null = np.ones(n_rows, dtype=np.bool_)
         number = np.zeros(n_rows)
-    # MM_FLOAT of the reference path: TRSTRESN, else a number in TRSTRESC, else the TRSTRESC codes
-    if number_c is not None:
-        use_c = number_null & ~number_c_null
-        has_number = ~number_null | use_c
-        value = np.where(use_c, number_c, number)
-    else:
-        has_number = ~number_null
-        value = number
-    too_small = state == 3
-    absent = state == 1
-    mm_known = ~not_done & (has_number | too_small | absent)
-    mm_float = np.where(has_number, value, 0.0)
-    mm_float[too_small & ~has_number] = float(TOO_SMALL_MM)
-    known_values = mm_float[mm_known]
-    if known_values.size:  # NaN or infinite (min/max carry NaN), or beyond MAX_MM
-        low, high = float(known_values.min()), float(known_values.max())
-        if not (low >= -MAX_MM and high <= MAX_MM):
-            return None
-    del known_values
-    is_measure = test <= 1
-    if text_number_bad is not None and (is_measure & text_number_bad).any():  # RECIST-007 (not a number)
-        return None
-    mm_rows = is_measure & mm_known
-    if (mm_rows & (mm_float < 0)).any():  # RECIST-007 (negative)
-        return None
-    no_diameter = is_measure & ~mm_known & ~not_done
-    if text_number_null is not None:
-        no_diameter &= text_number_null
-    if no_diameter.any():  # RECIST-008 (no diameter)
-        return None
-    is_state_test = (test == 2) & ~not_done
-    if (is_state_test & (state > 2)).any():  # RECIST-008 (TUMSTATE)
-        return None
-    # integer hundredths of a mm, rounded exactly as the reference path does
-    mm = np.zeros(n_rows, dtype=np.int64)
-    mm[mm_rows] = pl.Series(mm_float[mm_rows] * SCALE).round(0).cast(pl.Int64).to_numpy()
-    row_state = np.where(is_state_test, state, -1).astype(np.int8)  # 0 present 1 absent 2 unequivocal
-    row_role = role.astype(np.int8)[lesion]
-    if (mm_rows & (row_role == 2)).any():  # measured NEW lesions: iRECIST new targets, reference path
-        return None
 
-    # --- assessments: one per (subject, date), numbered in (USUBJID, date) order ---------------------
-    # one sort of (subject, date, lesion slot, test) numbers the assessments and finds duplicates
+    # the sort key: ((subject * n_days + date - day0) * n_slots + slot) * 3 + test, lesion part per lesion
     day0 = int(date.min())
     n_days = int(date.max()) - day0 + 1
     lesion_order = np.argsort(tu_subject, kind="stable")
@@ -372,145 +320,65 @@ def fast_timepoint_frame(tu: pl.DataFrame, tr: pl.DataFrame) -> pl.DataFrame | N
     n_slots = int(slot.max()) + 1
     if n_subjects * n_days * n_slots * 3 >= 1 << 62:
         return None
-    # key = ((subject * n_days + date - day0) * n_slots + slot) * 3 + test, the lesion part precomputed
     stride = n_slots * 3
     lesion_part = (tu_subject * n_days - day0) * stride + slot * 3
-    key = lesion_part[lesion]
-    step = date.astype(np.int64)
-    step *= stride
-    key += step
-    key += test
-    del step
-    order = pl.Series(key).arg_sort().to_numpy()
-    sorted_key = key[order]
-    if (sorted_key[1:] == sorted_key[:-1]).any():  # RECIST-014
-        return None
-    sorted_visit_key = sorted_key // stride
-    new_visit = np.empty(n_rows, dtype=np.bool_)
-    new_visit[0] = True
-    np.not_equal(sorted_visit_key[1:], sorted_visit_key[:-1], out=new_visit[1:])
-    visit = np.empty(n_rows, dtype=np.int32)
-    visit[order] = np.cumsum(new_visit, dtype=np.int32) - 1
-    keys = sorted_visit_key[new_visit]
-    n_visits = keys.shape[0]
-    visit_subject = keys // n_days
-    visit_date = keys % n_days + day0
-    is_start, first = segment_starts(visit_subject)
-
-    # baseline: the assessment flagged TRBLFL = Y, else the first; it must be the first (RECIST-013/016)
-    if "TRBLFL" in codes:
-        flagged = codes["TRBLFL"] == 0
-        if flagged.any():
-            flagged_visit = visit[flagged]
-            lowest = np.full(n_subjects, n_visits, dtype=np.int64)
-            highest = np.full(n_subjects, -1, dtype=np.int64)
-            flagged_subject = visit_subject[flagged_visit]
-            np.minimum.at(lowest, flagged_subject, flagged_visit)
-            np.maximum.at(highest, flagged_subject, flagged_visit)
-            has_flag = highest >= 0
-            if (lowest[has_flag] != highest[has_flag]).any():  # RECIST-016
-                return None
-            subject_first = np.full(n_subjects, -1, dtype=np.int64)
-            subject_first[visit_subject[is_start]] = np.flatnonzero(is_start)
-            if (lowest[has_flag] != subject_first[has_flag]).any():  # RECIST-013
-                return None
-    at_baseline = is_start[visit]
-
-    # baseline rules: RECIST-011 (targets measurable), RECIST-015 (non-targets present), RECIST-012
-    row_is_target = row_role == 0
-    baseline_mm = np.full(n_lesions, -1, dtype=np.int64)
-    take = at_baseline & row_is_target & mm_rows
-    baseline_mm[lesion[take]] = mm[take]
-    threshold = np.where(is_node_l, MEASURABLE_NODE_MM * SCALE, MEASURABLE_MM * SCALE)
-    if ((baseline_mm < threshold) & is_target_l).any():
-        return None
-    baseline_state = np.full(n_lesions, -1, dtype=np.int64)
-    take = at_baseline & (row_role == 1)
-    baseline_state[lesion[take]] = row_state[take]
-    if ((baseline_state != 0) & (role == 1)).any():
-        return None
-    row_is_new = row_role == 2
-    new_present_row = row_is_new & ((row_state == 0) | (row_state == 2))
-    if (new_present_row & at_baseline).any():
-        return None
-
-    # --- targets per assessment ------------------------------------------------------------------------
-    has_targets = targets_per_subject[visit_subject] > 0
-    measured = row_is_target & mm_rows
-    measured_visit = visit[measured]
-    measured_mm = mm[measured]
-    n_measured = np.bincount(measured_visit, minlength=n_visits)
-    sod = np.bincount(measured_visit, weights=measured_mm, minlength=n_visits)
-    if sod.max(initial=0) >= 2**52:
-        return None
-    sod_h = sod.astype(np.int64)
-    measured_node = is_node_l[lesion[measured]]
-    disease = np.where(measured_node, measured_mm >= NORMAL_NODE_MM * SCALE, measured_mm > 0)
-    any_disease = np.bincount(measured_visit[disease], minlength=n_visits) > 0
-    complete = n_measured == targets_per_subject[visit_subject]
-    is_cr = complete & ~any_disease
-    baseline_sod = sod_h[first]
-    # nadir: smallest complete SOD before this assessment (baseline included), per subject
-    big = int(sod_h.max(initial=0)) + 1
-    span = big + 1
-    if n_subjects * span >= 1 << 62:
-        return None
-    offset = visit_subject * span
-    running = np.minimum.accumulate(np.where(complete, sod_h, big) - offset) + offset
-    nadir = np.empty(n_visits, dtype=np.int64)
-    nadir[1:] = running[:-1]
-    nadir = np.where(is_start, sod_h, nadir)
-    cr_so_far = _cumsum_in_segment(is_cr.astype(np.int64), first)
-    had_cr = (cr_so_far - is_cr) > 0
-    sum_pd = (5 * sod_h >= 6 * nadir) & (sod_h - nadir >= 5 * SCALE)
-    progressed = sum_pd | (had_cr & any_disease)
-    t_cr, t_pr, t_sd, t_pd, t_ne, t_na = range(len(_T_CODES))
-    target = np.where(
-        ~complete,
-        np.where(progressed, t_pd, t_ne),
-        np.where(
-            is_cr, t_cr, np.where(progressed, t_pd, np.where(10 * sod_h <= 7 * baseline_sod, t_pr, t_sd))
-        ),
+    # expected test per lesion kind: 0 LDIAM (non-nodal target), 1 LPERP (nodal target), 2 TUMSTATE, 9 any
+    expected_l = np.where(role == 0, is_node_l.astype(np.int8), np.where(role == 1, 2, 9)).astype(np.int8)
+    role_l = role.astype(np.int8)
+    ok, descents, lesion, mm, row_state, key = kernels.check_rows(
+        *subject_runs,
+        tr_link,
+        codes["TRTESTCD"],
+        stat,
+        state,
+        number,
+        number_null,
+        text_number,
+        text_number_null,
+        stresn_text_bad,
+        stresn_text_null,
+        date,
+        lesion_of,
+        expected_l,
+        role_l,
+        lesion_part,
+        n_links,
+        stride,
+        text_number.shape[0] > 0,
+        stresn_text_bad.shape[0] > 0,
     )
-    target = np.where(has_targets, target, t_na)
-    target = np.where(is_start, -1, target)
-
-    # --- non-targets per assessment ---------------------------------------------------------------------
+    if not ok:
+        return None
+    if descents == 0:
+        order = np.zeros(0, dtype=np.int64)  # already in key order
+    elif descents < FEW_RUNS:  # a few sorted runs: numpy's stable sort (timsort) merges them
+        order = np.argsort(key, kind="stable")
+    else:
+        order = pl.Series(key).arg_sort().cast(pl.Int64).to_numpy()
+    visits = kernels.aggregate_visits(
+        order, key, lesion, mm, row_state, flagged, role_l, is_node_l, stride, n_days
+    )
+    if not visits[0]:
+        return None
+    visit_key, n_measured, sod, any_disease, nt_assessed, nt_up, nt_present = visits[1:8]
+    new_present, new_up, new_count = visits[8:]
+    visit_subject = visit_key // n_days
+    visit_date = visit_key % n_days + day0
     nt_per_subject = np.bincount(tu_subject[role == 1], minlength=n_subjects)
-    has_nt = nt_per_subject[visit_subject] > 0
-    nt_rows = (row_role == 1) & (row_state >= 0)
-    nt_assessed = np.bincount(visit[nt_rows], minlength=n_visits)
-    nt_up = np.bincount(visit[nt_rows & (row_state == 2)], minlength=n_visits) > 0
-    nt_present = np.bincount(visit[nt_rows & (row_state == 0)], minlength=n_visits) > 0
-    nt_missing = nt_per_subject[visit_subject] - nt_assessed
-    n_cr, n_nn, n_pd, n_ne, n_na = range(len(_NT_CODES))
-    non_target = np.where(nt_up, n_pd, np.where(nt_missing > 0, n_ne, np.where(nt_present, n_nn, n_cr)))
-    non_target = np.where(has_nt, non_target, n_na)
-    non_target = np.where(is_start, -1, non_target)
-    nt_up &= has_nt
-
-    # --- new lesions per assessment ----------------------------------------------------------------------
-    new_present = np.bincount(visit[new_present_row], minlength=n_visits) > 0
-    new_up = np.bincount(visit[row_is_new & (row_state == 2)], minlength=n_visits) > 0
-    first_seen = np.full(n_lesions, n_visits, dtype=np.int64)
-    np.minimum.at(first_seen, lesion[new_present_row], visit[new_present_row])
-    appearing = np.bincount(first_seen[first_seen < n_visits], minlength=n_visits)
-    new_count = _cumsum_in_segment(appearing, first)
-
-    # --- overall response (RECIST 1.1 Tables 1 and 2) --------------------------------------------------
-    o_cr, o_pr, o_sd, o_nn, o_pd, o_ne = range(len(_O_CODES))
-    table2 = np.where(non_target == n_cr, o_cr, np.where(non_target == n_nn, o_nn, o_ne))
-    by_target = np.select(
-        [target == t_ne, target == t_cr, target == t_pr, target == t_sd],
-        [o_ne, np.where((non_target == n_cr) | (non_target == n_na), o_cr, o_pr), o_pr, o_sd],
-        default=-1,
+    is_start, complete, baseline_sod, nadir, target, non_target, overall = kernels.visit_responses(
+        visit_subject,
+        n_measured,
+        sod,
+        any_disease,
+        nt_assessed,
+        nt_up,
+        nt_present,
+        new_present,
+        targets_per_subject,
+        nt_per_subject,
     )
-    overall = np.where(
-        (target == t_pd) | (non_target == n_pd) | new_present,
-        o_pd,
-        np.where(target == t_na, table2, by_target),
-    )
-    overall = np.where(is_start, -1, overall)
+    has_targets = targets_per_subject[visit_subject] > 0
+    nt_up &= nt_per_subject[visit_subject] > 0
 
     def targets_only(values: npt.NDArray[np.int64] | Bools, dtype: pl.DataType) -> pl.Series:
         series = pl.Series(values, dtype=dtype)
@@ -522,7 +390,7 @@ def fast_timepoint_frame(tu: pl.DataFrame, tr: pl.DataFrame) -> pl.DataFrame | N
             "DATE": pl.Series(visit_date, dtype=pl.Int32).cast(pl.Date),
             "IS_BASELINE": is_start,
             "TRGRESP": _codes_to_text(target, _T_CODES),
-            "SOD_H": targets_only(sod_h, pl.Int64()),
+            "SOD_H": targets_only(sod, pl.Int64()),
             "TARGET_COMPLETE": targets_only(complete, pl.Boolean()),
             "BL_H": targets_only(baseline_sod, pl.Int64()),
             "NADIR_H": targets_only(nadir, pl.Int64()),
@@ -530,7 +398,7 @@ def fast_timepoint_frame(tu: pl.DataFrame, tr: pl.DataFrame) -> pl.DataFrame | N
             "NT_UP": nt_up,
             "NEWLIND": _codes_to_text(np.where(new_present, 0, 1), ("Y", "N")),
             "NEW_COUNT": pl.Series(new_count, dtype=pl.UInt32),
-            "NEWT_SUM_H": pl.Series(np.zeros(n_visits, dtype=np.int64)),
+            "NEWT_SUM_H": pl.Series(np.zeros(visit_key.shape[0], dtype=np.int64)),
             "NEW_NT_UP": new_up,
             "HAS_TARGETS": has_targets,
             "OVRLRESP": _codes_to_text(overall, _O_CODES),
