@@ -1,4 +1,5 @@
-"""ADTTE's per-subject assessment lookups (first PD, last adequate, before new therapy, before the event)."""
+"""ADTTE's per-subject assessment lookups (first PD, last adequate, before new therapy, before the event):
+the compiled scan against plain filters and group-bys."""
 
 from __future__ import annotations
 
@@ -8,76 +9,92 @@ import polars as pl
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from oligotrial.endpoints.adtte import _per_subject
+from oligotrial.endpoints.adtte import Assessments, assessment_lookups
 
 D0 = date(2024, 1, 1)
-SCHEMA = {
-    "USUBJID": pl.Utf8,
-    "RSDTC": pl.Date,
-    "OVRLRESP": pl.Utf8,
-    "RSSEQ": pl.Int64,
-    "SRCDOM": pl.Utf8,
-    "DTHDT": pl.Date,
-    "NATSDT": pl.Date,
-}
+RESPONSES = {"USUBJID": pl.Utf8, "RSDTC": pl.Date, "OVRLRESP": pl.Utf8, "RSSEQ": pl.Int64, "SRCDOM": pl.Utf8}
+SUBJECTS = {"USUBJID": pl.Utf8, "STARTDT": pl.Date, "DTHDT": pl.Date, "NATSDT": pl.Date}
+COLUMNS = [f"{name}{part}" for name in ("_PD", "_LAST", "_PRENAT", "_PREEVT") for part in ("", "SEQ", "DOM")]
 
 
-def frame(rows: list[tuple]) -> pl.DataFrame:
-    data = pl.DataFrame(rows, schema=SCHEMA, orient="row")
-    return data.sort("USUBJID", "RSDTC", maintain_order=True).with_columns(
-        (pl.col("OVRLRESP") != "NE").alias("_ADEQUATE")
-    )
+def d(n: int) -> date:
+    return D0 + timedelta(days=n)
+
+
+def lookups(responses: list[tuple], subjects: list[tuple], progression: bool, death: bool) -> pl.DataFrame:
+    """``subjects`` is ADSL (its order gives ``_I``); the endpoint's population is every subject."""
+    adsl = pl.DataFrame(subjects, schema=SUBJECTS, orient="row")
+    coded = Assessments.of(pl.DataFrame(responses, schema=RESPONSES, orient="row"), adsl)
+    population = adsl.with_columns(pl.int_range(pl.len(), dtype=pl.Int64).alias("_I"))
+    return assessment_lookups(coded, population, progression, death)
 
 
 def test_worked_subject():
-    # S1: SD, NE, PR, PD, PD; new therapy on day 50, death on day 200. Last adequate: the second PD (day 120);
-    # on or before the new therapy: PR (day 40, the NE of day 20 is not adequate); before the event (the
-    # first PD, day 90): PR. S2: one NE only, no death, no new therapy: nothing found but the subject.
-    d = lambda n: D0 + timedelta(days=n)  # noqa: E731
-    rows = [
-        ("S1", d(10), "SD", 1, "RS", d(200), d(50)),
-        ("S1", d(20), "NE", 2, "RS", d(200), d(50)),
-        ("S1", d(40), "PR", 3, "RS", d(200), d(50)),
-        ("S1", d(90), "PD", 4, "RS", d(200), d(50)),
-        ("S1", d(120), "PD", 5, "RS", d(200), d(50)),
-        ("S2", d(30), "NE", 1, "RS", None, None),
+    # S1 from day 0: SD, NE, PR, PD, PD; new therapy on day 50, death on day 200. Last adequate: the second
+    # PD (day 120); on or before the new therapy: PR (day 40, the NE of day 20 is not adequate); before the
+    # event (the first PD, day 90): PR. S2: one NE only, no death, no new therapy: nothing found. S3 from
+    # day 60: its PR of day 30 is before the origin and does not count; SD on day 70 is the last adequate.
+    # S4 has no assessment. Records are given out of order.
+    responses = [
+        ("S1", d(120), "PD", 5, "RS"),
+        ("S1", d(10), "SD", 1, "RS"),
+        ("S1", d(20), "NE", 2, "RS"),
+        ("S3", d(30), "PR", 1, "TR"),
+        ("S1", d(40), "PR", 3, "RS"),
+        ("S1", d(90), "PD", 4, "RS"),
+        ("S2", d(30), "NE", 1, "RS"),
+        ("S3", d(70), "SD", None, "TR"),
     ]
-    got = _per_subject(frame(rows), progression=True, death=True)
-    assert got.select("USUBJID", "_PD", "_PDSEQ", "_LAST", "_LASTSEQ", "_PRENATSEQ", "_PREEVTSEQ").rows() == [
-        ("S1", d(90), 4, d(120), 5, 3, 3),
-        ("S2", None, None, None, None, None, None),
+    subjects = [
+        ("S1", d(0), d(200), d(50)),
+        ("S2", d(0), None, None),
+        ("S3", d(60), None, None),
+        ("S4", d(0), d(10), None),
     ]
-    # death not an event source, progression is: the same; progression not a source: before the death
-    only_death = _per_subject(frame(rows), progression=False, death=True)
-    assert only_death["_PREEVTSEQ"].to_list() == [5, None]
-    neither = _per_subject(frame(rows), progression=False, death=False)
-    assert neither["_PREEVT"].to_list() == [None, None]
+    got = lookups(responses, subjects, progression=True, death=True)
+    assert got.select(
+        "_PD", "_PDSEQ", "_LAST", "_LASTSEQ", "_LASTDOM", "_PRENATSEQ", "_PREEVTSEQ"
+    ).rows() == [
+        (d(90), 4, d(120), 5, "RS", 3, 3),
+        (None, None, None, None, None, None, None),
+        (None, None, d(70), None, "TR", None, None),
+        (None, None, None, None, None, None, None),
+    ]
+    # death an event source, progression not: the last adequate before the death; neither: nothing
+    only_death = lookups(responses, subjects, progression=False, death=True)
+    assert only_death["_PREEVTSEQ"].to_list() == [5, None, None, None]
+    neither = lookups(responses, subjects, progression=False, death=False)
+    assert neither["_PREEVT"].to_list() == [None, None, None, None]
 
 
 def test_no_assessments():
-    got = _per_subject(frame([]), progression=True, death=True)
-    assert got.height == 0
+    got = lookups([], [("S1", d(0), None, None)], progression=True, death=True)
+    assert got.height == 1 and got.row(0) == (None,) * 12
     assert got.schema["_PREEVT"] == pl.Date and got.schema["_LASTSEQ"] == pl.Int64
 
 
-def plain(assessments: pl.DataFrame, progression: bool, death: bool) -> pl.DataFrame:
+def plain(responses: pl.DataFrame, adsl: pl.DataFrame, progression: bool, death: bool) -> pl.DataFrame:
     """The same lookups written as filters and group-bys, one per quantity."""
+    data = (
+        responses.join(adsl, on="USUBJID", maintain_order="left")
+        .sort("USUBJID", "RSDTC", maintain_order=True)
+        .filter(pl.col("RSDTC") >= pl.col("STARTDT"))
+    )
 
-    def pick(data: pl.DataFrame, name: str, last: bool) -> pl.DataFrame:
+    def pick(part: pl.DataFrame, name: str, last: bool) -> pl.DataFrame:
         agg = (lambda c: pl.col(c).last()) if last else (lambda c: pl.col(c).first())
-        return data.group_by("USUBJID", maintain_order=True).agg(
+        return part.group_by("USUBJID", maintain_order=True).agg(
             agg("RSDTC").alias(name), agg("RSSEQ").alias(f"{name}SEQ"), agg("SRCDOM").alias(f"{name}DOM")
         )
 
-    subjects = assessments.select("USUBJID").unique(maintain_order=True)
-    pd = pick(assessments.filter(pl.col("OVRLRESP") == "PD"), "_PD", last=False)
-    adequate = assessments.filter(pl.col("_ADEQUATE"))
+    pd = pick(data.filter(pl.col("OVRLRESP") == "PD"), "_PD", last=False)
+    adequate = data.filter(pl.col("OVRLRESP") != "NE")
     event = pl.min_horizontal(
         pl.col("_PD") if progression else pl.lit(None, pl.Date),
         pl.col("DTHDT") if death else pl.lit(None, pl.Date),
     )
     with_event = adequate.join(pd.select("USUBJID", "_PD"), on="USUBJID", how="left", maintain_order="left")
-    out = subjects
+    out = adsl.select("USUBJID")
     for part in (
         pd,
         pick(adequate, "_LAST", last=True),
@@ -85,34 +102,38 @@ def plain(assessments: pl.DataFrame, progression: bool, death: bool) -> pl.DataF
         pick(with_event.filter(pl.col("RSDTC") < event), "_PREEVT", last=True),
     ):
         out = out.join(part, on="USUBJID", how="left", maintain_order="left")
-    return out
+    return out.select(COLUMNS)
 
 
 @st.composite
-def assessments(draw: st.DrawFn) -> pl.DataFrame:
-    rows = []
+def study(draw: st.DrawFn) -> tuple[list[tuple], list[tuple]]:
+    responses, subjects = [], []
     for subject in range(draw(st.integers(1, 5))):
-        died = draw(st.one_of(st.none(), st.integers(0, 120)))
-        nat = draw(st.one_of(st.none(), st.integers(0, 120)))
+        maybe_day = st.one_of(st.none(), st.integers(0, 120))
+        subjects.append(
+            (
+                f"S{subject}",
+                d(draw(st.integers(0, 60))),
+                *(None if x is None else d(x) for x in (draw(maybe_day), draw(maybe_day))),
+            )
+        )
         days = draw(st.lists(st.integers(0, 120), max_size=6, unique=True))
         for seq, day in enumerate(days, start=1):
-            rows.append(
-                (
-                    f"S{subject}",
-                    D0 + timedelta(days=day),
-                    draw(st.sampled_from(["CR", "PR", "SD", "NON-CR/NON-PD", "PD", "NE", None])),
-                    draw(st.one_of(st.none(), st.just(seq))),
-                    "RS",
-                    None if died is None else D0 + timedelta(days=died),
-                    None if nat is None else D0 + timedelta(days=nat),
-                )
-            )
-    return frame(rows)
+            code = draw(st.sampled_from(["CR", "PR", "SD", "NON-CR/NON-PD", "PD", "NE", None]))
+            responses.append((f"S{subject}", d(day), code, draw(st.one_of(st.none(), st.just(seq))), "RS"))
+    draw(st.randoms()).shuffle(responses)
+    return responses, subjects
 
 
 @settings(max_examples=150, deadline=None)
-@given(data=assessments(), progression=st.booleans(), death=st.booleans())
+@given(data=study(), progression=st.booleans(), death=st.booleans())
 def test_agrees_with_plain_group_bys(data, progression, death):
-    got = _per_subject(data, progression, death)
-    expected = plain(data, progression, death).select(got.columns)
+    responses, subjects = data
+    got = lookups(responses, subjects, progression, death)
+    expected = plain(
+        pl.DataFrame(responses, schema=RESPONSES, orient="row"),
+        pl.DataFrame(subjects, schema=SUBJECTS, orient="row"),
+        progression,
+        death,
+    )
     assert got.rows() == expected.rows()

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+import numpy as np
 import polars as pl
 
-from oligotrial.endpoints.sdtm import Study
+from oligotrial.endpoints.sdtm import Study, subject_rows_of
 from oligotrial.protocol.models import Protocol
 
 __all__ = ["ADAE_AE_VARIABLES", "derive_adae"]
@@ -39,17 +40,19 @@ def derive_adae(study: Study, adsl: pl.DataFrame, protocol: Protocol) -> pl.Data
     * ``ATOXGR``/``ATOXGRN``: the CTCAE grade as recorded (AETOXGR), as text and number.
     """
     window = timedelta(days=protocol.adverse_events.reporting_days_after_last_treatment)
-    restart = (
-        study.ex.join(adsl.select("USUBJID", "RTEDT"), on="USUBJID")
-        .filter(pl.col("RTEDT").is_not_null() & (pl.col("EXSTDTC") > pl.col("RTEDT")))
-        .group_by("USUBJID")
-        .agg(pl.col("EXSTDTC").min().alias("_RESTART"))
-    )
     keys = adsl.select(
-        "STUDYID", "USUBJID", "TRTSDT", "TRTEDT", "RANDDT", "RTSDT", "RTEDT", "TRT01A", "SAFFL"
-    )
+        "STUDYID", "TRTSDT", "TRTEDT", "RANDDT", "RTSDT", "RTEDT", "TRT01A", "SAFFL"
+    ).with_columns(_restart(study, adsl))
+    # each AE's ADSL row through its DM row (found by the checks): a gather instead of a join
+    adsl_row = np.full(study.dm.height, -1, dtype=np.int64)
+    at = subject_rows_of(adsl["USUBJID"], study.dm["USUBJID"])
+    adsl_row[at[at >= 0]] = np.flatnonzero(at >= 0)
+    rows = study.subject_rows_in("AE", study.ae)
+    index = pl.Series(np.where(rows >= 0, adsl_row[np.maximum(rows, 0)], -1), dtype=pl.Int64)
     carried = [c for c in ADAE_AE_VARIABLES if c in study.ae.columns]
-    ae = study.ae.select(carried).join(keys, on="USUBJID", how="left").join(restart, on="USUBJID", how="left")
+    ae = study.ae.select(carried).with_columns(
+        keys.select(pl.all().gather(pl.select(pl.when(index >= 0).then(index)).to_series())).get_columns()
+    )
     end = pl.col("AEENDTC") if "AEENDTC" in ae.columns else pl.lit(None, pl.Date)
     start = pl.col("AESTDTC")
     phase = (
@@ -85,3 +88,20 @@ def derive_adae(study: Study, adsl: pl.DataFrame, protocol: Protocol) -> pl.Data
         )
         .sort("USUBJID", "ASTDT")
     )
+
+
+def _restart(study: Study, adsl: pl.DataFrame) -> pl.Series:
+    """Per ADSL row, the first EX dose after the end of radiotherapy (``_RESTART``; null without
+    radiotherapy or such a dose): one numpy minimum scatter over the doses' DM rows."""
+    never = np.iinfo(np.int64).max
+    at = subject_rows_of(adsl["USUBJID"], study.dm["USUBJID"])
+    rt_end = np.full(study.dm.height, never, dtype=np.int64)  # no radiotherapy: no dose is after it
+    rt_end[at[at >= 0]] = adsl["RTEDT"].cast(pl.Int64).fill_null(never).to_numpy()[at >= 0]
+    rows = study.subject_rows_in("EX", study.ex)
+    dose = study.ex["EXSTDTC"].cast(pl.Int64).fill_null(never).to_numpy()
+    after = (rows >= 0) & (dose != never)
+    after[after] = dose[after] > rt_end[rows[after]]
+    first = np.full(study.dm.height, never, dtype=np.int64)
+    np.minimum.at(first, rows[after], dose[after])
+    restart = pl.Series("_RESTART", np.where(at >= 0, first[np.maximum(at, 0)], never), dtype=pl.Int64)
+    return pl.select(pl.when(restart != never).then(restart).cast(pl.Date).alias("_RESTART")).to_series()

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+import numpy as np
+import numpy.typing as npt
 import polars as pl
 
 from oligotrial.endpoints.sdtm import SUBSEQUENT_THERAPY, Study, derive_overall_responses
@@ -11,6 +13,10 @@ from oligotrial.protocol.models import Protocol
 from oligotrial.rules.recist import derive_best_overall_response
 
 __all__ = ["SUPPDM_QUALIFIERS", "derive_adsl", "derive_induction_cutoff"]
+
+#: Before every date (days since 1970): "no date".
+_NONE = np.iinfo(np.int64).min
+Ints = npt.NDArray[np.int64]
 
 
 def derive_induction_cutoff(adsl: pl.DataFrame, protocol: Protocol) -> pl.Expr:
@@ -71,42 +77,28 @@ def derive_adsl(study: Study, protocol: Protocol) -> pl.DataFrame:
         (pl.col("RFXENDTC") if "RFXENDTC" in dm.columns else pl.lit(None, pl.Date)).alias("_RFXENDT"),
         pl.col("DTHFL"),
         pl.col("DTHDTC").alias("DTHDT"),
+        pl.int_range(pl.len(), dtype=pl.Int64).alias("_DMROW"),
     )
-    ex = study.ex.select(
-        "USUBJID",
-        pl.col("EXSTDTC").alias("start"),
-        (pl.coalesce("EXENDTC", "EXSTDTC") if "EXENDTC" in study.ex.columns else pl.col("EXSTDTC")).alias(
-            "end"
-        ),
-    )
-    treated = ex.group_by("USUBJID").agg(
-        pl.col("start").min().alias("_EXSTART"), pl.col("end").max().alias("_EXEND")
-    )
-    milestones = study.ds.filter(pl.col("DSCAT") == "PROTOCOL MILESTONE")
-    randomized = milestones.filter(pl.col("DSDECOD") == "RANDOMIZED").select(
-        "USUBJID", pl.col("DSSTDTC").alias("RANDDT")
-    )
-    enrolled = (
-        milestones.filter(pl.col("DSDECOD") == "ENROLLED")
-        .group_by("USUBJID")
-        .agg(pl.col("DSSTDTC").min().alias("_ENRL"))
-    )
-    pr = study.pr
-    pr_end = pl.coalesce("PRENDTC", "PRSTDTC") if "PRENDTC" in pr.columns else pl.col("PRSTDTC")
-    radiotherapy = pr.group_by("USUBJID").agg(
-        pl.col("PRSTDTC").min().alias("RTSDT"), pr_end.max().alias("RTEDT")
-    )
-    therapy = (
-        study.cm.filter(pl.col("CMCAT") == SUBSEQUENT_THERAPY)
-        .group_by("USUBJID")
-        .agg(pl.col("CMSTDTC").min().alias("NATSDT"))
-    )
+    # per-subject first/last dates: numpy scatters over each record's DM row (base is in DM order)
+    ex_end = pl.coalesce("EXENDTC", "EXSTDTC") if "EXENDTC" in study.ex.columns else pl.col("EXSTDTC")
+    pr_end = pl.coalesce("PRENDTC", "PRSTDTC") if "PRENDTC" in study.pr.columns else pl.col("PRSTDTC")
+    milestone = pl.col("DSCAT") == "PROTOCOL MILESTONE"
     adsl = (
-        base.join(treated, on="USUBJID", how="left")
-        .join(randomized, on="USUBJID", how="left")
-        .join(enrolled, on="USUBJID", how="left")
-        .join(radiotherapy, on="USUBJID", how="left")
-        .join(therapy, on="USUBJID", how="left")
+        base.with_columns(
+            _extreme(study, "EX", pl.col("EXSTDTC"), None, first=True).alias("_EXSTART"),
+            _extreme(study, "EX", ex_end, None, first=False).alias("_EXEND"),
+            _extreme(
+                study, "DS", pl.col("DSSTDTC"), milestone & (pl.col("DSDECOD") == "RANDOMIZED"), first=False
+            ).alias("RANDDT"),
+            _extreme(
+                study, "DS", pl.col("DSSTDTC"), milestone & (pl.col("DSDECOD") == "ENROLLED"), first=True
+            ).alias("_ENRL"),
+            _extreme(study, "PR", pl.col("PRSTDTC"), None, first=True).alias("RTSDT"),
+            _extreme(study, "PR", pr_end, None, first=False).alias("RTEDT"),
+            _extreme(study, "CM", pl.col("CMSTDTC"), pl.col("CMCAT") == SUBSEQUENT_THERAPY, first=True).alias(
+                "NATSDT"
+            ),
+        )
         .with_columns(
             pl.coalesce("_EXSTART", "_RFSTDT").alias("TRTSDT"),
             pl.coalesce("_EXEND", "_RFXENDT", "_EXSTART", "_RFSTDT").alias("TRTEDT"),
@@ -130,7 +122,7 @@ def derive_adsl(study: Study, protocol: Protocol) -> pl.DataFrame:
         )
     )
     adsl = _with_induction_response(adsl, study, protocol)
-    adsl = adsl.join(_last_alive(study), on="USUBJID", how="left").with_columns(
+    adsl = adsl.with_columns(_last_alive(study).gather(adsl["_DMROW"])).with_columns(
         pl.when(pl.col("DTHDT").is_not_null() & (pl.col("LSTALVDT") > pl.col("DTHDT")))
         .then(pl.col("DTHDT"))
         .otherwise(pl.col("LSTALVDT"))
@@ -151,15 +143,40 @@ def derive_adsl(study: Study, protocol: Protocol) -> pl.DataFrame:
     return adsl.select(*columns, *strata)
 
 
+def _extreme(study: Study, domain: str, date: pl.Expr, where: pl.Expr | None, *, first: bool) -> pl.Series:
+    """Per DM subject (DM order), the first (or last) non-null ``date`` among its ``domain`` records that
+    meet ``where``; null when there is none. One numpy minimum (maximum) scatter over the records' DM rows
+    (``Study.subject_rows``): a group-by and a join without hashing USUBJID again."""
+    frame = {"EX": study.ex, "DS": study.ds, "PR": study.pr, "CM": study.cm}[domain]
+    rows = study.subject_rows_in(domain, frame)
+    days = frame.select(date.cast(pl.Date).cast(pl.Int64)).to_series()
+    keep = (rows >= 0) & days.is_not_null().to_numpy()
+    if where is not None:
+        keep &= frame.select(where.fill_null(False)).to_series().to_numpy()
+    none = np.iinfo(np.int64).max if first else _NONE
+    found = np.full(study.dm.height, none, dtype=np.int64)
+    (np.minimum if first else np.maximum).at(found, rows[keep], days.to_numpy()[keep])
+    series = pl.Series(found, dtype=pl.Int64)
+    return pl.select(pl.when(series != none).then(series).cast(pl.Date)).to_series()
+
+
 def _flag(condition: pl.Expr) -> pl.Expr:
     return pl.when(condition).then(pl.lit("Y")).otherwise(pl.lit("N"))
 
 
 def _with_induction_response(adsl: pl.DataFrame, study: Study, protocol: Protocol) -> pl.DataFrame:
     rs = derive_overall_responses(study)
-    cutoff = adsl.select("USUBJID", derive_induction_cutoff(adsl, protocol).alias("_CUT"), "TRTSDT")
-    induction = rs.join(cutoff, on="USUBJID").filter(pl.col("RSDTC") <= pl.col("_CUT"))
-    last = induction.sort("RSDTC").group_by("USUBJID").agg(pl.col("OVRLRESP").last().alias("INDRESP"))
+    cutoff = adsl.select("USUBJID", derive_induction_cutoff(adsl, protocol).alias("_CUT"), "TRTSDT", "_DMROW")
+    # each response's subject by DM row: the cutoff and the last response up to it without a join
+    cut = np.full(study.dm.height, _NONE, dtype=np.int64)
+    cut[cutoff["_DMROW"].to_numpy()] = cutoff["_CUT"].cast(pl.Int64).fill_null(_NONE).to_numpy()
+    rows = study.overall_response_subjects
+    day = rs["RSDTC"].cast(pl.Int64).fill_null(_NONE).to_numpy()
+    keep = (rows >= 0) & (day != _NONE)
+    keep[keep] = day[keep] <= cut[rows[keep]]
+    induction = rs.filter(pl.Series(keep))
+    last = _last_per_subject(rows[keep], day[keep], study.dm.height)
+    indresp = _at_rows(induction["OVRLRESP"], last).alias("INDRESP")
     dm = cutoff.select("USUBJID", pl.col("TRTSDT").alias("RFSTDTC")).filter(pl.col("RFSTDTC").is_not_null())
     settings = protocol.response
     best = derive_best_overall_response(
@@ -169,29 +186,53 @@ def _with_induction_response(adsl: pl.DataFrame, study: Study, protocol: Protoco
         max_ne_between_confirmation=settings.max_ne_between_confirmation,
         sd_min_days=settings.sd_min_days,
     ).select("USUBJID", pl.col("BOR").alias("INDBOR"))
-    return adsl.join(last, on="USUBJID", how="left").join(best, on="USUBJID", how="left")
+    return adsl.with_columns(indresp.gather(adsl["_DMROW"])).join(best, on="USUBJID", how="left")
 
 
-def _last_alive(study: Study) -> pl.DataFrame:
+def _last_per_subject(rows: npt.NDArray[np.int64], day: npt.NDArray[np.int64], subjects: int) -> Ints:
+    """Per subject (``rows``: each record's subject, 0..subjects-1), the position of its record with the
+    latest ``day`` (the last such record on a tie); -1 when it has none."""
+    if not rows.size:
+        return np.full(subjects, -1, dtype=np.int64)
+    position = np.arange(rows.size, dtype=np.int64)
+    key = (day - day.min()) * rows.size + position  # latest day first, then the later record
+    best = np.full(subjects, -1, dtype=np.int64)
+    np.maximum.at(best, rows, key)
+    return np.where(best >= 0, best % rows.size, -1)
+
+
+def _at_rows(values: pl.Series, rows: Ints) -> pl.Series:
+    """``values`` at ``rows`` (null where a row is -1)."""
+    index = pl.Series(rows, dtype=pl.Int64)
+    return values.gather(pl.select(pl.when(index >= 0).then(index)).to_series())
+
+
+def _last_alive(study: Study) -> pl.Series:
+    """The latest date of each DM subject (DM order) in DM, DS, EX, PR, CM, RS, AE and SV; null when none.
+
+    One numpy maximum scatter per date column over the DM row of each record (``Study.subject_rows``).
+    """
     sources = [
-        (study.dm, ("RFICDTC", "RFSTDTC", "RFXENDTC")),
-        (study.ds, ("DSSTDTC",)),
-        (study.ex, ("EXSTDTC", "EXENDTC")),
-        (study.pr, ("PRSTDTC", "PRENDTC")),
-        (study.cm, ("CMSTDTC",)),
-        (study.ae, ("AESTDTC", "AEENDTC")),
-        (study.sv, ("SVSTDTC",)),
+        ("DM", study.dm, ("RFICDTC", "RFSTDTC", "RFXENDTC")),
+        ("DS", study.ds, ("DSSTDTC",)),
+        ("EX", study.ex, ("EXSTDTC", "EXENDTC")),
+        ("PR", study.pr, ("PRSTDTC", "PRENDTC")),
+        ("CM", study.cm, ("CMSTDTC",)),
+        ("AE", study.ae, ("AESTDTC", "AEENDTC")),
+        ("SV", study.sv, ("SVSTDTC",)),
     ]
     if study.rs is not None:
-        sources.append((study.rs, ("RSDTC",)))
-    frames = [
-        frame.select("USUBJID", pl.col(column).alias("date"))
-        for frame, columns in sources
-        for column in columns
-        if column in frame.columns
-    ]
-    dates = pl.concat([f.with_columns(pl.col("date").cast(pl.Date)) for f in frames])
-    return dates.group_by("USUBJID").agg(pl.col("date").max().alias("LSTALVDT"))
+        sources.append(("RS", study.rs, ("RSDTC",)))
+    latest = np.full(study.dm.height, _NONE, dtype=np.int64)
+    for domain, frame, columns in sources:
+        rows = study.subject_rows_in(domain, frame)
+        for column in columns:
+            if column not in frame.columns:
+                continue
+            days = frame[column].cast(pl.Date).cast(pl.Int64).fill_null(_NONE).to_numpy()
+            np.maximum.at(latest, rows[rows >= 0], days[rows >= 0])
+    found = pl.Series("LSTALVDT", latest, dtype=pl.Int64)
+    return pl.select(pl.when(found != _NONE).then(found).cast(pl.Date).alias("LSTALVDT")).to_series()
 
 
 def _end_of_study(study: Study) -> pl.DataFrame:

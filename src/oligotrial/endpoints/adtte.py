@@ -10,7 +10,7 @@ import numpy as np
 import numpy.typing as npt
 import polars as pl
 
-from oligotrial.endpoints.sdtm import Study, derive_overall_responses
+from oligotrial.endpoints.sdtm import Study, derive_overall_responses, subject_rows_of
 from oligotrial.protocol.models import CensorSource, Protocol, TimeToEventEndpoint
 
 __all__ = ["derive_adtte"]
@@ -18,8 +18,6 @@ __all__ = ["derive_adtte"]
 _ORIGIN_COLUMN = {"randomization": "RANDDT", "enrollment": "ENRLDT"}
 _POPULATION_FLAG = {"ITT": "ITTFL", "ENROLLED": "ENRLFL", "SAFETY": "SAFFL"}
 _OUTPUT = ("ADT", "CNSR", "EVNTDESC", "CNSDTDSC", "SRCDOM", "SRCVAR", "SRCSEQ")
-#: A day after every date (days since 1970): "no event".
-_NEVER = np.iinfo(np.int64).max
 Ints = npt.NDArray[np.int64]
 
 
@@ -59,23 +57,22 @@ def derive_adtte(study: Study, adsl: pl.DataFrame, adrs: pl.DataFrame, protocol:
     ``AVAL = ADT - STARTDT + 1`` days. ``SRCDOM/SRCVAR/SRCSEQ`` name the record behind ``ADT``: RS (or TR)
     for assessments, DM DTHDTC for deaths, ADSL for origins and the last known alive date.
     """
-    # sorted once by subject and date: every per-subject "first" and "last" below reads this order
-    responses = derive_overall_responses(study).sort("USUBJID", "RSDTC", maintain_order=True)
+    # sorted and coded once: every per-subject "first" and "last" below reads this order
+    assessments = Assessments.of(derive_overall_responses(study), adsl)
     baseline = _subjects_with_baseline(study, adsl)
     strata = [c for c in adsl.columns if c.startswith("STRAT")]
+    carried = ["TRT01P", "TRT01A", "ITTFL", "ENRLFL", *strata]
+    # the baseline flag and the ADSL variables every record carries, joined once for all endpoints
+    with_baseline = adsl.join(baseline, on="USUBJID", how="left", maintain_order="left").with_columns(
+        pl.col("_HASBL").fill_null(baseline.is_empty()),
+        pl.int_range(pl.len(), dtype=pl.Int64).alias("_I"),  # the ADSL row
+    )
     frames = []
     for endpoint in protocol.endpoints:
         if not isinstance(endpoint, TimeToEventEndpoint):
             continue
-        subjects = (
-            _population(endpoint, adsl, adrs)
-            .join(baseline, on="USUBJID", how="left")
-            .with_columns(pl.col("_HASBL").fill_null(baseline.is_empty()))
-        )
-        frame = _derive_parameter(endpoint, subjects, responses, protocol)
-        frames.append(
-            frame.join(adsl.select("USUBJID", "TRT01P", "TRT01A", "ITTFL", "ENRLFL", *strata), on="USUBJID")
-        )
+        subjects = _population(endpoint, with_baseline, adrs, carried)
+        frames.append(_derive_parameter(endpoint, subjects, assessments, protocol, carried))
     if not frames:
         return pl.DataFrame()
     return pl.concat(frames, how="vertical_relaxed").select(
@@ -90,23 +87,21 @@ def _subjects_with_baseline(study: Study, adsl: pl.DataFrame) -> pl.DataFrame:
     if study.tr is not None:
         # a TR record on or before the first dose: the subject's earliest TR date decides (any record when
         # there is no first dose)
-        first = (
-            study.tr.select(
-                "USUBJID", pl.col("TRDTC").cast(pl.Utf8).str.slice(0, 10).str.to_date(strict=False)
-            )
-            .group_by("USUBJID")
-            .agg(pl.col("TRDTC").min().alias("_FIRSTTR"), pl.lit(True).alias("_ANYTR"))
-        )
-        return (
-            adsl.select("USUBJID", "TRTSDT")
-            .join(first, on="USUBJID", how="left")
-            .select(
-                "USUBJID",
-                (
-                    pl.col("_ANYTR").is_not_null()
-                    & (pl.col("TRTSDT").is_null() | (pl.col("_FIRSTTR") <= pl.col("TRTSDT"))).fill_null(False)
-                ).alias("_HASBL"),
-            )
+        from oligotrial.endpoints._kernels import NEVER
+
+        rows = study.subject_rows_in("TR", study.tr)
+        days = _tr_dates(study.tr["TRDTC"]).cast(pl.Int64).fill_null(NEVER).to_numpy()
+        known = rows >= 0
+        first = np.full(study.dm.height, NEVER, dtype=np.int64)
+        np.minimum.at(first, rows[known], days[known])
+        any_tr = np.zeros(study.dm.height, dtype=np.bool_)
+        any_tr[rows[known]] = True
+        at = subject_rows_of(adsl["USUBJID"], study.dm["USUBJID"])
+        first_dose = adsl["TRTSDT"].cast(pl.Int64)
+        no_dose = first_dose.is_null().to_numpy()
+        on_or_before = first[at] <= first_dose.fill_null(NEVER).to_numpy()
+        return adsl.select("USUBJID").with_columns(
+            pl.Series("_HASBL", (at >= 0) & any_tr[at] & (no_dose | on_or_before))
         )
     if study.tu is not None:
         found = study.tu.select("USUBJID")
@@ -120,7 +115,26 @@ def _subjects_with_baseline(study: Study, adsl: pl.DataFrame) -> pl.DataFrame:
     )
 
 
-def _population(endpoint: TimeToEventEndpoint, adsl: pl.DataFrame, adrs: pl.DataFrame) -> pl.DataFrame:
+def _tr_dates(text: pl.Series) -> pl.Series:
+    """TR dates (the date part of TRDTC; unparseable: null), with the format polars infers from the first
+    value (``str.to_date`` without a format).
+
+    Notes
+    -----
+    Parsing with an explicit format is several times faster than with an inferred one. When every value is
+    an ISO 8601 date (the SDTM convention, SDTMIG 3.4 section 4.4.1) the inferred format is ``%Y-%m-%d``, so
+    the explicit parse gives the same dates; otherwise the inferring parse decides, as before.
+    """
+    day = text.cast(pl.Utf8).str.slice(0, 10)
+    iso = day.str.to_date("%Y-%m-%d", strict=False)
+    if iso.null_count() == day.null_count():
+        return iso.alias("TRDTC")
+    return day.str.to_date(strict=False).alias("TRDTC")
+
+
+def _population(
+    endpoint: TimeToEventEndpoint, adsl: pl.DataFrame, adrs: pl.DataFrame, carried: list[str]
+) -> pl.DataFrame:
     if endpoint.origin == "first_response":
         response = adrs.filter((pl.col("PARAMCD") == "CRSP") & (pl.col("AVALC") == "Y")).select(
             "USUBJID", pl.col("ADT").alias("STARTDT")
@@ -141,6 +155,9 @@ def _population(endpoint: TimeToEventEndpoint, adsl: pl.DataFrame, adrs: pl.Data
         "DTHDT",
         "NATSDT",
         "LSTALVDT",
+        "_HASBL",
+        "_I",
+        *carried,
         pl.lit(origin_var[0]).alias("_ORIGDOM"),
         pl.lit(origin_var[1]).alias("_ORIGVAR"),
     )
@@ -168,72 +185,110 @@ def _censored(
     }
 
 
-def _per_subject(assessments: pl.DataFrame, progression: bool, death: bool) -> pl.DataFrame:
-    """Per subject of ``assessments`` (sorted by USUBJID and RSDTC): the first PD (``_PD``), the last
-    adequate assessment (``_LAST``), the last on or before the new therapy (``_PRENAT``) and the last before
-    the event (``_PREEVT``: the earliest of the first PD and DTHDT, each when listed), each with its ``SEQ``
-    and ``DOM``.
+@dataclass(frozen=True)
+class Assessments:
+    """The overall responses sorted by subject and date, coded once for every endpoint: each subject's
+    row segment (``heads``: offsets, the number of rows last) and its ADSL row (``adsl_row``, -1 when
+    absent), and per row the date (days since 1970), PD and adequate (not NE) flags."""
 
-    One pass of numpy segment reductions over the sorted rows (row positions: the lowest PD, the highest
-    qualifying), then one gather of the records found.
+    records: pl.DataFrame
+    heads: Ints
+    adsl_row: Ints
+    date: Ints
+    is_pd: npt.NDArray[np.bool_]
+    adequate: npt.NDArray[np.bool_]
+
+    @classmethod
+    def of(cls, responses: pl.DataFrame, adsl: pl.DataFrame) -> Assessments:
+        """``responses`` as ``USUBJID RSDTC OVRLRESP RSSEQ SRCDOM``; ``adsl`` gives the row numbers."""
+        from oligotrial.endpoints._kernels import BEFORE_ALL
+
+        records = responses.sort("USUBJID", "RSDTC", maintain_order=True)
+        subject = records["USUBJID"]
+        starts = np.flatnonzero(subject.ne_missing(subject.shift(1)).fill_null(True).to_numpy())
+        index = adsl.select("USUBJID", pl.int_range(pl.len(), dtype=pl.Int64).alias("_I"))
+        adsl_row = (
+            subject.gather(starts)
+            .to_frame()
+            .join(index, on="USUBJID", how="left", maintain_order="left")["_I"]
+            .fill_null(-1)
+            .to_numpy()
+        )
+        flags = records.select(
+            pl.col("RSDTC").cast(pl.Int64).fill_null(BEFORE_ALL).alias("date"),
+            (pl.col("OVRLRESP") == "PD").fill_null(False).alias("pd"),
+            (pl.col("OVRLRESP") != "NE").fill_null(False).alias("adequate"),
+        )
+        return cls(
+            records=records.select("RSDTC", "RSSEQ", "SRCDOM"),
+            heads=np.append(starts, records.height).astype(np.int64),
+            adsl_row=adsl_row.astype(np.int64),
+            date=flags["date"].to_numpy(),
+            is_pd=flags["pd"].to_numpy(),
+            adequate=flags["adequate"].to_numpy(),
+        )
+
+
+def assessment_lookups(
+    assessments: Assessments, subjects: pl.DataFrame, progression: bool, death: bool
+) -> pl.DataFrame:
+    """Per row of ``subjects`` (``_I`` its ADSL row, ``STARTDT DTHDT NATSDT``): the first PD on or after
+    the origin (``_PD``), the last adequate assessment (``_LAST``), the last on or before the new therapy
+    (``_PRENAT``) and the last before the event (``_PREEVT``: the earliest of the first PD and DTHDT, each
+    when an event source), each with its ``SEQ`` and ``DOM``; null where there is none.
+
+    Notes
+    -----
+    One compiled pass over the sorted assessments
+    (:func:`oligotrial.endpoints._kernels.scan_assessments`), then one gather per column; the rules are
+    those of :func:`derive_adtte` (PROTOCOL.md section 5).
     """
-    n = assessments.height
-    subject = assessments["USUBJID"]
-    start = subject.ne_missing(subject.shift(1)).fill_null(True).to_numpy()
-    heads = np.flatnonzero(start)
-    row = np.arange(n, dtype=np.int64)
-    date = assessments["RSDTC"].cast(pl.Int64).to_numpy()
-    flags = assessments.select(
-        (pl.col("OVRLRESP") == "PD").fill_null(False).alias("pd"),
-        pl.col("_ADEQUATE").fill_null(False).alias("adequate"),
-        (pl.col("RSDTC") <= pl.col("NATSDT")).fill_null(False).alias("prenat"),
-        pl.col("DTHDT").cast(pl.Int64).fill_null(_NEVER).alias("death"),
+    from oligotrial.endpoints._kernels import BEFORE_ALL, NEVER, scan_assessments
+
+    n_adsl = int(max(assessments.adsl_row.max(initial=-1), subjects["_I"].max() or 0)) + 1
+    population_row = np.full(n_adsl, -1, dtype=np.int64)
+    population_row[subjects["_I"].to_numpy()] = np.arange(subjects.height, dtype=np.int64)
+    known = assessments.adsl_row >= 0
+    owner = np.where(known, population_row[np.where(known, assessments.adsl_row, 0)], -1)
+    days = subjects.select(
+        pl.col("STARTDT").cast(pl.Int64).alias("origin"),
+        (pl.col("DTHDT").cast(pl.Int64) if death else pl.lit(None, pl.Int64)).fill_null(NEVER).alias("death"),
+        pl.col("NATSDT").cast(pl.Int64).fill_null(BEFORE_ALL).alias("nat"),
     )
-    adequate = flags["adequate"].to_numpy()
-    found: dict[str, Ints] = {}
-    if n:
-        first_pd = np.minimum.reduceat(np.where(flags["pd"].to_numpy(), row, n), heads)
-        found["_PD"] = np.where(first_pd < n, first_pd, -1)
-        # the event per subject (the earliest listed source), repeated over the subject's rows
-        event = np.full(heads.shape[0], _NEVER, dtype=np.int64)
-        if progression:
-            event = np.where(first_pd < n, date[np.minimum(first_pd, n - 1)], event)
-        if death:
-            event = np.minimum(event, flags["death"].to_numpy()[heads])
-        event_row = np.repeat(event, np.diff(heads, append=n))
-        for name, condition in (
-            ("_LAST", adequate),
-            ("_PRENAT", adequate & flags["prenat"].to_numpy()),
-            ("_PREEVT", adequate & (event_row != _NEVER) & (date < event_row)),
-        ):
-            found[name] = np.maximum.reduceat(np.where(condition, row, -1), heads)
-    records = assessments.select("RSDTC", "RSSEQ", "SRCDOM")
-    columns = [subject.gather(heads)]
-    for name in ("_PD", "_LAST", "_PRENAT", "_PREEVT"):
-        index = pl.Series(found.get(name, np.zeros(0, dtype=np.int64)), dtype=pl.Int64)
-        index = pl.select(pl.when(index >= 0).then(index)).to_series()
-        columns += records.select(
-            pl.col("RSDTC").gather(index).alias(name),
-            pl.col("RSSEQ").gather(index).alias(f"{name}SEQ"),
-            pl.col("SRCDOM").gather(index).alias(f"{name}DOM"),
+    found = scan_assessments(
+        assessments.heads,
+        owner.astype(np.int64),
+        assessments.date,
+        assessments.is_pd,
+        assessments.adequate,
+        days["origin"].to_numpy().astype(np.int64),
+        days["death"].to_numpy().astype(np.int64),
+        days["nat"].to_numpy().astype(np.int64),
+        progression,
+    )
+    columns = []
+    for column, name in enumerate(("_PD", "_LAST", "_PRENAT", "_PREEVT")):
+        rows = pl.Series(found[:, column], dtype=pl.Int64)
+        rows = pl.select(pl.when(rows >= 0).then(rows)).to_series()
+        columns += assessments.records.select(
+            pl.col("RSDTC").gather(rows).alias(name),
+            pl.col("RSSEQ").gather(rows).alias(f"{name}SEQ"),
+            pl.col("SRCDOM").gather(rows).alias(f"{name}DOM"),
         ).get_columns()
     return pl.DataFrame(columns)
 
 
 def _derive_parameter(
-    endpoint: TimeToEventEndpoint, subjects: pl.DataFrame, responses: pl.DataFrame, protocol: Protocol
+    endpoint: TimeToEventEndpoint,
+    subjects: pl.DataFrame,
+    assessments: Assessments,
+    protocol: Protocol,
+    carried: list[str],
 ) -> pl.DataFrame:
-    """One endpoint's records; ``responses`` sorted by USUBJID and RSDTC."""
-    assessments = (
-        responses.join(
-            subjects.select("USUBJID", "STARTDT", "DTHDT", "NATSDT"), on="USUBJID", maintain_order="left"
-        )
-        .filter(pl.col("RSDTC") >= pl.col("STARTDT"))
-        .with_columns((pl.col("OVRLRESP") != "NE").alias("_ADEQUATE"))
-    )
+    """One endpoint's records, with the ADSL variables ``carried``."""
     listed = {e.source: e for e in endpoint.events}
-    per_subject = _per_subject(assessments, "progression" in listed, "death" in listed)
-    frame = subjects.join(per_subject, on="USUBJID", how="left", maintain_order="left")
+    found = assessment_lookups(assessments, subjects, "progression" in listed, "death" in listed)
+    frame = subjects.hstack(found)
     if "progression" not in listed:
         frame = frame.with_columns(pl.lit(None, pl.Date).alias("_PD"))
     death = pl.col("DTHDT") if "death" in listed else pl.lit(None, pl.Date)
@@ -335,6 +390,7 @@ def _derive_parameter(
         "SRCDOM",
         "SRCVAR",
         pl.col("SRCSEQ").cast(pl.Int64),
+        *carried,
     )
 
 

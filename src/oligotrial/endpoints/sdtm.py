@@ -20,10 +20,12 @@ Conventions read (SDTMIG 3.4 unless noted):
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Final
 
+import numpy as np
+import numpy.typing as npt
 import polars as pl
 
 from oligotrial.errors import InputError, Problem
@@ -39,7 +41,10 @@ __all__ = [
     "Study",
     "check_sdtm",
     "derive_overall_responses",
+    "subject_rows_of",
 ]
+
+Rows = npt.NDArray[np.int64]
 
 #: Row number column added to every table (1-based, the file's data row).
 ROW: Final = "_ROW"
@@ -87,7 +92,9 @@ _MAX_LISTED = 20
 @dataclass(frozen=True)
 class Study:
     """Typed SDTM tables of one study. Dates are ``pl.Date``; every table keeps its file row in ``_ROW``.
-    Optional domains that were not supplied are empty tables with their required columns."""
+    Optional domains that were not supplied are empty tables with their required columns.
+    ``subject_rows`` gives, per domain, the DM row (0-based) of each record's subject, found once by the
+    checks so that per-subject aggregates can be numpy scatters instead of group-bys on USUBJID."""
 
     dm: pl.DataFrame
     ds: pl.DataFrame
@@ -100,12 +107,30 @@ class Study:
     ae: pl.DataFrame
     sv: pl.DataFrame
     suppdm: pl.DataFrame
+    subject_rows: Mapping[str, Rows] = field(default_factory=dict)
 
     @cached_property
     def overall_responses(self) -> pl.DataFrame:
         """:func:`derive_overall_responses`, derived once per study (ADSL, ADRS and ADTTE all read it;
         without RS it runs the RECIST engine)."""
         return _overall_responses(self)
+
+    def subject_rows_in(self, domain: str, frame: pl.DataFrame) -> Rows:
+        """The DM row (0-based, -1 when absent) of each record of ``frame``, the study's ``domain``
+        table: found by the checks, or looked up now."""
+        rows = self.subject_rows.get(domain)
+        if rows is not None and rows.shape[0] == frame.height:
+            return rows
+        return subject_rows_of(frame["USUBJID"].cast(pl.Utf8), self.dm["USUBJID"])
+
+    @cached_property
+    def overall_response_subjects(self) -> Rows:
+        """The DM row (0-based) of each record of :attr:`overall_responses`."""
+        if self.rs is not None and "RS" in self.subject_rows:
+            ovrl = (self.rs["RSTESTCD"] == "OVRLRESP").fill_null(False).to_numpy()
+            rows: Rows = self.subject_rows["RS"][ovrl]
+            return rows
+        return subject_rows_of(self.overall_responses["USUBJID"], self.dm["USUBJID"])
 
 
 def check_sdtm(tables: Mapping[str, pl.DataFrame], protocol: Protocol) -> Study:
@@ -154,7 +179,8 @@ def check_sdtm(tables: Mapping[str, pl.DataFrame], protocol: Protocol) -> Study:
     _raise(problems)
     problems += _check_codes(typed, protocol)
     _raise(problems)
-    problems += _check_consistency(typed)
+    found, subject_rows = _check_consistency(typed)
+    problems += found
     _raise(problems)
     supplied = set(upper)
     return Study(
@@ -169,6 +195,7 @@ def check_sdtm(tables: Mapping[str, pl.DataFrame], protocol: Protocol) -> Study:
         ae=typed["AE"],
         sv=typed["SV"],
         suppdm=typed["SUPPDM"],
+        subject_rows=subject_rows,
     )
 
 
@@ -265,14 +292,59 @@ def _check_codes(t: dict[str, pl.DataFrame], protocol: Protocol) -> list[Problem
     return problems
 
 
-def _check_consistency(t: dict[str, pl.DataFrame]) -> list[Problem]:
+def subject_rows_of(subject: pl.Series, dm_subject: pl.Series) -> Rows:
+    """The row of ``dm_subject`` (0-based; subjects unique) holding each value of ``subject``, -1 when
+    absent.
+
+    Records usually come grouped by subject: each run of equal values is looked up once, then gathered.
+    The runs are found in DM by position when they are DM's subjects in DM's order, by binary search when
+    both are sorted, else by a join.
+    """
+    if subject.is_empty():
+        return np.zeros(0, dtype=np.int64)
+    run = subject.rle_id().cast(pl.Int64).to_numpy()
+    values = subject.gather(np.flatnonzero(np.diff(run, prepend=-1)))
+    found: Rows
+    if values.null_count() == 0 and dm_subject.null_count() == 0 and values.equals(dm_subject):
+        found = np.arange(values.len(), dtype=np.int64)
+    elif values.null_count() == 0 and dm_subject.is_sorted() and values.is_sorted() and dm_subject.len():
+        at = np.minimum(dm_subject.search_sorted(values).to_numpy().astype(np.int64), dm_subject.len() - 1)
+        hit = (dm_subject.gather(at) == values).to_numpy()
+        found = np.where(hit, at, -1)
+    else:
+        index = dm_subject.to_frame("USUBJID").with_columns(
+            pl.int_range(pl.len(), dtype=pl.Int64).alias("_S")
+        )
+        found = (
+            values.to_frame("USUBJID")
+            .join(index, on="USUBJID", how="left", maintain_order="left")["_S"]
+            .fill_null(-1)
+            .to_numpy()
+            .astype(np.int64)
+        )
+    result: Rows = found[run]
+    return result
+
+
+def _at_rows(values: pl.Series, rows: Rows) -> pl.Series:
+    """``values`` at ``rows`` (null where a row is -1)."""
+    index = pl.Series(rows, dtype=pl.Int64)
+    return values.gather(pl.select(pl.when(index >= 0).then(index)).to_series())
+
+
+def _check_consistency(t: dict[str, pl.DataFrame]) -> tuple[list[Problem], dict[str, Rows]]:
+    """The subject-level rules; also the DM row of every record's subject, per domain."""
     problems: list[Problem] = []
     dm = t["DM"]
-    subjects = dm.select("USUBJID")
+    subject_rows = {"DM": np.arange(dm.height, dtype=np.int64)}
     for name, frame in t.items():
-        if name == "DM" or frame.is_empty():
+        if name == "DM":
             continue
-        strangers = frame.join(subjects, on="USUBJID", how="anti")
+        subject_rows[name] = rows = subject_rows_of(frame["USUBJID"], dm["USUBJID"])
+        absent = rows < 0
+        if not absent.any():
+            continue
+        strangers = frame.select(ROW, "USUBJID").filter(pl.Series(absent))
         problems += [
             Problem(
                 "SDTM-101",
@@ -336,8 +408,11 @@ def _check_consistency(t: dict[str, pl.DataFrame]) -> list[Problem]:
         )
         for s, row, fl, d in flag.select("USUBJID", ROW, "DTHFL", "DTHDTC").head(_MAX_LISTED).iter_rows()
     ]
+    rs_rows = subject_rows["RS"]
     after = (
-        t["RS"].join(dm.select("USUBJID", "DTHDTC"), on="USUBJID").filter(pl.col("RSDTC") > pl.col("DTHDTC"))
+        t["RS"]
+        .with_columns(_at_rows(dm["DTHDTC"], rs_rows))
+        .filter((pl.col("RSDTC") > pl.col("DTHDTC")) & pl.Series(rs_rows >= 0))
     )
     problems += [
         Problem(
@@ -345,7 +420,7 @@ def _check_consistency(t: dict[str, pl.DataFrame]) -> list[Problem]:
         )
         for s, row, a, d in after.select("USUBJID", ROW, "RSDTC", "DTHDTC").head(_MAX_LISTED).iter_rows()
     ]
-    return problems
+    return problems, subject_rows
 
 
 def derive_overall_responses(study: Study) -> pl.DataFrame:
