@@ -13,7 +13,7 @@ import polars as pl
 from oligotrial.endpoints.sdtm import Study, derive_overall_responses, subject_rows_of
 from oligotrial.protocol.models import CensorSource, Protocol, TimeToEventEndpoint
 
-__all__ = ["derive_adtte"]
+__all__ = ["Assessments", "assessment_lookups", "derive_adtte"]
 
 _ORIGIN_COLUMN = {"randomization": "RANDDT", "enrollment": "ENRLDT"}
 _POPULATION_FLAG = {"ITT": "ITTFL", "ENROLLED": "ENRLFL", "SAFETY": "SAFFL"}
