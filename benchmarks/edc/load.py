@@ -12,13 +12,22 @@ a form save (PUT, audited; the first entry of a form, then changes with their ba
 followed by a read of the same form (GET). Afterwards it checks that every save the server acknowledged is in the database (the form's version
 history), and verifies the audit chain with ``oligotrial audit verify``. Request loops are bounded in time and
 target 127.0.0.1 only. The figures include the CPU used by the server process(es) and by this client (both
-share the machine's cores) and the load average when the run started.
+share the machine's cores), per save+read pair, and the load average when the run started.
+
+The timed clients are deliberately lean, so that the client takes as little as possible of the CPU the server
+needs: one keep-alive HTTP/1.1 connection each over asyncio streams on uvloop, requests pre-encoded (the body
+formatted from a bytes template), responses read by ``Content-Length``; each client owns its form and so
+knows its base version (the server's acknowledged version is still parsed from every save's answer and
+checked to be the previous one plus one). Latencies are measured from sending a request to having read its
+whole response. Set-up and the checks afterwards use httpx. ``LOAD_SERVER_COMMAND`` (environment) replaces
+the ``oligotrial`` executable that is started with ``serve`` (e.g. a wrapper that profiles the server).
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import glob
 import json
 import os
@@ -36,6 +45,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import httpx
+import uvloop
 
 BIN = Path(sys.executable).parent
 ADMIN, ADMIN_PASSWORD = "admin", "load-test-manager-pw-1"
@@ -114,9 +124,10 @@ def server(url: str, workers: int, env: dict[str, str]) -> Iterator[tuple[str, i
         capture_output=True,
     )
     port = free_port()
+    command = os.environ.get("LOAD_SERVER_COMMAND", str(BIN / "oligotrial")).split()
     process = subprocess.Popen(
         [
-            str(BIN / "oligotrial"),
+            *command,
             "serve",
             "--database",
             url,
@@ -190,34 +201,119 @@ class Tally:
     saved: int = 0
 
 
+class Connection:
+    """One keep-alive HTTP/1.1 connection over asyncio streams: sends pre-encoded requests, reads responses.
+
+    A lean client on purpose: it shares the machine's cores with the server, so it only writes the request
+    bytes and reads the status line, the headers (for ``Content-Length`` and ``Connection``) and the body.
+    """
+
+    def __init__(self, host: str, port: int) -> None:
+        self.host, self.port = host, port
+        self.reader: asyncio.StreamReader | None = None
+        self.writer: asyncio.StreamWriter | None = None
+
+    async def request(self, raw: bytes) -> tuple[int, bytes]:
+        """Send one request; returns the status and the body (the connection is reopened when needed)."""
+        if self.writer is None or self.reader is None:
+            self.reader, self.writer = await asyncio.open_connection(self.host, self.port)
+        try:
+            self.writer.write(raw)
+            head = await self.reader.readuntil(b"\r\n\r\n")
+            lines = head.split(b"\r\n")
+            status = int(lines[0].split(b" ", 2)[1])
+            length, close = None, False
+            for line in lines[1:]:
+                name, _, value = line.partition(b":")
+                name = name.strip().lower()
+                if name == b"content-length":
+                    length = int(value)
+                elif name == b"connection" and value.strip().lower() == b"close":
+                    close = True
+                elif name == b"transfer-encoding":
+                    raise RuntimeError(f"unexpected Transfer-Encoding {value.strip()!r}")
+            if length is None:
+                raise RuntimeError("response without Content-Length")
+            body = await self.reader.readexactly(length)
+        except BaseException:
+            await self.close()
+            raise
+        if close:
+            await self.close()
+        return status, body
+
+    async def close(self) -> None:
+        if self.writer is not None:
+            self.writer.close()
+            with contextlib.suppress(OSError):
+                await self.writer.wait_closed()
+        self.reader = self.writer = None
+
+
+def _request(method: str, path: str, authorization: str, body: bytes = b"") -> bytes:
+    head = f"{method} {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: {authorization}\r\n"
+    if method == "GET":
+        return (head + "\r\n").encode()
+    return (head + f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n").encode() + body
+
+
 async def client_loop(base: str, subject: str, headers: dict[str, str], seconds: float, tally: Tally) -> None:
-    async with httpx.AsyncClient(base_url=base, timeout=30) as client:
-        version: int | None = None
-        form_id: int | None = None
-        n = 0
-        deadline = time.monotonic() + seconds
+    """Save (PUT) then read (GET) the client's own form until the time is up.
+
+    The client owns its form, so it knows the base version of its next change: the version the server
+    acknowledged last (taken from the save's answer and checked to be the previous one plus one).
+    """
+    host, port = base.removeprefix("http://").rsplit(":", 1)
+    connection = Connection(host, int(port))
+    authorization = headers["Authorization"]
+    save_head = _request("PUT", f"/api/v1/subjects/{subject}/forms/LOAD/VITALS", authorization)
+    save_head = save_head[: save_head.index(b"Content-Length: ") + len(b"Content-Length: ")]
+    read_request = b""
+    version: int | None = None
+    n = 0
+    deadline = time.monotonic() + seconds
+    try:
         while time.monotonic() < deadline:
             n += 1
-            body: dict[str, object] = {"values": {"WEIGHT": 60 + n % 30, "NOTE": f"entry {n}"}}
-            if version is not None:
-                body |= {"base_version": version, "reason": "load test correction"}
+            if version is None:
+                body = b'{"values":{"WEIGHT":%d,"NOTE":"entry %d"}}' % (60 + n % 30, n)
+            else:
+                body = b'{"values":{"WEIGHT":%d,"NOTE":"entry %d"},"base_version":%d,"reason":"%s"}' % (
+                    60 + n % 30,
+                    n,
+                    version,
+                    b"load test correction",
+                )
             start = time.perf_counter()
-            saved = await client.put(
-                f"/api/v1/subjects/{subject}/forms/LOAD/VITALS", json=body, headers=headers
-            )
-            tally.saves.append(time.perf_counter() - start)
-            if saved.status_code != 200:
-                tally.errors.append(f"save {saved.status_code}: {saved.text[:200]}")
+            try:
+                status, answer = await connection.request(save_head + b"%d\r\n\r\n" % len(body) + body)
+            except (OSError, asyncio.IncompleteReadError, asyncio.LimitOverrunError, RuntimeError) as exc:
+                tally.errors.append(f"save: {exc!r}")
                 continue
+            tally.saves.append(time.perf_counter() - start)
+            if status != 200:
+                tally.errors.append(f"save {status}: {answer[:200]!r}")
+                continue
+            form = json.loads(answer)
+            expected = 1 if version is None else version + 1
+            if form["version"] != expected:
+                tally.errors.append(f"save acknowledged version {form['version']}, expected {expected}")
             tally.saved += 1
-            form = saved.json()
-            form_id, version = form["id"], form["version"]
-            tally.acknowledged[form_id] = version
+            version = form["version"]
+            tally.acknowledged[form["id"]] = version
+            if not read_request:
+                read_request = _request("GET", f"/api/v1/forms/{form['id']}", authorization)
             start = time.perf_counter()
-            read = await client.get(f"/api/v1/forms/{form_id}", headers=headers)
+            try:
+                status, answer = await connection.request(read_request)
+            except (OSError, asyncio.IncompleteReadError, asyncio.LimitOverrunError, RuntimeError) as exc:
+                tally.errors.append(f"read: {exc!r}")
+                continue
             tally.reads.append(time.perf_counter() - start)
-            if read.status_code != 200:
-                tally.errors.append(f"read {read.status_code}: {read.text[:200]}")
+            if status != 200:
+                tally.errors.append(f"read {status}: {answer[:200]!r}")
+    finally:
+        await connection.close()
 
 
 def check_acknowledged(base: str, tally: Tally) -> int:
@@ -271,7 +367,7 @@ def run(backend: str, url: str, clients: int, seconds: float, workers: int) -> d
         load_before = os.getloadavg()[0]
         server_cpu, client_cpu = tree_cpu_seconds(pid), time.process_time()
         started = time.perf_counter()
-        asyncio.run(main())
+        uvloop.run(main())
         elapsed = time.perf_counter() - started
         server_cpu, client_cpu = tree_cpu_seconds(pid) - server_cpu, time.process_time() - client_cpu
         load_after = os.getloadavg()[0]
@@ -300,6 +396,7 @@ def run(backend: str, url: str, clients: int, seconds: float, workers: int) -> d
         "server_cpu_share": round(server_cpu / elapsed, 2),
         "server_cpu_ms_per_save_and_read": round(server_cpu / max(tally.saved, 1) * 1000, 2),
         "client_cpu_share": round(client_cpu / elapsed, 2),
+        "client_cpu_ms_per_save_and_read": round(client_cpu / max(tally.saved, 1) * 1000, 2),
         "load_average_before_after": [round(load_before, 1), round(load_after, 1)],
         "acknowledged_versions_checked": checked,
         "audit_verify_exit": verify.returncode,
@@ -329,14 +426,15 @@ def main() -> None:
     print(json.dumps(results, indent=2))
     print(
         "| backend | clients | workers | audited writes/s | save p50 / p99 ms | read p50 / p99 ms | errors "
-        "| CPU server / client (cores) | server CPU ms per save+read | load avg |"
+        "| CPU server / client (cores) | CPU ms per save+read server / client | load avg |"
     )
     print("|---|---|---|---|---|---|---|---|---|---|")
     for r in results:
         print(
             f"| {r['backend']} | {r['clients']} | {r['workers']} | {r['writes_per_s']} | {r['save_p50_ms']} / "
             f"{r['save_p99_ms']} | {r['read_p50_ms']} / {r['read_p99_ms']} | {r['errors']} | "
-            f"{r['server_cpu_share']} / {r['client_cpu_share']} | {r['server_cpu_ms_per_save_and_read']} | "
+            f"{r['server_cpu_share']} / {r['client_cpu_share']} | {r['server_cpu_ms_per_save_and_read']} / "
+            f"{r['client_cpu_ms_per_save_and_read']} | "
             f"{r['load_average_before_after'][0]} |"
         )
 

@@ -7,7 +7,15 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Form, Path, Query, Request, Response, status
 
-from oligotrial.api.deps import CurrentActor, CurrentEdc, bearer_token, client_source, in_thread
+from oligotrial.api.deps import (
+    CurrentActor,
+    CurrentCredentials,
+    CurrentEdc,
+    bearer_token,
+    client_source,
+    in_thread,
+    view_response,
+)
 from oligotrial.api.schemas import (
     MAX_INT32,
     MAX_INT64,
@@ -185,13 +193,13 @@ def get_subject_forms(edc: CurrentEdc, actor: CurrentActor, code: str) -> list[F
 
 @router.put("/subjects/{code}/forms/{event_code}/{form_code}", response_model=FormView, tags=["forms"])
 async def put_form(
-    edc: CurrentEdc, actor: CurrentActor, code: str, event_code: str, form_code: str, body: SaveForm
-) -> FormView:
+    edc: CurrentEdc, who: CurrentCredentials, code: str, event_code: str, form_code: str, body: SaveForm
+) -> Response:
     """Enter or change a form's item values (a change needs ``base_version`` and a reason)."""
-    return await in_thread(
+    view = await in_thread(
         data.save_form,
         edc,
-        actor,
+        who,
         code,
         event_code,
         form_code,
@@ -201,12 +209,13 @@ async def put_form(
         event_date=body.event_date,
         status=body.status,
     )
+    return view_response(view)
 
 
 @router.get("/forms/{form_id}", response_model=FormView, tags=["forms"])
-async def get_form(edc: CurrentEdc, actor: CurrentActor, form_id: RecordId) -> FormView:
+async def get_form(edc: CurrentEdc, who: CurrentCredentials, form_id: RecordId) -> Response:
     """One form with its current values."""
-    return await in_thread(data.get_form, edc, actor, form_id)
+    return view_response(await in_thread(data.get_form, edc, who, form_id))
 
 
 @router.get("/forms/{form_id}/history", response_model=list[FormVersionView], tags=["forms"])

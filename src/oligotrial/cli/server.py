@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import socket
+import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
 
@@ -13,13 +15,45 @@ from oligotrial.protocol import load_protocol
 from oligotrial.services import init_database
 from oligotrial.settings import load_settings
 
-__all__ = ["DATABASE_OPTION", "cli_source", "init", "read_secret_file", "serve"]
+if TYPE_CHECKING:
+    from fastapi import FastAPI
+
+__all__ = ["DATABASE_OPTION", "cli_source", "init", "read_secret_file", "serve", "worker_application"]
 
 DATABASE_OPTION = typer.Option(
     None,
     "--database",
     help="Database URL (default: $OLIGOTRIAL_DATABASE_URL or sqlite:///./oligotrial-data/trial.db).",
 )
+
+
+_LOOP, _HTTP = "uvloop", "httptools"
+"""uvicorn's event loop and HTTP parser: uvloop and httptools (both C; less CPU per request than asyncio's
+loop and h11)."""
+
+_GIL_SWITCH_INTERVAL_SECONDS = 0.0005
+"""How long a server thread may run Python before handing the GIL to a waiting thread (Python's default:
+5 ms).
+
+A write transaction holds the database's write serialization (the audit chain head's row lock on
+PostgreSQL, the write lock on SQLite) across several database round trips; after each one its thread needs
+the GIL back, and with the default interval it can wait up to 5 ms per round trip behind the threads busy
+with other requests (routing, validation, JSON), all of which then queue behind the lock. Measured with
+``benchmarks/edc/load.py`` at 50 clients (issue 6): PostgreSQL 72 -> 114 audited writes/s, save p99
+993 -> 483 ms; SQLite 212 -> 237 writes/s; server CPU per save+read lower on both (benchmarks/RESULTS.md)."""
+
+
+def _tune_interpreter() -> None:
+    sys.setswitchinterval(_GIL_SWITCH_INTERVAL_SECONDS)
+
+
+def worker_application() -> FastAPI:
+    """Application factory of each ``serve --workers N`` process (N > 1): the interpreter tuned as in a
+    single-process server, then the application from the environment's settings."""
+    from oligotrial.api.app import create_app_from_environment
+
+    _tune_interpreter()
+    return create_app_from_environment()
 
 
 _WORKER_HEALTHCHECK_SECONDS = 120
@@ -100,17 +134,22 @@ def serve(
         stderr.print(str(error), markup=False)
         raise typer.Exit(error.exit_code) from None
     if workers == 1:
-        uvicorn.run(application, host=host, port=port, log_level=log_level, access_log=False)
+        _tune_interpreter()
+        uvicorn.run(
+            application, host=host, port=port, log_level=log_level, access_log=False, loop=_LOOP, http=_HTTP
+        )
     else:
         os.environ["OLIGOTRIAL_DATABASE_URL"] = settings.database_url
         uvicorn.run(
-            "oligotrial.api.app:create_app_from_environment",
+            "oligotrial.cli.server:worker_application",
             factory=True,
             host=host,
             port=port,
             workers=workers,
             log_level=log_level,
             access_log=False,
+            loop=_LOOP,
+            http=_HTTP,
             # uvicorn kills a worker that does not answer its health check within 5 s by default; on a busy
             # machine importing the application takes longer, and the workers were restarted forever.
             timeout_worker_healthcheck=_WORKER_HEALTHCHECK_SECONDS,

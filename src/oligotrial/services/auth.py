@@ -14,7 +14,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import secrets
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
 from argon2.exceptions import InvalidHashError, VerificationError
@@ -28,7 +28,9 @@ from oligotrial.store.tables import RoleAssignment, Site, Token, User
 
 __all__ = [
     "USER_LANGUAGES",
+    "BearerToken",
     "Preferences",
+    "actor_in",
     "authenticate",
     "change_password",
     "check_password_policy",
@@ -207,16 +209,51 @@ def authenticate(edc: Edc, token: str, source: str) -> Actor:
     -----
     Checked against the database on every request (any server process accepts any token, and a revocation,
     a disabled account or a changed role takes effect on the next request): one statement reads the token,
-    its user and the user's role assignments together.
+    its user and the user's role assignments together (:func:`actor_in` does the same inside a use case's
+    own transaction).
 
     Raises
     ------
     AuthenticationError
         ``AUTH-002`` when the token is unknown, expired or revoked, or its user disabled or locked.
     """
-    now = datetime.now(UTC)
     with read_transaction(edc) as session:
-        rows = session.connection().execute(_TOKEN_ACTOR, {"token_hash": hash_token(token)}).all()
+        return _actor_for_token(session, token, source)
+
+
+@dataclass(frozen=True)
+class BearerToken:
+    """A request's bearer token and origin, not yet checked: a use case that accepts it checks it with
+    :func:`actor_in` inside its own transaction (one transaction per request instead of two)."""
+
+    token: str = field(repr=False)
+    source: str
+
+
+def actor_in(session: Session, who: Actor | BearerToken) -> Actor:
+    """``who`` itself when it is an actor already, else the actor its bearer token belongs to.
+
+    Notes
+    -----
+    The same check as :func:`authenticate` (token, user and role assignments read against the database in
+    one statement: issue 6, item 9, no state kept between requests), made in the caller's transaction, so
+    that the check and the use case see one snapshot and a request costs one transaction. Call it first in
+    the transaction, before any other statement or input check, so that a bad token is answered 401 whatever
+    else is wrong with the request.
+
+    Raises
+    ------
+    AuthenticationError
+        ``AUTH-002`` when the token is unknown, expired or revoked, or its user disabled or locked.
+    """
+    if isinstance(who, Actor):
+        return who
+    return _actor_for_token(session, who.token, who.source)
+
+
+def _actor_for_token(session: Session, token: str, source: str) -> Actor:
+    now = datetime.now(UTC)
+    rows = session.connection().execute(_TOKEN_ACTOR, {"token_hash": hash_token(token)}).all()
     if rows:
         revoked, expires_at, user_id, username, full_name, is_active, locked_until = rows[0][:7]
         usable = (

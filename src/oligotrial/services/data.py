@@ -14,10 +14,11 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Iterable, Mapping
 from datetime import UTC, date, datetime
-from typing import Any, Literal
+from typing import Any, Literal, cast
 
-from sqlalchemy import func, select
+from sqlalchemy import Table, bindparam, func, insert, select, update
 from sqlalchemy.orm import Session
+from sqlalchemy.orm.attributes import set_committed_value
 
 from oligotrial.errors import ConflictError, InputError, NotFoundError, PermissionDeniedError, Problem
 from oligotrial.services._context import (
@@ -30,6 +31,7 @@ from oligotrial.services._context import (
 )
 from oligotrial.services._validate import check_code, check_item_values, require_reason
 from oligotrial.services.admin import get_site_id
+from oligotrial.services.auth import BearerToken, actor_in
 from oligotrial.services.views import FormVersionView, FormView, SubjectView
 from oligotrial.store.audit import canonical_json
 from oligotrial.store.tables import DataQuery, Event, Form, FormVersion, QueryMessage, Site, Subject, User
@@ -82,14 +84,21 @@ def _not_found(what: str, field: str, value: object) -> NotFoundError:
 def load_subject(session: Session, actor: Actor, code: str) -> tuple[Subject, str]:
     """The subject with ``code`` and its site code, if the actor may read it (else 404; 403 without any)."""
     sites = readable_sites(actor)
-    row = session.execute(
-        _scoped(
-            select(Subject, Site.code).join(Site, Site.id == Subject.site_id), Subject.site_id, sites
-        ).where(Subject.code == code)
-    ).first()
+    if sites is None:
+        row = session.execute(_SUBJECT_BY_CODE, {"code": code}).first()
+    else:
+        row = session.execute(_SUBJECT_BY_CODE_AT_SITES, {"code": code, "sites": list(sites)}).first()
     if row is None:
         raise _not_found("subject", "subject", code)
     return row[0], row[1]
+
+
+# Statements of the busiest use cases (form save and read), built once: values are bound at execution, so
+# each execution skips building the statement again (the compiled form is cached by SQLAlchemy either way).
+_SUBJECT_BY_CODE = (
+    select(Subject, Site.code).join(Site, Site.id == Subject.site_id).where(Subject.code == bindparam("code"))
+)
+_SUBJECT_BY_CODE_AT_SITES = _SUBJECT_BY_CODE.where(Subject.site_id.in_(bindparam("sites", expanding=True)))
 
 
 def load_form(session: Session, actor: Actor, form_id: int) -> Form:
@@ -256,7 +265,7 @@ def form_content_hash(
     return hashlib.sha256(canonical_json(document).encode("utf-8")).hexdigest()
 
 
-def _form_rows(session: Session) -> Any:
+def _form_rows() -> Any:
     return (
         select(Form, Subject.code, Site.code, Event.event_code, Event.event_date)
         .join(Subject, Subject.id == Form.subject_id)
@@ -285,8 +294,19 @@ def _form_view(
     )
 
 
+_FORM_BY_ID = _form_rows().where(Form.id == bindparam("form_id"))
+_EVENT_OF_SUBJECT = select(Event).where(
+    Event.subject_id == bindparam("subject_id"), Event.event_code == bindparam("event_code")
+)
+_FORM_OF_EVENT_FOR_UPDATE = (
+    select(Form)
+    .where(Form.event_id == bindparam("event_id"), Form.form_code == bindparam("form_code"))
+    .with_for_update(key_share=True)
+)
+
+
 def _view_of(session: Session, form_id: int) -> FormView:
-    row = session.execute(_form_rows(session).where(Form.id == form_id)).one()
+    row = session.execute(_FORM_BY_ID, {"form_id": form_id}).one()
     return _form_view(*row)
 
 
@@ -317,14 +337,12 @@ def write_form_version(
     values = dict(values)
     now = datetime.now(UTC)
     event = session.execute(
-        select(Event).where(Event.subject_id == subject.id, Event.event_code == event_code)
+        _EVENT_OF_SUBJECT, {"subject_id": subject.id, "event_code": event_code}
     ).scalar_one_or_none()
     form = None
     if event is not None:
         form = session.execute(
-            select(Form)
-            .where(Form.event_id == event.id, Form.form_code == form_code)
-            .with_for_update(key_share=True)
+            _FORM_OF_EVENT_FOR_UPDATE, {"event_id": event.id, "form_code": form_code}
         ).scalar_one_or_none()
     if form is None:
         if base_version is not None:
@@ -416,22 +434,33 @@ def write_form_version(
     new: dict[str, Any] = {"version": form.version + 1, "values": {k: values.get(k) for k in changed}}
     if status != form.status:
         old["status"], new["status"] = form.status, status
-    form.version += 1
-    form.item_values = values
-    form.status = status
-    form.updated_at = now
-    form.content_hash = form_content_hash(form.id, subject.code, event_code, form_code, form.version, values)
-    session.add(
-        FormVersion(
-            form_id=form.id,
-            version=form.version,
-            item_values=values,
-            content_hash=form.content_hash,
-            saved_by=actor.user_id,
-            saved_at=now,
-            reason=text,
-        )
+    version = form.version + 1
+    content_hash = form_content_hash(form.id, subject.code, event_code, form_code, version, values)
+    # Two plain statements instead of the unit of work (the busiest write of the EDC); the loaded form is
+    # brought up to date as stored, without being marked changed.
+    connection = session.connection()
+    current = {
+        "version": version,
+        "item_values": values,
+        "status": status,
+        "updated_at": now,
+        "content_hash": content_hash,
+    }
+    connection.execute(_UPDATE_FORM, {"form_id": form.id, **current})
+    connection.execute(
+        _INSERT_FORM_VERSION,
+        {
+            "form_id": form.id,
+            "version": version,
+            "item_values": values,
+            "content_hash": content_hash,
+            "saved_by": actor.user_id,
+            "saved_at": now,
+            "reason": text,
+        },
     )
+    for key, value in current.items():
+        set_committed_value(form, key, value)
     write_audit(
         session,
         actor,
@@ -446,9 +475,14 @@ def write_form_version(
     return form, True
 
 
+_FORMS = cast(Table, Form.__table__)
+_UPDATE_FORM = update(_FORMS).where(_FORMS.c.id == bindparam("form_id"))
+_INSERT_FORM_VERSION = insert(cast(Table, FormVersion.__table__))
+
+
 def save_form(
     edc: Edc,
-    actor: Actor,
+    actor: Actor | BearerToken,
     subject_code: str,
     event_code: str,
     form_code: str,
@@ -470,14 +504,18 @@ def save_form(
     queries no longer raised). The forms of the trial workflow (``ELIG``, ``DOSE``, ``TUMOUR``, ``AE`` ...,
     :data:`oligotrial.services.workflow.forms.WORKFLOW_FORMS`) are refused here (409 ``EDC-026``): they are
     written only by their workflow use case, which validates them against the protocol.
+
+    ``actor`` may be a request's unchecked :class:`~oligotrial.services.auth.BearerToken`: the token is then
+    checked first, in this use case's transaction (:func:`~oligotrial.services.auth.actor_in`).
     """
-    check_code(event_code, "event_code")
-    check_code(form_code, "form_code")
-    _refuse_workflow_form(form_code)
-    if status not in ("incomplete", "complete"):
-        raise InputError.single("EDC-024", "status", "expected incomplete or complete", value=status)
-    values = check_item_values(values)
     with write_transaction(edc) as session:
+        actor = actor_in(session, actor)
+        check_code(event_code, "event_code")
+        check_code(form_code, "form_code")
+        _refuse_workflow_form(form_code)
+        if status not in ("incomplete", "complete"):
+            raise InputError.single("EDC-024", "status", "expected incomplete or complete", value=status)
+        values = check_item_values(values)
         subject, site_code = load_subject(session, actor, subject_code)
         actor.require(Permission.ENTER_DATA, subject.site_id)
         form, is_changed = write_form_version(
@@ -627,11 +665,16 @@ def sync_edit_check_queries(
             )
 
 
-def get_form(edc: Edc, actor: Actor, form_id: int) -> FormView:
-    """One form of the actor's sites (else 404; 403 without read access anywhere), read in one statement."""
-    sites = readable_sites(actor)
+def get_form(edc: Edc, actor: Actor | BearerToken, form_id: int) -> FormView:
+    """One form of the actor's sites (else 404; 403 without read access anywhere), read in one statement.
+
+    ``actor`` may be a request's unchecked :class:`~oligotrial.services.auth.BearerToken`, checked first in
+    the same read transaction (:func:`~oligotrial.services.auth.actor_in`).
+    """
     with read_transaction(edc) as session:
-        row = session.execute(_form_rows(session).where(Form.id == form_id)).first()
+        actor = actor_in(session, actor)
+        sites = readable_sites(actor)
+        row = session.execute(_FORM_BY_ID, {"form_id": form_id}).first()
         if row is None or (sites is not None and row[0].site_id not in sites):
             raise _not_found("form", "form_id", form_id)
         return _form_view(*row)
@@ -642,9 +685,7 @@ def list_forms(edc: Edc, actor: Actor, subject_code: str) -> list[FormView]:
     with read_transaction(edc) as session:
         subject, _ = load_subject(session, actor, subject_code)
         rows = session.execute(
-            _form_rows(session)
-            .where(Form.subject_id == subject.id)
-            .order_by(Event.event_code, Form.form_code)
+            _form_rows().where(Form.subject_id == subject.id).order_by(Event.event_code, Form.form_code)
         ).all()
         return [_form_view(*row) for row in rows]
 

@@ -89,11 +89,11 @@ def append_audit(
     new: dict[str, Any] | None,
     reason: str | None,
     source: str,
-) -> AuditEntry:
+) -> dict[str, Any]:
     """Append one entry to the chain in the caller's (write) transaction and advance the chain head.
 
-    Returns the entry as written (a detached object: it is inserted with a plain ``INSERT``, not through the
-    session's unit of work).
+    Returns the entry's columns as written (position ``id``, ``prev_hash``, ``hash`` ...): the entry is
+    inserted with a plain ``INSERT``, not through the session's unit of work, and no ORM object is built.
 
     Notes
     -----
@@ -126,7 +126,7 @@ def append_audit(
     fields["hash"] = compute_entry_hash({**fields, "at": _iso(at)})
     connection.execute(_INSERT_ENTRY, fields)
     connection.execute(_MOVE_HEAD, {"new_seq": fields["id"], "new_hash": fields["hash"]})
-    return AuditEntry(**fields)
+    return fields
 
 
 _HEAD = cast(Table, AuditChainHead.__table__)

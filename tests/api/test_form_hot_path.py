@@ -1,0 +1,185 @@
+"""The form save and read routes, which check the bearer token inside the use case's own transaction and
+send the use case's view without validating it a second time (issue 6 load work): the same answers, the
+same refusals and the same audit trail as every other route."""
+
+from __future__ import annotations
+
+import pytest
+from fastapi.testclient import TestClient
+
+from oligotrial.api import create_app
+from oligotrial.errors import AuthenticationError, InputError
+from oligotrial.services import Actor, admin, data
+from oligotrial.services.audit_trail import read_audit, verify_audit
+from oligotrial.services.auth import BearerToken, actor_in
+from oligotrial.services.views import FormView
+
+SAVE = "/api/v1/subjects/{code}/forms/VISIT1/VITALS"
+
+
+@pytest.fixture
+def client(world):
+    app = create_app(world.edc.settings, world.edc)
+    with TestClient(app, raise_server_exceptions=False) as c:
+        yield c
+
+
+def bearer(world, name):
+    return {"Authorization": f"Bearer {world.tokens[name]}"}
+
+
+@pytest.fixture
+def subject(client, world):
+    created = client.post(
+        "/api/v1/subjects", json={"site": "CN01"}, headers=bearer(world, "investigator.cn01")
+    )
+    assert created.status_code == 201, created.text
+    return created.json()["code"]
+
+
+def test_save_and_read_answer_the_use_case_views_exactly(client, world, subject):
+    headers = bearer(world, "researchcoordinator.cn01")
+    first = client.put(
+        SAVE.format(code=subject), json={"values": {"WEIGHT": 61, "NOTE": "né"}}, headers=headers
+    )
+    assert first.status_code == 200, first.text
+    assert first.headers["content-type"] == "application/json"
+    assert first.headers["x-content-type-options"] == "nosniff"  # the security headers stay
+    saved = FormView.model_validate_json(first.content)
+    assert (saved.version, saved.values, saved.subject, saved.site) == (
+        1,
+        {"WEIGHT": 61, "NOTE": "né"},
+        subject,
+        "CN01",
+    )
+    changed = client.put(
+        SAVE.format(code=subject),
+        json={"values": {"WEIGHT": 62, "NOTE": "né"}, "base_version": 1, "reason": "scale recalibrated"},
+        headers=headers,
+    )
+    assert changed.status_code == 200, changed.text
+    read = client.get(f"/api/v1/forms/{saved.id}", headers=headers)
+    assert read.status_code == 200
+    expected = data.get_form(world.edc, world.actor("researchcoordinator.cn01"), saved.id)
+    assert FormView.model_validate_json(read.content) == expected
+    assert read.json() == changed.json() == expected.model_dump(mode="json")
+    assert expected.version == 2 and expected.values == {"WEIGHT": 62, "NOTE": "né"}
+
+
+def test_openapi_still_documents_the_form_view_and_the_bearer_scheme(client):
+    paths = client.get("/openapi.json").json()["paths"]
+    routes = [
+        ("/api/v1/subjects/{code}/forms/{event_code}/{form_code}", "put"),
+        ("/api/v1/forms/{form_id}", "get"),
+    ]
+    for path, method in routes:
+        operation = paths[path][method]
+        assert operation["responses"]["200"]["content"]["application/json"]["schema"] == {
+            "$ref": "#/components/schemas/FormView"
+        }
+        assert operation["security"] == [{"OAuth2PasswordBearer": []}]
+
+
+@pytest.mark.parametrize("token", ["forged", None, "revoked"])
+def test_a_bad_token_is_401_before_any_input_check_and_stores_nothing(client, world, subject, token):
+    if token == "revoked":
+        assert (
+            client.post("/api/v1/auth/logout", headers=bearer(world, "investigator.cn01")).status_code == 204
+        )
+        headers = bearer(world, "investigator.cn01")
+    else:
+        headers = {} if token is None else {"Authorization": f"Bearer {token}"}
+    before = verify_audit(world.edc).entries
+    # an event code the use case refuses (EDC input check): the token is checked first, so 401 and no 422
+    r = client.put(
+        SAVE.format(code=subject).replace("VISIT1", "bad code!"), json={"values": {"A": 1}}, headers=headers
+    )
+    assert r.status_code == 401, r.text
+    assert r.headers["www-authenticate"] == "Bearer"
+    assert [p["code"] for p in r.json()["error"]["problems"]] == ["AUTH-002"]
+    r = client.put(SAVE.format(code=subject), json={"values": {"A": 1}}, headers=headers)
+    assert r.status_code == 401
+    assert client.get("/api/v1/forms/1", headers=headers).status_code == 401
+    # a request FastAPI itself refuses (body or path invalid): still 401 first, as on every other route
+    assert client.put(SAVE.format(code=subject), json={"vals": {}}, headers=headers).status_code == 401
+    assert client.get("/api/v1/forms/not-a-number", headers=headers).status_code == 401
+    assert verify_audit(world.edc).entries == before
+    coordinator = world.actor("researchcoordinator.cn01")
+    assert data.list_forms(world.edc, coordinator, subject) == []
+
+
+def test_an_invalid_request_with_a_good_token_is_still_422_with_field_paths(client, world, subject):
+    headers = bearer(world, "investigator.cn01")
+    r = client.put(SAVE.format(code=subject), json={"vals": {}}, headers=headers)
+    assert r.status_code == 422
+    assert {p["field"] for p in r.json()["error"]["problems"]} == {"body.values", "body.vals"}
+    r = client.get("/api/v1/forms/not-a-number", headers=headers)
+    assert r.status_code == 422
+    assert [p["field"] for p in r.json()["error"]["problems"]] == ["path.form_id"]
+
+
+def test_a_disabled_account_or_a_withdrawn_site_takes_effect_on_the_next_request(client, world, subject):
+    headers = bearer(world, "researchcoordinator.cn01")
+    saved = client.put(SAVE.format(code=subject), json={"values": {"A": 1}}, headers=headers)
+    assert saved.status_code == 200
+    form_id = saved.json()["id"]
+    admin.disable_user(world.edc, Actor.system("test"), "researchcoordinator.cn01", "left the study")
+    assert client.get(f"/api/v1/forms/{form_id}", headers=headers).status_code == 401
+    change = {"values": {"A": 2}, "base_version": 1, "reason": "typo"}
+    assert client.put(SAVE.format(code=subject), json=change, headers=headers).status_code == 401
+    # another site's user: the form does not exist for them, and they cannot write it
+    other = bearer(world, "researchcoordinator.cn02")
+    assert client.get(f"/api/v1/forms/{form_id}", headers=other).status_code == 404
+    assert client.put(SAVE.format(code=subject), json=change, headers=other).status_code == 404
+    # a monitor reads but does not enter data
+    monitor = bearer(world, "monitor.cn01")
+    assert client.get(f"/api/v1/forms/{form_id}", headers=monitor).status_code == 200
+    assert client.put(SAVE.format(code=subject), json=change, headers=monitor).status_code == 403
+    assert data.get_form(world.edc, world.actor("investigator.cn01"), form_id).version == 1
+
+
+def test_a_save_through_a_bearer_token_is_audited_as_its_user_from_its_source(world):
+    edc = world.edc
+    investigator = world.actor("investigator.cn01")
+    code = data.create_subject(edc, investigator, "CN01").code
+    who = BearerToken(world.tokens["researchcoordinator.cn01"], "http:10.1.2.3")
+    assert "researchcoordinator" not in repr(who) and world.tokens["researchcoordinator.cn01"] not in repr(
+        who
+    )
+    view = data.save_form(edc, who, code, "VISIT1", "VITALS", {"A": 1})
+    view = data.save_form(edc, who, code, "VISIT1", "VITALS", {"A": 2}, base_version=1, reason="typo")
+    assert data.get_form(edc, who, view.id) == view
+    entries = read_audit(edc, Actor.system("test"), table="forms", record_id=str(view.id)).entries
+    assert [(e.actor, e.action, e.source, e.reason) for e in entries] == [
+        ("researchcoordinator.cn01", "create", "http:10.1.2.3", None),
+        ("researchcoordinator.cn01", "update", "http:10.1.2.3", "typo"),
+    ]
+    assert entries[1].old == {"version": 1, "values": {"A": 1}}
+    assert entries[1].new == {"version": 2, "values": {"A": 2}}
+    assert verify_audit(edc).is_intact
+
+
+def test_actor_in_passes_an_actor_through_and_refuses_a_forged_token(world):
+    from oligotrial.services._context import read_transaction
+
+    actor = world.actor("monitor.cn01")
+    with read_transaction(world.edc) as session:
+        assert actor_in(session, actor) is actor
+        checked = actor_in(session, BearerToken(world.tokens["monitor.cn01"], "http:127.0.0.1"))
+        assert (checked.username, checked.source, checked.assignments) == (
+            "monitor.cn01",
+            "http:127.0.0.1",
+            actor.assignments,
+        )
+        with pytest.raises(AuthenticationError) as refused:
+            actor_in(session, BearerToken("forged", "http:127.0.0.1"))
+    assert [p.code for p in refused.value.problems] == ["AUTH-002"]
+
+
+def test_input_checks_still_apply_after_the_token_check(world):
+    who = BearerToken(world.tokens["investigator.cn01"], "test")
+    code = data.create_subject(world.edc, world.actor("investigator.cn01"), "CN01").code
+    with pytest.raises(InputError) as refused:
+        data.save_form(world.edc, who, code, "VISIT1", "VITALS", {"A": 1}, status="final")
+    assert [(p.code, p.field, p.value) for p in refused.value.problems] == [("EDC-024", "status", "final")]
+    assert data.list_forms(world.edc, world.actor("investigator.cn01"), code) == []
