@@ -8,9 +8,10 @@ who never derives ADTTE should not pay. The typed entry point is
 
 from __future__ import annotations
 
-import numba
 import numpy as np
 from numpy.typing import NDArray
+
+from oligotrial._compiled import kernel
 
 Ints = NDArray[np.int64]
 Bools = NDArray[np.bool_]
@@ -21,7 +22,7 @@ NEVER = np.iinfo(np.int64).max
 BEFORE_ALL = np.iinfo(np.int64).min
 
 
-@numba.njit(cache=True, nogil=True)
+@kernel()
 def scan_assessments(
     heads: Ints,
     owner: Ints,

@@ -21,11 +21,11 @@ from __future__ import annotations
 
 from typing import Any
 
-import numba
 import numpy as np
 from numba import types
 from numpy.typing import NDArray
 
+from oligotrial._compiled import kernel
 from oligotrial.rules._recist_input import (
     MAX_MM,
     MEASURABLE_MM,
@@ -82,7 +82,7 @@ N_CR, N_NN, N_PD, N_NE, N_NA = 0, 1, 2, 3, 4
 O_CR, O_PR, O_SD, O_NN, O_PD, O_NE = 0, 1, 2, 3, 4, 5
 
 
-@numba.njit(_CHECK_ROWS, cache=True, nogil=True)
+@kernel(_CHECK_ROWS)
 def check_rows(
     subject_code: Ints,
     subject_length: Ints,
@@ -224,7 +224,7 @@ def check_rows(
     return True, descents, lesion, mm, row_state, key
 
 
-@numba.njit(_AGGREGATE_VISITS, cache=True, nogil=True)
+@kernel(_AGGREGATE_VISITS)
 def aggregate_visits(
     order: Ints,
     key: Ints,
@@ -386,7 +386,7 @@ def aggregate_visits(
     )
 
 
-@numba.njit(_VISIT_RESPONSES, cache=True, nogil=True)
+@kernel(_VISIT_RESPONSES)
 def visit_responses(
     visit_subject: Ints,
     n_measured: Ints,
@@ -508,7 +508,7 @@ def visit_responses(
     return is_start, complete, baseline, nadir, target, non_target, overall
 
 
-@numba.njit(_CONFIRMED_MATRIX, cache=True, nogil=True)
+@kernel(_CONFIRMED_MATRIX)
 def confirmed_matrix(
     code: Ints,
     date: Ints,
@@ -567,7 +567,7 @@ def confirmed_matrix(
     return result
 
 
-@numba.njit(_ASSESSMENT_MATRICES, cache=True, nogil=True)
+@kernel(_ASSESSMENT_MATRICES)
 def assessment_matrices(
     subject: Ints,
     date: Ints32,

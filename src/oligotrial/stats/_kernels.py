@@ -11,9 +11,10 @@ from __future__ import annotations
 
 import math
 
-import numba
 import numpy as np
 from numpy.typing import NDArray
+
+from oligotrial._compiled import kernel
 
 FloatArray = NDArray[np.float64]
 IntArray = NDArray[np.int64]
@@ -21,7 +22,7 @@ BoolArray = NDArray[np.bool_]
 Keys = NDArray[np.uint64]
 
 
-@numba.njit(cache=True, nogil=True)
+@kernel()
 def accumulate_logrank(
     key: Keys,
     is_group_start: BoolArray,
@@ -104,7 +105,7 @@ def accumulate_logrank(
     return observed, expected, variance
 
 
-@numba.njit(cache=True, nogil=True)
+@kernel()
 def evaluate_cox(
     x: FloatArray,
     key: Keys,
@@ -215,7 +216,7 @@ def evaluate_cox(
     return loglik, score, information
 
 
-@numba.njit(cache=True, nogil=True)
+@kernel()
 def find_blocks(key: Keys, n_in_sample: IntArray, code_shift: np.uint64) -> IntArray:
     """The (replicate, stratum) blocks of sorted keys: ``(B, 3)`` replicate, first position, one past the last.
 
