@@ -48,6 +48,7 @@ __all__ = [
     "load_form",
     "load_subject",
     "lock_form",
+    "lock_subject_for_entry",
     "readable_sites",
     "save_form",
     "set_subject_status",
@@ -91,6 +92,16 @@ def load_subject(session: Session, actor: Actor, code: str) -> tuple[Subject, st
     if row is None:
         raise _not_found("subject", "subject", code)
     return row[0], row[1]
+
+
+def lock_subject_for_entry(session: Session, actor: Actor, code: str) -> tuple[Subject, str]:
+    """The subject with ``code`` and its site code, for a use case that enters data on it: the actor must
+    hold ``ENTER_DATA`` at its site (404/403 as :func:`load_subject`), and its row stays locked until the
+    transaction ends, so that two such use cases on one subject run one after the other."""
+    subject, site_code = load_subject(session, actor, code)
+    actor.require(Permission.ENTER_DATA, subject.site_id)
+    session.execute(select(Subject.id).where(Subject.id == subject.id).with_for_update())
+    return subject, site_code
 
 
 # Statements of the busiest use cases (form save and read), built once: values are bound at execution, so

@@ -61,8 +61,13 @@ from oligotrial.exports.odm import (
 from oligotrial.protocol import Protocol
 from oligotrial.randomization import derive_strata, stratum_key
 from oligotrial.services import admin
-from oligotrial.services._context import Actor, Edc, Permission, write_audit, write_transaction
-from oligotrial.services.data import create_subject, get_subject, list_forms, load_subject
+from oligotrial.services._context import Actor, Edc, write_audit, write_transaction
+from oligotrial.services.data import (
+    create_subject,
+    get_subject,
+    list_forms,
+    lock_subject_for_entry,
+)
 from oligotrial.services.radiotherapy import (
     RadiotherapyPlanView,
     get_radiotherapy_plan,
@@ -290,9 +295,7 @@ def _import_randomization(
     incoming = _incoming_randomization(record.values, protocol)
     event_code = event_code_of(record.event_oid, record.repeat_key)
     with write_transaction(edc) as session:
-        subject, _site = load_subject(session, actor, subject_code)
-        actor.require(Permission.ENTER_DATA, subject.site_id)
-        session.execute(select(Subject.id).where(Subject.id == subject.id).with_for_update())
+        subject, _site = lock_subject_for_entry(session, actor, subject_code)
         existing = session.execute(
             select(RandomizationRecord).where(RandomizationRecord.subject_id == subject.id)
         ).scalar_one_or_none()

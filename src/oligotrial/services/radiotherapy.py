@@ -34,7 +34,7 @@ from oligotrial.services._context import (
     write_transaction,
 )
 from oligotrial.services._validate import require_reason
-from oligotrial.services.data import load_subject
+from oligotrial.services.data import load_subject, lock_subject_for_entry
 from oligotrial.services.randomization import current_protocol
 from oligotrial.services.workflow.dosing import get_induction_doses
 from oligotrial.store.tables import RadiotherapyCourseRow, RadiotherapyPlanRow, RandomizationRecord, Subject
@@ -193,9 +193,7 @@ def record_radiotherapy_course(
     if not isinstance(course, Mapping):
         raise InputError.single("RT-010", "course", "expected an object")
     with write_transaction(edc) as session:
-        subject, site_code = load_subject(session, actor, subject_code)
-        actor.require(Permission.ENTER_DATA, subject.site_id)
-        session.execute(select(Subject.id).where(Subject.id == subject.id).with_for_update())
+        subject, site_code = lock_subject_for_entry(session, actor, subject_code)
         _check_arm(session, subject, protocol)
         # validate the course alone first, so that a malformed entry is named by its own fields
         end = chemo_immunotherapy_end or date(2000, 1, 1)

@@ -59,13 +59,12 @@ from oligotrial.randomization import (
 from oligotrial.services._context import (
     Actor,
     Edc,
-    Permission,
     Role,
     read_transaction,
     write_audit,
     write_transaction,
 )
-from oligotrial.services.data import load_subject, readable_sites
+from oligotrial.services.data import load_subject, lock_subject_for_entry, readable_sites
 from oligotrial.store.audit import canonical_json
 from oligotrial.store.tables import (
     RandomizationEntry,
@@ -750,9 +749,7 @@ def randomize_subject(
     if randomized_at is not None:
         _check_randomized_at(randomized_at, datetime.now(UTC))
     with write_transaction(edc) as session:
-        subject, site_code = load_subject(session, actor, subject_code)
-        actor.require(Permission.ENTER_DATA, subject.site_id)
-        session.execute(select(Subject.id).where(Subject.id == subject.id).with_for_update())
+        subject, site_code = lock_subject_for_entry(session, actor, subject_code)
         existing = session.execute(
             select(RandomizationRecord).where(RandomizationRecord.subject_id == subject.id)
         ).scalar_one_or_none()
