@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import fcntl
+import os
+import subprocess
+import sys
 import threading
 import time
 
@@ -139,3 +143,92 @@ def test_one_gate_per_engine():
     finally:
         first.dispose()
         second.dispose()
+
+
+def test_a_sqlite_file_gate_locks_a_file_beside_the_database_and_a_memory_one_does_not(tmp_path):
+    on_file = sa_create_engine(f"sqlite:///{tmp_path / 'trial.db'}")
+    in_memory = sa_create_engine("sqlite://")
+    try:
+        assert writer_gate(on_file)._lock_file == tmp_path / "trial.db-writer.lock"
+        assert writer_gate(in_memory)._lock_file is None
+    finally:
+        on_file.dispose()
+        in_memory.dispose()
+
+
+def _locked_elsewhere(lock_file) -> bool:
+    """Whether another open file description holds the lock file's exclusive lock (a probe that never waits)."""
+    descriptor = os.open(lock_file, os.O_RDWR | os.O_CREAT)
+    try:
+        fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return True
+    finally:
+        os.close(descriptor)  # closing releases a lock the probe took
+    return False
+
+
+def test_gates_of_two_engines_on_one_file_take_turns(tmp_path):
+    """Two gates on one lock file (as two processes have): the second holder waits for the first's release."""
+    lock_file = tmp_path / "trial.db-writer.lock"
+    first, second = WriterGate(lock_file), WriterGate(lock_file)
+    assert first.acquire(timeout=1)
+    assert _locked_elsewhere(lock_file)
+    events: list[str] = []
+    got_second = threading.Event()
+
+    def other() -> None:
+        assert second.acquire(timeout=10)
+        events.append("second holds")
+        got_second.set()
+        second.release()
+
+    thread = threading.Thread(target=other)
+    thread.start()
+    assert not got_second.wait(0.2)  # held by the first gate: the second is still waiting
+    events.append("first releases")
+    first.release()
+    thread.join(10)
+    assert events == ["first releases", "second holds"]
+    assert not _locked_elsewhere(lock_file)
+
+
+def test_another_process_holding_the_gate_makes_writers_here_wait(tmp_path):
+    database = tmp_path / "trial.db"
+    holder = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            "import sys; from sqlalchemy import create_engine; from oligotrial.store.engine import writer_gate; "
+            f"gate = writer_gate(create_engine({f'sqlite:///{database}'!r})); gate.acquire(10); "
+            "print('held', flush=True); sys.stdin.readline(); gate.release(); print('released', flush=True); "
+            "sys.stdin.readline()",
+        ],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    engine = sa_create_engine(f"sqlite:///{database}")
+    try:
+        assert holder.stdout.readline().strip() == "held"
+        assert _locked_elsewhere(database.with_name("trial.db-writer.lock"))
+        gate, got = writer_gate(engine), threading.Event()
+
+        def writer() -> None:
+            assert gate.acquire(timeout=10)
+            got.set()
+            gate.release()
+
+        thread = threading.Thread(target=writer)
+        thread.start()
+        assert not got.wait(0.2)  # the other process holds the lock: the writer here waits
+        holder.stdin.write("release\n")
+        holder.stdin.flush()
+        assert holder.stdout.readline().strip() == "released"
+        thread.join(10)
+        assert got.is_set()
+    finally:
+        holder.stdin.write("exit\n")
+        holder.stdin.flush()
+        holder.wait(30)
+        engine.dispose()

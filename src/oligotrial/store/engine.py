@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import fcntl
+import os
 import threading
 import weakref
 from collections import deque
@@ -106,7 +108,15 @@ def _configure_sqlite(engine: Engine, busy_timeout_seconds: float) -> None:
 
 
 class WriterGate:
-    """A first-come first-served lock for the write transactions of one process; re-entrant per thread.
+    """A first-come first-served lock for the write transactions of a process; re-entrant per thread.
+
+    Parameters
+    ----------
+    lock_file
+        For a SQLite database file: a file beside it whose exclusive ``flock`` the holder also takes, so that
+        the writers of several processes (``serve --workers N``, a command run beside the server) queue in the
+        kernel instead of polling SQLite's write lock. ``None`` (PostgreSQL, an in-memory database): the gate
+        is the process's alone.
 
     Notes
     -----
@@ -118,13 +128,21 @@ class WriterGate:
     makes the order first-come first-served, lets at most one transaction per process contend for the
     database lock, and leaves the database's own locking in place for writers of other processes (several
     server processes on one PostgreSQL database). A waiter is woken by the holder's release (no polling).
+
+    With a ``lock_file`` (SQLite), the thread that gets the gate then waits for the file's lock, which the
+    kernel hands over at once when the other process's holder releases it: the processes take turns without
+    SQLite's busy handler, whose sleeps of up to 100 ms would otherwise stall one process's whole queue. The
+    ``timeout`` bounds the wait for the gate within the process; the file lock is held by another process only
+    for one write transaction.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, lock_file: Path | None = None) -> None:
         self._mutex = threading.Lock()
         self._waiters: deque[threading.Lock] = deque()
         self._owner: int | None = None
         self._depth = 0
+        self._lock_file = lock_file
+        self._descriptor: tuple[int, int] | None = None  # (process id, file descriptor) of the lock file
 
     def acquire(self, timeout: float) -> bool:
         """Wait at most ``timeout`` seconds for the gate; ``True`` when the calling thread holds it."""
@@ -135,7 +153,7 @@ class WriterGate:
                 return True
             if self._owner is None and not self._waiters:
                 self._owner, self._depth = me, 1
-                return True
+                return self._lock_across_processes()
             waiter = threading.Lock()
             waiter.acquire()
             self._waiters.append(waiter)
@@ -146,7 +164,26 @@ class WriterGate:
                 return False
             # woken by a release (or released to us between the timeout and this check): the gate is ours
             self._owner, self._depth = me, 1
+        return self._lock_across_processes()
+
+    def _lock_across_processes(self) -> bool:
+        """Take the lock file's ``flock`` for the gate's new holder (blocking; the GIL is released)."""
+        if self._lock_file is None:
             return True
+        try:
+            fcntl.flock(self._file_descriptor(), fcntl.LOCK_EX)
+        except BaseException:
+            self._depth = 1
+            self.release()
+            raise
+        return True
+
+    def _file_descriptor(self) -> int:
+        # Opened once per process: a descriptor inherited across fork shares its lock with the parent.
+        assert self._lock_file is not None
+        if self._descriptor is None or self._descriptor[0] != os.getpid():
+            self._descriptor = (os.getpid(), os.open(self._lock_file, os.O_RDWR | os.O_CREAT, 0o600))
+        return self._descriptor[1]
 
     def release(self) -> None:
         """Release one level of the calling thread's hold; the next waiter in arrival order gets the gate."""
@@ -156,10 +193,32 @@ class WriterGate:
             self._depth -= 1
             if self._depth:
                 return
+            if self._lock_file is not None and self._descriptor is not None:
+                fcntl.flock(self._descriptor[1], fcntl.LOCK_UN)
             self._owner = None
             if self._waiters:
                 self._owner = -1  # handed over: nobody may barge in before the woken waiter takes it
                 self._waiters.popleft().release()
+
+    def is_held_here(self) -> bool:
+        """Whether the calling thread holds the gate."""
+        with self._mutex:
+            return self._owner == threading.get_ident()
+
+    def pass_on(self) -> bool:
+        """Hand the gate to the next waiter of this process, keeping the lock file's lock for it.
+
+        Returns ``False``, the caller still holding the gate, when nobody waits. Group commit uses it: the
+        next writer goes on in the same database transaction, which holds the database's write lock.
+        """
+        with self._mutex:
+            if self._owner != threading.get_ident() or self._depth != 1:
+                raise RuntimeError("the writer gate is passed on by a thread that does not hold it once")
+            if not self._waiters:
+                return False
+            self._owner, self._depth = -1, 0
+            self._waiters.popleft().release()
+            return True
 
     @contextmanager
     def held(self, timeout: float) -> Iterator[bool]:
@@ -178,9 +237,27 @@ _GATES_LOCK = threading.Lock()
 
 
 def writer_gate(engine: Engine) -> WriterGate:
-    """The writer gate of ``engine`` (one per engine, shared by every service context on it)."""
+    """The writer gate of ``engine`` (one per engine, shared by every service context on it).
+
+    Notes
+    -----
+    For a SQLite database file the gate also locks ``<database>-writer.lock`` beside it (see
+    :class:`WriterGate`), as SQLite itself keeps ``<database>-wal`` and ``<database>-shm`` there.
+    """
     with _GATES_LOCK:
         gate = _GATES.get(engine)
         if gate is None:
-            gate = _GATES[engine] = WriterGate()
+            gate = _GATES[engine] = WriterGate(_sqlite_lock_file(engine))
         return gate
+
+
+def _sqlite_lock_file(engine: Engine) -> Path | None:
+    database = engine.url.database or ""
+    if (
+        engine.dialect.name != "sqlite"
+        or not database
+        or database == ":memory:"
+        or database.startswith("file:")
+    ):
+        return None
+    return Path(database).expanduser().resolve().with_name(Path(database).name + "-writer.lock")

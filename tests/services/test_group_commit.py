@@ -1,0 +1,139 @@
+"""Group commit (``services._context``): write use cases queued in one process share one database transaction,
+each in its own savepoint, on SQLite and PostgreSQL. A refused use case leaves the others; a failed commit fails
+them all and stores nothing; every acknowledged write is stored and audited once, in an unbroken chain."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import pytest
+from sqlalchemy import event
+from sqlalchemy.exc import OperationalError
+
+from oligotrial.errors import ConflictError, ServiceUnavailableError
+from oligotrial.services import Actor, data
+from oligotrial.services.audit_trail import read_audit, verify_audit
+from oligotrial.store.engine import writer_gate
+
+CRC = "researchcoordinator.cn01"
+
+
+def _queue_behind_a_held_gate(world, writers):
+    """Start the writers while another thread holds the writer gate, release it once all of them wait; returns
+    each writer's outcome (its view or the error raised) in the writers' order."""
+    gate = writer_gate(world.edc.engine)
+    outcomes: list[object] = [None] * len(writers)
+
+    def run(n: int) -> None:
+        try:
+            outcomes[n] = writers[n]()
+        except Exception as exc:  # reported by the test
+            outcomes[n] = exc
+
+    assert gate.acquire(timeout=10)
+    threads = [threading.Thread(target=run, args=(n,)) for n in range(len(writers))]
+    try:
+        for n, thread in enumerate(threads):  # one at a time: the queue's order is the writers' order
+            thread.start()
+            deadline = time.monotonic() + 30
+            while len(gate._waiters) < n + 1:
+                assert time.monotonic() < deadline, "the writers did not queue"
+                time.sleep(0.001)
+    finally:
+        gate.release()
+    for thread in threads:
+        thread.join(60)
+    return outcomes
+
+
+def _count_commits(engine) -> list[int]:
+    commits: list[int] = []
+    event.listen(engine, "commit", lambda _connection: commits.append(1))
+    return commits
+
+
+@pytest.mark.parametrize(
+    "refused", [0, 2]
+)  # the batch's first use case (no savepoint), a later one (savepoint)
+def test_queued_writes_share_one_commit_and_a_refused_one_leaves_the_others(world, refused):
+    crc = world.actor(CRC)
+    codes = [data.create_subject(world.edc, crc, "CN01").code for _ in range(4)]
+    data.save_form(world.edc, crc, codes[refused], "BASELINE", "VITALS", {"WEIGHT": 50})
+    before = verify_audit(world.edc).head_seq
+    commits = _count_commits(world.edc.engine)
+
+    def first_entry(code: str, weight: int):
+        return lambda: data.save_form(world.edc, crc, code, "BASELINE", "VITALS", {"WEIGHT": weight})
+
+    def stale_change():  # version 1 is current: base version 7 is refused with 409
+        return data.save_form(
+            world.edc, crc, codes[refused], "BASELINE", "VITALS", {"WEIGHT": 51}, base_version=7, reason="x"
+        )
+
+    writers = [first_entry(code, 60 + n) for n, code in enumerate(codes)]
+    writers[refused] = stale_change
+    outcomes = _queue_behind_a_held_gate(world, writers)
+    assert isinstance(outcomes[refused], ConflictError)
+    assert outcomes[refused].problems[0].code == "EDC-023"
+    assert [o.version for n, o in enumerate(outcomes) if n != refused] == [1, 1, 1]
+    assert len(commits) == 1  # the three stored use cases, one database commit
+    for n, code in enumerate(codes):
+        (form,) = data.list_forms(world.edc, crc, code)
+        assert (form.version, form.values["WEIGHT"]) == (1, 50 if n == refused else 60 + n)
+    report = verify_audit(world.edc)
+    assert report.is_intact, report.to_dict()
+    entries = read_audit(world.edc, Actor.system("test"), table="forms", after=before, limit=100).entries
+    assert sorted(e.record_id for e in entries) == sorted(
+        str(data.list_forms(world.edc, crc, c)[0].id) for n, c in enumerate(codes) if n != refused
+    )
+
+
+def test_a_failed_commit_fails_every_write_of_its_batch_and_stores_nothing(world):
+    crc = world.actor(CRC)
+    codes = [data.create_subject(world.edc, crc, "CN01").code for _ in range(3)]
+    before = verify_audit(world.edc).head_seq
+
+    def fail_commit(_connection):
+        raise OperationalError("COMMIT", {}, Exception("disk I/O error"))
+
+    event.listen(world.edc.engine, "commit", fail_commit)
+    try:
+        outcomes = _queue_behind_a_held_gate(
+            world,
+            [
+                (lambda c=code: data.save_form(world.edc, crc, c, "BASELINE", "VITALS", {"WEIGHT": 70}))
+                for code in codes
+            ],
+        )
+    finally:
+        event.remove(world.edc.engine, "commit", fail_commit)
+    for outcome in outcomes:
+        assert isinstance(outcome, ServiceUnavailableError), outcome
+        assert outcome.problems[0].code == "DB-001"
+    for code in codes:
+        assert data.list_forms(world.edc, crc, code) == []
+    report = verify_audit(world.edc)
+    assert report.is_intact and report.head_seq == before, report.to_dict()
+    # the next writes go through
+    assert data.save_form(world.edc, crc, codes[0], "BASELINE", "VITALS", {"WEIGHT": 71}).version == 1
+
+
+@pytest.mark.parametrize("limit", [2])
+def test_a_batch_commits_at_its_size_limit(world, monkeypatch, limit):
+    import oligotrial.services._context as context
+
+    monkeypatch.setattr(context, "GROUP_COMMIT_LIMIT", limit)
+    crc = world.actor(CRC)
+    codes = [data.create_subject(world.edc, crc, "CN01").code for _ in range(5)]
+    commits = _count_commits(world.edc.engine)
+    outcomes = _queue_behind_a_held_gate(
+        world,
+        [
+            (lambda c=code: data.save_form(world.edc, crc, c, "BASELINE", "VITALS", {"WEIGHT": 70}))
+            for code in codes
+        ],
+    )
+    assert [o.version for o in outcomes] == [1] * 5
+    assert len(commits) == 3  # 2 + 2 + 1
+    assert verify_audit(world.edc).is_intact
