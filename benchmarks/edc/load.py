@@ -3,13 +3,17 @@
 Usage (from the repository root, as root so PostgreSQL can run as the postgres user)::
 
     .venv/bin/python benchmarks/edc/load.py [--backend sqlite|postgresql|both] [--clients 50] [--seconds 20]
-                                            [--workers 1]
+                                            [--workers 1] [--rate 0]
 
 For each backend the script creates a fresh database with ``oligotrial init``, starts ``oligotrial serve`` as a
 separate process on a free loopback port, creates a site, a coordinator and one subject per client through the
 API, logs each client in (its own bearer token), then runs the clients for the given time: each loops over
 a form save (PUT, audited; the first entry of a form, then changes with their base version and a reason)
-followed by a read of the same form (GET). Afterwards it checks that every save the server acknowledged is in the database (the form's version
+followed by a read of the same form (GET). Closed loop (``--rate 0``, the default): each client sends its next
+save as soon as its read is answered, so the run measures the most the server does and the latencies follow
+from it (50 clients / throughput = one loop). Paced (``--rate R``): the clients offer R saves per second in
+all, each client's saves due at a fixed interval (50 / R seconds), spread evenly over the clients; a save's
+latency counts from when it was due, so a server that cannot keep up shows it (no coordinated omission). Afterwards it checks that every save the server acknowledged is in the database (the form's version
 history), and verifies the audit chain with ``oligotrial audit verify``. Request loops are bounded in time and
 target 127.0.0.1 only. The figures include the CPU used by the server process(es) and by this client (both
 share the machine's cores), per save+read pair, and the load average when the run started.
@@ -257,11 +261,23 @@ def _request(method: str, path: str, authorization: str, body: bytes = b"") -> b
     return (head + f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n").encode() + body
 
 
-async def client_loop(base: str, subject: str, headers: dict[str, str], seconds: float, tally: Tally) -> None:
+async def client_loop(
+    base: str,
+    subject: str,
+    headers: dict[str, str],
+    seconds: float,
+    tally: Tally,
+    schedule: tuple[float, float] | None = None,
+) -> None:
     """Save (PUT) then read (GET) the client's own form until the time is up.
 
     The client owns its form, so it knows the base version of its next change: the version the server
     acknowledged last (taken from the save's answer and checked to be the previous one plus one).
+
+    ``schedule`` (first start, period; ``time.perf_counter`` seconds) paces the client: its k-th save is due at
+    ``first + k * period`` and is sent then, or at once when the client is behind; its latency is counted from
+    when it was due, so a server that falls behind the offered rate shows it in the latencies (no coordinated
+    omission). Without a schedule the client sends its next save as soon as the previous read is answered.
     """
     host, port = base.removeprefix("http://").rsplit(":", 1)
     connection = Connection(host, int(port))
@@ -275,6 +291,14 @@ async def client_loop(base: str, subject: str, headers: dict[str, str], seconds:
     try:
         while time.monotonic() < deadline:
             n += 1
+            due = None
+            if schedule is not None:
+                due = schedule[0] + (n - 1) * schedule[1]
+                wait = due - time.perf_counter()
+                if wait > 0:
+                    await asyncio.sleep(wait)
+                if time.monotonic() >= deadline:
+                    break
             if version is None:
                 body = b'{"values":{"WEIGHT":%d,"NOTE":"entry %d"}}' % (60 + n % 30, n)
             else:
@@ -290,7 +314,7 @@ async def client_loop(base: str, subject: str, headers: dict[str, str], seconds:
             except (OSError, asyncio.IncompleteReadError, asyncio.LimitOverrunError, RuntimeError) as exc:
                 tally.errors.append(f"save: {exc!r}")
                 continue
-            tally.saves.append(time.perf_counter() - start)
+            tally.saves.append(time.perf_counter() - (start if due is None else min(start, due)))
             if status != 200:
                 tally.errors.append(f"save {status}: {answer[:200]!r}")
                 continue
@@ -350,7 +374,7 @@ def percentile(values: list[float], q: float) -> float:
     return statistics.quantiles(values, n=100, method="inclusive")[q - 1] if len(values) > 1 else values[0]
 
 
-def run(backend: str, url: str, clients: int, seconds: float, workers: int) -> dict[str, object]:
+def run(backend: str, url: str, clients: int, seconds: float, workers: int, rate: float) -> dict[str, object]:
     env = {**os.environ, "OLIGOTRIAL_SECRET_KEY": secrets.token_urlsafe(48), "OLIGOTRIAL_ENV": "production"}
     with server(url, workers, env) as (base, pid):
         subjects = prepare(base, clients)
@@ -360,8 +384,14 @@ def run(backend: str, url: str, clients: int, seconds: float, workers: int) -> d
         logins = [_login(base, COORDINATOR, COORDINATOR_PASSWORD) for _ in subjects]
 
         async def main() -> None:
+            # Paced: the clients' saves due evenly spread, client i first at i / rate, then every clients / rate.
+            first = time.perf_counter() + 0.05
+            schedules = [(first + i / rate, clients / rate) if rate else None for i in range(clients)]
             await asyncio.gather(
-                *(client_loop(base, s, h, seconds, tally) for s, h in zip(subjects, logins, strict=True))
+                *(
+                    client_loop(base, s, h, seconds, tally, schedule)
+                    for s, h, schedule in zip(subjects, logins, schedules, strict=True)
+                )
             )
 
         load_before = os.getloadavg()[0]
@@ -384,6 +414,7 @@ def run(backend: str, url: str, clients: int, seconds: float, workers: int) -> d
         "clients": clients,
         "workers": workers,
         "seconds": round(elapsed, 1),
+        "offered_writes_per_s": rate or "closed loop",
         "saves": len(tally.saves),
         "reads": len(tally.reads),
         "errors": len(tally.errors),
@@ -412,26 +443,39 @@ def main() -> None:
     parser.add_argument("--clients", type=int, default=50)
     parser.add_argument("--seconds", type=float, default=20.0)
     parser.add_argument("--workers", type=int, default=1)
+    parser.add_argument(
+        "--rate",
+        type=float,
+        default=0.0,
+        help="offered saves per second over all clients (each save followed by a read); 0: closed loop",
+    )
     args = parser.parse_args()
     results = []
     if args.backend in {"sqlite", "both"}:
         folder = Path(tempfile.mkdtemp(prefix="oligotrial-load-"))
         results.append(
-            run("sqlite", f"sqlite:///{folder / 'trial.db'}", args.clients, args.seconds, args.workers)
+            run(
+                "sqlite",
+                f"sqlite:///{folder / 'trial.db'}",
+                args.clients,
+                args.seconds,
+                args.workers,
+                args.rate,
+            )
         )
         shutil.rmtree(folder, ignore_errors=True)
     if args.backend in {"postgresql", "both"}:
         with postgres_cluster() as url:
-            results.append(run("postgresql", url, args.clients, args.seconds, args.workers))
+            results.append(run("postgresql", url, args.clients, args.seconds, args.workers, args.rate))
     print(json.dumps(results, indent=2))
     print(
-        "| backend | clients | workers | audited writes/s | save p50 / p99 ms | read p50 / p99 ms | errors "
+        "| backend | clients | workers | offered | audited writes/s | save p50 / p99 ms | read p50 / p99 ms | errors "
         "| CPU server / client (cores) | CPU ms per save+read server / client | load avg |"
     )
-    print("|---|---|---|---|---|---|---|---|---|---|")
+    print("|---|---|---|---|---|---|---|---|---|---|---|")
     for r in results:
         print(
-            f"| {r['backend']} | {r['clients']} | {r['workers']} | {r['writes_per_s']} | {r['save_p50_ms']} / "
+            f"| {r['backend']} | {r['clients']} | {r['workers']} | {r['offered_writes_per_s']} | {r['writes_per_s']} | {r['save_p50_ms']} / "
             f"{r['save_p99_ms']} | {r['read_p50_ms']} / {r['read_p99_ms']} | {r['errors']} | "
             f"{r['server_cpu_share']} / {r['client_cpu_share']} | {r['server_cpu_ms_per_save_and_read']} / "
             f"{r['client_cpu_ms_per_save_and_read']} | "

@@ -20,6 +20,7 @@ import asyncio
 import cProfile
 import io
 import json
+import os
 import pstats
 import shutil
 import tempfile
@@ -188,7 +189,7 @@ def main() -> None:
     )
     if profiler:
         out = io.StringIO()
-        pstats.Stats(profiler, stream=out).sort_stats("cumulative").print_stats(80)
+        pstats.Stats(profiler, stream=out).sort_stats(os.environ.get("PSORT", "cumulative")).print_stats(80)
         print(out.getvalue())
     edc.engine.dispose()
     shutil.rmtree(folder, ignore_errors=True)
