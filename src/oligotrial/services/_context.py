@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from argon2 import PasswordHasher
-from sqlalchemy import Connection, Engine, select
+from sqlalchemy import Connection, Engine
 from sqlalchemy.exc import DataError, DBAPIError, IntegrityError, OperationalError, SQLAlchemyError
 from sqlalchemy.orm import Session
 
@@ -25,9 +25,8 @@ from oligotrial.errors import (
     ServiceUnavailableError,
 )
 from oligotrial.settings import Settings
-from oligotrial.store.audit import append_audit
+from oligotrial.store.audit import audit_entry, chain_entries
 from oligotrial.store.engine import SQLITE_BEGIN_OPTION, WriterGate, writer_gate
-from oligotrial.store.tables import AuditChainHead
 
 __all__ = [
     "ROLE_PERMISSIONS",
@@ -183,6 +182,8 @@ class _Batch:
 
     connection: Connection
     members: int = 0
+    audit: list[dict[str, Any]] = field(default_factory=list)  # entries of its stored use cases, to chain
+    current_audit: list[dict[str, Any]] = field(default_factory=list)  # of the use case running in it
     is_rolled_back: bool = False  # its first use case failed: the transaction is gone, nothing else was in it
     is_broken: bool = False
     committed: threading.Event = field(default_factory=threading.Event)
@@ -209,7 +210,9 @@ def _session(edc: Edc, *, write: bool) -> Iterator[Session]:
     batch = _BATCHES.get(engine)
     if is_nested and batch is not None:  # a use case inside a use case: a savepoint inside its savepoint
         try:
-            with _transaction(edc, write=True, connection=batch.connection) as session:
+            with _transaction(
+                edc, write=True, connection=batch.connection, audit_into=batch.current_audit
+            ) as session:
                 yield session
         finally:
             gate.release()
@@ -222,8 +225,15 @@ def _session(edc: Edc, *, write: bool) -> Iterator[Session]:
             raise
     is_first = batch.members == 0
     batch.members += 1
+    batch.current_audit = []
     try:
-        with _transaction(edc, write=True, connection=batch.connection, savepoint=not is_first) as session:
+        with _transaction(
+            edc,
+            write=True,
+            connection=batch.connection,
+            savepoint=not is_first,
+            audit_into=batch.current_audit,
+        ) as session:
             yield session
     except BaseException as exc:
         # Rolled back: the first use case of a batch with the batch's whole transaction (there is nothing
@@ -234,6 +244,7 @@ def _session(edc: Edc, *, write: bool) -> Iterator[Session]:
         )
         _finish(engine, gate, batch, waits=False)
         raise
+    batch.audit += batch.current_audit
     _finish(engine, gate, batch, waits=True)
 
 
@@ -247,10 +258,6 @@ def _begin_batch(edc: Edc) -> Connection:
     try:
         connection.execution_options(**{SQLITE_BEGIN_OPTION: "IMMEDIATE"})
         connection.begin()
-        if edc.dialect == "postgresql":
-            # Every write appends to the audit chain: taking its head first gives all write transactions
-            # one lock order (no deadlocks with foreign-key share locks) and serializes appends.
-            connection.execute(select(AuditChainHead.id).where(AuditChainHead.id == 1).with_for_update())
     except OperationalError as exc:
         connection.close()
         raise ServiceUnavailableError(
@@ -282,6 +289,7 @@ def _finish(engine: Engine, gate: WriterGate, batch: _Batch, *, waits: bool) -> 
         if batch.is_rolled_back and not batch.is_broken:
             batch.failure = None  # its only use case has raised its own error
         elif not batch.is_broken:
+            chain_entries(batch.connection, batch.audit)
             batch.connection.commit()
             batch.failure = None
     except IntegrityError:
@@ -306,8 +314,15 @@ def _finish(engine: Engine, gate: WriterGate, batch: _Batch, *, waits: bool) -> 
 
 @contextmanager
 def _transaction(
-    edc: Edc, *, write: bool, connection: Connection | None = None, savepoint: bool = True
+    edc: Edc,
+    *,
+    write: bool,
+    connection: Connection | None = None,
+    savepoint: bool = True,
+    audit_into: list[dict[str, Any]] | None = None,
 ) -> Iterator[Session]:
+    """A session for one use case; a write use case's audit entries go to ``audit_into`` once its changes
+    are stored in the batch's transaction, or, without a batch, are chained before its commit."""
     if connection is not None:
         # A write use case in a batch: in its own savepoint of the batch's transaction or, the batch's first,
         # in the transaction itself (rolled back whole on an error: no savepoint's round trips for a lone write).
@@ -322,13 +337,18 @@ def _transaction(
     try:
         if write and connection is None:
             session.connection(execution_options={SQLITE_BEGIN_OPTION: "IMMEDIATE"})
-            if edc.dialect == "postgresql":
-                # As in _begin_batch: the audit chain's head is every write transaction's first lock.
-                session.execute(select(AuditChainHead.id).where(AuditChainHead.id == 1).with_for_update())
         yield session
         if write:
+            entries = session.info.pop(_AUDIT, [])
+            if audit_into is None:
+                session.flush()
+                chain_entries(session.connection(), entries)
             session.commit()
+            if audit_into is not None:
+                audit_into += entries
         else:
+            if session.info.get(_AUDIT):
+                raise RuntimeError("audit entries written in a read transaction would be lost")
             session.rollback()
     except IntegrityError as exc:
         _roll_back(session)
@@ -413,17 +433,26 @@ def write_audit(
     new: dict[str, Any] | None = None,
     reason: str | None = None,
 ) -> None:
-    """Record who did what, when, why and from where, in the caller's transaction."""
-    append_audit(
-        session,
-        actor_id=actor.user_id,
-        actor_username=actor.username,
-        action=action,
-        table_name=table_name,
-        record_id=record_id,
-        site_id=site_id,
-        old=old,
-        new=new,
-        reason=reason,
-        source=actor.source[:128],
+    """Record who did what, when, why and from where, in the caller's transaction.
+
+    The entry is chained to the audit trail at the end of the transaction, after every change it records
+    (:func:`oligotrial.store.audit.chain_entries`), and is stored if and only if they are.
+    """
+    session.info.setdefault(_AUDIT, []).append(
+        audit_entry(
+            actor_id=actor.user_id,
+            actor_username=actor.username,
+            action=action,
+            table_name=table_name,
+            record_id=record_id,
+            site_id=site_id,
+            old=old,
+            new=new,
+            reason=reason,
+            source=actor.source[:128],
+        )
     )
+
+
+_AUDIT = "oligotrial_audit_entries"
+"""Key of a session's ``info`` under which :func:`write_audit` collects the entries of its use case."""

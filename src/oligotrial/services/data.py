@@ -333,8 +333,9 @@ def write_form_version(
     base_version: int | None = None,
     reason: str | None = None,
     status: FormStatus = "complete",
-) -> tuple[Form, bool]:
-    """Create or change a form in the caller's transaction; returns the form and whether anything changed.
+) -> tuple[Form, Event, bool]:
+    """Create or change a form in the caller's transaction; returns the form, its event and whether anything
+    changed.
 
     Notes
     -----
@@ -414,7 +415,7 @@ def write_form_version(
                 "values": values,
             },
         )
-        return form, True
+        return form, event, True
     if form.is_locked:
         raise ConflictError(Problem("EDC-025", "form", "the form is locked; ask a data manager to unlock it"))
     _check_version(form.version, base_version)
@@ -426,7 +427,7 @@ def write_form_version(
         if form.item_values.get(k, _MISSING) != values.get(k, _MISSING)
     )
     if not changed and status == form.status and not date_changed:
-        return form, False
+        return form, event, False
     text = require_reason(reason)
     if date_changed:
         write_audit(
@@ -483,7 +484,7 @@ def write_form_version(
         new=new,
         reason=text,
     )
-    return form, True
+    return form, event, True
 
 
 _FORMS = cast(Table, Form.__table__)
@@ -529,7 +530,7 @@ def save_form(
         values = check_item_values(values)
         subject, site_code = load_subject(session, actor, subject_code)
         actor.require(Permission.ENTER_DATA, subject.site_id)
-        form, is_changed = write_form_version(
+        form, event, is_changed = write_form_version(
             session,
             actor,
             subject,
@@ -544,9 +545,6 @@ def save_form(
         if is_changed:
             _run_edit_checks(edc, session, actor, form, event_code, datetime.now(UTC))
             session.flush()
-        # the event was loaded or created by write_form_version: the identity map answers without a query
-        event = session.get(Event, form.event_id)
-        assert event is not None
         return _form_view(form, subject.code, site_code, event.event_code, event.event_date)
 
 

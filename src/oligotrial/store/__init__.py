@@ -1,12 +1,13 @@
 """Persistence of the EDC: tables, engine creation, migrations and the hash-chained audit trail."""
 
-from oligotrial.store.audit import AuditReport, append_audit, verify_audit_chain
+from oligotrial.store.audit import AuditReport, audit_entry, chain_entries, verify_audit_chain
 from oligotrial.store.engine import create_engine, normalize_database_url
 from oligotrial.store.migrate import current_revision, head_revision, upgrade_database
 
 __all__ = [
     "AuditReport",
-    "append_audit",
+    "audit_entry",
+    "chain_entries",
     "create_engine",
     "current_revision",
     "head_revision",

@@ -12,20 +12,23 @@ last position and hash, so removing the newest rows is detected as well as remov
 
 Appends are serialized: the head row is read ``FOR UPDATE`` (PostgreSQL) inside a write transaction that
 SQLite begins with ``BEGIN IMMEDIATE``; two concurrent writers can therefore never chain to the same
-predecessor. Within one server process, write transactions also queue first-come first-served for the
-process's writer gate (:func:`oligotrial.store.engine.writer_gate`), so the database lock is contended by at
-most one transaction per process.
+predecessor. A write transaction collects its entries and chains them at its end (:func:`chain_entries`), so
+the head is held only for the append and the commit. Within one server process, write use cases also queue
+first-come first-served for the process's writer gate (:func:`oligotrial.store.engine.writer_gate`) and
+those queued together share one transaction and one append (group commit, see
+:func:`oligotrial.services.write_transaction`).
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, cast
 
-from sqlalchemy import Table, bindparam, insert, select, update
+from sqlalchemy import Connection, Table, bindparam, insert, select, update
 from sqlalchemy.orm import Session
 
 from oligotrial.errors import Problem
@@ -33,8 +36,9 @@ from oligotrial.store.tables import GENESIS_HASH, AuditChainHead, AuditEntry
 
 __all__ = [
     "AuditReport",
-    "append_audit",
+    "audit_entry",
     "canonical_json",
+    "chain_entries",
     "compute_entry_hash",
     "entry_fields",
     "verify_audit_chain",
@@ -76,8 +80,7 @@ def compute_entry_hash(fields: dict[str, Any]) -> str:
     return hashlib.sha256(canonical_json(fields).encode("utf-8")).hexdigest()
 
 
-def append_audit(
-    session: Session,
+def audit_entry(
     *,
     actor_id: int | None,
     actor_username: str,
@@ -90,23 +93,8 @@ def append_audit(
     reason: str | None,
     source: str,
 ) -> dict[str, Any]:
-    """Append one entry to the chain in the caller's (write) transaction and advance the chain head.
-
-    Returns the entry's columns as written (position ``id``, ``prev_hash``, ``hash`` ...): the entry is
-    inserted with a plain ``INSERT``, not through the session's unit of work, and no ORM object is built.
-
-    Notes
-    -----
-    The session's pending changes are flushed first (the audited change reaches the database before its
-    entry); then three plain statements on the session's connection: read the head (``FOR UPDATE`` on
-    PostgreSQL; on SQLite the ``BEGIN IMMEDIATE`` write transaction already excludes other writers), insert
-    the entry, move the head. The head row stays locked until the transaction ends, so the entry commits or
-    rolls back together with the change it records. Only one writer per process at a time contends for the
-    head: the others wait in their process's writer gate (:func:`oligotrial.store.engine.writer_gate`).
-    """
-    at = datetime.now(UTC)
-    fields: dict[str, Any] = {
-        "at": at,
+    """The fields of a new entry, before :func:`chain_entries` gives it its time, position and hashes."""
+    return {
         "actor_id": actor_id,
         "actor_username": actor_username,
         "action": action,
@@ -118,15 +106,33 @@ def append_audit(
         "reason": reason,
         "source": source,
     }
-    session.flush()
-    connection = session.connection()
+
+
+def chain_entries(connection: Connection, entries: Sequence[dict[str, Any]]) -> None:
+    """Append ``entries`` (from :func:`audit_entry`), in order, to the chain in the connection's transaction.
+
+    Notes
+    -----
+    Three statements: read the head (``FOR UPDATE`` on PostgreSQL; on SQLite the ``BEGIN IMMEDIATE`` write
+    transaction already excludes other writers), insert the entries, move the head. Each entry is stamped
+    with the time it is chained (UTC, under the head's lock, so times never decrease along the chain). The
+    head row stays locked until the transaction ends, so the entries commit or roll back together with the
+    changes they record. Callers chain at the end of the transaction, after every change: the head is then
+    the last lock a write transaction takes, held only for these statements and the commit, and a transaction
+    holding it waits for no other lock (no deadlock).
+    """
+    if not entries:
+        return
     head_seq, head_hash = connection.execute(_HEAD_FOR_UPDATE).one()
-    fields["id"] = int(head_seq) + 1
-    fields["prev_hash"] = head_hash
-    fields["hash"] = compute_entry_hash({**fields, "at": _iso(at)})
-    connection.execute(_INSERT_ENTRY, fields)
-    connection.execute(_MOVE_HEAD, {"new_seq": fields["id"], "new_hash": fields["hash"]})
-    return fields
+    at = datetime.now(UTC)
+    rows = []
+    for entry in entries:
+        row = {**entry, "at": at, "id": int(head_seq) + 1, "prev_hash": head_hash}
+        row["hash"] = compute_entry_hash({**row, "at": _iso(at)})
+        head_seq, head_hash = row["id"], row["hash"]
+        rows.append(row)
+    connection.execute(_INSERT_ENTRY, rows)
+    connection.execute(_MOVE_HEAD, {"new_seq": head_seq, "new_hash": head_hash})
 
 
 _HEAD = cast(Table, AuditChainHead.__table__)

@@ -2,7 +2,7 @@
 
 Every timestamp is stored in UTC (:class:`UTCDateTime` refuses naive datetimes). Identifiers are integers
 assigned by the database except ``audit_log.id``, which is the position in the hash chain and is assigned
-by :func:`oligotrial.store.audit.append_audit` under the chain lock.
+by :func:`oligotrial.store.audit.chain_entries` under the chain lock.
 """
 
 from __future__ import annotations

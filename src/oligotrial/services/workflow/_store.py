@@ -97,7 +97,7 @@ def write_form(
     """Create or change a form in the caller's transaction with
     :func:`oligotrial.services.data.write_form_version`: a new version per change, audited; a change needs
     the current ``base_version`` (409 ``EDC-023``) and a reason (``EDC-010``); a locked form refuses it."""
-    form, _ = write_form_version(
+    form, _, _ = write_form_version(
         session,
         actor,
         subject,
