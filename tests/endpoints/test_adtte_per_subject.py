@@ -1,15 +1,16 @@
 """ADTTE's per-subject assessment lookups (first PD, last adequate, before new therapy, before the event):
-the compiled scan against plain filters and group-bys."""
+the compiled scan (:func:`assessment_rows`) against plain filters and group-bys."""
 
 from __future__ import annotations
 
 from datetime import date, timedelta
 
+import numpy as np
 import polars as pl
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from oligotrial.endpoints.adtte import Assessments, assessment_lookups
+from oligotrial.endpoints.adtte import Assessments, _owner_date_order, assessment_rows
 
 D0 = date(2024, 1, 1)
 RESPONSES = {"USUBJID": pl.Utf8, "RSDTC": pl.Date, "OVRLRESP": pl.Utf8, "RSSEQ": pl.Int64, "SRCDOM": pl.Utf8}
@@ -21,12 +22,27 @@ def d(n: int) -> date:
     return D0 + timedelta(days=n)
 
 
-def lookups(responses: list[tuple], subjects: list[tuple], progression: bool, death: bool) -> pl.DataFrame:
-    """``subjects`` is ADSL (its order gives ``_I``); the endpoint's population is every subject."""
+def lookups(
+    responses: list[tuple], subjects: list[tuple], progression: bool, death: bool, owners: bool = False
+) -> pl.DataFrame:
+    """``subjects`` is ADSL (its order gives ``_I``); the endpoint's population is every subject. ``owners``:
+    the responses' ADSL rows are given (found with a dict), else looked up by USUBJID."""
     adsl = pl.DataFrame(subjects, schema=SUBJECTS, orient="row")
-    coded = Assessments.of(pl.DataFrame(responses, schema=RESPONSES, orient="row"), adsl)
+    frame = pl.DataFrame(responses, schema=RESPONSES, orient="row")
+    row_of = {subject[0]: n for n, subject in enumerate(subjects)}
+    given = np.array([row_of.get(r[0], -1) for r in responses], dtype=np.int64) if owners else None
+    coded = Assessments.of(frame, adsl, given)
     population = adsl.with_columns(pl.int_range(pl.len(), dtype=pl.Int64).alias("_I"))
-    return assessment_lookups(coded, population, progression, death)
+    rows = assessment_rows(coded, population, progression, death)
+    columns = []
+    for k, name in enumerate(("_PD", "_LAST", "_PRENAT", "_PREEVT")):
+        at = pl.Series(rows[:, k]).to_frame("at").select(pl.when(pl.col("at") >= 0).then("at")).to_series()
+        columns += coded.records.select(
+            pl.col("RSDTC").gather(at).alias(name),
+            pl.col("RSSEQ").gather(at).alias(f"{name}SEQ"),
+            pl.col("SRCDOM").gather(at).alias(f"{name}DOM"),
+        ).get_columns()
+    return pl.DataFrame(columns)
 
 
 def test_worked_subject():
@@ -52,6 +68,7 @@ def test_worked_subject():
         ("S4", d(0), d(10), None),
     ]
     got = lookups(responses, subjects, progression=True, death=True)
+    assert lookups(responses, subjects, progression=True, death=True, owners=True).equals(got)
     assert got.select(
         "_PD", "_PDSEQ", "_LAST", "_LASTSEQ", "_LASTDOM", "_PRENATSEQ", "_PREEVTSEQ"
     ).rows() == [
@@ -126,10 +143,10 @@ def study(draw: st.DrawFn) -> tuple[list[tuple], list[tuple]]:
 
 
 @settings(max_examples=150, deadline=None)
-@given(data=study(), progression=st.booleans(), death=st.booleans())
-def test_agrees_with_plain_group_bys(data, progression, death):
+@given(data=study(), progression=st.booleans(), death=st.booleans(), owners=st.booleans())
+def test_agrees_with_plain_group_bys(data, progression, death, owners):
     responses, subjects = data
-    got = lookups(responses, subjects, progression, death)
+    got = lookups(responses, subjects, progression, death, owners)
     expected = plain(
         pl.DataFrame(responses, schema=RESPONSES, orient="row"),
         pl.DataFrame(subjects, schema=SUBJECTS, orient="row"),
@@ -137,3 +154,15 @@ def test_agrees_with_plain_group_bys(data, progression, death):
         death,
     )
     assert got.rows() == expected.rows()
+
+
+def test_owner_date_order():
+    # owner -1 (not in ADSL) first, then by owner, a null day first, ties in input order; None when in order
+    owner = np.array([1, 0, 1, -1, 0, 1], dtype=np.int64)
+    day = pl.Series([5, 7, None, 9, 3, 5], dtype=pl.Int64)
+    assert _owner_date_order(owner, day).tolist() == [3, 4, 1, 2, 0, 5]
+    assert _owner_date_order(np.array([0, 0, 1]), pl.Series([1, 2, 0], dtype=pl.Int64)) is None
+    # days too far apart for one packed key: the same order from a two-key sort
+    far = pl.Series([5 << 40, 7 << 40, None, 9 << 40, 3 << 40, 5 << 40], dtype=pl.Int64)
+    big = owner * (1 << 22)
+    assert _owner_date_order(big, far).tolist() == [3, 4, 1, 2, 0, 5]

@@ -1,16 +1,16 @@
 """The integer lookups behind the endpoint derivations: each record's DM row, the ADRS assessment behind a
-date, the ADRS order; each against the plain dict / join / sort it replaces."""
+date, the ADRS order; each against the plain dict / scan / sort it replaces."""
 
 from __future__ import annotations
 
-from datetime import date, timedelta
+from datetime import date
 
 import numpy as np
 import polars as pl
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from oligotrial.endpoints.adrs import _assessment_rows, _sorted
+from oligotrial.endpoints.adrs import _NULL_DAY, _DayOffsets, _matches
 from oligotrial.endpoints.sdtm import subject_rows_of
 
 D0 = date(2024, 1, 1)
@@ -45,57 +45,62 @@ def test_subject_rows_agree_with_a_dict(dm, picks, order, dm_sorted):
     assert got.tolist() == expected
 
 
-def responses(rows: list[tuple[int, int]]) -> pl.DataFrame:
-    return pl.DataFrame(
-        {"_RANK": [r for r, _ in rows], "RSDTC": [D0 + timedelta(days=d) for _, d in rows]},
-        schema={"_RANK": pl.Int64, "RSDTC": pl.Date},
-    )
+def test_matches_worked():
+    # sorted keys 10, 20, 20, 30: query 20 has two matches, 30 one, 25 none; the last query is not wanted
+    ordered = np.array([10, 20, 20, 30])
+    record, found = _matches(ordered, np.array([30, 25, 20, 10]), np.array([True, True, True, False]))
+    assert record.tolist() == [0, 1, 2, 2, 3]
+    assert found.tolist() == [3, -1, 1, 2, -1]
+    # at most one match each: one entry per query
+    record, found = _matches(ordered, np.array([10, 30]), np.array([True, True]))
+    assert record.tolist() == [0, 1] and found.tolist() == [0, 3]
 
 
-def best(rows: list[tuple[int, int | None, int | None, int | None]]) -> pl.DataFrame:
-    day = lambda d: None if d is None else D0 + timedelta(days=d)  # noqa: E731
-    return pl.DataFrame(
-        {
-            "_RANK": [r[0] for r in rows],
-            "BOR_DATE": [day(r[1]) for r in rows],
-            "CBOR_DATE": [day(r[2]) for r in rows],
-            "CRSP_DATE": [day(r[3]) for r in rows],
-        },
-        schema={"_RANK": pl.Int64, "BOR_DATE": pl.Date, "CBOR_DATE": pl.Date, "CRSP_DATE": pl.Date},
-    )
-
-
-def test_assessment_rows():
-    # subject 2: days 40, 10, 80 (rows 0-2); subject 1: days 10, 50 (rows 3-4)
-    found = _assessment_rows(
-        responses([(2, 40), (2, 10), (2, 80), (1, 10), (1, 50)]),
-        best([(1, 50, 10, None), (2, 10, 80, 90), (3, None, None, None)]),
-    )
-    assert found is not None
-    assert found["BOR_DATE"].tolist() == [4, 1, -1]
-    assert found["CBOR_DATE"].tolist() == [3, 2, -1]
-    assert found["CRSP_DATE"].tolist() == [-1, -1, -1]  # none of subject 2 on day 90
-    # two records of one subject on one date: the caller joins instead
-    assert _assessment_rows(responses([(1, 10), (1, 10)]), best([(1, 10, 10, 10)])) is None
+@settings(max_examples=200, deadline=None)
+@given(
+    keys=st.lists(st.integers(0, 12), max_size=20),
+    queries=st.lists(st.tuples(st.integers(0, 14), st.booleans()), max_size=10),
+)
+def test_matches_agree_with_a_scan(keys, queries):
+    ordered = np.sort(np.array(keys, dtype=np.int64))
+    query = np.array([q for q, _ in queries], dtype=np.int64)
+    wanted = np.array([w for _, w in queries], dtype=np.bool_)
+    expected = []
+    for n, (q, w) in enumerate(queries):
+        hits = [i for i, k in enumerate(ordered.tolist()) if k == q] if w else []
+        expected += [(n, i) for i in hits] or [(n, -1)]
+    record, found = _matches(ordered, query, wanted)
+    assert list(zip(record.tolist(), found.tolist(), strict=True)) == expected
 
 
 @settings(max_examples=100, deadline=None)
 @given(
-    st.lists(
-        st.tuples(st.integers(1, 4), st.integers(0, 4), st.one_of(st.none(), st.integers(0, 30))),
+    rows=st.lists(
+        st.tuples(st.integers(0, 4), st.integers(0, 4), st.one_of(st.none(), st.integers(-40, 30))),
         max_size=30,
-        unique=True,
-    )
+    ),
+    far=st.booleans(),
 )
-def test_sorted_agrees_with_a_sort(rows):
-    frame = pl.DataFrame(
-        {
-            "_RANK": [r[0] for r in rows],
-            "_ORDER": [r[1] for r in rows],
-            "ADT": [None if r[2] is None else D0 + timedelta(days=r[2]) for r in rows],
-            "N": np.arange(len(rows)),
-        },
-        schema={"_RANK": pl.Int64, "_ORDER": pl.Int64, "ADT": pl.Date, "N": pl.Int64},
+def test_day_offsets_order_as_a_sort(rows, far):
+    # ``far``: days so far apart that the offsets may not fit in the packed key (dense codes then)
+    scale = 1 << 57 if far else 1
+    rank = np.array([r[0] for r in rows], dtype=np.int64)
+    parameter = np.array([r[1] for r in rows], dtype=np.int64)
+    days = np.array([_NULL_DAY if r[2] is None else r[2] * scale for r in rows], dtype=np.int64)
+    offsets = _DayOffsets(days)
+    order = np.argsort(offsets.key(rank, parameter, offsets.offsets(days)), kind="stable")
+    expected = sorted(
+        range(len(rows)), key=lambda i: (rows[i][0], rows[i][1], rows[i][2] is None, rows[i][2] or 0)
     )
-    expected = frame.sort("_RANK", "_ORDER", "ADT", nulls_last=True, maintain_order=True)
-    assert _sorted(frame, 5).rows() == expected.rows()
+    assert order.tolist() == expected
+
+
+def test_day_offsets_switch_to_dense_codes():
+    near = _DayOffsets(np.array([0, 10, _NULL_DAY], dtype=np.int64))
+    assert near.codes is None and near.span == 12  # offsets 0..10, then the null
+    far = _DayOffsets(np.array([0, 1 << 61, _NULL_DAY], dtype=np.int64))
+    assert far.codes is not None and far.codes.tolist() == [0, 1 << 61] and far.span == 3
+    key = far.key(
+        np.zeros(3, dtype=np.int64), 0, far.offsets(np.array([1 << 61, _NULL_DAY, 0], dtype=np.int64))
+    )
+    assert key.tolist() == [1, 2, 0]

@@ -4,15 +4,18 @@ source records, the rule and the protocol version."""
 from __future__ import annotations
 
 from collections.abc import Mapping
+from concurrent.futures import Future
 from dataclasses import dataclass
+from functools import partial
 
 import polars as pl
 
+from oligotrial.endpoints._parallel import start
 from oligotrial.endpoints.adae import derive_adae
 from oligotrial.endpoints.adrs import ADRS_PARAMS, derive_adrs
-from oligotrial.endpoints.adsl import derive_adsl
+from oligotrial.endpoints.adsl import derive_adsl, derive_adsl_parts
 from oligotrial.endpoints.adtr import derive_adtr
-from oligotrial.endpoints.adtte import derive_adtte
+from oligotrial.endpoints.adtte import derive_adtte, derive_adtte_from
 from oligotrial.endpoints.sdtm import Study, check_sdtm
 from oligotrial.protocol.models import Protocol
 
@@ -57,21 +60,55 @@ def derive_adam(
     sd_min_days: int | None = None,
 ) -> AdamDatasets:
     """Check the SDTM tables and derive ADSL, ADRS, ADTTE, ADAE and ADTR (the response settings default to the
-    protocol's). Raises :class:`~oligotrial.errors.InputError` naming domain, row, variable and value."""
+    protocol's). Raises :class:`~oligotrial.errors.InputError` naming domain, row, variable and value.
+
+    Notes
+    -----
+    The datasets are those of :func:`check_sdtm`, :func:`derive_adsl`, :func:`derive_adrs`,
+    :func:`derive_adtte`, :func:`derive_adae` and :func:`derive_adtr` called in that order, and so is the
+    error raised (the first one in that order). Independent parts run side by side on a small thread pool
+    (:mod:`oligotrial.endpoints._parallel`): ADRS as soon as ADSL's dates, flags and arms are known (it reads
+    nothing else of ADSL); ADSL's induction best response, ADAE and ADTR once the rest of ADSL is known,
+    while this thread derives ADTTE (DoR as soon as ADRS knows the confirmed responders, before it builds
+    its records).
+    """
     study = check_sdtm(tables, protocol)
-    adsl = derive_adsl(study, protocol)
-    adrs = derive_adrs(
+    tumour_results = start(lambda: study.first_tumour_results)  # read by ADTTE; TR only
+    responders: Future[pl.DataFrame] = Future()  # published by ADRS before its records are built
+    adrs_started: list[Future[pl.DataFrame]] = []
+
+    def adrs_part(adsl_dates: pl.DataFrame) -> pl.DataFrame:
+        try:
+            return derive_adrs(
+                study,
+                adsl_dates,
+                protocol,
+                confirmation_min_days=confirmation_min_days,
+                max_ne_between_confirmation=max_ne_between_confirmation,
+                sd_min_days=sd_min_days,
+                on_responders=responders.set_result,
+            )
+        except BaseException as error:
+            if not responders.done():  # ADTTE's DoR waits on it: hand it the error
+                responders.set_exception(error)
+            raise
+
+    # ADRS reads only ADSL's dates, flags and arms: it starts as soon as they are known
+    adsl_without_bor, induction_bor = derive_adsl_parts(
         study,
-        adsl,
         protocol,
-        confirmation_min_days=confirmation_min_days,
-        max_ne_between_confirmation=max_ne_between_confirmation,
-        sd_min_days=sd_min_days,
+        on_dates=lambda adsl_dates: adrs_started.append(start(partial(adrs_part, adsl_dates))),
     )
-    return AdamDatasets(
-        adsl=adsl,
-        adrs=adrs,
-        adtte=derive_adtte(study, adsl, adrs, protocol),
-        adae=derive_adae(study, adsl, protocol),
-        adtr=derive_adtr(study, adsl),
-    )
+    (adrs,) = adrs_started
+    indbor = start(induction_bor)
+    adae = start(partial(derive_adae, study, adsl_without_bor, protocol))
+    adtr = start(partial(derive_adtr, study, adsl_without_bor))
+    try:
+        tumour_results.result()
+        adtte = derive_adtte_from(study, adsl_without_bor, responders.result, protocol)
+    except Exception:
+        indbor.result()  # an error of a dataset derived before ADTTE comes first
+        adrs.result()
+        raise
+    adsl = adsl_without_bor.with_columns(indbor.result())
+    return AdamDatasets(adsl=adsl, adrs=adrs.result(), adtte=adtte, adae=adae.result(), adtr=adtr.result())

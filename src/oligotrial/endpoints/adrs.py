@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 import numpy.typing as npt
 import polars as pl
 
-from oligotrial.endpoints.sdtm import Study, derive_overall_responses
+from oligotrial.endpoints._best import best_overall_response
+from oligotrial.endpoints.sdtm import Study, derive_overall_responses, nullable_rows, subject_rows_of
 from oligotrial.protocol.models import Protocol
-from oligotrial.rules.recist import derive_best_overall_response
 
 __all__ = ["ADRS_PARAMS", "derive_adrs"]
 
@@ -24,6 +26,18 @@ ADRS_PARAMS: dict[str, str] = {
 }
 #: PARAMCD -> its place among a subject's records (OVR first, then BOR, CBOR, CRSP, CB).
 ORDER = {code: n for n, code in enumerate(ADRS_PARAMS)}
+#: The subject-level parameters: (PARAMCD, the column of the BOR engine holding AVALC, the one holding the
+#: date, whether ADT is kept only for ``Y``).
+_SUBJECT_LEVEL = (
+    ("BOR", "BOR", "BOR_DATE", False),
+    ("CBOR", "CBOR", "CBOR_DATE", False),
+    ("CRSP", "CRSP", "CRSP_DATE", True),
+    ("CB", "CB", "CBOR_DATE", True),
+)
+_KEYS = ("STUDYID", "USUBJID", "ENRLFL", "ITTFL", "TRT01P")
+_SRCVAR = {"RS": "RSSTRESC", "TR": "TRSTRESC"}
+#: A day after every date: the sort offset of a null ADT (nulls last).
+_NULL_DAY = np.iinfo(np.int64).max
 
 
 def derive_adrs(
@@ -34,6 +48,7 @@ def derive_adrs(
     confirmation_min_days: int | None = None,
     max_ne_between_confirmation: int | None = None,
     sd_min_days: int | None = None,
+    on_responders: Callable[[pl.DataFrame], object] | None = None,
 ) -> pl.DataFrame:
     """Derive ADRS for all enrolled subjects.
 
@@ -44,12 +59,17 @@ def derive_adrs(
     protocol
         Supplies the confirmation interval, the NE allowance and the SD minimum (``response`` section);
         the keyword arguments override them.
+    on_responders
+        Called, as soon as they are known and before the records are built, with the confirmed responders
+        (:func:`oligotrial.endpoints.adtte.confirmed_responders` of the result, in ADSL order), so that
+        DoR can be derived while ADRS is finished.
 
     Returns
     -------
     polars.DataFrame
         ``STUDYID USUBJID PARAMCD PARAM AVALC ADT ENRLFL ITTFL TRT01P SRCDOM SRCVAR SRCSEQ``: one OVR record per
-        assessment and one BOR, CBOR, CRSP and CB record per enrolled subject.
+        assessment and one BOR, CBOR, CRSP and CB record per enrolled subject, sorted by USUBJID, parameter
+        (OVR, BOR, CBOR, CRSP, CB) and ADT (nulls last), ties in input order.
 
     Notes
     -----
@@ -59,33 +79,15 @@ def derive_adrs(
     RANDDT). ``ADT`` of BOR/CBOR is the date of the assessment that decided it (for a confirmed CR/PR, the
     first of the confirming pair); ``ADT`` of CRSP is the date of the first confirmed response, CR or PR
     (PR, PR, CR, CR: the first PR), where DoR starts; ``SRCSEQ`` is that assessment's RSSEQ (SRCDOM, SRCVAR
-    and SRCSEQ are null when no assessment decided it, as for CRSP N). CRSP is ``Y`` for a confirmed CR or
-    PR (ORR); CB is ``Y`` for CR, PR, SD or NON-CR/NON-PD
-    meeting the SD minimum (DCR).
+    and SRCSEQ are null when no assessment decided it, as for CRSP N; a subject with two identical records
+    on that date gets one record per source record). CRSP is ``Y`` for a confirmed CR or PR (ORR); CB is
+    ``Y`` for CR, PR, SD or NON-CR/NON-PD meeting the SD minimum (DCR).
+
+    The records are built as integer columns (ADSL row, parameter, date, source row) and ordered by one
+    stable argsort of a packed key; each text column is then one gather, from ADSL, from the five-entry
+    parameter table or from the responses.
     """
     settings = protocol.response
-    enrolled = adsl.filter(pl.col("ENRLFL") == "Y")
-    keys = enrolled.select("STUDYID", "USUBJID", "ENRLFL", "ITTFL", "TRT01P")
-    # each subject's place in USUBJID order, for the final sort on one integer key
-    ranked = keys.with_columns(pl.col("USUBJID").rank("dense").cast(pl.Int64).alias("_RANK"))
-    responses = derive_overall_responses(study).join(ranked, on="USUBJID")
-    srcvar = pl.when(pl.col("SRCDOM") == "RS").then(pl.lit("RSSTRESC")).otherwise(pl.lit("TRSTRESC"))
-    ovr = responses.select(
-        *keys.columns,
-        "_RANK",
-        pl.lit("OVR").alias("PARAMCD"),
-        pl.lit(ADRS_PARAMS["OVR"]).alias("PARAM"),
-        pl.lit(ORDER["OVR"], pl.Int64).alias("_ORDER"),
-        pl.col("OVRLRESP").alias("AVALC"),
-        pl.col("RSDTC").alias("ADT"),
-        "SRCDOM",
-        srcvar.alias("SRCVAR"),
-        pl.col("RSSEQ").alias("SRCSEQ"),
-    )
-    reference = "TRTSDT" if settings.sd_min_reference == "first_dose" else "RANDDT"
-    dm = enrolled.select("USUBJID", pl.col(reference).alias("RFSTDTC")).filter(
-        pl.col("RFSTDTC").is_not_null()
-    )
     settings_used = {
         "confirmation_min_days": (
             settings.confirmation_min_days if confirmation_min_days is None else confirmation_min_days
@@ -97,115 +99,186 @@ def derive_adrs(
         ),
         "sd_min_days": settings.sd_min_days if sd_min_days is None else sd_min_days,
     }
-    best = derive_best_overall_response(responses.select("USUBJID", "RSDTC", "OVRLRESP"), dm, **settings_used)
-    best = best.join(ranked, on="USUBJID")  # every subject of ``best`` is enrolled
-    rows = _assessment_rows(responses, best)
-    parts = []
-    for paramcd, value, day, is_flag in (
-        ("BOR", "BOR", "BOR_DATE", False),
-        ("CBOR", "CBOR", "CBOR_DATE", False),
-        ("CRSP", "CRSP", "CRSP_DATE", True),
-        ("CB", "CB", "CBOR_DATE", True),
-    ):
-        adt = pl.when(pl.col(value) == "Y").then(pl.col(day)) if is_flag else pl.col(day)
-        part = best.select(
-            *keys.columns,
-            "_RANK",
-            pl.lit(paramcd).alias("PARAMCD"),
-            pl.lit(ADRS_PARAMS[paramcd]).alias("PARAM"),
-            pl.lit(ORDER[paramcd], pl.Int64).alias("_ORDER"),
-            pl.col(value).alias("AVALC"),
-            adt.alias("ADT"),
-        )
-        if rows is None:
-            parts.append(part)
-            continue
-        # the assessment behind ADT: its row, found by date (none when ADT is null)
-        index = pl.Series(np.where(part["ADT"].is_null().to_numpy(), -1, rows[day]), dtype=pl.Int64)
-        index = pl.select(pl.when(index >= 0).then(index)).to_series()
-        parts.append(
-            part.with_columns(
-                responses["RSSEQ"].gather(index).alias("SRCSEQ"),
-                responses["SRCDOM"].gather(index).alias("SRCDOM"),
+    reference = "TRTSDT" if settings.sd_min_reference == "first_dose" else "RANDDT"
+    responses = derive_overall_responses(study)
+    enrolled = (adsl["ENRLFL"] == "Y").fill_null(False).to_numpy()
+    # the responses of enrolled subjects, in input order, with each one's ADSL row
+    owner = _response_owners(study, adsl)
+    keep = owner >= 0
+    keep[keep] = enrolled[owner[keep]]
+    kept = np.flatnonzero(keep)
+    reported = responses if kept.shape[0] == responses.height else responses[kept]
+    with_reference = enrolled & adsl[reference].is_not_null().to_numpy()
+    dm = adsl.select("USUBJID", pl.col(reference).alias("RFSTDTC")).filter(pl.Series(with_reference))
+    best_rows = np.flatnonzero(with_reference)  # the ADSL row of each BOR-engine record (DM order)
+    position = np.full(adsl.height, -1, dtype=np.int64)  # ADSL row -> row of ``dm``
+    position[best_rows] = np.arange(best_rows.shape[0], dtype=np.int64)
+    best = best_overall_response(
+        reported.select("USUBJID", "RSDTC", "OVRLRESP"), position[owner[kept]], dm, **settings_used
+    )
+
+    rank = np.full(adsl.height, -1, dtype=np.int64)  # each enrolled subject's place in USUBJID order
+    enrolled_rows = np.flatnonzero(enrolled)
+    rank[enrolled_rows] = adsl["USUBJID"].gather(enrolled_rows).rank("dense").cast(pl.Int64).to_numpy() - 1
+
+    ovr_days = _days(reported["RSDTC"])
+    part_days = []
+    for _, value, day, is_flag in _SUBJECT_LEVEL:
+        days = _days(best[day])
+        if is_flag:
+            days = np.where((best[value] == "Y").fill_null(False).to_numpy(), days, _NULL_DAY)
+        part_days.append(days)
+    all_days = np.concatenate([ovr_days, *part_days])
+    packing = _DayOffsets(all_days)
+    offsets = np.split(
+        packing.offsets(all_days), np.cumsum([d.shape[0] for d in (ovr_days, *part_days)])[:-1]
+    )
+    ovr_rank = rank[owner[kept]]
+    ovr_key = packing.key(ovr_rank, ORDER["OVR"], offsets[0])
+    ovr_order = np.argsort(ovr_key, kind="stable")
+    ovr_sorted = ovr_key[ovr_order]
+
+    # per part: the BOR-engine record of each ADRS record and the response behind its ADT (-1: none)
+    subject = [owner[kept]]
+    ranks = [ovr_rank]
+    parameter = [np.full(kept.shape[0], ORDER["OVR"], dtype=np.int64)]
+    source = [np.arange(kept.shape[0], dtype=np.int64)]
+    avalc = [reported["OVRLRESP"]]
+    days_of = [ovr_days]
+    offsets_of = [offsets[0]]
+    best_rank = rank[best_rows]
+    for (paramcd, value, _, _), days, offset in zip(_SUBJECT_LEVEL, part_days, offsets[1:], strict=True):
+        query = packing.key(best_rank, ORDER["OVR"], offset)
+        record, found = _matches(ovr_sorted, query, days != _NULL_DAY)
+        expanded = record.shape[0] != best_rows.shape[0]
+        subject.append(best_rows[record] if expanded else best_rows)
+        ranks.append(best_rank[record] if expanded else best_rank)
+        parameter.append(np.full(record.shape[0], ORDER[paramcd], dtype=np.int64))
+        behind = ovr_order[np.maximum(found, 0)] if ovr_order.size else -1  # no response at all: none
+        source.append(np.where(found >= 0, behind, -1))
+        avalc.append(best[value].gather(record) if expanded else best[value])
+        days_of.append(days[record] if expanded else days)
+        offsets_of.append(offset[record] if expanded else offset)
+    if on_responders is not None:  # the CRSP records with AVALC Y (part 3: CRSP)
+        crsp = ORDER["CRSP"]
+        yes = (avalc[crsp] == "Y").fill_null(False).to_numpy()
+        on_responders(
+            pl.DataFrame(
+                [
+                    adsl["USUBJID"].gather(subject[crsp][yes]),
+                    pl.Series("STARTDT", days_of[crsp][yes], dtype=pl.Int64).cast(pl.Date),
+                ]
             )
         )
-    subject_level = pl.concat(parts)
-    if rows is None:  # the general lookup (two records on one date): a join on subject and date
-        source = responses.select(
-            "USUBJID", pl.col("RSDTC").alias("ADT"), pl.col("RSSEQ").alias("SRCSEQ"), "SRCDOM"
-        )
-        subject_level = subject_level.join(source, on=["USUBJID", "ADT"], how="left")
-    subject_level = subject_level.with_columns(
-        pl.when(pl.col("SRCDOM") == "RS")
-        .then(pl.lit("RSSTRESC"))
-        .when(pl.col("SRCDOM") == "TR")
-        .then(pl.lit("TRSTRESC"))
-        .alias("SRCVAR")
+    subject_all = np.concatenate(subject)
+    parameter_all = np.concatenate(parameter)
+    order = np.argsort(
+        packing.key(np.concatenate(ranks), parameter_all, np.concatenate(offsets_of)), kind="stable"
     )
-    adrs = pl.concat([ovr, subject_level], how="diagonal_relaxed")
-    return _sorted(adrs, len(ORDER)).select(
-        "STUDYID",
-        "USUBJID",
-        "PARAMCD",
-        "PARAM",
-        "AVALC",
-        "ADT",
-        "ENRLFL",
-        "ITTFL",
-        "TRT01P",
-        "SRCDOM",
-        "SRCVAR",
-        "SRCSEQ",
+    return _records(adsl, reported, order, subject_all, parameter_all, np.concatenate(source), avalc, days_of)
+
+
+def _response_owners(study: Study, adsl: pl.DataFrame) -> Ints:
+    """The ADSL row of each overall response's subject (-1 when not in ADSL), through its DM row."""
+    at = subject_rows_of(adsl["USUBJID"], study.dm["USUBJID"])
+    adsl_row = np.full(study.dm.height + 1, -1, dtype=np.int64)  # the last entry: not in DM
+    adsl_row[at[at >= 0]] = np.flatnonzero(at >= 0)
+    dm_row = study.overall_response_subjects
+    owner: Ints = adsl_row[np.where(dm_row >= 0, dm_row, study.dm.height)]
+    return owner
+
+
+def _days(dates: pl.Series) -> Ints:
+    """Days since 1970, ``_NULL_DAY`` for null."""
+    days: Ints = dates.cast(pl.Int64).fill_null(_NULL_DAY).to_numpy().astype(np.int64, copy=False)
+    return days
+
+
+class _DayOffsets:
+    """The packed sort key (subject's rank, parameter, date; a null date last) in one int64: dates become
+    offsets from the earliest, or dense codes when the offsets would not fit."""
+
+    def __init__(self, days: Ints) -> None:
+        known = days[days != _NULL_DAY]
+        self.low = int(known.min()) if known.size else 0
+        self.span = (int(known.max()) - self.low + 2) if known.size else 1
+        self.codes: Ints | None = None
+        if self.span * len(ORDER) * (days.shape[0] + 1) >= 1 << 62:  # ranks are below the record count
+            self.codes = np.unique(known)
+            self.span = self.codes.shape[0] + 1
+
+    def offsets(self, days: Ints) -> Ints:
+        """Each day's place in the key (a null day last)."""
+        known = days != _NULL_DAY
+        if self.codes is None:
+            offset: Ints = np.where(known, days - self.low, self.span - 1)
+        else:
+            offset = np.where(known, np.searchsorted(self.codes, days), self.span - 1)
+        return offset
+
+    def key(self, rank: Ints, parameter: Ints | int, offsets: Ints) -> Ints:
+        """The packed key of (rank, parameter, day) from the days' :meth:`offsets`."""
+        key: Ints = (rank * len(ORDER) + parameter) * self.span + offsets
+        return key
+
+
+def _matches(ordered: Ints, query: Ints, wanted: npt.NDArray[np.bool_]) -> tuple[Ints, Ints]:
+    """For each ``query`` (``wanted`` ones only), its equal entries of the sorted ``ordered``.
+
+    Returns the query of each match and the match's position in ``ordered``: one pair per match, in
+    query order, and ``(query, -1)`` for a query with none (or not wanted).
+    """
+    low = np.searchsorted(ordered, query, side="left")
+    if not ordered.shape[0]:
+        return np.arange(query.shape[0], dtype=np.int64), np.full(query.shape[0], -1, dtype=np.int64)
+    last = ordered.shape[0] - 1
+    hit = wanted & (ordered[np.minimum(low, last)] == query)
+    repeated = hit & (low < last) & (ordered[np.minimum(low + 1, last)] == query)
+    if not repeated.any():  # the usual case: one search, no second one for the end of each run
+        return np.arange(query.shape[0], dtype=np.int64), np.where(hit, low, -1).astype(np.int64)
+    count = hit.astype(np.int64)
+    count[repeated] = np.searchsorted(ordered, query[repeated], side="right") - low[repeated]
+    # two records of one subject on one date: one ADRS record per source record
+    repeat = np.maximum(count, 1)
+    record = np.repeat(np.arange(query.shape[0], dtype=np.int64), repeat)
+    first = np.cumsum(repeat) - repeat
+    step = np.arange(record.shape[0], dtype=np.int64) - first[record]
+    found = np.where(count[record] > 0, low[record] + step, -1).astype(np.int64)
+    return record, found
+
+
+def _records(
+    adsl: pl.DataFrame,
+    reported: pl.DataFrame,
+    order: Ints,
+    subject: Ints,
+    parameter: Ints,
+    source: Ints,
+    avalc: list[pl.Series],
+    days: list[Ints],
+) -> pl.DataFrame:
+    """The ADRS frame: every column gathered once in the final ``order``."""
+    keys = adsl.select(_KEYS)[subject[order]]
+    params = parameter[order]
+    source_rows = nullable_rows(source[order])
+    day = pl.Series(np.concatenate(days)[order], dtype=pl.Int64)
+    srcdom = reported["SRCDOM"]
+    srcvar = reported.select(
+        pl.col("SRCDOM").replace_strict(_SRCVAR, default=None, return_dtype=pl.Utf8)
+    ).to_series()
+    return pl.DataFrame(
+        [
+            keys["STUDYID"],
+            keys["USUBJID"],
+            pl.Series("PARAMCD", list(ADRS_PARAMS), dtype=pl.Utf8).gather(params),
+            pl.Series("PARAM", list(ADRS_PARAMS.values()), dtype=pl.Utf8).gather(params),
+            pl.concat(avalc, rechunk=True).gather(order).alias("AVALC"),
+            pl.select(pl.when(day != _NULL_DAY).then(day).cast(pl.Date)).to_series().alias("ADT"),
+            keys["ENRLFL"],
+            keys["ITTFL"],
+            keys["TRT01P"],
+            srcdom.gather(source_rows).alias("SRCDOM"),
+            srcvar.gather(source_rows).alias("SRCVAR"),
+            reported["RSSEQ"].gather(source_rows).alias("SRCSEQ"),
+        ]
     )
-
-
-def _sorted(adrs: pl.DataFrame, orders: int) -> pl.DataFrame:
-    """``adrs`` sorted by subject (``_RANK``: its place in USUBJID order), ``_ORDER`` and ``ADT`` (nulls
-    last): one argsort of a packed integer key and one gather, instead of a sort on text, when the key
-    fits in 63 bits (else the plain sort)."""
-    if adrs.is_empty():
-        return adrs
-    day = adrs["ADT"].cast(pl.Int64)
-    low, high = _bounds(day)
-    span = high - low + 2  # the last offset is for a null ADT: last
-    subjects = int(adrs["_RANK"].to_numpy().max()) + 1
-    if subjects * orders * span >= 1 << 62:
-        return adrs.sort("_RANK", "_ORDER", "ADT", nulls_last=True)
-    offset = (day - low).fill_null(span - 1).to_numpy()
-    key = (adrs["_RANK"].to_numpy() * orders + adrs["_ORDER"].to_numpy()) * span + offset
-    return adrs.rechunk()[np.argsort(key, kind="stable")]  # a gather from one chunk is many times faster
-
-
-def _assessment_rows(responses: pl.DataFrame, best: pl.DataFrame) -> dict[str, Ints] | None:
-    """For each date column of ``best`` (``BOR_DATE CBOR_DATE CRSP_DATE``), the row of ``responses`` of
-    that subject (``_RANK``) on that date, -1 when there is none; ``None`` when a subject has two records
-    on one date or a record without a date (the caller then joins on subject and date)."""
-    day = responses["RSDTC"].cast(pl.Int64)
-    if day.null_count() or responses.is_empty():
-        return None
-    low, high = _bounds(day)
-    span = high - low + 1
-    subjects = int(responses["_RANK"].to_numpy().max()) + 1
-    if subjects * span >= 1 << 62:
-        return None
-    key = responses["_RANK"].to_numpy() * span + (day.to_numpy() - low)
-    order = np.argsort(key, kind="stable")
-    ordered = key[order]
-    if (ordered[1:] == ordered[:-1]).any():
-        return None
-    rank = best["_RANK"].to_numpy()
-    found: dict[str, Ints] = {}
-    for column in ("BOR_DATE", "CBOR_DATE", "CRSP_DATE"):
-        wanted = best[column].cast(pl.Int64)
-        inside = wanted.is_between(low, high).fill_null(False).to_numpy()
-        query = rank * span + (wanted.fill_null(low).to_numpy() - low)
-        at = np.minimum(np.searchsorted(ordered, query), ordered.shape[0] - 1)
-        hit = inside & (ordered[at] == query)
-        found[column] = np.where(hit, order[at], -1)
-    return found
-
-
-def _bounds(day: pl.Series) -> tuple[int, int]:
-    """The smallest and largest non-null value (0, 0 when there is none)."""
-    values = day.drop_nulls().to_numpy()
-    return (int(values.min()), int(values.max())) if values.size else (0, 0)

@@ -2,17 +2,20 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import timedelta
+from functools import partial
 
 import numpy as np
 import numpy.typing as npt
 import polars as pl
 
+from oligotrial.endpoints._best import best_overall_response
+from oligotrial.endpoints._parallel import start
 from oligotrial.endpoints.sdtm import SUBSEQUENT_THERAPY, Study, derive_overall_responses
 from oligotrial.protocol.models import Protocol
-from oligotrial.rules.recist import derive_best_overall_response
 
-__all__ = ["SUPPDM_QUALIFIERS", "derive_adsl", "derive_induction_cutoff"]
+__all__ = ["SUPPDM_QUALIFIERS", "derive_adsl", "derive_adsl_parts", "derive_induction_cutoff"]
 
 #: Before every date (days since 1970): "no date".
 _NONE = np.iinfo(np.int64).min
@@ -58,6 +61,28 @@ def derive_adsl(study: Study, protocol: Protocol) -> pl.DataFrame:
       (SUPPDM METORGN, else counted from TU baseline lesions outside the primary sites) mapped through the
       protocol's levels; histology as recorded.
     """
+    adsl, induction_bor = derive_adsl_parts(study, protocol)
+    return adsl.with_columns(induction_bor())
+
+
+def derive_adsl_parts(
+    study: Study, protocol: Protocol, on_dates: Callable[[pl.DataFrame], object] | None = None
+) -> tuple[pl.DataFrame, Callable[[], pl.Series]]:
+    """ADSL in two parts: the dataset with ``INDBOR`` null, and a function giving ``INDBOR`` (the best
+    overall response evaluation, the one costly part). :func:`derive_adsl` is the first part with the
+    second's column; other datasets can be derived from the first part while the second runs (none of
+    them reads ``INDBOR``).
+
+    ``on_dates``, when given, is called as soon as the dates, flags and arms are known (one row per
+    subject, in the order of the result, with ``STUDYID USUBJID`` and the ``ENRLFL ITTFL SAFFL TRT01P
+    TRT01A RANDDT TRTSDT ...`` of the result; not yet the induction response, the last known alive date,
+    the end of study or the strata), so that ADRS, which reads nothing else, can start.
+    """
+    # the per-subject parts that read the study only, side by side on the pool while the dates are derived
+    last_alive = start(partial(_last_alive, study))
+    end_of_study = start(partial(_end_of_study, study))
+    qualifiers = start(partial(_baseline_qualifiers, study))
+    organs = start(partial(_metastatic_organ_count, study, protocol))
     dm = study.dm
     studyid = pl.col("STUDYID") if "STUDYID" in dm.columns else pl.lit(protocol.protocol.id)
     optional = [
@@ -121,18 +146,20 @@ def derive_adsl(study: Study, protocol: Protocol) -> pl.DataFrame:
             .alias("TRT01A"),
         )
     )
-    adsl = _with_induction_response(adsl, study, protocol)
-    adsl = adsl.with_columns(_last_alive(study).gather(adsl["_DMROW"])).with_columns(
+    if on_dates is not None:
+        on_dates(adsl)
+    adsl, induction = _with_induction_response(adsl, study, protocol)
+    adsl = adsl.with_columns(last_alive.result().gather(adsl["_DMROW"])).with_columns(
         pl.when(pl.col("DTHDT").is_not_null() & (pl.col("LSTALVDT") > pl.col("DTHDT")))
         .then(pl.col("DTHDT"))
         .otherwise(pl.col("LSTALVDT"))
         .alias("LSTALVDT")
     )
-    adsl = adsl.join(_end_of_study(study), on="USUBJID", how="left").with_columns(
+    adsl = adsl.join(end_of_study.result(), on="USUBJID", how="left", maintain_order="left").with_columns(
         pl.col("EOSSTT").fill_null("ONGOING")
     )
-    adsl = adsl.join(_baseline_qualifiers(study), on="USUBJID", how="left")
-    adsl = _with_strata(adsl, study, protocol)
+    adsl = adsl.join(qualifiers.result(), on="USUBJID", how="left", maintain_order="left")
+    adsl = _with_strata(adsl, organs.result(), protocol)
     columns = [
         "STUDYID", "USUBJID", "SITEID", "AGE", "SEX", "HISTOL", "ECOGBL", "METORGN", "METLESN",
         "ARMCD", "ARM", "ACTARMCD", "ACTARM", "TRT01P", "TRT01A",
@@ -140,7 +167,7 @@ def derive_adsl(study: Study, protocol: Protocol) -> pl.DataFrame:
         "RTFL", "INDRESP", "INDBOR", "DTHFL", "DTHDT", "LSTALVDT", "EOSSTT", "DCSREAS", "EOSDT",
     ]  # fmt: skip
     strata = [c for c in adsl.columns if c.startswith("STRAT")]
-    return adsl.select(*columns, *strata)
+    return adsl.with_columns(pl.lit(None, pl.Utf8).alias("INDBOR")).select(*columns, *strata), induction
 
 
 def _extreme(study: Study, domain: str, date: pl.Expr, where: pl.Expr | None, *, first: bool) -> pl.Series:
@@ -164,7 +191,10 @@ def _flag(condition: pl.Expr) -> pl.Expr:
     return pl.when(condition).then(pl.lit("Y")).otherwise(pl.lit("N"))
 
 
-def _with_induction_response(adsl: pl.DataFrame, study: Study, protocol: Protocol) -> pl.DataFrame:
+def _with_induction_response(
+    adsl: pl.DataFrame, study: Study, protocol: Protocol
+) -> tuple[pl.DataFrame, Callable[[], pl.Series]]:
+    """``adsl`` with ``INDRESP``, and the function giving ``INDBOR`` per ``adsl`` row."""
     rs = derive_overall_responses(study)
     cutoff = adsl.select("USUBJID", derive_induction_cutoff(adsl, protocol).alias("_CUT"), "TRTSDT", "_DMROW")
     # each response's subject by DM row: the cutoff and the last response up to it without a join
@@ -177,16 +207,27 @@ def _with_induction_response(adsl: pl.DataFrame, study: Study, protocol: Protoco
     induction = rs.filter(pl.Series(keep))
     last = _last_per_subject(rows[keep], day[keep], study.dm.height)
     indresp = _at_rows(induction["OVRLRESP"], last).alias("INDRESP")
-    dm = cutoff.select("USUBJID", pl.col("TRTSDT").alias("RFSTDTC")).filter(pl.col("RFSTDTC").is_not_null())
+    treated = cutoff["TRTSDT"].is_not_null().to_numpy()
     settings = protocol.response
-    best = derive_best_overall_response(
-        induction.select("USUBJID", "RSDTC", "OVRLRESP"),
-        dm,
-        confirmation_min_days=settings.confirmation_min_days,
-        max_ne_between_confirmation=settings.max_ne_between_confirmation,
-        sd_min_days=settings.sd_min_days,
-    ).select("USUBJID", pl.col("BOR").alias("INDBOR"))
-    return adsl.with_columns(indresp.gather(adsl["_DMROW"])).join(best, on="USUBJID", how="left")
+
+    def induction_bor() -> pl.Series:
+        """The best (unconfirmed) response up to the cutoff, per ``adsl`` row (null without a first dose)."""
+        dm = cutoff.select("USUBJID", pl.col("TRTSDT").alias("RFSTDTC")).filter(pl.Series(treated))
+        position = np.full(study.dm.height, -1, dtype=np.int64)  # DM row -> row of ``dm``
+        position[cutoff["_DMROW"].to_numpy()[treated]] = np.arange(int(treated.sum()), dtype=np.int64)
+        best = best_overall_response(
+            induction.select("USUBJID", "RSDTC", "OVRLRESP"),
+            position[rows[keep]],
+            dm,
+            confirmation_min_days=settings.confirmation_min_days,
+            max_ne_between_confirmation=settings.max_ne_between_confirmation,
+            sd_min_days=settings.sd_min_days,
+        )  # one record per ``dm`` row, in its order
+        at = np.full(treated.shape[0], -1, dtype=np.int64)
+        at[treated] = np.arange(int(treated.sum()), dtype=np.int64)
+        return _at_rows(best["BOR"], at).alias("INDBOR")
+
+    return adsl.with_columns(indresp.gather(adsl["_DMROW"])), induction_bor
 
 
 def _last_per_subject(rows: npt.NDArray[np.int64], day: npt.NDArray[np.int64], subjects: int) -> Ints:
@@ -275,9 +316,10 @@ def _baseline_qualifiers(study: Study) -> pl.DataFrame:
     )
 
 
-def _with_strata(adsl: pl.DataFrame, study: Study, protocol: Protocol) -> pl.DataFrame:
-    organs = _metastatic_organ_count(study, protocol)
-    adsl = adsl.join(organs, on="USUBJID", how="left").with_columns(
+def _with_strata(adsl: pl.DataFrame, organs: pl.DataFrame, protocol: Protocol) -> pl.DataFrame:
+    """``adsl`` with one ``STRATnV`` per protocol stratum; ``organs`` the metastatic organ counts
+    (:func:`_metastatic_organ_count`)."""
+    adsl = adsl.join(organs, on="USUBJID", how="left", maintain_order="left").with_columns(
         pl.coalesce(pl.col("METORGN"), pl.col("_ORGANS")).alias("_ORGANS")
     )
     columns = []

@@ -3,6 +3,7 @@ declared in the protocol file."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -10,14 +11,13 @@ import numpy as np
 import numpy.typing as npt
 import polars as pl
 
-from oligotrial.endpoints.sdtm import Study, derive_overall_responses, subject_rows_of
+from oligotrial.endpoints.sdtm import Study, derive_overall_responses, nullable_rows, subject_rows_of
 from oligotrial.protocol.models import CensorSource, Protocol, TimeToEventEndpoint
 
-__all__ = ["Assessments", "assessment_lookups", "derive_adtte"]
+__all__ = ["Assessments", "assessment_rows", "confirmed_responders", "derive_adtte", "derive_adtte_from"]
 
 _ORIGIN_COLUMN = {"randomization": "RANDDT", "enrollment": "ENRLDT"}
 _POPULATION_FLAG = {"ITT": "ITTFL", "ENROLLED": "ENRLFL", "SAFETY": "SAFFL"}
-_OUTPUT = ("ADT", "CNSR", "EVNTDESC", "CNSDTDSC", "SRCDOM", "SRCVAR", "SRCSEQ")
 Ints = npt.NDArray[np.int64]
 
 
@@ -57,25 +57,56 @@ def derive_adtte(study: Study, adsl: pl.DataFrame, adrs: pl.DataFrame, protocol:
     ``AVAL = ADT - STARTDT + 1`` days. ``SRCDOM/SRCVAR/SRCSEQ`` name the record behind ``ADT``: RS (or TR)
     for assessments, DM DTHDTC for deaths, ADSL for origins and the last known alive date.
     """
+    return derive_adtte_from(study, adsl, lambda: confirmed_responders(adrs), protocol)
+
+
+def confirmed_responders(adrs: pl.DataFrame) -> pl.DataFrame:
+    """``USUBJID STARTDT``: the ADRS CRSP ``Y`` records and their ADT, the first confirmed response (DoR's
+    origin), one row per such record."""
+    return adrs.filter((pl.col("PARAMCD") == "CRSP") & (pl.col("AVALC") == "Y")).select(
+        "USUBJID", pl.col("ADT").alias("STARTDT")
+    )
+
+
+def derive_adtte_from(
+    study: Study, adsl: pl.DataFrame, responders: Callable[[], pl.DataFrame], protocol: Protocol
+) -> pl.DataFrame:
+    """:func:`derive_adtte` with :func:`confirmed_responders` given by a function, called only for an
+    endpoint that starts at the first response (DoR), after every other endpoint is derived: ADRS may still
+    be derived meanwhile."""
     # sorted and coded once: every per-subject "first" and "last" below reads this order
-    assessments = Assessments.of(derive_overall_responses(study), adsl)
+    at = subject_rows_of(adsl["USUBJID"], study.dm["USUBJID"])  # each ADSL row's DM row
+    adsl_row = np.full(study.dm.height + 1, -1, dtype=np.int64)  # the last entry: not in DM
+    adsl_row[at[at >= 0]] = np.flatnonzero(at >= 0)
+    dm_row = study.overall_response_subjects
+    owners = adsl_row[np.where(dm_row >= 0, dm_row, study.dm.height)]
+    assessments = Assessments.of(derive_overall_responses(study), adsl, owners)
     baseline = _subjects_with_baseline(study, adsl)
     strata = [c for c in adsl.columns if c.startswith("STRAT")]
     carried = ["TRT01P", "TRT01A", "ITTFL", "ENRLFL", *strata]
-    # the baseline flag and the ADSL variables every record carries, joined once for all endpoints
-    with_baseline = adsl.join(baseline, on="USUBJID", how="left", maintain_order="left").with_columns(
-        pl.col("_HASBL").fill_null(baseline.is_empty()),
-        pl.int_range(pl.len(), dtype=pl.Int64).alias("_I"),  # the ADSL row
+    # the baseline flag and the ADSL variables every record carries, joined once for all endpoints (only
+    # the variables read below: the rest of ADSL is not copied per endpoint)
+    read = ["STUDYID", "USUBJID", "TRTSDT", "DTHDT", "NATSDT", "LSTALVDT", *carried]
+    read += [c for c in (*_ORIGIN_COLUMN.values(), *_POPULATION_FLAG.values()) if c in adsl.columns]
+    with_baseline = (
+        adsl.select(list(dict.fromkeys(read)))
+        .join(baseline, on="USUBJID", how="left", maintain_order="left")
+        .with_columns(
+            pl.col("_HASBL").fill_null(baseline.is_empty()),
+            pl.int_range(pl.len(), dtype=pl.Int64).alias("_I"),  # the ADSL row
+            *_period_ends(protocol),
+        )
     )
-    frames = []
-    for endpoint in protocol.endpoints:
-        if not isinstance(endpoint, TimeToEventEndpoint):
-            continue
-        subjects = _population(endpoint, with_baseline, adrs, carried)
-        frames.append(_derive_parameter(endpoint, subjects, assessments, protocol, carried))
-    if not frames:
+    endpoints = [e for e in protocol.endpoints if isinstance(e, TimeToEventEndpoint)]
+    if not endpoints:
         return pl.DataFrame()
-    return pl.concat(frames, how="vertical_relaxed").select(
+    frames: dict[int, pl.DataFrame] = {}
+    # the endpoints that do not read ADRS first: ``responders`` may come from a part still running
+    for n, endpoint in sorted(enumerate(endpoints), key=lambda item: item[1].origin == "first_response"):
+        source = responders() if endpoint.origin == "first_response" else None
+        subjects = _population(endpoint, with_baseline, source, carried)
+        frames[n] = _derive_parameter(endpoint, subjects, assessments, protocol, carried)
+    return pl.concat([frames[n] for n in range(len(endpoints))], how="vertical_relaxed").select(
         "STUDYID", "USUBJID", "PARAMCD", "PARAM", "STARTDT", "ADT", "AVAL", "AVALU", "CNSR", "EVNTDESC",
         "CNSDTDSC", "SRCDOM", "SRCVAR", "SRCSEQ", "TRT01P", "TRT01A", "ITTFL", "ENRLFL", *strata,
     )  # fmt: skip
@@ -89,13 +120,7 @@ def _subjects_with_baseline(study: Study, adsl: pl.DataFrame) -> pl.DataFrame:
         # there is no first dose)
         from oligotrial.endpoints._kernels import NEVER
 
-        rows = study.subject_rows_in("TR", study.tr)
-        days = _tr_dates(study.tr["TRDTC"]).cast(pl.Int64).fill_null(NEVER).to_numpy()
-        known = rows >= 0
-        first = np.full(study.dm.height, NEVER, dtype=np.int64)
-        np.minimum.at(first, rows[known], days[known])
-        any_tr = np.zeros(study.dm.height, dtype=np.bool_)
-        any_tr[rows[known]] = True
+        first, any_tr = study.first_tumour_results
         at = subject_rows_of(adsl["USUBJID"], study.dm["USUBJID"])
         first_dose = adsl["TRTSDT"].cast(pl.Int64)
         no_dose = first_dose.is_null().to_numpy()
@@ -115,36 +140,15 @@ def _subjects_with_baseline(study: Study, adsl: pl.DataFrame) -> pl.DataFrame:
     )
 
 
-def _tr_dates(text: pl.Series) -> pl.Series:
-    """TR dates (the date part of TRDTC; unparseable: null), with the format polars infers from the first
-    value (``str.to_date`` without a format).
-
-    Notes
-    -----
-    Parsing with an explicit format is several times faster than with an inferred one. When every value is
-    an ISO 8601 date (the SDTM convention, SDTMIG 3.4 section 4.4.1) the inferred format is ``%Y-%m-%d``, so
-    the explicit parse gives the same dates; otherwise the inferring parse decides, as before.
-    """
-    day = text.cast(pl.Utf8).str.slice(0, 10)
-    iso = day.str.to_date("%Y-%m-%d", strict=False)
-    if iso.null_count() == day.null_count():
-        return iso.alias("TRDTC")
-    return day.str.to_date(strict=False).alias("TRDTC")
-
-
 def _population(
-    endpoint: TimeToEventEndpoint, adsl: pl.DataFrame, adrs: pl.DataFrame, carried: list[str]
+    endpoint: TimeToEventEndpoint, adsl: pl.DataFrame, responders: pl.DataFrame | None, carried: list[str]
 ) -> pl.DataFrame:
     if endpoint.origin == "first_response":
-        response = adrs.filter((pl.col("PARAMCD") == "CRSP") & (pl.col("AVALC") == "Y")).select(
-            "USUBJID", pl.col("ADT").alias("STARTDT")
-        )
-        subjects = adsl.join(response, on="USUBJID")
-        origin_var = ("ADRS", "ADT")
+        assert responders is not None
+        subjects = adsl.join(responders, on="USUBJID", maintain_order="left")
     else:
         column = _ORIGIN_COLUMN[endpoint.origin]
         subjects = adsl.with_columns(pl.col(column).alias("STARTDT"))
-        origin_var = ("ADSL", column)
     if endpoint.population in _POPULATION_FLAG:
         subjects = subjects.filter(pl.col(_POPULATION_FLAG[endpoint.population]) == "Y")
     return subjects.filter(pl.col("STARTDT").is_not_null()).select(
@@ -157,32 +161,9 @@ def _population(
         "LSTALVDT",
         "_HASBL",
         "_I",
+        pl.col("^_PERIODEND.*$"),
         *carried,
-        pl.lit(origin_var[0]).alias("_ORIGDOM"),
-        pl.lit(origin_var[1]).alias("_ORIGVAR"),
     )
-
-
-@dataclass(frozen=True)
-class _Outcome:
-    """One way a subject's record is decided: a condition and the value of each output column."""
-
-    when: pl.Expr
-    values: dict[str, pl.Expr]
-
-
-def _censored(
-    source: CensorSource, date: str, srcdom: pl.Expr, srcvar: pl.Expr, srcseq: pl.Expr
-) -> dict[str, pl.Expr]:
-    return {
-        "ADT": pl.col(date),
-        "CNSR": pl.lit(source.cnsr),
-        "EVNTDESC": pl.lit(None, pl.Utf8),
-        "CNSDTDSC": pl.lit(source.description),
-        "SRCDOM": srcdom,
-        "SRCVAR": srcvar,
-        "SRCSEQ": srcseq,
-    }
 
 
 @dataclass(frozen=True)
@@ -199,21 +180,31 @@ class Assessments:
     adequate: npt.NDArray[np.bool_]
 
     @classmethod
-    def of(cls, responses: pl.DataFrame, adsl: pl.DataFrame) -> Assessments:
-        """``responses`` as ``USUBJID RSDTC OVRLRESP RSSEQ SRCDOM``; ``adsl`` gives the row numbers."""
+    def of(cls, responses: pl.DataFrame, adsl: pl.DataFrame, owners: Ints | None = None) -> Assessments:
+        """``responses`` as ``USUBJID RSDTC OVRLRESP RSSEQ SRCDOM``; ``adsl`` gives the row numbers, or
+        ``owners`` gives each response's ADSL row (-1 when absent) directly: the responses are then put in
+        (ADSL row, date) order by one integer sort instead of a sort on USUBJID text and a join. Either way,
+        each subject's records are in date order (a null date first), ties in input order."""
         from oligotrial.endpoints._kernels import BEFORE_ALL
 
-        records = responses.sort("USUBJID", "RSDTC", maintain_order=True)
-        subject = records["USUBJID"]
-        starts = np.flatnonzero(subject.ne_missing(subject.shift(1)).fill_null(True).to_numpy())
-        index = adsl.select("USUBJID", pl.int_range(pl.len(), dtype=pl.Int64).alias("_I"))
-        adsl_row = (
-            subject.gather(starts)
-            .to_frame()
-            .join(index, on="USUBJID", how="left", maintain_order="left")["_I"]
-            .fill_null(-1)
-            .to_numpy()
-        )
+        if owners is None:
+            records = responses.sort("USUBJID", "RSDTC", maintain_order=True)
+            subject = records["USUBJID"]
+            starts = np.flatnonzero(subject.ne_missing(subject.shift(1)).fill_null(True).to_numpy())
+            index = adsl.select("USUBJID", pl.int_range(pl.len(), dtype=pl.Int64).alias("_I"))
+            adsl_row = (
+                subject.gather(starts)
+                .to_frame()
+                .join(index, on="USUBJID", how="left", maintain_order="left")["_I"]
+                .fill_null(-1)
+                .to_numpy()
+            )
+        else:
+            order = _owner_date_order(owners, responses["RSDTC"].cast(pl.Int64))
+            records = responses if order is None else responses[order]
+            owner = owners if order is None else owners[order]
+            starts = np.flatnonzero(np.diff(owner, prepend=-2))
+            adsl_row = owner[starts]
         flags = records.select(
             pl.col("RSDTC").cast(pl.Int64).fill_null(BEFORE_ALL).alias("date"),
             (pl.col("OVRLRESP") == "PD").fill_null(False).alias("pd"),
@@ -229,19 +220,33 @@ class Assessments:
         )
 
 
-def assessment_lookups(
-    assessments: Assessments, subjects: pl.DataFrame, progression: bool, death: bool
-) -> pl.DataFrame:
-    """Per row of ``subjects`` (``_I`` its ADSL row, ``STARTDT DTHDT NATSDT``): the first PD on or after
-    the origin (``_PD``), the last adequate assessment (``_LAST``), the last on or before the new therapy
-    (``_PRENAT``) and the last before the event (``_PREEVT``: the earliest of the first PD and DTHDT, each
-    when an event source), each with its ``SEQ`` and ``DOM``; null where there is none.
+def _owner_date_order(owner: Ints, day: pl.Series) -> Ints | None:
+    """The stable order of (owner, day, a null day first) as positions; ``None`` when already in it."""
+    known = day.drop_nulls().to_numpy()
+    low = int(known.min()) if known.size else 0
+    span = (int(known.max()) - low + 2) if known.size else 1
+    offset = day.cast(pl.Int64).fill_null(low - 1).to_numpy() - (low - 1)  # a null day: 0
+    if (int(owner.max(initial=-1)) + 2) * span < 1 << 62:
+        key = (owner + 1) * span + offset
+        if key.size < 2 or bool((key[1:] >= key[:-1]).all()):
+            return None
+        order: Ints = np.argsort(key, kind="stable")
+        return order
+    order = np.lexsort((offset, owner))  # stable too
+    return None if bool((order == np.arange(order.size)).all()) else order
+
+
+def assessment_rows(assessments: Assessments, subjects: pl.DataFrame, progression: bool, death: bool) -> Ints:
+    """Per row of ``subjects`` (``_I`` its ADSL row, ``STARTDT DTHDT NATSDT``): the rows of
+    ``assessments.records`` of the first PD on or after the origin, the last adequate assessment, the last on
+    or before the new therapy and the last before the event (the earliest of the first PD and DTHDT, each
+    when an event source), as ``(subjects, 4)`` row numbers, -1 where there is none.
 
     Notes
     -----
     One compiled pass over the sorted assessments
-    (:func:`oligotrial.endpoints._kernels.scan_assessments`), then one gather per column; the rules are
-    those of :func:`derive_adtte` (PROTOCOL.md section 5).
+    (:func:`oligotrial.endpoints._kernels.scan_assessments`); the rules are those of :func:`derive_adtte`
+    (PROTOCOL.md section 5).
     """
     from oligotrial.endpoints._kernels import BEFORE_ALL, NEVER, scan_assessments
 
@@ -250,32 +255,63 @@ def assessment_lookups(
     population_row[subjects["_I"].to_numpy()] = np.arange(subjects.height, dtype=np.int64)
     known = assessments.adsl_row >= 0
     owner = np.where(known, population_row[np.where(known, assessments.adsl_row, 0)], -1)
-    days = subjects.select(
-        pl.col("STARTDT").cast(pl.Int64).alias("origin"),
-        (pl.col("DTHDT").cast(pl.Int64) if death else pl.lit(None, pl.Int64)).fill_null(NEVER).alias("death"),
-        pl.col("NATSDT").cast(pl.Int64).fill_null(BEFORE_ALL).alias("nat"),
-    )
-    found = scan_assessments(
+    found: Ints = scan_assessments(
         assessments.heads,
         owner.astype(np.int64),
         assessments.date,
         assessments.is_pd,
         assessments.adequate,
-        days["origin"].to_numpy().astype(np.int64),
-        days["death"].to_numpy().astype(np.int64),
-        days["nat"].to_numpy().astype(np.int64),
+        _days(subjects["STARTDT"], NEVER),
+        _days(subjects["DTHDT"], NEVER) if death else np.full(subjects.height, NEVER, dtype=np.int64),
+        _days(subjects["NATSDT"], BEFORE_ALL),
         progression,
     )
-    columns = []
-    for column, name in enumerate(("_PD", "_LAST", "_PRENAT", "_PREEVT")):
-        rows = pl.Series(found[:, column], dtype=pl.Int64)
-        rows = pl.select(pl.when(rows >= 0).then(rows)).to_series()
-        columns += assessments.records.select(
-            pl.col("RSDTC").gather(rows).alias(name),
-            pl.col("RSSEQ").gather(rows).alias(f"{name}SEQ"),
-            pl.col("SRCDOM").gather(rows).alias(f"{name}DOM"),
-        ).get_columns()
-    return pl.DataFrame(columns)
+    return found
+
+
+def _days(dates: pl.Series, null: int) -> Ints:
+    """Days since 1970 as int64, ``null`` for a null date."""
+    days: Ints = dates.cast(pl.Int64).fill_null(null).to_numpy().astype(np.int64, copy=False)
+    return days
+
+
+class _Records:
+    """One endpoint's records as integer columns, filled outcome by outcome: the date (``NEVER`` for
+    none), CNSR (-1 for none), the assessment behind the date (-1 for none), and codes into a small table
+    of texts (-1 for null) for EVNTDESC, CNSDTDSC, SRCDOM and SRCVAR."""
+
+    def __init__(self, n: int) -> None:
+        from oligotrial.endpoints._kernels import NEVER
+
+        self.texts: list[str] = []
+        self.adt = np.full(n, NEVER, dtype=np.int64)
+        self.cnsr = np.full(n, -1, dtype=np.int64)
+        self.row = np.full(n, -1, dtype=np.int64)
+        self.text = {c: np.full(n, -1, dtype=np.int64) for c in ("EVNTDESC", "CNSDTDSC", "SRCDOM", "SRCVAR")}
+
+    def code(self, text: str | None) -> int:
+        """The code of ``text`` in the table (-1 for None)."""
+        if text is None:
+            return -1
+        if text not in self.texts:
+            self.texts.append(text)
+        return self.texts.index(text)
+
+    def fill(self, where: npt.NDArray[np.bool_], adt: Ints, cnsr: int, row: Ints | int, **texts: Any) -> None:
+        """Set the records ``where``: ``texts`` are per column a text, or ``(found, text if found, text
+        otherwise)`` (texts may be None; a found text of None keeps the assessment's SRCDOM)."""
+        at = np.flatnonzero(where)
+        if not at.shape[0]:
+            return
+        self.adt[at] = adt[at]
+        self.cnsr[at] = cnsr
+        self.row[at] = row if isinstance(row, int) else row[at]
+        for column, value in texts.items():
+            if isinstance(value, tuple):
+                found, yes, no = value
+                self.text[column][at] = np.where(found[at], self.code(yes), self.code(no))
+            else:
+                self.text[column][at] = self.code(value)
 
 
 def _derive_parameter(
@@ -285,136 +321,174 @@ def _derive_parameter(
     protocol: Protocol,
     carried: list[str],
 ) -> pl.DataFrame:
-    """One endpoint's records, with the ADSL variables ``carried``."""
+    """One endpoint's records, with the ADSL variables ``carried``: the first outcome that applies, in the
+    order of :func:`derive_adtte`'s Notes, decides each subject's record (none applies: all null)."""
+    from oligotrial.endpoints._kernels import NEVER
+
     listed = {e.source: e for e in endpoint.events}
-    found = assessment_lookups(assessments, subjects, "progression" in listed, "death" in listed)
-    frame = subjects.hstack(found)
+    rows = assessment_rows(assessments, subjects, "progression" in listed, "death" in listed)
+    n = subjects.height
+    origin = _days(subjects["STARTDT"], NEVER)
+    origin_dom, origin_var = ("ADRS", "ADT") if endpoint.origin == "first_response" else ("ADSL", None)
+    if origin_var is None:
+        origin_var = _ORIGIN_COLUMN[endpoint.origin]
+
+    found_at: dict[int, tuple[Ints, npt.NDArray[np.bool_], Ints]] = {}
+
+    def assessment(k: int) -> tuple[Ints, npt.NDArray[np.bool_], Ints]:
+        """Lookup ``k``'s row, whether there is one, and its date (``NEVER`` when none)."""
+        if k not in found_at:
+            row = np.ascontiguousarray(rows[:, k])
+            dates = assessments.date[np.maximum(row, 0)] if assessments.date.size else NEVER  # none at all
+            found_at[k] = row, row >= 0, np.where(row >= 0, dates, NEVER)
+        return found_at[k]
+
+    pd_row, has_pd, pd_day = assessment(0)
     if "progression" not in listed:
-        frame = frame.with_columns(pl.lit(None, pl.Date).alias("_PD"))
-    death = pl.col("DTHDT") if "death" in listed else pl.lit(None, pl.Date)
-    frame = frame.with_columns(pl.min_horizontal("_PD", death).alias("_EVENT"))
-    frame = frame.with_columns(
-        pl.when(pl.col("_PD").is_not_null() & (pl.col("_PD") == pl.col("_EVENT")))
-        .then(pl.lit("progression"))
-        .when(pl.col("_EVENT").is_not_null())
-        .then(pl.lit("death"))
-        .alias("_KIND")
-    )
-    last_seen = pl.coalesce("_PREEVT", "STARTDT")
-    frame = frame.with_columns(
-        _period_setting(last_seen, protocol, "interval_days").alias("_GAPLIMIT"),
-        _period_setting(last_seen, protocol, "window_days").alias("_GAPWINDOW"),
-    )
+        has_pd = np.zeros(n, dtype=np.bool_)
+        pd_day = np.full(n, NEVER, dtype=np.int64)
+    death = _days(subjects["DTHDT"], NEVER) if "death" in listed else np.full(n, NEVER, dtype=np.int64)
+    event = np.minimum(pd_day, death)
+    has_event = event != NEVER
+    by_progression = has_pd & (pd_day == event)  # on the same day progression wins
+    by_death = has_event & ~by_progression
+    _, has_before, before_day = assessment(3)
+    last_seen = np.where(has_before, before_day, origin)
 
-    def at_origin(source: CensorSource) -> dict[str, pl.Expr]:
-        return _censored(source, "STARTDT", pl.col("_ORIGDOM"), pl.col("_ORIGVAR"), pl.lit(None, pl.Int64))
+    records = _Records(n)
+    open_ = np.ones(n, dtype=np.bool_)  # no outcome has applied yet
 
-    def at_assessment(source: CensorSource, name: str) -> dict[str, pl.Expr]:
-        """Censored at assessment ``name`` when there is one, else at the origin."""
-        found = pl.col(name).is_not_null()
+    def decide(condition: npt.NDArray[np.bool_], **values: Any) -> None:
+        where = open_ & condition
+        records.fill(where, **values)
+        open_[where] = False
+
+    def at_origin(source: CensorSource) -> dict[str, Any]:
         return {
-            "ADT": pl.coalesce(name, "STARTDT"),
-            "CNSR": pl.lit(source.cnsr),
-            "EVNTDESC": pl.lit(None, pl.Utf8),
-            "CNSDTDSC": pl.lit(source.description),
-            "SRCDOM": pl.when(found).then(pl.col(f"{name}DOM")).otherwise(pl.col("_ORIGDOM")),
-            "SRCVAR": pl.when(found).then(pl.lit("RSDTC")).otherwise(pl.col("_ORIGVAR")),
-            "SRCSEQ": pl.when(found).then(pl.col(f"{name}SEQ")),
+            "adt": origin,
+            "cnsr": source.cnsr,
+            "row": -1,
+            "CNSDTDSC": source.description,
+            "SRCDOM": origin_dom,
+            "SRCVAR": origin_var,
         }
 
-    outcomes: list[_Outcome] = []
-    has_event = pl.col("_EVENT").is_not_null()
+    def at_assessment(source: CensorSource, k: int) -> dict[str, Any]:
+        """Censored at lookup ``k``'s assessment when there is one, else at the origin."""
+        row, found, day = assessment(k)
+        return {
+            "adt": np.where(found, day, origin),
+            "cnsr": source.cnsr,
+            "row": row,
+            "CNSDTDSC": source.description,
+            "SRCDOM": (found, None, origin_dom),
+            "SRCVAR": (found, "RSDTC", origin_var),
+        }
+
     if source := endpoint.censor_source("no_baseline_assessment"):
-        outcomes.append(_Outcome(~pl.col("_HASBL"), at_origin(source)))
+        decide(~subjects["_HASBL"].to_numpy(), **at_origin(source))
     if source := endpoint.censor_source("new_anticancer_therapy"):
-        starts = pl.col("NATSDT").is_not_null() & (pl.col("NATSDT") >= pl.col("STARTDT"))
-        outcomes.append(
-            _Outcome(
-                starts & (~has_event | (pl.col("NATSDT") < pl.col("_EVENT"))),
-                at_assessment(source, "_PRENAT"),
-            )
-        )
+        nat = _days(subjects["NATSDT"], NEVER)
+        starts = (nat != NEVER) & (nat >= origin)
+        decide(starts & (~has_event | (nat < event)), **at_assessment(source, 2))
     if source := endpoint.censor_source("missed_assessments"):
         assert source.count is not None
-        gap = (pl.col("_EVENT") - pl.coalesce("_PREEVT", "STARTDT")).dt.total_days()
-        outcomes.append(
-            _Outcome(
-                has_event & (gap > source.count * pl.col("_GAPLIMIT") + pl.col("_GAPWINDOW")),
-                at_assessment(source, "_PREEVT"),
-            )
-        )
+        limit, window = _period_settings(last_seen, subjects, protocol)
+        gap = np.where(has_event, event - last_seen, 0)
+        decide(has_event & (gap > source.count * limit + window), **at_assessment(source, 3))
     if source := endpoint.censor_source("death_before_first_assessment"):
-        outcomes.append(
-            _Outcome((pl.col("_KIND") == "death") & pl.col("_PREEVT").is_null(), at_origin(source))
-        )
-    event_desc = {kind: pl.lit(e.description) for kind, e in listed.items()}
-    is_pd = pl.col("_KIND") == "progression"
-    outcomes.append(
-        _Outcome(
-            has_event,
-            {
-                "ADT": pl.col("_EVENT"),
-                "CNSR": pl.lit(0),
-                "EVNTDESC": pl.when(is_pd)
-                .then(event_desc.get("progression"))
-                .otherwise(event_desc.get("death")),
-                "CNSDTDSC": pl.lit(None, pl.Utf8),
-                "SRCDOM": pl.when(is_pd).then(pl.col("_PDDOM")).otherwise(pl.lit("DM")),
-                "SRCVAR": pl.when(is_pd).then(pl.lit("RSDTC")).otherwise(pl.lit("DTHDTC")),
-                "SRCSEQ": pl.when(is_pd).then(pl.col("_PDSEQ")),
-            },
-        )
+        decide(by_death & ~has_before, **at_origin(source))
+    descriptions = {kind: e.description for kind, e in listed.items()}
+    decide(
+        has_event,
+        adt=event,
+        cnsr=0,
+        row=np.where(by_progression, pd_row, -1),
+        EVNTDESC=(by_progression, descriptions.get("progression"), descriptions.get("death")),
+        SRCDOM=(by_progression, None, "DM"),
+        SRCVAR=(by_progression, "RSDTC", "DTHDTC"),
     )
     if source := endpoint.censor_source("last_known_alive"):
-        values = _censored(source, "LSTALVDT", pl.lit("ADSL"), pl.lit("LSTALVDT"), pl.lit(None, pl.Int64))
-        values["ADT"] = pl.max_horizontal("LSTALVDT", "STARTDT")
-        outcomes.append(_Outcome(pl.lit(True), values))
+        alive = _days(subjects["LSTALVDT"], NEVER)
+        decide(
+            np.ones(n, dtype=np.bool_),
+            adt=np.where(alive != NEVER, np.maximum(alive, origin), origin),
+            cnsr=source.cnsr,
+            row=-1,
+            CNSDTDSC=source.description,
+            SRCDOM="ADSL",
+            SRCVAR="LSTALVDT",
+        )
     if source := endpoint.censor_source("last_adequate_assessment"):
-        outcomes.append(_Outcome(pl.col("_LAST").is_not_null(), at_assessment(source, "_LAST")))
+        decide(rows[:, 1] >= 0, **at_assessment(source, 1))
     if source := endpoint.censor_source("origin"):
-        outcomes.append(_Outcome(pl.lit(True), at_origin(source)))
+        decide(np.ones(n, dtype=np.bool_), **at_origin(source))
+    return _as_frame(endpoint, subjects, assessments, records, carried)
 
-    decided = frame.with_columns(_decide(outcomes, column).alias(column) for column in _OUTPUT)
-    return decided.select(
+
+def _as_frame(
+    endpoint: TimeToEventEndpoint,
+    subjects: pl.DataFrame,
+    assessments: Assessments,
+    records: _Records,
+    carried: list[str],
+) -> pl.DataFrame:
+    """The endpoint's ADTTE frame from its integer records: each text column one gather from the small
+    table of texts (SRCDOM of an assessment from the assessment's record)."""
+    from oligotrial.endpoints._kernels import NEVER
+
+    texts = pl.Series(records.texts, dtype=pl.Utf8)
+    row = nullable_rows(records.row)
+    adt = pl.Series(records.adt, dtype=pl.Int64)
+    cnsr = pl.Series(records.cnsr, dtype=pl.Int64)
+    codes = {column: nullable_rows(code) for column, code in records.text.items()}
+    own_dom = assessments.records["SRCDOM"].gather(row)
+    return subjects.select(
         "STUDYID",
         "USUBJID",
         pl.lit(endpoint.paramcd).alias("PARAMCD"),
         pl.lit(endpoint.param).alias("PARAM"),
         "STARTDT",
-        "ADT",
+        pl.when(adt != NEVER).then(adt).cast(pl.Date).alias("ADT"),
+        *carried,
+    ).with_columns(
         ((pl.col("ADT") - pl.col("STARTDT")).dt.total_days() + 1).cast(pl.Float64).alias("AVAL"),
         pl.lit("DAYS").alias("AVALU"),
-        pl.col("CNSR").cast(pl.Int64),
-        "EVNTDESC",
-        "CNSDTDSC",
-        "SRCDOM",
-        "SRCVAR",
-        pl.col("SRCSEQ").cast(pl.Int64),
-        *carried,
+        pl.when(cnsr >= 0).then(cnsr).alias("CNSR"),
+        texts.gather(codes["EVNTDESC"]).alias("EVNTDESC"),
+        texts.gather(codes["CNSDTDSC"]).alias("CNSDTDSC"),
+        pl.when(row.is_not_null() & codes["SRCDOM"].is_null())
+        .then(own_dom)
+        .otherwise(texts.gather(codes["SRCDOM"]))
+        .alias("SRCDOM"),
+        texts.gather(codes["SRCVAR"]).alias("SRCVAR"),
+        assessments.records["RSSEQ"].gather(row).cast(pl.Int64).alias("SRCSEQ"),
     )
 
 
-def _decide(outcomes: list[_Outcome], column: str) -> pl.Expr:
-    """The value of ``column`` from the first outcome whose condition holds."""
-    chain: Any = pl.when(outcomes[0].when).then(outcomes[0].values[column])
-    for outcome in outcomes[1:]:
-        chain = chain.when(outcome.when).then(outcome.values[column])
-    result: pl.Expr = chain.otherwise(None)
-    return result
+def _period_ends(protocol: Protocol) -> list[pl.Expr]:
+    """Per subject, the last day of each assessment period (``_PERIODENDk``: first dose + ``until_months``
+    of period k), computed once for every endpoint."""
+    return [
+        pl.col("TRTSDT").dt.offset_by(f"{period.until_months}mo").alias(f"_PERIODEND{k}")
+        for k, period in enumerate(protocol.assessments.periods)
+    ]
 
 
-def _period_setting(day: pl.Expr, protocol: Protocol, name: str) -> pl.Expr:
-    """A setting (``interval_days`` or ``window_days``) of the assessment period in force on ``day``: the
-    first period of ``assessments.periods`` whose end (first dose + ``until_months``) is on or after it,
-    else the last period."""
+def _period_settings(day: Ints, subjects: pl.DataFrame, protocol: Protocol) -> tuple[Ints, Ints]:
+    """Per subject, the interval and the window of the assessment period in force on ``day``: the first
+    period of ``assessments.periods`` whose end (``_PERIODENDk``, :func:`_period_ends`; none without a
+    first dose) is on or after it, else the last period."""
+    from oligotrial.endpoints._kernels import NEVER
+
     periods = protocol.assessments.periods
-    first, *rest = periods
-    chain: Any = pl.when(day <= pl.col("TRTSDT").dt.offset_by(f"{first.until_months}mo")).then(
-        getattr(first, name)
-    )
-    for period in rest:
-        chain = chain.when(day <= pl.col("TRTSDT").dt.offset_by(f"{period.until_months}mo")).then(
-            getattr(period, name)
-        )
-    result: pl.Expr = chain.otherwise(getattr(periods[-1], name))
-    return result
+    chosen = np.full(day.shape[0], len(periods) - 1, dtype=np.int64)
+    undecided = np.ones(day.shape[0], dtype=np.bool_)
+    for k in range(len(periods)):
+        end = _days(subjects[f"_PERIODEND{k}"], NEVER)
+        within = undecided & (end != NEVER) & (day <= end)
+        chosen[within] = k
+        undecided &= ~within
+    interval = np.array([p.interval_days for p in periods], dtype=np.int64)
+    window = np.array([p.window_days for p in periods], dtype=np.int64)
+    return interval[chosen], window[chosen]

@@ -20,14 +20,16 @@ Conventions read (SDTMIG 3.4 unless noted):
 from __future__ import annotations
 
 from collections.abc import Mapping
+from concurrent.futures import Future
 from dataclasses import dataclass, field
-from functools import cached_property
+from functools import cached_property, partial
 from typing import Final
 
 import numpy as np
 import numpy.typing as npt
 import polars as pl
 
+from oligotrial.endpoints._parallel import start
 from oligotrial.errors import InputError, Problem
 from oligotrial.protocol.models import Protocol
 from oligotrial.rules.recist import derive_timepoint_responses
@@ -41,6 +43,7 @@ __all__ = [
     "Study",
     "check_sdtm",
     "derive_overall_responses",
+    "nullable_rows",
     "subject_rows_of",
 ]
 
@@ -124,6 +127,22 @@ class Study:
         return subject_rows_of(frame["USUBJID"].cast(pl.Utf8), self.dm["USUBJID"])
 
     @cached_property
+    def first_tumour_results(self) -> tuple[Rows, npt.NDArray[np.bool_]]:
+        """Per DM subject (DM order), the earliest TR date (days since 1970; the largest int64 when none
+        or unparseable) and whether the subject has any TR record; computed once per study, and cheap
+        to start early as it reads TR only (1.2 million dates at 100,000 subjects)."""
+        never = np.iinfo(np.int64).max
+        first = np.full(self.dm.height, never, dtype=np.int64)
+        any_tr = np.zeros(self.dm.height, dtype=np.bool_)
+        if self.tr is not None:
+            rows = self.subject_rows_in("TR", self.tr)
+            days = _tr_dates(self.tr["TRDTC"]).cast(pl.Int64).fill_null(never).to_numpy()
+            known = rows >= 0
+            np.minimum.at(first, rows[known], days[known])
+            any_tr[rows[known]] = True
+        return first, any_tr
+
+    @cached_property
     def overall_response_subjects(self) -> Rows:
         """The DM row (0-based) of each record of :attr:`overall_responses`."""
         if self.rs is not None and "RS" in self.subject_rows:
@@ -159,7 +178,9 @@ def check_sdtm(tables: Mapping[str, pl.DataFrame], protocol: Protocol) -> Study:
         raise InputError.single("SDTM-001", "DM", "the DM domain is required (one row per subject)")
     if "RS" not in upper and not {"TU", "TR"} <= set(upper):
         problems.append(Problem("SDTM-001", "RS", "responses are required: give RS, or TU and TR"))
-    typed: dict[str, pl.DataFrame] = {}
+    # each domain typed, and its records' DM rows found, as parts of their own (side by side on the
+    # pool); the problems are then listed in domain order, as one domain after the other would give them
+    prepared: dict[str, pl.DataFrame] = {}
     for name in DOMAINS:
         frame = upper.get(name)
         if frame is None:
@@ -170,16 +191,25 @@ def check_sdtm(tables: Mapping[str, pl.DataFrame], protocol: Protocol) -> Study:
             Problem("SDTM-001", f"{name}.{v}", f"required variable {v} is missing from {name}")
             for v in missing
         ]
-        if missing:
-            continue
-        frame = frame.with_columns(pl.col(c).cast(pl.Utf8) for c in frame.columns if c != ROW)
-        frame, found = _typed(name, frame)
+        if not missing:
+            prepared[name] = frame.with_columns(pl.col(c).cast(pl.Utf8) for c in frame.columns if c != ROW)
+    typing = {name: start(partial(_typed, name, frame)) for name, frame in prepared.items()}
+    lookups: dict[str, Future[Rows]] = {}
+    if "DM" in prepared:
+        dm_subjects = prepared["DM"]["USUBJID"]
+        lookups = {
+            name: start(partial(subject_rows_of, frame["USUBJID"], dm_subjects))
+            for name, frame in prepared.items()
+            if name != "DM"
+        }
+    typed: dict[str, pl.DataFrame] = {}
+    for name, task in typing.items():
+        typed[name], found = task.result()
         problems += found
-        typed[name] = frame
     _raise(problems)
     problems += _check_codes(typed, protocol)
     _raise(problems)
-    found, subject_rows = _check_consistency(typed)
+    found, subject_rows = _check_consistency(typed, {name: task.result() for name, task in lookups.items()})
     problems += found
     _raise(problems)
     supplied = set(upper)
@@ -197,6 +227,23 @@ def check_sdtm(tables: Mapping[str, pl.DataFrame], protocol: Protocol) -> Study:
         suppdm=typed["SUPPDM"],
         subject_rows=subject_rows,
     )
+
+
+def _tr_dates(text: pl.Series) -> pl.Series:
+    """TR dates (the date part of TRDTC; unparseable: null), with the format polars infers from the first
+    value (``str.to_date`` without a format).
+
+    Notes
+    -----
+    Parsing with an explicit format is several times faster than with an inferred one. When every value is
+    an ISO 8601 date (the SDTM convention, SDTMIG 3.4 section 4.4.1) the inferred format is ``%Y-%m-%d``, so
+    the explicit parse gives the same dates; otherwise the inferring parse decides, as before.
+    """
+    day = text.cast(pl.Utf8).str.slice(0, 10)
+    iso = day.str.to_date("%Y-%m-%d", strict=False)
+    if iso.null_count() == day.null_count():
+        return iso.alias("TRDTC")
+    return day.str.to_date(strict=False).alias("TRDTC")
 
 
 def _raise(problems: list[Problem]) -> None:
@@ -296,18 +343,18 @@ def subject_rows_of(subject: pl.Series, dm_subject: pl.Series) -> Rows:
     """The row of ``dm_subject`` (0-based; subjects unique) holding each value of ``subject``, -1 when
     absent.
 
-    Records usually come grouped by subject: each run of equal values is looked up once, then gathered.
+    Records usually come grouped by subject: each run of equal values is looked up once, then repeated.
     The runs are found in DM by position when they are DM's subjects in DM's order, by binary search when
-    both are sorted, else by a join.
+    DM is sorted, else by a join.
     """
     if subject.is_empty():
         return np.zeros(0, dtype=np.int64)
-    run = subject.rle_id().cast(pl.Int64).to_numpy()
-    values = subject.gather(np.flatnonzero(np.diff(run, prepend=-1)))
+    runs = subject.rle()  # each run's value and length, in one pass
+    values = runs.struct.field("value")
     found: Rows
     if values.null_count() == 0 and dm_subject.null_count() == 0 and values.equals(dm_subject):
         found = np.arange(values.len(), dtype=np.int64)
-    elif values.null_count() == 0 and dm_subject.is_sorted() and values.is_sorted() and dm_subject.len():
+    elif values.null_count() == 0 and dm_subject.len() and dm_subject.is_sorted():
         at = np.minimum(dm_subject.search_sorted(values).to_numpy().astype(np.int64), dm_subject.len() - 1)
         hit = (dm_subject.gather(at) == values).to_numpy()
         found = np.where(hit, at, -1)
@@ -322,8 +369,14 @@ def subject_rows_of(subject: pl.Series, dm_subject: pl.Series) -> Rows:
             .to_numpy()
             .astype(np.int64)
         )
-    result: Rows = found[run]
+    result: Rows = np.repeat(found, runs.struct.field("len").to_numpy())
     return result
+
+
+def nullable_rows(rows: Rows) -> pl.Series:
+    """Row numbers for a polars gather, null where a row is -1 (the gather then gives null there)."""
+    index = pl.Series(rows, dtype=pl.Int64)
+    return pl.select(pl.when(index >= 0).then(index)).to_series()
 
 
 def _at_rows(values: pl.Series, rows: Rows) -> pl.Series:
@@ -332,15 +385,18 @@ def _at_rows(values: pl.Series, rows: Rows) -> pl.Series:
     return values.gather(pl.select(pl.when(index >= 0).then(index)).to_series())
 
 
-def _check_consistency(t: dict[str, pl.DataFrame]) -> tuple[list[Problem], dict[str, Rows]]:
-    """The subject-level rules; also the DM row of every record's subject, per domain."""
+def _check_consistency(
+    t: dict[str, pl.DataFrame], found: dict[str, Rows]
+) -> tuple[list[Problem], dict[str, Rows]]:
+    """The subject-level rules; ``found`` holds the DM row of every record's subject, per domain other than
+    DM (:func:`subject_rows_of`). Returns the problems and those rows, DM's own included."""
     problems: list[Problem] = []
     dm = t["DM"]
     subject_rows = {"DM": np.arange(dm.height, dtype=np.int64)}
     for name, frame in t.items():
         if name == "DM":
             continue
-        subject_rows[name] = rows = subject_rows_of(frame["USUBJID"], dm["USUBJID"])
+        subject_rows[name] = rows = found[name]
         absent = rows < 0
         if not absent.any():
             continue

@@ -10,6 +10,7 @@ over subjects. Rules are documented in :func:`oligotrial.rules.recist.derive_bes
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -188,8 +189,6 @@ def fast_matrices(
     names = dm_n["USUBJID"]
     if names.null_count() or names.n_unique() != dm_n.height:  # RECIST-025 (and null ids)
         return None
-    from oligotrial.rules._recist_kernels import assessment_matrices  # compiled on first use
-
     subject = codes_in(rs["USUBJID"], names)
     response = small_codes(rs, {response_column: codes}, upper=False)
     if subject is None or response is None:
@@ -197,25 +196,52 @@ def fast_matrices(
     dates = rs.select(as_date(rs, "RSDTC").cast(pl.Int32)).to_series()
     if dates.null_count():  # RECIST-022
         return None
-    date = dates.to_numpy()
+    return coded_matrices(
+        subject, dates.to_numpy(), response[response_column], dm_n["REF"], names, len(codes)
+    )
+
+
+def coded_matrices(
+    subject: npt.NDArray[np.int64],
+    date: npt.NDArray[np.int32],
+    code: npt.NDArray[np.signedinteger[Any]],
+    ref: pl.Series,
+    subjects: pl.Series,
+    n_codes: int,
+) -> Matrices | None:
+    """The matrices of :func:`fast_matrices` from records already coded; ``None`` when a check fails.
+
+    Parameters
+    ----------
+    subject, date, code
+        Per record: its subject (row of ``subjects``; negative when none), its date (days since 1970) and
+        its response (index in the codes; -1 null, ``n_codes`` or more unknown).
+    ref, subjects
+        Per subject: the reference date (``pl.Int32`` days, null when missing) and USUBJID (unique).
+    n_codes
+        The number of response codes.
+    """
+    if not subject.shape[0]:
+        return None
+    from oligotrial.rules._recist_kernels import assessment_matrices  # compiled on first use
+
     day0 = int(date.min())
     n_days = int(date.max()) - day0 + 1
-    if dm_n.height * n_days * len(codes) >= 1 << 62:
+    if subjects.len() * n_days * n_codes >= 1 << 62:
         return None
-    ref = dm_n["REF"]
     ok, out_code, out_date, out_day = assessment_matrices(
         subject,
         date,
-        response[response_column],
+        code,
         ref.fill_null(0).to_numpy(),
         ref.is_null().to_numpy(),
-        len(codes),
+        n_codes,
         day0,
         n_days,
     )
     if not ok:
         return None
-    return Matrices(subjects=names, code=out_code, date=out_date, day=out_day)
+    return Matrices(subjects=subjects, code=out_code, date=out_date, day=out_day)
 
 
 def _responses(rs: pl.DataFrame, response_column: str) -> pl.DataFrame:
@@ -267,6 +293,26 @@ def confirmed(
         ne,
         min_days,
         max_ne,
+    )
+    return result
+
+
+def best_responses(
+    m: Matrices, *, confirmation_min_days: int, max_ne_between_confirmation: int, sd_min_days: int
+) -> tuple[IntMatrix, IntMatrix, IntMatrix, IntMatrix, IntMatrix]:
+    """RECIST BOR and confirmed BOR per subject of ``m`` (codes in ``RESPONSE_CODES`` order): best code
+    (``PAD`` without assessments), its date, confirmed best code, its date, first confirmed response date
+    (dates -1 when none); one compiled pass per subject,
+    :func:`oligotrial.rules._recist_kernels.best_responses`, whose Notes give the rules."""
+    from oligotrial.rules._recist_kernels import best_responses as scan  # compiled on first use
+
+    result: tuple[IntMatrix, IntMatrix, IntMatrix, IntMatrix, IntMatrix] = scan(
+        np.ascontiguousarray(m.code, dtype=np.int64),
+        np.ascontiguousarray(m.date, dtype=np.int64),
+        np.ascontiguousarray(m.day, dtype=np.int64),
+        confirmation_min_days,
+        max_ne_between_confirmation,
+        sd_min_days,
     )
     return result
 

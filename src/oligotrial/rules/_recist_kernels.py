@@ -508,6 +508,37 @@ def visit_responses(
     return is_start, complete, baseline, nadir, target, non_target, overall
 
 
+@kernel()
+def is_confirmed(
+    code: Ints,
+    date: Ints,
+    i: int,
+    length: int,
+    confirming: Bools,
+    allowed_between: Bools,
+    ne: int,
+    min_days: int,
+    max_ne: int,
+) -> bool:
+    """Whether assessment ``i`` of one subject (codes and dates of its first ``length`` assessments,
+    ``PAD`` = -1 ends them) is confirmed by a later one: the scan of :func:`confirmed_matrix` and
+    :func:`best_responses`, whose Notes give the rule."""
+    n_ne = 0
+    for j in range(i + 1, length):
+        c = code[j]
+        if c < 0:
+            return False
+        if confirming[c] and date[j] - date[i] >= min_days:
+            return True
+        if not allowed_between[c]:
+            return False
+        if c == ne:
+            n_ne += 1
+            if n_ne > max_ne:
+                return False
+    return False
+
+
 @kernel(_CONFIRMED_MATRIX)
 def confirmed_matrix(
     code: Ints,
@@ -548,22 +579,10 @@ def confirmed_matrix(
     result = np.zeros((n, width), dtype=np.bool_)
     for row in range(n):
         for i in range(width):
-            if code[row, i] != start:
-                continue
-            n_ne = 0
-            for j in range(i + 1, width):
-                c = code[row, j]
-                if c < 0:
-                    break
-                if confirming[c] and date[row, j] - date[row, i] >= min_days:
-                    result[row, i] = True
-                    break
-                if not allowed_between[c]:
-                    break
-                if c == ne:
-                    n_ne += 1
-                    if n_ne > max_ne:
-                        break
+            if code[row, i] == start:
+                result[row, i] = is_confirmed(
+                    code[row], date[row], i, width, confirming, allowed_between, ne, min_days, max_ne
+                )
     return result
 
 
@@ -652,3 +671,96 @@ def assessment_matrices(
         out_date[s, column] = day
         out_day[s, column] = day - ref[s]
     return True, out_code, out_date, out_day
+
+
+_BEST_RESPONSES = [(_array(types.int64, 2), _array(types.int64, 2), _array(types.int64, 2), _INT, _INT, _INT)]
+# the RECIST codes of rules._recist_bor.RESPONSE_CODES order: CR, PR, SD, NON-CR/NON-PD, PD, NE
+_CR, _PR, _SD, _NN, _PD, _NE = range(6)
+
+
+@kernel(_BEST_RESPONSES)
+def best_responses(
+    code: Ints, date: Ints, day: Ints, confirmation_min_days: int, max_ne: int, sd_min_days: int
+) -> tuple[Ints, Ints, Ints, Ints, Ints]:
+    """Unconfirmed and confirmed best overall response of every subject, in one pass per row.
+
+    Parameters
+    ----------
+    code, date, day
+        ``(subjects, width)`` matrices of :func:`assessment_matrices`: codes 0-5 (CR, PR, SD,
+        NON-CR/NON-PD, PD, NE; -1 after the last assessment), dates and days from the reference date.
+    confirmation_min_days, max_ne, sd_min_days
+        The confirmation interval, the most NE allowed between a response and its confirmation, the SD
+        minimum.
+
+    Returns
+    -------
+    bor, bor_date, cbor, cbor_date, response_date
+        Per subject: the best code (-1 without assessments) and the date of its first occurrence, for the
+        unconfirmed and the confirmed reading, and the date of the first confirmed CR or PR (dates -1 when
+        none).
+
+    Notes
+    -----
+    The rules of :func:`oligotrial.rules.recist.derive_best_overall_response` (RECIST 1.1 section 4.4 and
+    Table 3; PROTOCOL.md section 6), in its order: a PR, SD or NON-CR/NON-PD after a CR is PD; nothing
+    after the first PD counts; SD and NON-CR/NON-PD before the SD minimum are NE; a CR is confirmed by a
+    later CR, a PR by a later CR or PR, at least the interval later with only CR/NE (CR/PR/NE for a PR)
+    and at most ``max_ne`` NE between (the scan of :func:`confirmed_matrix`); an unconfirmed CR or PR
+    is SD once the SD minimum is met, else NE; the best code is the lowest (CR first), dated by its
+    first occurrence.
+    """
+    n, width = code.shape
+    bor = np.full(n, -1, dtype=np.int64)
+    cbor = np.full(n, -1, dtype=np.int64)
+    bor_date = np.full(n, -1, dtype=np.int64)
+    cbor_date = np.full(n, -1, dtype=np.int64)
+    response_date = np.full(n, -1, dtype=np.int64)
+    row_code = np.empty(width, dtype=np.int64)
+    confirms_cr = np.zeros(6, dtype=np.bool_)
+    confirms_cr[_CR] = True
+    confirms_pr = confirms_cr.copy()
+    confirms_pr[_PR] = True
+    between_cr = confirms_cr.copy()
+    between_cr[_NE] = True
+    between_pr = confirms_pr.copy()
+    between_pr[_NE] = True
+    for row in range(n):
+        # a PR, SD or NON-CR/NON-PD after a CR is PD; the row ends at its first PD (kept)
+        seen_cr = False
+        length = 0
+        for i in range(width):
+            c = code[row, i]
+            if c < 0:
+                break
+            if seen_cr and c in (_PR, _SD, _NN):
+                c = _PD
+            if c == _CR:
+                seen_cr = True
+            row_code[i] = c
+            length = i + 1
+            if c == _PD:
+                break
+        for i in range(length):
+            c = row_code[i]
+            sd_met = day[row, i] >= sd_min_days
+            unconfirmed = _NE if c in (_SD, _NN) and not sd_met else c
+            confirmed = unconfirmed
+            if c in (_CR, _PR):
+                # a CR is confirmed by a CR with CR/NE between; a PR by a CR or PR with CR/PR/NE between
+                confirming = confirms_pr if c == _PR else confirms_cr
+                between = between_pr if c == _PR else between_cr
+                if is_confirmed(
+                    row_code, date[row], i, length, confirming, between, _NE, confirmation_min_days, max_ne
+                ):
+                    if response_date[row] < 0:
+                        response_date[row] = date[row, i]
+                else:
+                    confirmed = _SD if sd_met else _NE
+            if bor[row] < 0 or unconfirmed < bor[row]:
+                bor[row] = unconfirmed
+                bor_date[row] = date[row, i]
+            if cbor[row] < 0 or confirmed < cbor[row]:
+                cbor[row] = confirmed
+                cbor_date[row] = date[row, i]
+    return bor, bor_date, cbor, cbor_date, response_date

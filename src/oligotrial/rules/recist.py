@@ -42,14 +42,7 @@ import numpy.typing as npt
 import polars as pl
 
 from oligotrial.errors import Problem
-from oligotrial.rules._recist_bor import (
-    PAD,
-    best,
-    build_matrices,
-    confirmed,
-    to_dates,
-    truncate_after,
-)
+from oligotrial.rules._recist_bor import PAD, Matrices, best_responses, build_matrices, to_dates
 from oligotrial.rules._recist_fast import checked_timepoint_frame, fast_timepoint_frame
 from oligotrial.rules._recist_input import SCALE, prepare, raise_if
 from oligotrial.rules._recist_timepoint import (
@@ -68,6 +61,7 @@ from oligotrial.rules._recist_timepoint import (
 __all__ = [
     "MISSING",
     "RESPONSE_CODES",
+    "best_overall_response_of",
     "check_recist_input",
     "check_response_settings",
     "compute_overall_response",
@@ -375,41 +369,25 @@ def derive_best_overall_response(
         sd_min_days=sd_min_days,
     )
     m = build_matrices(rs, dm, RESPONSE_CODES, "RECIST")
-    i_cr, i_pr, i_sd, i_nn, i_pd, i_ne = range(len(RESPONSE_CODES))
-    code = m.code
-    is_cr = code == i_cr
-    cr_before = np.zeros_like(is_cr)
-    cr_before[:, 1:] = np.logical_or.accumulate(is_cr, axis=1)[:, :-1]
-    code = np.where(cr_before & np.isin(code, (i_pr, i_sd, i_nn)), i_pd, code)
-    code = truncate_after(code, code == i_pd)
-    sd_met = m.day >= sd_min_days
-    stable = np.isin(code, (i_sd, i_nn))
-    unconfirmed = np.where(stable & ~sd_met, i_ne, code)
-
-    cr_ok = confirmed(
-        code, m.date, i_cr, (i_cr,), (i_cr, i_ne), i_ne, confirmation_min_days, max_ne_between_confirmation
+    return best_overall_response_of(
+        m,
+        confirmation_min_days=confirmation_min_days,
+        max_ne_between_confirmation=max_ne_between_confirmation,
+        sd_min_days=sd_min_days,
     )
-    pr_ok = confirmed(
-        code,
-        m.date,
-        i_pr,
-        (i_cr, i_pr),
-        (i_cr, i_pr, i_ne),
-        i_ne,
-        confirmation_min_days,
-        max_ne_between_confirmation,
-    )
-    response = np.isin(code, (i_cr, i_pr))
-    fallback = np.where(sd_met, i_sd, i_ne)
-    confirmed_code = np.where(response & ~(cr_ok | pr_ok), fallback, unconfirmed)
 
-    rank = tuple(range(len(RESPONSE_CODES)))
-    bor, bor_date = best(unconfirmed, rank, m.date)
-    cbor, cbor_date = best(confirmed_code, rank, m.date)
-    first_confirmed = cr_ok | pr_ok
-    has_response = first_confirmed.any(axis=1)
-    response_date = np.where(
-        has_response, m.date[np.arange(m.date.shape[0]), first_confirmed.argmax(axis=1)], -1
+
+def best_overall_response_of(
+    m: Matrices, *, confirmation_min_days: int, max_ne_between_confirmation: int, sd_min_days: int
+) -> pl.DataFrame:
+    """:func:`derive_best_overall_response` of responses already checked and scattered into matrices
+    (codes in :data:`RESPONSE_CODES` order; ``oligotrial.rules._recist_bor``), with checked settings."""
+    i_cr, i_pr, i_sd, i_nn = range(4)
+    bor, bor_date, cbor, cbor_date, response_date = best_responses(
+        m,
+        confirmation_min_days=confirmation_min_days,
+        max_ne_between_confirmation=max_ne_between_confirmation,
+        sd_min_days=sd_min_days,
     )
     names = pl.Series([*RESPONSE_CODES, MISSING], dtype=pl.Utf8)
     yes_no = pl.Series(["N", "Y"], dtype=pl.Utf8)
