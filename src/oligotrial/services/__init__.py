@@ -13,6 +13,7 @@ from oligotrial.services._context import (
     Permission,
     Role,
     read_transaction,
+    snapshot_transaction,
     write_transaction,
 )
 from oligotrial.services.database import backup_database, init_database, open_edc, restore_database
@@ -30,5 +31,6 @@ __all__ = [
     "open_edc",
     "read_transaction",
     "restore_database",
+    "snapshot_transaction",
     "write_transaction",
 ]

@@ -158,6 +158,8 @@ class Edc:
     settings: Settings
     edit_checks: Mapping[str, EditCheck] = field(default_factory=dict)
     hasher: PasswordHasher = field(init=False)
+    read_engine: tuple[Engine, Engine] | None = field(default=None, init=False, repr=False)
+    """``engine`` and its autocommit variant for read use cases on PostgreSQL (see ``_read_bind``)."""
 
     def __post_init__(self) -> None:
         self.hasher = PasswordHasher(
@@ -195,10 +197,10 @@ _BATCHES: weakref.WeakKeyDictionary[Engine, _Batch] = weakref.WeakKeyDictionary(
 
 
 @contextmanager
-def _session(edc: Edc, *, write: bool) -> Iterator[Session]:
+def _session(edc: Edc, *, write: bool, snapshot: bool = False) -> Iterator[Session]:
     # A context on a connection (not an engine) runs inside its owner's transaction, which holds the lock.
     if not write or not isinstance(edc.engine, Engine):
-        with _transaction(edc, write=write) as session:
+        with _transaction(edc, write=write, snapshot=snapshot) as session:
             yield session
         return
     engine, gate = edc.engine, writer_gate(edc.engine)
@@ -320,6 +322,7 @@ def _transaction(
     connection: Connection | None = None,
     savepoint: bool = True,
     audit_into: list[dict[str, Any]] | None = None,
+    snapshot: bool = False,
 ) -> Iterator[Session]:
     """A session for one use case; a write use case's audit entries go to ``audit_into`` once its changes
     are stored in the batch's transaction, or, without a batch, are chained before its commit."""
@@ -333,10 +336,13 @@ def _transaction(
             join_transaction_mode="create_savepoint" if savepoint else "rollback_only",
         )
     else:
-        session = Session(edc.engine, expire_on_commit=False, autoflush=True)
+        bind = edc.engine if write or snapshot else _read_bind(edc)
+        session = Session(bind, expire_on_commit=False, autoflush=True)
     try:
         if write and connection is None:
             session.connection(execution_options={SQLITE_BEGIN_OPTION: "IMMEDIATE"})
+        elif snapshot and edc.dialect == "postgresql" and isinstance(edc.engine, Engine):
+            session.connection().exec_driver_sql("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
         yield session
         if write:
             entries = session.info.pop(_AUDIT, [])
@@ -386,6 +392,19 @@ def _transaction(
         session.close()
 
 
+def _read_bind(edc: Edc) -> Engine | Connection:
+    """What a read use case runs on: on PostgreSQL the engine in autocommit mode, which saves the ``BEGIN``
+    and ``ROLLBACK`` round trips and changes nothing else: under READ COMMITTED every statement reads its own
+    snapshot either way. SQLite keeps its read transaction (one snapshot for the whole use case, in process);
+    a context on a connection reads inside its owner's transaction."""
+    engine: Engine | Connection = edc.engine
+    if not isinstance(engine, Engine) or engine.dialect.name != "postgresql":
+        return engine
+    if edc.read_engine is None or edc.read_engine[0] is not engine:
+        edc.read_engine = (engine, engine.execution_options(isolation_level="AUTOCOMMIT"))
+    return edc.read_engine[1]
+
+
 def _roll_back(session: Session) -> None:
     """Roll back after an error; a connection the error has already lost cannot be rolled back, and the
     error that is raised is the one that says why."""
@@ -417,8 +436,16 @@ def write_transaction(edc: Edc) -> Any:
 
 
 def read_transaction(edc: Edc) -> Any:
-    """A read-only transaction: one consistent snapshot per statement, never commits."""
+    """A read-only transaction: one consistent snapshot per statement (per use case on SQLite), never
+    commits; on PostgreSQL its statements run in autocommit mode (see :func:`_read_bind`)."""
     return _session(edc, write=False)
+
+
+def snapshot_transaction(edc: Edc) -> Any:
+    """A read-only transaction that reads every statement in one snapshot (PostgreSQL REPEATABLE READ READ
+    ONLY; SQLite's WAL read transaction), for readers that must see the tables as of one moment: a backup,
+    the audit chain's verification."""
+    return _session(edc, write=False, snapshot=True)
 
 
 def write_audit(

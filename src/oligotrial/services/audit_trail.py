@@ -7,7 +7,7 @@ from typing import Any
 
 from sqlalchemy import select
 
-from oligotrial.services._context import Actor, Edc, Permission, read_transaction
+from oligotrial.services._context import Actor, Edc, Permission, read_transaction, snapshot_transaction
 from oligotrial.services.data import readable_sites
 from oligotrial.services.views import AuditEntryView, AuditPage
 from oligotrial.store.audit import AuditReport, verify_audit_chain
@@ -61,7 +61,5 @@ def read_audit(
 
 def verify_audit(edc: Edc) -> AuditReport:
     """Verify the whole hash chain in one read snapshot (operators, through ``oligotrial audit verify``)."""
-    with read_transaction(edc) as session:
-        if edc.dialect == "postgresql":
-            session.connection().exec_driver_sql("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
+    with snapshot_transaction(edc) as session:
         return verify_audit_chain(session)

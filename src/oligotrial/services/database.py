@@ -14,7 +14,15 @@ from sqlalchemy import Date, Engine, delete, func, insert, inspect, select, text
 
 from oligotrial.errors import AuditChainError, ConfigurationError, ConflictError, InputError, Problem
 from oligotrial.protocol import Protocol
-from oligotrial.services._context import Actor, Edc, Role, read_transaction, write_audit, write_transaction
+from oligotrial.services._context import (
+    Actor,
+    Edc,
+    Role,
+    read_transaction,
+    snapshot_transaction,
+    write_audit,
+    write_transaction,
+)
 from oligotrial.services.admin import create_user
 from oligotrial.settings import Settings
 from oligotrial.store.audit import verify_audit_chain
@@ -181,10 +189,8 @@ def backup_database(edc: Edc, path: Path) -> dict[str, Any]:
     server keeps running, so the backup's audit chain ends exactly at its chain head.
     """
     tables: dict[str, list[dict[str, Any]]] = {}
-    with read_transaction(edc) as session:
+    with snapshot_transaction(edc) as session:
         connection = session.connection()
-        if edc.dialect == "postgresql":
-            connection.exec_driver_sql("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
         for table in Base.metadata.sorted_tables:
             key = [c for c in table.primary_key.columns]
             rows = connection.execute(select(table).order_by(*key)).mappings().all()
