@@ -8,6 +8,7 @@ import os
 import signal
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from collections import Counter
@@ -40,6 +41,7 @@ class Server:
     url: str
     port: int = field(default_factory=free_port)
     process: subprocess.Popen | None = None
+    log: Any = None  # the server's stderr: a file, not a pipe (a pipe nobody reads fills up and hangs it)
 
     @property
     def base(self) -> str:
@@ -55,9 +57,8 @@ class Server:
         }
         command = [sys.executable, "-m", "oligotrial.cli", "serve", "--database", self.url]
         command += ["--port", str(self.port), "--log-level", "warning"]
-        self.process = subprocess.Popen(
-            command, env=environment, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
-        )
+        self.log = tempfile.TemporaryFile()  # noqa: SIM115 -- lives as long as the server; closed by wait()
+        self.process = subprocess.Popen(command, env=environment, stdout=subprocess.DEVNULL, stderr=self.log)
         self.wait_healthy()
         return self
 
@@ -66,7 +67,7 @@ class Server:
         deadline = time.monotonic() + seconds
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
-                raise AssertionError(f"the server exited: {self.process.stderr.read().decode()[-3000:]}")
+                raise AssertionError(f"the server exited: {self.log_tail()}")
             try:
                 if httpx.get(self.base + "/api/v1/health", timeout=2).status_code == 200:
                     return
@@ -93,8 +94,16 @@ class Server:
             except subprocess.TimeoutExpired:
                 self.process.kill()
                 self.process.wait(timeout=30)
-            if self.process.stderr is not None:
-                self.process.stderr.close()
+        if self.log is not None:
+            self.log.close()
+            self.log = None
+
+    def log_tail(self, characters: int = 3000) -> str:
+        """The end of what the server wrote to its standard error so far."""
+        if self.log is None:
+            return ""
+        self.log.seek(0)
+        return self.log.read().decode(errors="replace")[-characters:]
 
 
 @dataclass
