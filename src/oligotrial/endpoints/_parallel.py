@@ -9,18 +9,17 @@ raised in that order is the one it sees.
 
 from __future__ import annotations
 
-import os
 import threading
 from collections.abc import Callable
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Future
 from typing import TypeVar
+
+from oligotrial._threads import core_pool
 
 __all__ = ["start"]
 
 T = TypeVar("T")
 
-_POOLS: dict[int, ThreadPoolExecutor | None] = {}
-_LOCK = threading.Lock()
 _WORKER = threading.local()
 
 
@@ -31,7 +30,7 @@ def start(task: Callable[[], T]) -> Future[T]:
     there could leave every worker waiting), ``task`` runs at once in the calling thread and the future
     is already done, with its result or its exception.
     """
-    pool = None if getattr(_WORKER, "active", False) else _pool()
+    pool = None if getattr(_WORKER, "active", False) else core_pool("adam")
     if pool is None:
         done: Future[T] = Future()
         try:
@@ -48,17 +47,3 @@ def _as_worker(task: Callable[[], T]) -> T:
         return task()
     finally:
         _WORKER.active = False
-
-
-def _pool() -> ThreadPoolExecutor | None:
-    """One pool per process, created at first use with a thread per core this process may use (none on one
-    core): a forked child does not inherit the parent's threads, so it makes its own."""
-    pid = os.getpid()
-    with _LOCK:
-        if pid not in _POOLS:
-            count = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
-            _POOLS.clear()
-            _POOLS[pid] = (
-                ThreadPoolExecutor(count, thread_name_prefix="oligotrial-adam") if count > 1 else None
-            )
-        return _POOLS[pid]

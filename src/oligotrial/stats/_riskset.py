@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import functools
 import itertools
-import os
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -28,6 +27,8 @@ from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
+
+from oligotrial._threads import core_pool, usable_cores
 
 FloatArray = NDArray[np.float64]
 IntArray = NDArray[np.int64]
@@ -388,21 +389,9 @@ def run_by_blocks(
 
 def _worker_pool() -> tuple[ThreadPoolExecutor, int] | None:
     """Threads for :func:`sort_rows` and :func:`run_by_blocks`, one per core this process may use (none
-    on one core).
-
-    One pool per process: a forked child does not inherit the parent's threads, so it makes its own.
-    """
-    pid = os.getpid()
-    if pid not in _SORT_POOLS:
-        count = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
-        _SORT_POOLS.clear()
-        _SORT_POOLS[pid] = (
-            (ThreadPoolExecutor(count, thread_name_prefix="oligotrial-sort"), count) if count > 1 else None
-        )
-    return _SORT_POOLS[pid]
-
-
-_SORT_POOLS: dict[int, tuple[ThreadPoolExecutor, int] | None] = {}
+    on one core), with their number."""
+    pool = core_pool("sort")
+    return None if pool is None else (pool, usable_cores())
 
 
 def _take(values: NDArray[Any], order: IntArray) -> NDArray[Any]:

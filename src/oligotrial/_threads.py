@@ -1,0 +1,38 @@
+"""Per-process thread pools for the pure core's parallel work (compiled kernels, numpy and polars release the
+GIL, so threads use several cores)."""
+
+from __future__ import annotations
+
+import os
+import threading
+from concurrent.futures import ThreadPoolExecutor
+
+__all__ = ["core_pool", "usable_cores"]
+
+_POOLS: dict[tuple[int, str], ThreadPoolExecutor | None] = {}
+_LOCK = threading.Lock()
+
+
+def usable_cores() -> int:
+    """The cores this process may run on."""
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+
+
+def core_pool(name: str) -> ThreadPoolExecutor | None:
+    """The pool ``name`` of this process, a thread per usable core, created at first use; ``None`` on one core.
+
+    Notes
+    -----
+    One pool per process: a forked child does not inherit its parent's threads, so it makes its own. Each
+    user has its own name, so that a task of one never waits for a task of another queued behind it.
+    """
+    key = (os.getpid(), name)
+    with _LOCK:
+        if key not in _POOLS:
+            for stale in [k for k in _POOLS if k[0] != key[0]]:
+                del _POOLS[stale]
+            count = usable_cores()
+            _POOLS[key] = (
+                ThreadPoolExecutor(count, thread_name_prefix=f"oligotrial-{name}") if count > 1 else None
+            )
+        return _POOLS[key]
