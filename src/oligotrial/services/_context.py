@@ -251,22 +251,16 @@ def _session(edc: Edc, *, write: bool, snapshot: bool = False) -> Iterator[Sessi
 
 
 def _begin_batch(edc: Edc) -> Connection:
+    connection = None
     try:
         connection = edc.engine.connect()
-    except OperationalError as exc:
-        raise ServiceUnavailableError(
-            Problem("DB-001", "", "the database is unavailable or busy; retry in a moment")
-        ) from exc
-    try:
         connection.execution_options(**{SQLITE_BEGIN_OPTION: "IMMEDIATE"})
         connection.begin()
-    except OperationalError as exc:
-        connection.close()
-        raise ServiceUnavailableError(
-            Problem("DB-001", "", "the database is unavailable or busy; retry in a moment")
-        ) from exc
-    except BaseException:
-        connection.close()
+    except BaseException as exc:
+        if connection is not None:
+            connection.close()
+        if isinstance(exc, OperationalError):
+            raise _unavailable() from exc
         raise
     return connection
 
@@ -284,9 +278,7 @@ def _finish(engine: Engine, gate: WriterGate, batch: _Batch, *, waits: bool) -> 
                 raise batch.failure
         return
     del _BATCHES[engine]
-    batch.failure = ServiceUnavailableError(
-        Problem("DB-001", "", "the database is unavailable or busy; retry in a moment")
-    )  # until the commit has returned
+    batch.failure = _unavailable()  # until the commit has returned
     try:
         if batch.is_rolled_back and not batch.is_broken:
             batch.failure = None  # its only use case has raised its own error
@@ -295,9 +287,7 @@ def _finish(engine: Engine, gate: WriterGate, batch: _Batch, *, waits: bool) -> 
             batch.connection.commit()
             batch.failure = None
     except IntegrityError:
-        batch.failure = ConflictError(
-            Problem("EDC-099", "", "the change conflicts with a concurrent change; reload and retry")
-        )
+        batch.failure = _conflict()
     except SQLAlchemyError:
         pass  # unavailable
     finally:
@@ -358,14 +348,10 @@ def _transaction(
             session.rollback()
     except IntegrityError as exc:
         _roll_back(session)
-        raise ConflictError(
-            Problem("EDC-099", "", "the change conflicts with a concurrent change; reload and retry")
-        ) from exc
+        raise _conflict() from exc
     except OperationalError as exc:
         _roll_back(session)
-        raise ServiceUnavailableError(
-            Problem("DB-001", "", "the database is unavailable or busy; retry in a moment")
-        ) from exc
+        raise _unavailable() from exc
     except DataError as exc:
         # A value the database cannot hold or compare: a NUL character in text (PostgreSQL), a number beyond
         # its column's range. Bad input, not a server fault.
@@ -403,6 +389,18 @@ def _read_bind(edc: Edc) -> Engine | Connection:
     if edc.read_engine is None or edc.read_engine[0] is not engine:
         edc.read_engine = (engine, engine.execution_options(isolation_level="AUTOCOMMIT"))
     return edc.read_engine[1]
+
+
+def _unavailable() -> ServiceUnavailableError:
+    return ServiceUnavailableError(
+        Problem("DB-001", "", "the database is unavailable or busy; retry in a moment")
+    )
+
+
+def _conflict() -> ConflictError:
+    return ConflictError(
+        Problem("EDC-099", "", "the change conflicts with a concurrent change; reload and retry")
+    )
 
 
 def _roll_back(session: Session) -> None:
