@@ -168,6 +168,14 @@ def _locked_elsewhere(lock_file) -> bool:
     return False
 
 
+def _wait_until_in_line(line) -> None:
+    """Wait until another gate holds the line (it is waiting for the lock file)."""
+    deadline = time.monotonic() + 10
+    while not _locked_elsewhere(line):
+        assert time.monotonic() < deadline, "the other gate did not line up"
+        time.sleep(0.001)
+
+
 def test_gates_of_two_engines_on_one_file_take_turns(tmp_path):
     """Two gates on one lock file (as two processes have): the second holder waits for the first's release."""
     lock_file = tmp_path / "trial.db-writer.lock"
@@ -190,6 +198,67 @@ def test_gates_of_two_engines_on_one_file_take_turns(tmp_path):
     first.release()
     thread.join(10)
     assert events == ["first releases", "second holds"]
+    assert not _locked_elsewhere(lock_file)
+
+
+def test_a_gate_that_wants_the_lock_again_lets_the_one_waiting_go_first(tmp_path):
+    """The kernel would let the releasing gate take the file lock straight back; the line makes it wait its
+    turn behind the gate already waiting."""
+    lock_file = tmp_path / "trial.db-writer.lock"
+    first, second = WriterGate(lock_file), WriterGate(lock_file)
+    assert first.acquire(timeout=1)
+    events: list[str] = []
+
+    def other() -> None:
+        assert second.acquire(timeout=10)
+        events.append("second holds")
+        time.sleep(0.05)
+        events.append("second releases")
+        second.release()
+
+    thread = threading.Thread(target=other, daemon=True)
+    thread.start()
+    try:
+        _wait_until_in_line(tmp_path / "trial.db-writer.lock.line")
+    finally:
+        first.release()
+    assert first.acquire(timeout=10)
+    events.append("first holds again")
+    first.release()
+    thread.join(10)
+    assert events == ["second holds", "second releases", "first holds again"]
+    assert not _locked_elsewhere(lock_file)
+
+
+def test_a_gate_passed_on_keeps_the_lock_file_though_another_gate_is_in_line(tmp_path):
+    """Group commit passes the gate on within the process with the lock file still locked: the next holder
+    goes on at once (it must not line up behind the other gate, which waits for that very lock)."""
+    lock_file = tmp_path / "trial.db-writer.lock"
+    first, second = WriterGate(lock_file), WriterGate(lock_file)
+    assert first.acquire(timeout=1)
+    events: list[str] = []
+
+    def later_writer_here() -> None:
+        assert first.acquire(timeout=10)
+        events.append("next writer here holds")
+        first.release()
+
+    def writer_elsewhere() -> None:
+        assert second.acquire(timeout=10)
+        events.append("other gate holds")
+        second.release()
+
+    here = threading.Thread(target=later_writer_here, daemon=True)
+    here.start()
+    _wait_for_waiters(first, 1)
+    elsewhere = threading.Thread(target=writer_elsewhere, daemon=True)
+    elsewhere.start()
+    _wait_until_in_line(tmp_path / "trial.db-writer.lock.line")
+    assert first.pass_on()
+    here.join(10)
+    elsewhere.join(10)
+    assert not here.is_alive() and not elsewhere.is_alive(), "a writer is stuck"
+    assert events == ["next writer here holds", "other gate holds"]
     assert not _locked_elsewhere(lock_file)
 
 
