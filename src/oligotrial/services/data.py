@@ -309,10 +309,15 @@ _FORM_BY_ID = _form_rows().where(Form.id == bindparam("form_id"))
 _EVENT_OF_SUBJECT = select(Event).where(
     Event.subject_id == bindparam("subject_id"), Event.event_code == bindparam("event_code")
 )
-_FORM_OF_EVENT_FOR_UPDATE = (
-    select(Form)
-    .where(Form.event_id == bindparam("event_id"), Form.form_code == bindparam("form_code"))
-    .with_for_update(key_share=True)
+_FORM_AND_EVENT_FOR_UPDATE = (
+    select(Form, Event)
+    .join(Event, Event.id == Form.event_id)
+    .where(
+        Event.subject_id == bindparam("subject_id"),
+        Event.event_code == bindparam("event_code"),
+        Form.form_code == bindparam("form_code"),
+    )
+    .with_for_update(of=Form, key_share=True)
 )
 
 
@@ -348,13 +353,19 @@ def write_form_version(
     """
     values = dict(values)
     now = datetime.now(UTC)
-    event = session.execute(
-        _EVENT_OF_SUBJECT, {"subject_id": subject.id, "event_code": event_code}
-    ).scalar_one_or_none()
-    form = None
-    if event is not None:
-        form = session.execute(
-            _FORM_OF_EVENT_FOR_UPDATE, {"event_id": event.id, "form_code": form_code}
+    # a change (the usual save) finds its form and event in one round trip; a first entry looks for the event
+    found = session.execute(
+        _FORM_AND_EVENT_FOR_UPDATE,
+        {"subject_id": subject.id, "event_code": event_code, "form_code": form_code},
+    ).first()
+    form: Form | None
+    event: Event | None
+    if found is not None:
+        form, event = found
+    else:
+        form = None
+        event = session.execute(
+            _EVENT_OF_SUBJECT, {"subject_id": subject.id, "event_code": event_code}
         ).scalar_one_or_none()
     if form is None:
         if base_version is not None:
