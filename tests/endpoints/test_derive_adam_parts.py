@@ -9,6 +9,7 @@ from pathlib import Path
 import polars as pl
 import pytest
 
+from oligotrial._threads import core_pool
 from oligotrial.endpoints import (
     check_sdtm,
     derive_adae,
@@ -18,7 +19,7 @@ from oligotrial.endpoints import (
     derive_adtr,
     derive_adtte,
 )
-from oligotrial.endpoints._parallel import start
+from oligotrial.endpoints._parallel import offer, start
 from oligotrial.endpoints.adsl import derive_adsl_parts
 from oligotrial.endpoints.sdtm import DOMAINS
 from oligotrial.errors import InputError
@@ -83,6 +84,61 @@ def test_a_nested_part_runs_in_its_caller_thread():
 
     name, done, inner_name = start(outer).result()
     assert done and inner_name == name
+
+
+def test_an_offered_part_runs_once_where_it_is_first_needed():
+    # workers busy (each waits on an event): the caller of result() runs the part itself, and a worker that
+    # comes to it later finds it taken
+    release = threading.Event()
+    # one core: no pool, a started part would run (and wait) here
+    busy = [start(release.wait) for _ in range(8)] if core_pool("adam") is not None else []
+    runs: list[str] = []
+
+    def part():
+        runs.append(threading.current_thread().name)
+        return 42
+
+    offered = offer(part)
+    assert offered.result() == 42
+    assert runs == [threading.current_thread().name]
+    release.set()
+    for task in busy:
+        task.result()
+    assert offered.result() == 42 and len(runs) == 1
+
+
+def test_an_offered_part_on_a_free_worker():
+    started = threading.Event()
+    finish = threading.Event()
+
+    def part():
+        started.set()
+        finish.wait()
+        return threading.current_thread().name
+
+    offered = offer(part)
+    if core_pool("adam") is None:  # one core: nothing was submitted, result() runs it here
+        finish.set()
+        assert offered.result() == threading.current_thread().name
+        return
+    assert started.wait(timeout=60)  # a free worker took it (the bound only keeps a broken pool from hanging)
+    finish.set()
+    assert offered.result() != threading.current_thread().name  # taken by the worker: result() waits
+
+
+def test_an_offered_part_hands_back_its_error_and_nested_offers_run_in_their_caller():
+    def fail():
+        raise InputError.single("SDTM-001", "DM", "the DM domain is required")
+
+    with pytest.raises(InputError, match="DM domain"):
+        offer(fail).result()
+
+    def outer():
+        inner = offer(lambda: threading.current_thread().name)
+        return threading.current_thread().name, inner.result()
+
+    name, inner_name = start(outer).result()
+    assert inner_name == name
 
 
 def test_an_error_comes_back_from_result():

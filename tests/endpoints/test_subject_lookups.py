@@ -1,5 +1,6 @@
 """The integer lookups behind the endpoint derivations: each record's DM row, the ADRS assessment behind a
-date, the ADRS order; each against the plain dict / scan / sort it replaces."""
+date, the ADRS order, the per-subject first and last values; each against the plain dict / scan / sort /
+``numpy.minimum.at`` it replaces."""
 
 from __future__ import annotations
 
@@ -104,3 +105,32 @@ def test_day_offsets_switch_to_dense_codes():
         np.zeros(3, dtype=np.int64), 0, far.offsets(np.array([1 << 61, _NULL_DAY, 0], dtype=np.int64))
     )
     assert key.tolist() == [1, 2, 0]
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    start=st.lists(st.integers(-5, 5), min_size=1, max_size=6),
+    records=st.lists(st.tuples(st.integers(0, 5), st.integers(-10, 10)), max_size=40),
+    lowest=st.booleans(),
+    as_float=st.booleans(),
+)
+def test_extremes_agree_with_numpy_at(start, records, lowest, as_float):
+    from oligotrial.endpoints._kernels import extremes_at
+
+    rows = np.array([r % len(start) for r, _ in records], dtype=np.int64)
+    values = np.array([v for _, v in records], dtype=np.float64 if as_float else np.int64)
+    expected = np.array(start, dtype=np.int64)
+    (np.minimum if lowest else np.maximum).at(expected, rows, values.astype(np.int64))
+    found = np.array(start, dtype=np.int64)
+    extremes_at(found, rows, values, lowest=lowest)
+    assert found.tolist() == expected.tolist()
+
+
+def test_extremes_worked():
+    from oligotrial.endpoints._kernels import extremes_at
+
+    found = np.array([5, 5, 5], dtype=np.int64)
+    extremes_at(found, np.array([0, 0, 2, 2]), np.array([3, 7, 9, 6]), lowest=True)
+    assert found.tolist() == [3, 5, 5]
+    extremes_at(found, np.array([0, 1, 2]), np.array([4, 8, 1]), lowest=False)
+    assert found.tolist() == [4, 8, 5]

@@ -68,14 +68,16 @@ def derive_adam(
     :func:`derive_adtte`, :func:`derive_adae` and :func:`derive_adtr` called in that order, and so is the
     error raised (the first one in that order). Independent parts run side by side on a small thread pool
     (:mod:`oligotrial.endpoints._parallel`): ADRS as soon as ADSL's dates, flags and arms are known (it reads
-    nothing else of ADSL); ADSL's induction best response, ADAE and ADTR once the rest of ADSL is known,
-    while this thread derives ADTTE (DoR as soon as ADRS knows the confirmed responders, before it builds
-    its records).
+    nothing else of ADSL), the TR first dates that only ADTTE reads queued behind it; ADSL's induction best
+    response, ADAE and ADTR once the rest of ADSL is known, while this thread derives ADTTE (its endpoints
+    but the first offered to a free worker, :func:`~oligotrial.endpoints._parallel.offer`; DoR as soon as
+    ADRS knows the confirmed responders, before it builds its records).
     """
     study = check_sdtm(tables, protocol)
-    tumour_results = start(lambda: study.first_tumour_results)  # read by ADTTE; TR only
+    start(lambda: study.coded_responses)  # read by ADSL's induction response and ADRS (a cached property)
     responders: Future[pl.DataFrame] = Future()  # published by ADRS before its records are built
     adrs_started: list[Future[pl.DataFrame]] = []
+    tumour_results: list[Future[object]] = []  # read by ADTTE only: queued behind ADRS, the longest part
 
     def adrs_part(adsl_dates: pl.DataFrame) -> pl.DataFrame:
         try:
@@ -93,18 +95,19 @@ def derive_adam(
                 responders.set_exception(error)
             raise
 
+    def dates_known(adsl_dates: pl.DataFrame) -> None:
+        adrs_started.append(start(partial(adrs_part, adsl_dates)))
+        tumour_results.append(start(lambda: study.first_tumour_results))
+
     # ADRS reads only ADSL's dates, flags and arms: it starts as soon as they are known
-    adsl_without_bor, induction_bor = derive_adsl_parts(
-        study,
-        protocol,
-        on_dates=lambda adsl_dates: adrs_started.append(start(partial(adrs_part, adsl_dates))),
-    )
+    adsl_without_bor, induction_bor = derive_adsl_parts(study, protocol, on_dates=dates_known)
     (adrs,) = adrs_started
     indbor = start(induction_bor)
     adae = start(partial(derive_adae, study, adsl_without_bor, protocol))
     adtr = start(partial(derive_adtr, study, adsl_without_bor))
     try:
-        tumour_results.result()
+        for task in tumour_results:
+            task.result()
         adtte = derive_adtte_from(study, adsl_without_bor, responders.result, protocol)
     except Exception:
         indbor.result()  # an error of a dataset derived before ADTTE comes first

@@ -22,10 +22,27 @@ from oligotrial.rules.recist import (
     derive_best_overall_response,
 )
 
-__all__ = ["best_overall_response"]
+__all__ = ["best_overall_response", "code_responses"]
 
 #: Response code -> its index in RESPONSE_CODES (the order of the BOR matrices).
 _CODE = {code: n for n, code in enumerate(RESPONSE_CODES)}
+
+
+def code_responses(responses: pl.DataFrame) -> pl.DataFrame:
+    """``code date`` per response: the index of OVRLRESP in ``RESPONSE_CODES`` (``len(RESPONSE_CODES)`` for
+    a null or unknown code, which the coded path refuses) and RSDTC in days since 1970.
+
+    Notes
+    -----
+    The codes of RECIST 1.1 (``oligotrial.rules.recist.RESPONSE_CODES``); computed once per study
+    (``Study.coded_responses``) for ADSL's induction response and ADRS.
+    """
+    return responses.select(
+        pl.col("OVRLRESP")
+        .replace_strict(_CODE, default=len(RESPONSE_CODES), return_dtype=pl.Int8)
+        .alias("code"),
+        pl.col("RSDTC").cast(pl.Int32).alias("date"),
+    )
 
 
 def best_overall_response(
@@ -33,6 +50,7 @@ def best_overall_response(
     subject: npt.NDArray[np.int64],
     dm: pl.DataFrame,
     *,
+    coded: pl.DataFrame | None = None,
     confirmation_min_days: int,
     max_ne_between_confirmation: int,
     sd_min_days: int,
@@ -48,6 +66,8 @@ def best_overall_response(
     dm
         ``USUBJID RFSTDTC`` (RFSTDTC a date): the subjects evaluated, one row each, and their reference
         dates.
+    coded
+        :func:`code_responses` of ``responses`` when already known (else computed here).
 
     Notes
     -----
@@ -64,13 +84,8 @@ def best_overall_response(
     }
     check_response_settings("RECIST", **settings)
     names = dm["USUBJID"].cast(pl.Utf8).str.strip_chars()
-    coded = responses.select(
-        # a null or unknown code: len(RESPONSE_CODES), refused by the coded path
-        pl.col("OVRLRESP")
-        .replace_strict(_CODE, default=len(RESPONSE_CODES), return_dtype=pl.Int8)
-        .alias("code"),
-        pl.col("RSDTC").cast(pl.Int32).alias("date"),
-    )
+    if coded is None:
+        coded = code_responses(responses)
     usable = names.null_count() == 0 and names.n_unique() == dm.height and coded["date"].null_count() == 0
     matrices = (
         coded_matrices(

@@ -1,14 +1,15 @@
 """Compiled per-subject scans of the endpoint derivations (numba; private).
 
 Imported on first use: loading the compiled cache (or compiling) costs a fraction of a second that a caller
-who never derives ADTTE should not pay. The typed entry point is
-:func:`oligotrial.endpoints.adtte.assessment_lookups`; the rules are documented in
-:func:`oligotrial.endpoints.adtte.derive_adtte`.
+who never derives ADaM should not pay. The typed entry points are
+:func:`oligotrial.endpoints.adtte.assessment_rows` (the rules are documented in
+:func:`oligotrial.endpoints.adtte.derive_adtte`) and :func:`extremes_at` (per-subject first and last values).
 """
 
 from __future__ import annotations
 
 import numpy as np
+from numba import types
 from numpy.typing import NDArray
 
 from oligotrial._compiled import kernel
@@ -20,6 +21,47 @@ Bools = NDArray[np.bool_]
 NEVER = np.iinfo(np.int64).max
 #: A day before every date: "no new therapy", "no assessment date".
 BEFORE_ALL = np.iinfo(np.int64).min
+
+
+_I64 = types.Array(types.int64, 1, "C")
+_I64_IN = types.Array(types.int64, 1, "C", readonly=True)
+_EXTREMES = [types.void(_I64, _I64_IN, _I64_IN, types.boolean)]
+
+
+@kernel(_EXTREMES)
+def scatter_extremes(found: Ints, rows: Ints, values: Ints, lowest: bool) -> None:
+    """``found[rows[i]] = min(found[rows[i]], values[i])`` for every ``i`` (max when not ``lowest``):
+    ``numpy.minimum.at`` / ``numpy.maximum.at`` in one pass.
+
+    Parameters
+    ----------
+    found
+        Per subject, the running extreme (updated in place; its initial value is kept where no record has
+        a lower, or higher, value).
+    rows, values
+        Per record, its subject (an index into ``found``) and its value.
+
+    Notes
+    -----
+    The per-subject first and last dates of ADSL (SDTMIG 3.4 / ADaMIG: RANDDT, TRTSDT, TRTEDT and the
+    like), the first tumour result and the first dose after radiotherapy are such extremes.
+    """
+    for record in range(rows.shape[0]):
+        row = rows[record]
+        value = values[record]
+        if (value < found[row]) if lowest else (value > found[row]):
+            found[row] = value
+
+
+def extremes_at(found: Ints, rows: NDArray[np.integer], values: NDArray[np.number], *, lowest: bool) -> None:
+    """``numpy.minimum.at(found, rows, values)`` (``numpy.maximum.at`` when not ``lowest``) by
+    :func:`scatter_extremes`; ``values`` are whole numbers (days), given as any numeric array."""
+    scatter_extremes(
+        found,
+        np.ascontiguousarray(rows, dtype=np.int64),
+        np.ascontiguousarray(values, dtype=np.int64),
+        lowest,
+    )
 
 
 @kernel()

@@ -12,11 +12,11 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable
 from concurrent.futures import Future
-from typing import TypeVar
+from typing import Generic, TypeVar
 
 from oligotrial._threads import core_pool
 
-__all__ = ["start"]
+__all__ = ["Offered", "offer", "start"]
 
 T = TypeVar("T")
 
@@ -47,3 +47,51 @@ def _as_worker(task: Callable[[], T]) -> T:
         return task()
     finally:
         _WORKER.active = False
+
+
+class Offered(Generic[T]):
+    """A part offered to the pool: it runs once, in whichever thread comes to it first, a worker of the
+    pool or the caller of :meth:`result` (who then does not wait for a busy pool)."""
+
+    def __init__(self, task: Callable[[], T]) -> None:
+        self._task = task
+        self._lock = threading.Lock()
+        self._claimed = False
+        self._done: Future[T] = Future()
+
+    def _claim(self) -> bool:
+        with self._lock:
+            claimed, self._claimed = self._claimed, True
+            return not claimed
+
+    def _run(self) -> None:
+        try:
+            self._done.set_result(self._task())
+        except BaseException as error:  # handed to the caller by result(), as start's future does
+            self._done.set_exception(error)
+
+    def _run_on_worker(self) -> None:
+        if self._claim():
+            _as_worker(self._run)
+
+    def result(self) -> T:
+        """The part's result (or its exception): run here when no worker has started it yet."""
+        if self._claim():
+            self._run()
+        return self._done.result()
+
+
+def offer(task: Callable[[], T]) -> Offered[T]:
+    """Offer ``task`` to the pool: a free worker runs it, else the first call of ``result()`` does.
+
+    Notes
+    -----
+    For parts the caller could run itself: when the pool is busy with longer parts, the caller does not
+    wait for a worker but runs the part when it needs the result. On one core, or from a task already
+    running on the pool (as for :func:`start`), nothing is submitted and ``result()`` runs the part.
+    """
+    offered = Offered(task)
+    pool = None if getattr(_WORKER, "active", False) else core_pool("adam")
+    if pool is not None:
+        pool.submit(offered._run_on_worker)
+    return offered

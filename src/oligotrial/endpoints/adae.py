@@ -82,7 +82,11 @@ def derive_adae(study: Study, adsl: pl.DataFrame, protocol: Protocol) -> pl.Data
             .otherwise(pl.col("TRT01A"))
             .alias("TRTA")
         )
-        .with_columns(pl.col(c).dt.to_string("%Y-%m-%d") for c in ("AESTDTC", "AEENDTC") if c in carried)
+        .with_columns(
+            pl.col(c).map_batches(_iso_text, return_dtype=pl.Utf8)
+            for c in ("AESTDTC", "AEENDTC")
+            if c in carried
+        )
         .select(
             "STUDYID", *carried, "SAFFL", "ASTDT", "AENDT", "ATOXGR", "ATOXGRN", "TRTEMFL", "APHASE", "TRTA"
         )
@@ -92,7 +96,9 @@ def derive_adae(study: Study, adsl: pl.DataFrame, protocol: Protocol) -> pl.Data
 
 def _restart(study: Study, adsl: pl.DataFrame) -> pl.Series:
     """Per ADSL row, the first EX dose after the end of radiotherapy (``_RESTART``; null without
-    radiotherapy or such a dose): one numpy minimum scatter over the doses' DM rows."""
+    radiotherapy or such a dose): one minimum scatter over the doses' DM rows."""
+    from oligotrial.endpoints._kernels import extremes_at  # compiled on first use
+
     never = np.iinfo(np.int64).max
     at = subject_rows_of(adsl["USUBJID"], study.dm["USUBJID"])
     rt_end = np.full(study.dm.height, never, dtype=np.int64)  # no radiotherapy: no dose is after it
@@ -102,6 +108,23 @@ def _restart(study: Study, adsl: pl.DataFrame) -> pl.Series:
     after = (rows >= 0) & (dose != never)
     after[after] = dose[after] > rt_end[rows[after]]
     first = np.full(study.dm.height, never, dtype=np.int64)
-    np.minimum.at(first, rows[after], dose[after])
+    extremes_at(first, rows[after], dose[after], lowest=True)
     restart = pl.Series("_RESTART", np.where(at >= 0, first[np.maximum(at, 0)], never), dtype=pl.Int64)
     return pl.select(pl.when(restart != never).then(restart).cast(pl.Date).alias("_RESTART")).to_series()
+
+
+def _iso_text(dates: pl.Series) -> pl.Series:
+    """``dates.dt.to_string("%Y-%m-%d")``, each day of the dates' span formatted once and then gathered.
+
+    Notes
+    -----
+    The text of every date is that of polars' ``%Y-%m-%d`` formatting (ISO 8601, SDTMIG 3.4 section 4.4.1),
+    computed for the days from the earliest to the latest date (a few thousand in a trial) instead of for
+    each of the records; when the span is longer than the column, each record is formatted instead.
+    """
+    days = dates.cast(pl.Int32)
+    low, high = days.min(), days.max()
+    if not isinstance(low, int) or not isinstance(high, int) or high - low >= dates.len():
+        return dates.dt.to_string("%Y-%m-%d")
+    span = pl.Series(np.arange(low, high + 1, dtype=np.int32)).cast(pl.Date).dt.to_string("%Y-%m-%d")
+    return span.gather(days - low).alias(dates.name)

@@ -107,14 +107,20 @@ def derive_adrs(
     keep = owner >= 0
     keep[keep] = enrolled[owner[keep]]
     kept = np.flatnonzero(keep)
-    reported = responses if kept.shape[0] == responses.height else responses[kept]
+    everything = kept.shape[0] == responses.height
+    reported = responses if everything else responses[kept]
+    coded = study.coded_responses if everything else study.coded_responses[kept]
     with_reference = enrolled & adsl[reference].is_not_null().to_numpy()
     dm = adsl.select("USUBJID", pl.col(reference).alias("RFSTDTC")).filter(pl.Series(with_reference))
     best_rows = np.flatnonzero(with_reference)  # the ADSL row of each BOR-engine record (DM order)
     position = np.full(adsl.height, -1, dtype=np.int64)  # ADSL row -> row of ``dm``
     position[best_rows] = np.arange(best_rows.shape[0], dtype=np.int64)
     best = best_overall_response(
-        reported.select("USUBJID", "RSDTC", "OVRLRESP"), position[owner[kept]], dm, **settings_used
+        reported.select("USUBJID", "RSDTC", "OVRLRESP"),
+        position[owner[kept]],
+        dm,
+        coded=coded,
+        **settings_used,
     )
 
     rank = np.full(adsl.height, -1, dtype=np.int64)  # each enrolled subject's place in USUBJID order

@@ -104,7 +104,7 @@ def derive_adsl_parts(
         pl.col("DTHDTC").alias("DTHDT"),
         pl.int_range(pl.len(), dtype=pl.Int64).alias("_DMROW"),
     )
-    # per-subject first/last dates: numpy scatters over each record's DM row (base is in DM order)
+    # per-subject first/last dates: scatters over each record's DM row (base is in DM order)
     ex_end = pl.coalesce("EXENDTC", "EXSTDTC") if "EXENDTC" in study.ex.columns else pl.col("EXSTDTC")
     pr_end = pl.coalesce("PRENDTC", "PRSTDTC") if "PRENDTC" in study.pr.columns else pl.col("PRSTDTC")
     milestone = pl.col("DSCAT") == "PROTOCOL MILESTONE"
@@ -172,8 +172,10 @@ def derive_adsl_parts(
 
 def _extreme(study: Study, domain: str, date: pl.Expr, where: pl.Expr | None, *, first: bool) -> pl.Series:
     """Per DM subject (DM order), the first (or last) non-null ``date`` among its ``domain`` records that
-    meet ``where``; null when there is none. One numpy minimum (maximum) scatter over the records' DM rows
+    meet ``where``; null when there is none. One minimum (maximum) scatter over the records' DM rows
     (``Study.subject_rows``): a group-by and a join without hashing USUBJID again."""
+    from oligotrial.endpoints._kernels import extremes_at  # compiled on first use
+
     frame = {"EX": study.ex, "DS": study.ds, "PR": study.pr, "CM": study.cm}[domain]
     rows = study.subject_rows_in(domain, frame)
     days = frame.select(date.cast(pl.Date).cast(pl.Int64)).to_series()
@@ -182,7 +184,7 @@ def _extreme(study: Study, domain: str, date: pl.Expr, where: pl.Expr | None, *,
         keep &= frame.select(where.fill_null(False)).to_series().to_numpy()
     none = np.iinfo(np.int64).max if first else _NONE
     found = np.full(study.dm.height, none, dtype=np.int64)
-    (np.minimum if first else np.maximum).at(found, rows[keep], days.to_numpy()[keep])
+    extremes_at(found, rows[keep], days.to_numpy()[keep], lowest=first)
     series = pl.Series(found, dtype=pl.Int64)
     return pl.select(pl.when(series != none).then(series).cast(pl.Date)).to_series()
 
@@ -205,6 +207,7 @@ def _with_induction_response(
     keep = (rows >= 0) & (day != _NONE)
     keep[keep] = day[keep] <= cut[rows[keep]]
     induction = rs.filter(pl.Series(keep))
+    induction_coded = study.coded_responses.filter(pl.Series(keep))
     last = _last_per_subject(rows[keep], day[keep], study.dm.height)
     indresp = _at_rows(induction["OVRLRESP"], last).alias("INDRESP")
     treated = cutoff["TRTSDT"].is_not_null().to_numpy()
@@ -219,6 +222,7 @@ def _with_induction_response(
             induction.select("USUBJID", "RSDTC", "OVRLRESP"),
             position[rows[keep]],
             dm,
+            coded=induction_coded,
             confirmation_min_days=settings.confirmation_min_days,
             max_ne_between_confirmation=settings.max_ne_between_confirmation,
             sd_min_days=settings.sd_min_days,
@@ -233,12 +237,14 @@ def _with_induction_response(
 def _last_per_subject(rows: npt.NDArray[np.int64], day: npt.NDArray[np.int64], subjects: int) -> Ints:
     """Per subject (``rows``: each record's subject, 0..subjects-1), the position of its record with the
     latest ``day`` (the last such record on a tie); -1 when it has none."""
+    from oligotrial.endpoints._kernels import extremes_at  # compiled on first use
+
     if not rows.size:
         return np.full(subjects, -1, dtype=np.int64)
     position = np.arange(rows.size, dtype=np.int64)
     key = (day - day.min()) * rows.size + position  # latest day first, then the later record
     best = np.full(subjects, -1, dtype=np.int64)
-    np.maximum.at(best, rows, key)
+    extremes_at(best, rows, key, lowest=False)
     return np.where(best >= 0, best % rows.size, -1)
 
 
@@ -251,8 +257,10 @@ def _at_rows(values: pl.Series, rows: Ints) -> pl.Series:
 def _last_alive(study: Study) -> pl.Series:
     """The latest date of each DM subject (DM order) in DM, DS, EX, PR, CM, RS, AE and SV; null when none.
 
-    One numpy maximum scatter per date column over the DM row of each record (``Study.subject_rows``).
+    One maximum scatter per date column over the DM row of each record (``Study.subject_rows``).
     """
+    from oligotrial.endpoints._kernels import extremes_at  # compiled on first use
+
     sources = [
         ("DM", study.dm, ("RFICDTC", "RFSTDTC", "RFXENDTC")),
         ("DS", study.ds, ("DSSTDTC",)),
@@ -271,7 +279,7 @@ def _last_alive(study: Study) -> pl.Series:
             if column not in frame.columns:
                 continue
             days = frame[column].cast(pl.Date).cast(pl.Int64).fill_null(_NONE).to_numpy()
-            np.maximum.at(latest, rows[rows >= 0], days[rows >= 0])
+            extremes_at(latest, rows[rows >= 0], days[rows >= 0], lowest=False)
     found = pl.Series("LSTALVDT", latest, dtype=pl.Int64)
     return pl.select(pl.when(found != _NONE).then(found).cast(pl.Date).alias("LSTALVDT")).to_series()
 

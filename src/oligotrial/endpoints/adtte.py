@@ -5,12 +5,14 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 import polars as pl
 
+from oligotrial.endpoints._parallel import offer
 from oligotrial.endpoints.sdtm import Study, derive_overall_responses, nullable_rows, subject_rows_of
 from oligotrial.protocol.models import CensorSource, Protocol, TimeToEventEndpoint
 
@@ -100,12 +102,23 @@ def derive_adtte_from(
     endpoints = [e for e in protocol.endpoints if isinstance(e, TimeToEventEndpoint)]
     if not endpoints:
         return pl.DataFrame()
-    frames: dict[int, pl.DataFrame] = {}
-    # the endpoints that do not read ADRS first: ``responders`` may come from a part still running
-    for n, endpoint in sorted(enumerate(endpoints), key=lambda item: item[1].origin == "first_response"):
+
+    def derive(endpoint: TimeToEventEndpoint) -> pl.DataFrame:
         source = responders() if endpoint.origin == "first_response" else None
         subjects = _population(endpoint, with_baseline, source, carried)
-        frames[n] = _derive_parameter(endpoint, subjects, assessments, protocol, carried)
+        return _derive_parameter(endpoint, subjects, assessments, protocol, carried)
+
+    # the endpoints that do not read ADRS first (``responders`` may come from a part still running), each
+    # but the first offered to a free worker of the pool; read in that order, so the first error in it is
+    # the one raised
+    ordered = sorted(enumerate(endpoints), key=lambda item: item[1].origin == "first_response")
+    parts = [
+        (n, None if k == 0 or endpoint.origin == "first_response" else offer(partial(derive, endpoint)))
+        for k, (n, endpoint) in enumerate(ordered)
+    ]
+    frames: dict[int, pl.DataFrame] = {}
+    for n, part in parts:
+        frames[n] = derive(endpoints[n]) if part is None else part.result()
     return pl.concat([frames[n] for n in range(len(endpoints))], how="vertical_relaxed").select(
         "STUDYID", "USUBJID", "PARAMCD", "PARAM", "STARTDT", "ADT", "AVAL", "AVALU", "CNSR", "EVNTDESC",
         "CNSDTDSC", "SRCDOM", "SRCVAR", "SRCSEQ", "TRT01P", "TRT01A", "ITTFL", "ENRLFL", *strata,

@@ -127,10 +127,20 @@ class Study:
         return subject_rows_of(frame["USUBJID"].cast(pl.Utf8), self.dm["USUBJID"])
 
     @cached_property
+    def coded_responses(self) -> pl.DataFrame:
+        """:func:`oligotrial.endpoints._best.code_responses` of :attr:`overall_responses` (the response
+        codes and dates, row for row), computed once per study for ADSL and ADRS."""
+        from oligotrial.endpoints._best import code_responses
+
+        return code_responses(self.overall_responses)
+
+    @cached_property
     def first_tumour_results(self) -> tuple[Rows, npt.NDArray[np.bool_]]:
         """Per DM subject (DM order), the earliest TR date (days since 1970; the largest int64 when none
         or unparseable) and whether the subject has any TR record; computed once per study, and cheap
         to start early as it reads TR only (1.2 million dates at 100,000 subjects)."""
+        from oligotrial.endpoints._kernels import extremes_at  # compiled on first use
+
         never = np.iinfo(np.int64).max
         first = np.full(self.dm.height, never, dtype=np.int64)
         any_tr = np.zeros(self.dm.height, dtype=np.bool_)
@@ -138,7 +148,7 @@ class Study:
             rows = self.subject_rows_in("TR", self.tr)
             days = _tr_dates(self.tr["TRDTC"]).cast(pl.Int64).fill_null(never).to_numpy()
             known = rows >= 0
-            np.minimum.at(first, rows[known], days[known])
+            extremes_at(first, rows[known], days[known], lowest=True)
             any_tr[rows[known]] = True
         return first, any_tr
 
@@ -237,9 +247,17 @@ def _tr_dates(text: pl.Series) -> pl.Series:
     -----
     Parsing with an explicit format is several times faster than with an inferred one. When every value is
     an ISO 8601 date (the SDTM convention, SDTMIG 3.4 section 4.4.1) the inferred format is ``%Y-%m-%d``, so
-    the explicit parse gives the same dates; otherwise the inferring parse decides, as before.
+    the explicit parse gives the same dates; otherwise the inferring parse decides, as before. The usual
+    case, every value beginning with an ISO date, is decided by one compiled pass over the text
+    (:func:`oligotrial.endpoints._dates.parse_iso_dates`).
     """
-    day = text.cast(pl.Utf8).str.slice(0, 10)
+    from oligotrial.endpoints._dates import parse_iso_dates  # compiled on first use
+
+    text = text.cast(pl.Utf8)
+    parsed = parse_iso_dates(text, whole=False)
+    if parsed is not None:
+        return parsed.alias("TRDTC")
+    day = text.str.slice(0, 10)
     iso = day.str.to_date("%Y-%m-%d", strict=False)
     if iso.null_count() == day.null_count():
         return iso.alias("TRDTC")
@@ -266,24 +284,36 @@ def _date_expr(column: str) -> pl.Expr:
 
 
 def _typed(name: str, frame: pl.DataFrame) -> tuple[pl.DataFrame, list[Problem]]:
+    """``frame`` with its dates, whole numbers and numbers typed, and a problem (SDTM-002, SDTM-003) for each
+    cell that is not what its column holds (the first :data:`_MAX_LISTED` per column).
+
+    Notes
+    -----
+    A date cell is an ISO 8601 date, or date-time whose date part is used (SDTMIG 3.4 section 4.4.1);
+    partial dates are not dates. Parsed by one compiled pass over the text
+    (:func:`oligotrial.endpoints._dates.parse_iso_dates`), or where that pass cannot decide (non-ASCII
+    text) by the pattern and parse of :func:`_date_expr`, which give the same dates.
+    """
+    from oligotrial.endpoints._dates import parse_iso_dates  # compiled on first use
+
     problems: list[Problem] = []
-    conversions: list[tuple[str, pl.Expr, str]] = []
+    conversions: list[tuple[str, pl.Expr | pl.Series, str]] = []
     for column in _DATES.get(name, ()):
         if column in frame.columns:
-            full = pl.col(column).str.contains(r"^\d{4}-\d{2}-\d{2}(T[\d:.]+)?$")
-            conversions.append(
-                (column, pl.when(full).then(_date_expr(column)), "an ISO 8601 date YYYY-MM-DD")
-            )
+            parsed = parse_iso_dates(frame[column], whole=True)
+            if parsed is None:
+                full = pl.col(column).str.contains(r"^\d{4}-\d{2}-\d{2}(T[\d:.]+)?$")
+                conversions.append(
+                    (column, pl.when(full).then(_date_expr(column)), "an ISO 8601 date YYYY-MM-DD")
+                )
+            else:
+                conversions.append((column, parsed, "an ISO 8601 date YYYY-MM-DD"))
     for column in _INTEGERS.get(name, ()):
         if column in frame.columns:
-            conversions.append(
-                (column, pl.col(column).str.strip_chars().cast(pl.Int64, strict=False), "a whole number")
-            )
+            conversions.append((column, _number(frame[column], pl.Int64), "a whole number"))
     for column in _FLOATS.get(name, ()):
         if column in frame.columns:
-            conversions.append(
-                (column, pl.col(column).str.strip_chars().cast(pl.Float64, strict=False), "a number")
-            )
+            conversions.append((column, _number(frame[column], pl.Float64), "a number"))
     if not conversions:
         return frame, problems
     converted = frame.with_columns(expr.alias(f"__{column}") for column, expr, _ in conversions)
@@ -302,6 +332,22 @@ def _typed(name: str, frame: pl.DataFrame) -> tuple[pl.DataFrame, list[Problem]]
         [f"__{column}" for column, _, _ in conversions]
     )
     return result, problems
+
+
+def _number(text: pl.Series, dtype: type[pl.Int64] | type[pl.Float64]) -> pl.Series | pl.Expr:
+    """The numbers of text cells, surrounding white space ignored (null where a cell is not one of
+    ``dtype``).
+
+    Notes
+    -----
+    Cast as it is first: a cell that is a number as it stands is the same number without its white space,
+    so only when some cell fails is the whole column stripped and cast again (stripping costs several times
+    the cast, and SDTM numbers rarely carry white space).
+    """
+    direct = text.cast(dtype, strict=False)
+    if direct.null_count() == text.null_count():
+        return direct
+    return pl.col(text.name).str.strip_chars().cast(dtype, strict=False)
 
 
 def _unknown(
@@ -344,16 +390,24 @@ def subject_rows_of(subject: pl.Series, dm_subject: pl.Series) -> Rows:
     absent.
 
     Records usually come grouped by subject: each run of equal values is looked up once, then repeated.
-    The runs are found in DM by position when they are DM's subjects in DM's order, by binary search when
-    DM is sorted, else by a join.
+    The runs are found in DM by position when they are DM's subjects in DM's order, else through hashes of
+    both columns with every match then compared as text
+    (:func:`oligotrial.endpoints._subjects.hashed_subject_rows`); when that cannot decide (a hash
+    collision, a subject twice in DM, columns that are not text), by binary search when DM is sorted, else
+    by a join.
     """
+    from oligotrial.endpoints._subjects import hashed_subject_rows  # compiled on first use
+
     if subject.is_empty():
         return np.zeros(0, dtype=np.int64)
     runs = subject.rle()  # each run's value and length, in one pass
     values = runs.struct.field("value")
     found: Rows
+    hashed: Rows | None = None
     if values.null_count() == 0 and dm_subject.null_count() == 0 and values.equals(dm_subject):
         found = np.arange(values.len(), dtype=np.int64)
+    elif (hashed := hashed_subject_rows(values, dm_subject)) is not None:
+        found = hashed
     elif values.null_count() == 0 and dm_subject.len() and dm_subject.is_sorted():
         at = np.minimum(dm_subject.search_sorted(values).to_numpy().astype(np.int64), dm_subject.len() - 1)
         hit = (dm_subject.gather(at) == values).to_numpy()
