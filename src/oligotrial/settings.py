@@ -45,6 +45,13 @@ class Settings(BaseSettings):
         Largest request body the API accepts (HTTP 413 beyond).
     db_pool_size, db_busy_timeout_seconds
         Connections per server process, and how long a write waits for the database lock before HTTP 503.
+    request_threads
+        Requests a server process works on at once (its thread pool; keep it at most ``db_pool_size``, so
+        that none waits for a connection); the others wait their turn without holding a thread. Fewer threads
+        contending for the interpreter let the one holding the database's write turn finish sooner: at 50
+        clients (issue 6) 8 threads served 240-310 audited writes/s on PostgreSQL where 40 served 220-240
+        (benchmarks/RESULTS.md). A slow request (a report, a login's password hash) holds one for its whole
+        duration.
     default_site_time_zone
         IANA time zone given to a new site when none is named (``Asia/Shanghai``: the trial's sites are in
         China); each site's zone is then kept in the database and changed by an administrator.
@@ -65,6 +72,7 @@ class Settings(BaseSettings):
     max_body_bytes: int = Field(1_000_000, ge=1024)
     db_pool_size: int = Field(10, ge=1, le=200)
     db_busy_timeout_seconds: float = Field(30.0, gt=0)
+    request_threads: int = Field(8, ge=1, le=200)
     default_site_time_zone: str = "Asia/Shanghai"
 
     @field_validator("default_site_time_zone")

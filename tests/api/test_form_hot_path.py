@@ -183,3 +183,17 @@ def test_input_checks_still_apply_after_the_token_check(world):
         data.save_form(world.edc, who, code, "VISIT1", "VITALS", {"A": 1}, status="final")
     assert [(p.code, p.field, p.value) for p in refused.value.problems] == [("EDC-024", "status", "final")]
     assert data.list_forms(world.edc, world.actor("investigator.cn01"), code) == []
+
+
+def test_a_server_process_works_on_as_many_requests_at_once_as_its_settings_say(world):
+    """The event loop's thread pool (which runs the use cases) has ``request_threads`` threads."""
+    import anyio.to_thread
+
+    app = create_app(world.edc.settings.model_copy(update={"request_threads": 3}), world.edc)
+
+    @app.get("/test-only/threads")
+    async def threads() -> int:
+        return int(anyio.to_thread.current_default_thread_limiter().total_tokens)
+
+    with TestClient(app) as client:
+        assert client.get("/test-only/threads").json() == 3

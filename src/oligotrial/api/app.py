@@ -6,9 +6,11 @@ import json
 import logging
 import math
 import uuid
-from collections.abc import Awaitable, Callable, Mapping, MutableMapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, MutableMapping
+from contextlib import asynccontextmanager
 from typing import Any
 
+import anyio.to_thread
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
@@ -273,7 +275,15 @@ def create_app(settings: Settings, edc: Edc | None = None) -> FastAPI:
         from oligotrial.services import open_edc
 
         edc = open_edc(settings)
+
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        # the event loop's thread pool, which runs the use cases (settings.request_threads)
+        anyio.to_thread.current_default_thread_limiter().total_tokens = settings.request_threads
+        yield
+
     app = FastAPI(
+        lifespan=lifespan,
         title="oligotrial EDC",
         version=__version__,
         description="Electronic data capture of the oligometastatic esophageal cancer trial.",
