@@ -137,3 +137,43 @@ def test_a_batch_commits_at_its_size_limit(world, monkeypatch, limit):
     assert [o.version for o in outcomes] == [1] * 5
     assert len(commits) == 3  # 2 + 2 + 1
     assert verify_audit(world.edc).is_intact
+
+
+def test_a_later_use_case_that_fails_after_writing_is_undone_alone_and_no_savepoint_is_released(world):
+    """The batch's later use cases run in savepoints left in place until the commit (a release would be a round
+    trip while the process's other writers wait); one that fails after its changes reached the database is
+    rolled back to its savepoint, and the use cases before and after it are stored."""
+    from sqlalchemy import select, update
+
+    from oligotrial.services import write_transaction
+    from oligotrial.store.tables import Subject
+
+    crc = world.actor(CRC)
+    codes = [data.create_subject(world.edc, crc, "CN01").code for _ in range(4)]
+    statements: list[str] = []
+    event.listen(
+        world.edc.engine,
+        "before_cursor_execute",
+        lambda _c, _cursor, statement, *_rest: statements.append(statement.split(None, 1)[0].upper()),
+    )
+
+    def first_entry(code: str):
+        return lambda: data.save_form(world.edc, crc, code, "BASELINE", "VITALS", {"WEIGHT": 70})
+
+    def writes_then_fails():
+        with write_transaction(world.edc) as session:
+            session.execute(update(Subject).where(Subject.code == codes[2]).values(status="withdrawn"))
+            session.flush()
+            raise RuntimeError("refused after writing")
+
+    writers = [first_entry(code) for code in codes]
+    writers[2] = writes_then_fails
+    outcomes = _queue_behind_a_held_gate(world, writers)
+    assert isinstance(outcomes[2], RuntimeError)
+    assert [outcomes[n].version for n in (0, 1, 3)] == [1, 1, 1]
+    assert "SAVEPOINT" in statements and "ROLLBACK" in statements  # the failed one's ROLLBACK TO SAVEPOINT
+    assert "RELEASE" not in statements
+    with write_transaction(world.edc) as session:
+        status = session.execute(select(Subject.status).where(Subject.code == codes[2])).scalar_one()
+    assert status != "withdrawn"
+    assert verify_audit(world.edc).is_intact

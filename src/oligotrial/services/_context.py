@@ -229,11 +229,13 @@ def _session(edc: Edc, *, write: bool, snapshot: bool = False) -> Iterator[Sessi
     batch.members += 1
     batch.current_audit = []
     try:
+        if not is_first:
+            _begin_kept_savepoint(batch.connection)
         with _transaction(
             edc,
             write=True,
             connection=batch.connection,
-            savepoint=not is_first,
+            savepoint=False,
             audit_into=batch.current_audit,
         ) as session:
             yield session
@@ -263,6 +265,16 @@ def _begin_batch(edc: Edc) -> Connection:
             raise _unavailable() from exc
         raise
     return connection
+
+
+def _begin_kept_savepoint(connection: Connection) -> None:
+    """The savepoint of a batch's use case after the first: the use case's session rolls back to it on an
+    error; otherwise it is left in place until the batch commits (a release would cost a database round trip
+    while the other writers of the process wait)."""
+    try:
+        connection.begin_nested()
+    except SQLAlchemyError as exc:
+        raise _unavailable() from exc
 
 
 def _finish(engine: Engine, gate: WriterGate, batch: _Batch, *, waits: bool) -> None:
@@ -317,8 +329,9 @@ def _transaction(
     """A session for one use case; a write use case's audit entries go to ``audit_into`` once its changes
     are stored in the batch's transaction, or, without a batch, are chained before its commit."""
     if connection is not None:
-        # A write use case in a batch: in its own savepoint of the batch's transaction or, the batch's first,
-        # in the transaction itself (rolled back whole on an error: no savepoint's round trips for a lone write).
+        # A write use case in a batch: in the innermost transaction of the connection, rolled back on an error
+        # (its savepoint, begun by the caller, or, the batch's first, the whole transaction: no savepoint's
+        # round trip for a lone write); a use case inside a use case, in a savepoint of its own.
         session = Session(
             connection,
             expire_on_commit=False,
