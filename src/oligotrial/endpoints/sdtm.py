@@ -403,7 +403,7 @@ def subject_rows_of(subject: pl.Series, dm_subject: pl.Series) -> Rows:
     runs = subject.rle()  # each run's value and length, in one pass
     values = runs.struct.field("value")
     found: Rows
-    hashed: Rows | None = None
+    hashed: Rows | None
     if values.null_count() == 0 and dm_subject.null_count() == 0 and values.equals(dm_subject):
         found = np.arange(values.len(), dtype=np.int64)
     elif (hashed := hashed_subject_rows(values, dm_subject)) is not None:

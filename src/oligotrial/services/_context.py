@@ -235,7 +235,7 @@ def _session(edc: Edc, *, write: bool, snapshot: bool = False) -> Iterator[Sessi
             edc,
             write=True,
             connection=batch.connection,
-            savepoint=False,
+            own_savepoint=False,
             audit_into=batch.current_audit,
         ) as session:
             yield session
@@ -322,7 +322,7 @@ def _transaction(
     *,
     write: bool,
     connection: Connection | None = None,
-    savepoint: bool = True,
+    own_savepoint: bool = True,
     audit_into: list[dict[str, Any]] | None = None,
     snapshot: bool = False,
 ) -> Iterator[Session]:
@@ -336,7 +336,7 @@ def _transaction(
             connection,
             expire_on_commit=False,
             autoflush=True,
-            join_transaction_mode="create_savepoint" if savepoint else "rollback_only",
+            join_transaction_mode="create_savepoint" if own_savepoint else "rollback_only",
         )
     else:
         bind = edc.engine if write or snapshot else _read_bind(edc)
