@@ -6,9 +6,10 @@ from __future__ import annotations
 
 import pytest
 from fastapi.testclient import TestClient
+from sqlalchemy import event
 
 from oligotrial.api import create_app
-from oligotrial.errors import AuthenticationError, InputError
+from oligotrial.errors import AuthenticationError, InputError, NotFoundError
 from oligotrial.services import Actor, admin, data
 from oligotrial.services.audit_trail import read_audit, verify_audit
 from oligotrial.services.auth import BearerToken, actor_in
@@ -78,6 +79,20 @@ def test_openapi_still_documents_the_form_view_and_the_bearer_scheme(client):
             "$ref": "#/components/schemas/FormView"
         }
         assert operation["security"] == [{"OAuth2PasswordBearer": []}]
+
+
+def test_the_busiest_routes_come_first_and_the_documentation_keeps_its_order_of_tags(client):
+    """A request's route is found by trying the routes in order: the form save and read are tried first.
+    The documentation lists its tags in their declared order (auth first), every tag used declared."""
+    spec = client.get("/openapi.json").json()  # its paths in the order of the application's routes
+    assert [(path, sorted(spec["paths"][path])) for path in list(spec["paths"])[:2]] == [
+        ("/api/v1/subjects/{code}/forms/{event_code}/{form_code}", ["put"]),
+        ("/api/v1/forms/{form_id}", ["get"]),
+    ]
+    declared = [tag["name"] for tag in spec["tags"]]
+    assert declared[:6] == ["auth", "operations", "sites", "users", "subjects", "forms"]
+    used = {tag for operations in spec["paths"].values() for op in operations.values() for tag in op["tags"]}
+    assert used == set(declared)
 
 
 @pytest.mark.parametrize("token", ["forged", None, "revoked"])
@@ -164,8 +179,9 @@ def test_actor_in_passes_an_actor_through_and_refuses_a_forged_token(world):
 
     actor = world.actor("monitor.cn01")
     with read_transaction(world.edc) as session:
-        assert actor_in(session, actor) is actor
-        checked = actor_in(session, BearerToken(world.tokens["monitor.cn01"], "http:127.0.0.1"))
+        assert actor_in(session, actor) == (actor, None)
+        checked, read = actor_in(session, BearerToken(world.tokens["monitor.cn01"], "http:127.0.0.1"))
+        assert read is None
         assert (checked.username, checked.source, checked.assignments) == (
             "monitor.cn01",
             "http:127.0.0.1",
@@ -197,3 +213,87 @@ def test_a_server_process_works_on_as_many_requests_at_once_as_its_settings_say(
 
     with TestClient(app) as client:
         assert client.get("/test-only/threads").json() == 3
+
+
+def _statements_of(edc, use_case):
+    """The SQL statements ``use_case()`` sends to the database, in order (transaction control left out)."""
+    sent: list[str] = []
+
+    def record(conn, cursor, statement, parameters, context, executemany):
+        if statement.startswith(("SELECT", "INSERT", "UPDATE", "DELETE")):
+            sent.append(statement)
+
+    event.listen(edc.engine, "before_cursor_execute", record)
+    try:
+        use_case()
+    finally:
+        event.remove(edc.engine, "before_cursor_execute", record)
+    return sent
+
+
+def test_a_request_s_token_is_checked_in_the_round_trip_that_reads_its_subject_or_form(world):
+    """One statement fewer per save and per read: the token check and the first read go together, with the
+    same answers as the two statements (the token's actor; the subject or form, or none)."""
+    investigator = world.actor("investigator.cn01")
+    code = data.create_subject(world.edc, investigator, "CN01").code
+    who = BearerToken(world.tokens["investigator.cn01"], "http:10.0.0.7")
+    with_token = _statements_of(
+        world.edc, lambda: data.save_form(world.edc, who, code, "VISIT1", "VITALS", {"A": 1})
+    )
+    with_actor = _statements_of(
+        world.edc,
+        lambda: data.save_form(
+            world.edc, investigator, code, "VISIT1", "VITALS", {"A": 2}, base_version=1, reason="typo"
+        ),
+    )
+    token_reads = [s for s in with_token if "tokens" in s]
+    assert len(token_reads) == 1 and "subjects" in token_reads[0]
+    assert not any("tokens" in s for s in with_actor)
+    form_id = data.list_forms(world.edc, investigator, code)[0].id
+    read = _statements_of(world.edc, lambda: data.get_form(world.edc, who, form_id))
+    assert len(read) == 1 and "tokens" in read[0] and "forms" in read[0]
+    view = data.get_form(world.edc, who, form_id)
+    assert (view.version, view.values, view.subject, view.site) == (2, {"A": 2}, code, "CN01")
+    sources = [(e.action, e.source) for e in read_audit(world.edc, investigator, table="forms").entries]
+    assert sources == [("create", "http:10.0.0.7"), ("update", "test")]
+
+
+@pytest.mark.parametrize("which", ["subject", "form"])
+def test_the_joined_read_finds_one_record_whatever_the_user_s_roles_and_hides_other_sites(world, which):
+    """A user with roles at two sites gets the record once (the token check has a row per role); a record
+    of a site the user does not read is not found (404), and a record that does not exist neither."""
+    system = Actor.system("test")
+    admin.create_site(world.edc, system, "CN03", "Site CN03")
+    admin.assign_role(world.edc, system, "researchcoordinator.cn01", "research_coordinator", "CN03")
+    admin.assign_role(world.edc, system, "researchcoordinator.cn01", "monitor", None)
+    admin.assign_role(world.edc, system, "investigator.cn02", "investigator", "CN03")
+    who = BearerToken(world.tokens["researchcoordinator.cn01"], "test")
+    codes = {
+        site: data.create_subject(world.edc, world.actor(f"investigator.{site.lower()}"), site).code
+        for site in ("CN01", "CN02")
+    }
+    for site, code in codes.items():
+        data.save_form(world.edc, world.actor(f"investigator.{site.lower()}"), code, "V1", "F1", {"A": site})
+    forms = {
+        site: data.list_forms(world.edc, world.actor("statistician"), code)[0].id
+        for site, code in codes.items()
+    }
+    other_sites = BearerToken(world.tokens["investigator.cn02"], "test")  # reads CN02 and CN03, not CN01
+    if which == "subject":
+        saved = data.save_form(world.edc, who, codes["CN01"], "V2", "F1", {"A": 3})
+        assert (saved.subject, saved.site, saved.version) == (codes["CN01"], "CN01", 1)
+        for code in (codes["CN01"], "NOSUCH-01"):
+            with pytest.raises(NotFoundError) as missing:
+                data.save_form(world.edc, other_sites, code, "V2", "F1", {"A": 4})
+            assert [(p.code, p.field, p.value) for p in missing.value.problems] == [
+                ("EDC-020", "subject", code)
+            ]
+    else:
+        view = data.get_form(world.edc, who, forms["CN01"])
+        assert (view.subject, view.values) == (codes["CN01"], {"A": "CN01"})
+        for form_id in (forms["CN01"], 10**9):
+            with pytest.raises(NotFoundError) as missing:
+                data.get_form(world.edc, other_sites, form_id)
+            assert [(p.code, p.field, p.value) for p in missing.value.problems] == [
+                ("EDC-020", "form_id", form_id)
+            ]

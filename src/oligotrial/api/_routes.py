@@ -56,6 +56,34 @@ Offset = Annotated[int, Query(ge=0, le=MAX_INT64)]
 RecordId = Annotated[int, Path(ge=1, le=MAX_INT32)]
 
 
+# -- forms: the busiest routes, declared first (a request's route is found by trying the routes in order) --
+@router.put("/subjects/{code}/forms/{event_code}/{form_code}", response_model=FormView, tags=["forms"])
+async def put_form(
+    edc: CurrentEdc, who: CurrentCredentials, code: str, event_code: str, form_code: str, body: SaveForm
+) -> Response:
+    """Enter or change a form's item values (a change needs ``base_version`` and a reason)."""
+    view = await in_thread(
+        data.save_form,
+        edc,
+        who,
+        code,
+        event_code,
+        form_code,
+        body.values,
+        base_version=body.base_version,
+        reason=body.reason,
+        event_date=body.event_date,
+        status=body.status,
+    )
+    return view_response(view)
+
+
+@router.get("/forms/{form_id}", response_model=FormView, tags=["forms"])
+async def get_form(edc: CurrentEdc, who: CurrentCredentials, form_id: RecordId) -> Response:
+    """One form with its current values."""
+    return view_response(await in_thread(data.get_form, edc, who, form_id))
+
+
 # -- auth ---------------------------------------------------------------------------------------------------
 @router.post("/auth/token", response_model=TokenIssued, tags=["auth"])
 def issue_token(
@@ -189,33 +217,6 @@ def post_subject_status(edc: CurrentEdc, actor: CurrentActor, code: str, body: S
 def get_subject_forms(edc: CurrentEdc, actor: CurrentActor, code: str) -> list[FormView]:
     """All forms of a subject."""
     return data.list_forms(edc, actor, code)
-
-
-@router.put("/subjects/{code}/forms/{event_code}/{form_code}", response_model=FormView, tags=["forms"])
-async def put_form(
-    edc: CurrentEdc, who: CurrentCredentials, code: str, event_code: str, form_code: str, body: SaveForm
-) -> Response:
-    """Enter or change a form's item values (a change needs ``base_version`` and a reason)."""
-    view = await in_thread(
-        data.save_form,
-        edc,
-        who,
-        code,
-        event_code,
-        form_code,
-        body.values,
-        base_version=body.base_version,
-        reason=body.reason,
-        event_date=body.event_date,
-        status=body.status,
-    )
-    return view_response(view)
-
-
-@router.get("/forms/{form_id}", response_model=FormView, tags=["forms"])
-async def get_form(edc: CurrentEdc, who: CurrentCredentials, form_id: RecordId) -> Response:
-    """One form with its current values."""
-    return view_response(await in_thread(data.get_form, edc, who, form_id))
 
 
 @router.get("/forms/{form_id}/history", response_model=list[FormVersionView], tags=["forms"])

@@ -49,6 +49,10 @@ def client_source(request: Request) -> str:
 
 async def bearer_token(token: Annotated[str | None, Depends(_oauth2)]) -> str:
     """The bearer token of the request; 401 ``AUTH-002`` when there is none."""
+    return _required(token)
+
+
+def _required(token: str | None) -> str:
     if not token:
         raise AuthenticationError(
             Problem(
@@ -68,9 +72,7 @@ def current_actor(
 
 
 async def bearer_credentials(
-    request: Request,
-    token: Annotated[str, Depends(bearer_token)],
-    edc: Annotated[Edc, Depends(get_edc)],
+    request: Request, token: Annotated[str | None, Depends(_oauth2)]
 ) -> AsyncIterator[BearerToken]:
     """The request's bearer token and origin, for a use case that checks the token in its own transaction.
 
@@ -86,11 +88,11 @@ async def bearer_credentials(
     an unknown token 401 before any 422, so for such a request the token is checked here (the only extra
     work, on invalid requests only), and a bad token turns the 422 into a 401.
     """
-    credentials = BearerToken(token, client_source(request))
+    credentials = BearerToken(_required(token), client_source(request))
     try:
         yield credentials
     except RequestValidationError:
-        await run_in_threadpool(authenticate, edc, token, credentials.source)
+        await run_in_threadpool(authenticate, request.app.state.edc, credentials.token, credentials.source)
         raise
 
 

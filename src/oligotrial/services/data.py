@@ -31,7 +31,7 @@ from oligotrial.services._context import (
 )
 from oligotrial.services._validate import check_code, check_item_values, require_reason
 from oligotrial.services.admin import get_site_id
-from oligotrial.services.auth import BearerToken, actor_in
+from oligotrial.services.auth import BearerToken, actor_in, token_check
 from oligotrial.services.views import FormVersionView, FormView, SubjectView
 from oligotrial.store.audit import canonical_json
 from oligotrial.store.tables import DataQuery, Event, Form, FormVersion, QueryMessage, Site, Subject, User
@@ -82,9 +82,20 @@ def _not_found(what: str, field: str, value: object) -> NotFoundError:
     return NotFoundError(Problem("EDC-020", field, f"no such {what}", value=value))
 
 
-def load_subject(session: Session, actor: Actor, code: str) -> tuple[Subject, str]:
-    """The subject with ``code`` and its site code, if the actor may read it (else 404; 403 without any)."""
+def load_subject(
+    session: Session, actor: Actor, code: str, found: tuple[Any, ...] | None = None
+) -> tuple[Subject, str]:
+    """The subject with ``code`` and its site code, if the actor may read it (else 404; 403 without any).
+
+    ``found`` is the subject and its site code (each ``None`` when there is no such subject) when the
+    caller has read them already, with its token check (:func:`~oligotrial.services.auth.actor_in`).
+    """
     sites = readable_sites(actor)
+    if found is not None:
+        subject, site_code = found
+        if subject is None or (sites is not None and subject.site_id not in sites):
+            raise _not_found("subject", "subject", code)
+        return subject, site_code
     if sites is None:
         row = session.execute(_SUBJECT_BY_CODE, {"code": code}).first()
     else:
@@ -110,6 +121,12 @@ _SUBJECT_BY_CODE = (
     select(Subject, Site.code).join(Site, Site.id == Subject.site_id).where(Subject.code == bindparam("code"))
 )
 _SUBJECT_BY_CODE_AT_SITES = _SUBJECT_BY_CODE.where(Subject.site_id.in_(bindparam("sites", expanding=True)))
+_SUBJECT_WITH_TOKEN_CHECK = (
+    token_check(Subject, Site.code)
+    .outerjoin(Subject, Subject.code == bindparam("code"))
+    .outerjoin(Site, Site.id == Subject.site_id)
+)
+"""A request's token check and the subject it names, in one round trip (:func:`~oligotrial.services.auth.actor_in`)."""
 
 
 def load_form(session: Session, actor: Actor, form_id: int) -> Form:
@@ -306,6 +323,14 @@ def _form_view(
 
 
 _FORM_BY_ID = _form_rows().where(Form.id == bindparam("form_id"))
+_FORM_WITH_TOKEN_CHECK = (
+    token_check(Form, Subject.code, Site.code, Event.event_code, Event.event_date)
+    .outerjoin(Form, Form.id == bindparam("form_id"))
+    .outerjoin(Subject, Subject.id == Form.subject_id)
+    .outerjoin(Site, Site.id == Form.site_id)
+    .outerjoin(Event, Event.id == Form.event_id)
+)
+"""A request's token check and the form it names, in one round trip (:func:`~oligotrial.services.auth.actor_in`)."""
 _EVENT_OF_SUBJECT = select(Event).where(
     Event.subject_id == bindparam("subject_id"), Event.event_code == bindparam("event_code")
 )
@@ -532,14 +557,14 @@ def save_form(
     checked first, in this use case's transaction (:func:`~oligotrial.services.auth.actor_in`).
     """
     with write_transaction(edc) as session:
-        actor = actor_in(session, actor)
+        actor, found = actor_in(session, actor, _SUBJECT_WITH_TOKEN_CHECK, {"code": subject_code})
         check_code(event_code, "event_code")
         check_code(form_code, "form_code")
         _refuse_workflow_form(form_code)
         if status not in ("incomplete", "complete"):
             raise InputError.single("EDC-024", "status", "expected incomplete or complete", value=status)
         values = check_item_values(values)
-        subject, site_code = load_subject(session, actor, subject_code)
+        subject, site_code = load_subject(session, actor, subject_code, found)
         actor.require(Permission.ENTER_DATA, subject.site_id)
         form, event, is_changed = write_form_version(
             session,
@@ -692,10 +717,11 @@ def get_form(edc: Edc, actor: Actor | BearerToken, form_id: int) -> FormView:
     the same read transaction (:func:`~oligotrial.services.auth.actor_in`).
     """
     with read_transaction(edc) as session:
-        actor = actor_in(session, actor)
+        actor, row = actor_in(session, actor, _FORM_WITH_TOKEN_CHECK, {"form_id": form_id})
         sites = readable_sites(actor)
-        row = session.execute(_FORM_BY_ID, {"form_id": form_id}).first()
-        if row is None or (sites is not None and row[0].site_id not in sites):
+        if row is None:
+            row = session.execute(_FORM_BY_ID, {"form_id": form_id}).first()
+        if row is None or row[0] is None or (sites is not None and row[0].site_id not in sites):
             raise _not_found("form", "form_id", form_id)
         return _form_view(*row)
 
