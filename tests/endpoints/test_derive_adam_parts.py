@@ -75,6 +75,32 @@ def test_the_first_error_in_order_is_raised():
     assert [p.value for p in adrs_error.value.problems] == ["S01", "S10"]
 
 
+def test_code_errors_come_before_the_subject_level_rules():
+    # the consistency rules run beside the code checks: an unknown response code (SDTM-004) with a subject
+    # absent from DM (SDTM-101) and a death before the first dose (SDTM-103) gives the code error alone,
+    # and the subject-level problems, in HEAD's order, once the code is fixed
+    tables = read_datasets(WORKED, DOMAINS)
+    stranger = tables["RS"].head(1).with_columns(pl.lit("S99").alias("USUBJID"))
+    first = pl.int_range(pl.len()) == 0
+    coded = pl.when(first).then(pl.lit("XX")).otherwise(pl.col("RSSTRESC")).alias("RSSTRESC")
+    tables["RS"] = pl.concat([tables["RS"].with_columns(coded), stranger])
+    tables["DM"] = tables["DM"].with_columns(
+        pl.when(first).then(pl.lit("2000-01-01")).otherwise(pl.col("DTHDTC")).alias("DTHDTC"),
+        pl.when(first).then(pl.lit("Y")).otherwise(pl.col("DTHFL")).alias("DTHFL"),
+    )
+    with pytest.raises(InputError) as codes:
+        derive_adam(tables, PROTOCOL)
+    assert [(p.code, p.value) for p in codes.value.problems] == [("SDTM-004", "XX")]
+    tables["RS"] = tables["RS"].with_columns(pl.col("RSSTRESC").replace("XX", "PR"))
+    with pytest.raises(InputError) as subject_level:
+        derive_adam(tables, PROTOCOL)
+    assert [(p.code, p.field) for p in subject_level.value.problems] == [
+        ("SDTM-101", "RS[row 38].USUBJID"),
+        ("SDTM-103", "DM[row 1].DTHDTC"),
+        *[("SDTM-104", f"RS[row {row}].RSDTC") for row in (1, 2, 3, 4)],  # S01's assessments after death
+    ]
+
+
 def test_a_nested_part_runs_in_its_caller_thread():
     # a part started from a part already on the pool runs at once where it is started: no worker waits for
     # a queue the other workers may all be waiting on

@@ -11,7 +11,8 @@ import polars as pl
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from oligotrial.endpoints.adrs import _NULL_DAY, _DayOffsets, _matches
+from oligotrial.endpoints._kernels import merge_by_rank
+from oligotrial.endpoints.adrs import _NULL_DAY, _DayOffsets, _matches, _record_order
 from oligotrial.endpoints.sdtm import subject_rows_of
 
 D0 = date(2024, 1, 1)
@@ -59,10 +60,15 @@ def test_matches_worked():
 
 @settings(max_examples=200, deadline=None)
 @given(
-    keys=st.lists(st.integers(0, 12), max_size=20),
-    queries=st.lists(st.tuples(st.integers(0, 14), st.booleans()), max_size=10),
+    keys=st.lists(st.integers(0, 60), max_size=80),
+    queries=st.lists(st.tuples(st.integers(-2, 62), st.booleans()), max_size=40),
+    ascending=st.booleans(),
 )
-def test_matches_agree_with_a_scan(keys, queries):
+def test_matches_in_query_order_agree_with_a_scan(keys, queries, ascending):
+    # queries in ascending order (ADRS's usual case) take the galloping search from the previous one;
+    # unwanted queries in between must not mislead it
+    if ascending:
+        queries = sorted(queries)
     ordered = np.sort(np.array(keys, dtype=np.int64))
     query = np.array([q for q, _ in queries], dtype=np.int64)
     wanted = np.array([w for _, w in queries], dtype=np.bool_)
@@ -72,6 +78,47 @@ def test_matches_agree_with_a_scan(keys, queries):
         expected += [(n, i) for i in hits] or [(n, -1)]
     record, found = _matches(ordered, query, wanted)
     assert list(zip(record.tolist(), found.tolist(), strict=True)) == expected
+
+
+def test_merge_by_rank_worked():
+    # first part: ranks 1, 0, 1 ordered as 1, 0, 2; then two parts with ranks [0, 1] and [1, 1]
+    order = np.empty(7, dtype=np.int64)
+    ok = merge_by_rank(
+        np.array([1, 0, 2]), np.array([1, 0, 1]), np.array([0, 1, 1, 1]), np.array([0, 2, 4]), order
+    )
+    assert ok and order.tolist() == [1, 3, 0, 2, 4, 5, 6]
+    # a later part out of rank order: refused
+    assert not merge_by_rank(np.array([0]), np.array([0]), np.array([1, 0]), np.array([0, 2]), order[:3])
+
+
+_DAY = st.one_of(st.none(), st.integers(-5, 5))
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    ovr=st.lists(st.tuples(st.integers(0, 6), _DAY), max_size=25),
+    parts=st.lists(st.lists(st.integers(0, 6), max_size=8), min_size=4, max_size=4),
+    dates=st.lists(st.lists(_DAY, min_size=7, max_size=7), min_size=4, max_size=4),
+    in_order=st.booleans(),
+)
+def test_record_order_as_one_stable_sort(ovr, parts, dates, in_order):
+    # ADRS's order: rank, parameter (the part), date with nulls last, ties in input order; a subject-level
+    # part has one date per subject (``dates[part][rank]``, a record repeated for two source records
+    # keeps it); merged when those parts come in rank order, else sorted
+    if in_order:
+        parts = [sorted(part) for part in parts]
+    every = [ovr, *[[(r, dates[n][r]) for r in part] for n, part in enumerate(parts)]]
+    ranks = [np.array([r for r, _ in part], dtype=np.int64) for part in every]
+    days = [np.array([_NULL_DAY if d is None else d for _, d in part], dtype=np.int64) for part in every]
+    parameter = np.concatenate([np.full(len(part), n, dtype=np.int64) for n, part in enumerate(every)])
+    packing = _DayOffsets(np.concatenate(days))
+    offsets = [packing.offsets(d) for d in days]
+    ovr_order = np.argsort(packing.key(ranks[0], 0, offsets[0]), kind="stable")
+    rows = [(r, n, d) for n, part in enumerate(every) for r, d in part]
+    expected = sorted(
+        range(len(rows)), key=lambda i: (rows[i][0], rows[i][1], rows[i][2] is None, rows[i][2] or 0)
+    )
+    assert _record_order(ovr_order, ranks, parameter, offsets, packing).tolist() == expected
 
 
 @settings(max_examples=100, deadline=None)

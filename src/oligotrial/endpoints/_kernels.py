@@ -3,7 +3,8 @@
 Imported on first use: loading the compiled cache (or compiling) costs a fraction of a second that a caller
 who never derives ADaM should not pay. The typed entry points are
 :func:`oligotrial.endpoints.adtte.assessment_rows` (the rules are documented in
-:func:`oligotrial.endpoints.adtte.derive_adtte`) and :func:`extremes_at` (per-subject first and last values).
+:func:`oligotrial.endpoints.adtte.derive_adtte`), :func:`extremes_at` (per-subject first and last values),
+``oligotrial.endpoints.adrs._matches`` (:func:`match_runs`) and ``adrs._record_order`` (:func:`merge_by_rank`).
 """
 
 from __future__ import annotations
@@ -62,6 +63,131 @@ def extremes_at(found: Ints, rows: NDArray[np.integer], values: NDArray[np.numbe
         np.ascontiguousarray(values, dtype=np.int64),
         lowest,
     )
+
+
+_MATCH_RUNS = [types.void(_I64_IN, _I64_IN, types.Array(types.boolean, 1, "C", readonly=True), _I64, _I64)]
+
+
+@kernel(_MATCH_RUNS)
+def match_runs(ordered: Ints, query: Ints, wanted: Bools, low: Ints, count: Ints) -> None:
+    """For each query, the first entry of the sorted ``ordered`` equal to it and how many are equal.
+
+    Parameters
+    ----------
+    ordered
+        Keys in ascending order.
+    query, wanted
+        The keys looked for, and which of them are looked for at all.
+    low, count
+        Filled per query: the position of its first equal entry (-1 when none, or not wanted) and the
+        number of equal entries (0 when none, or not wanted).
+
+    Notes
+    -----
+    ``numpy.searchsorted`` on both sides in one pass, without its temporaries: ADRS finds the assessment
+    behind each subject-level date (RECIST 1.1 section 4.4: the date of the assessment that decided the
+    best response) among the subjects' overall responses sorted by (subject, parameter, date).
+    """
+    n = ordered.shape[0]
+    previous = -1  # where the last search ended (the first entry not below ``searched``)
+    searched = np.int64(0)
+    for i in range(query.shape[0]):
+        low[i] = -1
+        count[i] = 0
+        if not wanted[i]:
+            continue
+        key = query[i]
+        first, last = 0, n
+        if previous >= 0 and key >= searched:
+            # queries in ascending order (the usual case): gallop forward from the previous position,
+            # so that the searches walk through ``ordered`` once instead of jumping across it
+            first = previous
+            step = 1
+            while first + step < n and ordered[first + step] < key:
+                first += step
+                step *= 2
+            last = min(first + step + 1, n)
+        while first < last:
+            middle = (first + last) >> 1
+            if ordered[middle] < key:
+                first = middle + 1
+            else:
+                last = middle
+        previous = first
+        searched = key
+        if first == n or ordered[first] != key:
+            continue
+        end = first + 1
+        if end < n and ordered[end] == key:  # a repeated key: the end of its run by a second search
+            last = n
+            while end < last:
+                middle = (end + last) >> 1
+                if ordered[middle] <= key:
+                    end = middle + 1
+                else:
+                    last = middle
+        low[i] = first
+        count[i] = end - first
+
+
+_MERGE_BY_RANK = [types.boolean(_I64_IN, _I64_IN, _I64_IN, _I64_IN, _I64)]
+
+
+@kernel(_MERGE_BY_RANK)
+def merge_by_rank(first_order: Ints, first_rank: Ints, rank: Ints, heads: Ints, order: Ints) -> bool:
+    """The stable order of records by (subject's rank, part) when each part is already in rank order.
+
+    Parameters
+    ----------
+    first_order, first_rank
+        The first part: its records' order (by rank, then whatever else sorts them) and each record's rank
+        (indexed by record, not by place in ``first_order``).
+    rank, heads
+        The other parts' records, concatenated: each one's rank, and where each part begins (the last entry
+        is the number of records).
+    order
+        Filled: the records by rank, each rank's records part by part (in ``first_order`` for the first
+        part, in their own order for the others); an index is a record of the first part, or the number
+        of first-part records plus a record's place in ``rank``.
+
+    Returns
+    -------
+    bool
+        False (``order`` unusable) when some part after the first is not in ascending rank order.
+
+    Notes
+    -----
+    ADRS's records are sorted by subject, then parameter (OVR, BOR, CBOR, CRSP, CB), then date, ties in
+    input order; its subject-level parameters have their dates fixed per subject, so when they come in
+    subject order a merge gives the stable sort's order without sorting (ADaMIG: ADRS sorted by its keys).
+    """
+    parts = heads.shape[0] - 1
+    for part in range(parts):
+        for i in range(heads[part] + 1, heads[part + 1]):
+            if rank[i] < rank[i - 1]:
+                return False
+    at = heads[:-1].copy()
+    n_first = first_order.shape[0]
+    j = 0
+    k = 0
+    largest = np.iinfo(np.int64).max
+    while True:
+        current = first_rank[first_order[j]] if j < n_first else largest
+        for part in range(parts):
+            if at[part] < heads[part + 1] and rank[at[part]] < current:
+                current = rank[at[part]]
+        if current == largest:
+            break
+        while j < n_first and first_rank[first_order[j]] == current:
+            order[k] = first_order[j]
+            k += 1
+            j += 1
+        for part in range(parts):
+            while at[part] < heads[part + 1] and rank[at[part]] == current:
+                order[k] = n_first + at[part]
+                k += 1
+                at[part] += 1
+    return True
 
 
 @kernel()

@@ -7,7 +7,7 @@ from datetime import timedelta
 import numpy as np
 import polars as pl
 
-from oligotrial.endpoints.sdtm import Study, subject_rows_of
+from oligotrial.endpoints.sdtm import Study, nullable_rows, subject_rows_of
 from oligotrial.protocol.models import Protocol
 
 __all__ = ["ADAE_AE_VARIABLES", "derive_adae"]
@@ -48,11 +48,9 @@ def derive_adae(study: Study, adsl: pl.DataFrame, protocol: Protocol) -> pl.Data
     at = subject_rows_of(adsl["USUBJID"], study.dm["USUBJID"])
     adsl_row[at[at >= 0]] = np.flatnonzero(at >= 0)
     rows = study.subject_rows_in("AE", study.ae)
-    index = pl.Series(np.where(rows >= 0, adsl_row[np.maximum(rows, 0)], -1), dtype=pl.Int64)
+    index = nullable_rows(np.where(rows >= 0, adsl_row[np.maximum(rows, 0)], -1))  # one index, every column
     carried = [c for c in ADAE_AE_VARIABLES if c in study.ae.columns]
-    ae = study.ae.select(carried).with_columns(
-        keys.select(pl.all().gather(pl.select(pl.when(index >= 0).then(index)).to_series())).get_columns()
-    )
+    ae = study.ae.select(carried).with_columns(keys.select(pl.all().gather(index)).get_columns())
     end = pl.col("AEENDTC") if "AEENDTC" in ae.columns else pl.lit(None, pl.Date)
     start = pl.col("AESTDTC")
     phase = (

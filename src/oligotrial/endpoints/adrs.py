@@ -104,10 +104,10 @@ def derive_adrs(
     enrolled = (adsl["ENRLFL"] == "Y").fill_null(False).to_numpy()
     # the responses of enrolled subjects, in input order, with each one's ADSL row
     owner = _response_owners(study, adsl)
-    keep = owner >= 0
-    keep[keep] = enrolled[owner[keep]]
-    kept = np.flatnonzero(keep)
-    everything = kept.shape[0] == responses.height
+    keep = np.append(enrolled, False)[owner]  # owner -1 (not in ADSL): the appended False
+    everything = bool(keep.all())
+    kept = np.arange(owner.shape[0], dtype=np.int64) if everything else np.flatnonzero(keep)
+    owner_kept = owner if everything else owner[kept]  # the ADSL row of each kept response
     reported = responses if everything else responses[kept]
     coded = study.coded_responses if everything else study.coded_responses[kept]
     with_reference = enrolled & adsl[reference].is_not_null().to_numpy()
@@ -117,7 +117,7 @@ def derive_adrs(
     position[best_rows] = np.arange(best_rows.shape[0], dtype=np.int64)
     best = best_overall_response(
         reported.select("USUBJID", "RSDTC", "OVRLRESP"),
-        position[owner[kept]],
+        position[owner_kept],
         dm,
         coded=coded,
         **settings_used,
@@ -139,13 +139,13 @@ def derive_adrs(
     offsets = np.split(
         packing.offsets(all_days), np.cumsum([d.shape[0] for d in (ovr_days, *part_days)])[:-1]
     )
-    ovr_rank = rank[owner[kept]]
+    ovr_rank = rank[owner_kept]
     ovr_key = packing.key(ovr_rank, ORDER["OVR"], offsets[0])
     ovr_order = np.argsort(ovr_key, kind="stable")
     ovr_sorted = ovr_key[ovr_order]
 
     # per part: the BOR-engine record of each ADRS record and the response behind its ADT (-1: none)
-    subject = [owner[kept]]
+    subject = [owner_kept]
     ranks = [ovr_rank]
     parameter = [np.full(kept.shape[0], ORDER["OVR"], dtype=np.int64)]
     source = [np.arange(kept.shape[0], dtype=np.int64)]
@@ -176,12 +176,18 @@ def derive_adrs(
                 ]
             )
         )
-    subject_all = np.concatenate(subject)
     parameter_all = np.concatenate(parameter)
-    order = np.argsort(
-        packing.key(np.concatenate(ranks), parameter_all, np.concatenate(offsets_of)), kind="stable"
+    order = _record_order(ovr_order, ranks, parameter_all, offsets_of, packing)
+    return _records(
+        adsl,
+        reported,
+        order,
+        np.concatenate(subject),
+        parameter_all,
+        np.concatenate(source),
+        avalc,
+        days_of,
     )
-    return _records(adsl, reported, order, subject_all, parameter_all, np.concatenate(source), avalc, days_of)
 
 
 def _response_owners(study: Study, adsl: pl.DataFrame) -> Ints:
@@ -205,27 +211,54 @@ class _DayOffsets:
     offsets from the earliest, or dense codes when the offsets would not fit."""
 
     def __init__(self, days: Ints) -> None:
-        known = days[days != _NULL_DAY]
-        self.low = int(known.min()) if known.size else 0
-        self.span = (int(known.max()) - self.low + 2) if known.size else 1
+        known = days != _NULL_DAY
+        any_known = bool(known.any())
+        self.low = int(days.min()) if any_known else 0  # a null day is above every known one
+        self.span = (int(days.max(where=known, initial=self.low)) - self.low + 2) if any_known else 1
         self.codes: Ints | None = None
         if self.span * len(ORDER) * (days.shape[0] + 1) >= 1 << 62:  # ranks are below the record count
-            self.codes = np.unique(known)
+            self.codes = np.unique(days[known])
             self.span = self.codes.shape[0] + 1
 
     def offsets(self, days: Ints) -> Ints:
         """Each day's place in the key (a null day last)."""
-        known = days != _NULL_DAY
-        if self.codes is None:
-            offset: Ints = np.where(known, days - self.low, self.span - 1)
-        else:
-            offset = np.where(known, np.searchsorted(self.codes, days), self.span - 1)
+        offset: Ints = days - self.low if self.codes is None else np.searchsorted(self.codes, days)
+        offset[days == _NULL_DAY] = self.span - 1
         return offset
 
     def key(self, rank: Ints, parameter: Ints | int, offsets: Ints) -> Ints:
         """The packed key of (rank, parameter, day) from the days' :meth:`offsets`."""
-        key: Ints = (rank * len(ORDER) + parameter) * self.span + offsets
+        key: Ints = rank * len(ORDER)  # then in place: no temporary per operation
+        key += parameter
+        key *= self.span
+        key += offsets
         return key
+
+
+def _record_order(
+    ovr_order: Ints, ranks: list[Ints], parameter: Ints, offsets: list[Ints], packing: _DayOffsets
+) -> Ints:
+    """The records' order by subject's rank, parameter and date (nulls last), ties in input order: the
+    records of every part concatenated, OVR first (``ovr_order`` its own order by rank and date).
+
+    Notes
+    -----
+    The order of one stable argsort of the packed keys; when the subject-level parts come in rank order
+    (ADSL in USUBJID order), a merge of the parts gives it without a sort
+    (:func:`oligotrial.endpoints._kernels.merge_by_rank`).
+    """
+    from oligotrial.endpoints._kernels import merge_by_rank  # compiled on first use
+
+    rest = ranks[1:]
+    heads = np.zeros(len(rest) + 1, dtype=np.int64)
+    heads[1:] = np.cumsum([part.shape[0] for part in rest])
+    order = np.empty(ranks[0].shape[0] + int(heads[-1]), dtype=np.int64)
+    if merge_by_rank(ovr_order, ranks[0], np.concatenate(rest), heads, order):
+        return order
+    merged: Ints = np.argsort(
+        packing.key(np.concatenate(ranks), parameter, np.concatenate(offsets)), kind="stable"
+    )
+    return merged
 
 
 def _matches(ordered: Ints, query: Ints, wanted: npt.NDArray[np.bool_]) -> tuple[Ints, Ints]:
@@ -234,16 +267,19 @@ def _matches(ordered: Ints, query: Ints, wanted: npt.NDArray[np.bool_]) -> tuple
     Returns the query of each match and the match's position in ``ordered``: one pair per match, in
     query order, and ``(query, -1)`` for a query with none (or not wanted).
     """
-    low = np.searchsorted(ordered, query, side="left")
-    if not ordered.shape[0]:
-        return np.arange(query.shape[0], dtype=np.int64), np.full(query.shape[0], -1, dtype=np.int64)
-    last = ordered.shape[0] - 1
-    hit = wanted & (ordered[np.minimum(low, last)] == query)
-    repeated = hit & (low < last) & (ordered[np.minimum(low + 1, last)] == query)
-    if not repeated.any():  # the usual case: one search, no second one for the end of each run
-        return np.arange(query.shape[0], dtype=np.int64), np.where(hit, low, -1).astype(np.int64)
-    count = hit.astype(np.int64)
-    count[repeated] = np.searchsorted(ordered, query[repeated], side="right") - low[repeated]
+    from oligotrial.endpoints._kernels import match_runs  # compiled on first use
+
+    low = np.empty(query.shape[0], dtype=np.int64)
+    count = np.empty(query.shape[0], dtype=np.int64)
+    match_runs(
+        np.ascontiguousarray(ordered, dtype=np.int64),
+        np.ascontiguousarray(query, dtype=np.int64),
+        np.ascontiguousarray(wanted, dtype=np.bool_),
+        low,
+        count,
+    )
+    if not (count > 1).any():  # the usual case: at most one match per query
+        return np.arange(query.shape[0], dtype=np.int64), low
     # two records of one subject on one date: one ADRS record per source record
     repeat = np.maximum(count, 1)
     record = np.repeat(np.arange(query.shape[0], dtype=np.int64), repeat)
@@ -263,15 +299,37 @@ def _records(
     avalc: list[pl.Series],
     days: list[Ints],
 ) -> pl.DataFrame:
-    """The ADRS frame: every column gathered once in the final ``order``."""
-    keys = adsl.select(_KEYS)[subject[order]]
-    params = parameter[order]
-    source_rows = nullable_rows(source[order])
+    """The ADRS frame: every column gathered once in the final ``order``.
+
+    Notes
+    -----
+    The responses of one study share one SRCDOM (RS, or TR when the RECIST engine derived them), so SRCDOM
+    and SRCVAR are then that constant wherever a record has a source record (null elsewhere) rather than
+    two gathers; the indices are unsigned 32-bit, polars' own index type (cast by numpy), so that no gather
+    converts them.
+    """
+    index = np.uint32 if order.shape[0] < 1 << 32 else np.uint64  # cast by numpy: polars' cast checks
+    keys = adsl.select(_KEYS).gather(pl.Series(subject[order].astype(index)))
+    params = pl.Series(parameter[order].astype(index))
     day = pl.Series(np.concatenate(days)[order], dtype=pl.Int64)
+    ordered_source = source[order]
+    has_source = pl.Series(ordered_source >= 0)
+    source_rows = nullable_rows(ordered_source)
     srcdom = reported["SRCDOM"]
-    srcvar = reported.select(
-        pl.col("SRCDOM").replace_strict(_SRCVAR, default=None, return_dtype=pl.Utf8)
-    ).to_series()
+    domain = srcdom[0] if srcdom.len() and srcdom.null_count() == 0 else None
+    if domain is not None and (srcdom == domain).all():
+        sources = pl.select(
+            pl.when(has_source).then(pl.lit(domain, pl.Utf8)).alias("SRCDOM"),
+            pl.when(has_source).then(pl.lit(_SRCVAR.get(domain), pl.Utf8)).alias("SRCVAR"),
+        )
+    else:
+        srcvar = reported.select(
+            pl.col("SRCDOM").replace_strict(_SRCVAR, default=None, return_dtype=pl.Utf8)
+        ).to_series()
+        sources = pl.DataFrame(
+            [srcdom.gather(source_rows).alias("SRCDOM"), srcvar.gather(source_rows).alias("SRCVAR")]
+        )
+    srcseq = reported["RSSEQ"].gather(source_rows).alias("SRCSEQ")
     return pl.DataFrame(
         [
             keys["STUDYID"],
@@ -283,8 +341,8 @@ def _records(
             keys["ENRLFL"],
             keys["ITTFL"],
             keys["TRT01P"],
-            srcdom.gather(source_rows).alias("SRCDOM"),
-            srcvar.gather(source_rows).alias("SRCVAR"),
-            reported["RSSEQ"].gather(source_rows).alias("SRCSEQ"),
+            sources["SRCDOM"],
+            sources["SRCVAR"],
+            srcseq,
         ]
     )

@@ -12,7 +12,7 @@ import polars as pl
 
 from oligotrial.endpoints._best import best_overall_response
 from oligotrial.endpoints._parallel import start
-from oligotrial.endpoints.sdtm import SUBSEQUENT_THERAPY, Study, derive_overall_responses
+from oligotrial.endpoints.sdtm import SUBSEQUENT_THERAPY, Study, derive_overall_responses, nullable_rows
 from oligotrial.protocol.models import Protocol
 
 __all__ = ["SUPPDM_QUALIFIERS", "derive_adsl", "derive_adsl_parts", "derive_induction_cutoff"]
@@ -250,8 +250,7 @@ def _last_per_subject(rows: npt.NDArray[np.int64], day: npt.NDArray[np.int64], s
 
 def _at_rows(values: pl.Series, rows: Ints) -> pl.Series:
     """``values`` at ``rows`` (null where a row is -1)."""
-    index = pl.Series(rows, dtype=pl.Int64)
-    return values.gather(pl.select(pl.when(index >= 0).then(index)).to_series())
+    return values.gather(nullable_rows(rows))
 
 
 def _last_alive(study: Study) -> pl.Series:

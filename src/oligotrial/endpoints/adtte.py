@@ -83,21 +83,22 @@ def derive_adtte_from(
     dm_row = study.overall_response_subjects
     owners = adsl_row[np.where(dm_row >= 0, dm_row, study.dm.height)]
     assessments = Assessments.of(derive_overall_responses(study), adsl, owners)
-    baseline = _subjects_with_baseline(study, adsl)
+    baseline, aligned = _subjects_with_baseline(study, adsl)
     strata = [c for c in adsl.columns if c.startswith("STRAT")]
     carried = ["TRT01P", "TRT01A", "ITTFL", "ENRLFL", *strata]
     # the baseline flag and the ADSL variables every record carries, joined once for all endpoints (only
     # the variables read below: the rest of ADSL is not copied per endpoint)
     read = ["STUDYID", "USUBJID", "TRTSDT", "DTHDT", "NATSDT", "LSTALVDT", *carried]
     read += [c for c in (*_ORIGIN_COLUMN.values(), *_POPULATION_FLAG.values()) if c in adsl.columns]
-    with_baseline = (
-        adsl.select(list(dict.fromkeys(read)))
-        .join(baseline, on="USUBJID", how="left", maintain_order="left")
-        .with_columns(
-            pl.col("_HASBL").fill_null(baseline.is_empty()),
-            pl.int_range(pl.len(), dtype=pl.Int64).alias("_I"),  # the ADSL row
-            *_period_ends(protocol),
-        )
+    selected = adsl.select(list(dict.fromkeys(read)))
+    if aligned:  # one flag per ADSL row, in ADSL order: the join would only put it back in place
+        selected = selected.with_columns(baseline["_HASBL"])
+    else:
+        selected = selected.join(baseline, on="USUBJID", how="left", maintain_order="left")
+    with_baseline = selected.with_columns(
+        pl.col("_HASBL").fill_null(baseline.is_empty()),
+        pl.int_range(pl.len(), dtype=pl.Int64).alias("_I"),  # the ADSL row
+        *_period_ends(protocol),
     )
     endpoints = [e for e in protocol.endpoints if isinstance(e, TimeToEventEndpoint)]
     if not endpoints:
@@ -125,9 +126,10 @@ def derive_adtte_from(
     )  # fmt: skip
 
 
-def _subjects_with_baseline(study: Study, adsl: pl.DataFrame) -> pl.DataFrame:
-    """USUBJID with ``_HASBL`` true for subjects that have a baseline tumour assessment. Empty when the study
-    has neither TR nor TU (then every subject is taken to have a baseline)."""
+def _subjects_with_baseline(study: Study, adsl: pl.DataFrame) -> tuple[pl.DataFrame, bool]:
+    """USUBJID with ``_HASBL`` true for subjects that have a baseline tumour assessment, and whether that
+    frame is ADSL's subjects row for row (from TR). Empty when the study has neither TR nor TU (then every
+    subject is taken to have a baseline)."""
     if study.tr is not None:
         # a TR record on or before the first dose: the subject's earliest TR date decides (any record when
         # there is no first dose)
@@ -138,19 +140,21 @@ def _subjects_with_baseline(study: Study, adsl: pl.DataFrame) -> pl.DataFrame:
         first_dose = adsl["TRTSDT"].cast(pl.Int64)
         no_dose = first_dose.is_null().to_numpy()
         on_or_before = first[at] <= first_dose.fill_null(NEVER).to_numpy()
-        return adsl.select("USUBJID").with_columns(
+        flags = adsl.select("USUBJID").with_columns(
             pl.Series("_HASBL", (at >= 0) & any_tr[at] & (no_dose | on_or_before))
         )
+        return flags, True
     if study.tu is not None:
         found = study.tu.select("USUBJID")
     else:
-        return pl.DataFrame(schema={"USUBJID": pl.Utf8, "_HASBL": pl.Boolean})
+        return pl.DataFrame(schema={"USUBJID": pl.Utf8, "_HASBL": pl.Boolean}), False
     has = found.select("USUBJID").unique().with_columns(pl.lit(True).alias("_HASBL"))
-    return (
+    joined = (
         adsl.select("USUBJID")
         .join(has, on="USUBJID", how="left")
         .with_columns(pl.col("_HASBL").fill_null(False))
     )
+    return joined, False
 
 
 def _population(

@@ -217,9 +217,16 @@ def check_sdtm(tables: Mapping[str, pl.DataFrame], protocol: Protocol) -> Study:
         typed[name], found = task.result()
         problems += found
     _raise(problems)
+
+    def consistency() -> tuple[list[Problem], dict[str, Rows]]:
+        return _check_consistency(typed, {name: task.result() for name, task in lookups.items()})
+
+    # the subject-level rules beside the code checks (read only when the codes pass, as in that order;
+    # the lookups it waits for were queued before it)
+    subject_level = start(consistency)
     problems += _check_codes(typed, protocol)
     _raise(problems)
-    found, subject_rows = _check_consistency(typed, {name: task.result() for name, task in lookups.items()})
+    found, subject_rows = subject_level.result()
     problems += found
     _raise(problems)
     supplied = set(upper)
@@ -389,7 +396,8 @@ def subject_rows_of(subject: pl.Series, dm_subject: pl.Series) -> Rows:
     """The row of ``dm_subject`` (0-based; subjects unique) holding each value of ``subject``, -1 when
     absent.
 
-    Records usually come grouped by subject: each run of equal values is looked up once, then repeated.
+    A column that is DM's own subjects in DM's order (ADSL's) gives its positions at once. Other records
+    usually come grouped by subject: each run of equal values is looked up once, then repeated.
     The runs are found in DM by position when they are DM's subjects in DM's order, else through hashes of
     both columns with every match then compared as text
     (:func:`oligotrial.endpoints._subjects.hashed_subject_rows`); when that cannot decide (a hash
@@ -400,6 +408,8 @@ def subject_rows_of(subject: pl.Series, dm_subject: pl.Series) -> Rows:
 
     if subject.is_empty():
         return np.zeros(0, dtype=np.int64)
+    if subject.len() == dm_subject.len() and dm_subject.null_count() == 0 and subject.equals(dm_subject):
+        return np.arange(subject.len(), dtype=np.int64)  # DM's own subjects in DM's order (ADSL)
     runs = subject.rle()  # each run's value and length, in one pass
     values = runs.struct.field("value")
     found: Rows
@@ -428,15 +438,24 @@ def subject_rows_of(subject: pl.Series, dm_subject: pl.Series) -> Rows:
 
 
 def nullable_rows(rows: Rows) -> pl.Series:
-    """Row numbers for a polars gather, null where a row is -1 (the gather then gives null there)."""
-    index = pl.Series(rows, dtype=pl.Int64)
-    return pl.select(pl.when(index >= 0).then(index)).to_series()
+    """Row numbers for a polars gather, null where a row is -1 (the gather then gives null there).
+
+    Notes
+    -----
+    In polars' own index type (unsigned 32-bit) whenever the rows fit in it: a gather converts and
+    bounds-checks signed indices first, every time, which costs about as much as the gather itself when
+    one set of rows serves several columns.
+    """
+    valid = rows >= 0
+    fits = not rows.shape[0] or int(rows.max()) < 1 << 32
+    # cast by numpy: polars' checked cast of int64 to its index type costs more than the gathers it saves
+    index = pl.Series(np.where(valid, rows, 0).astype(np.uint32 if fits else np.int64))
+    return pl.select(pl.when(pl.Series(valid)).then(index)).to_series()
 
 
 def _at_rows(values: pl.Series, rows: Rows) -> pl.Series:
     """``values`` at ``rows`` (null where a row is -1)."""
-    index = pl.Series(rows, dtype=pl.Int64)
-    return values.gather(pl.select(pl.when(index >= 0).then(index)).to_series())
+    return values.gather(nullable_rows(rows))
 
 
 def _check_consistency(

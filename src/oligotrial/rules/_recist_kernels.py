@@ -6,8 +6,8 @@ lesion lookup and every row-level input rule, diameters in hundredths of a mm, t
 :func:`aggregate_visits` (one pass over the rows in key order: assessments, the baseline rules and the
 per-assessment sums and flags) and :func:`visit_responses` (one pass over the assessments: baseline, nadir
 and the target, non-target and overall responses). For the best overall response
-(:mod:`oligotrial.rules._recist_bor`), :func:`assessment_matrices` checks and scatters the RS records and
-:func:`confirmed_matrix` is the confirmation scan.
+(:mod:`oligotrial.rules._recist_bor`), :func:`assessment_matrices` checks and scatters the RS records (three
+kernels over arrays it allocates) and :func:`confirmed_matrix` is the confirmation scan.
 
 A kernel never builds an error: when a row breaks a rule it answers "not handled" and the caller runs the
 polars reference path, which raises the coded problems. The rules are documented, with their sources, in
@@ -65,7 +65,10 @@ _CHECK_ROWS = [
 _AGGREGATE_VISITS = [(_I64, _I64, _I32, _I64, _I8, _B1, _I8, _B1, _INT, _INT)]
 _VISIT_RESPONSES = [(_I64, _I64, _I64, _B1, _I64, _B1, _B1, _B1, _I64, _I64)]
 _CONFIRMED_MATRIX = [(_array(types.int64, 2), _array(types.int64, 2), _INT, _B1, _B1, _INT, _INT, _INT)]
-_ASSESSMENT_MATRICES = [(_I64, _I32, _I8, _I32, _B1, _INT, _INT, _INT)]
+_OUT64, _OUT64_2D = types.Array(types.int64, 1, "C"), types.Array(types.int64, 2, "C")
+_VISIT_KEYS = [(_I64, _I32, _I8, _B1, _INT, _INT, _INT, _OUT64)]
+_ASSESSMENT_WIDTH = [_INT(_I64, _INT, _INT)]
+_SCATTER_ASSESSMENTS = [types.void(_I64, _I32, _INT, _INT, _INT, _OUT64_2D, _OUT64_2D, _OUT64_2D)]
 
 # row codes shared with _recist_fast: tests 0 LDIAM, 1 LPERP, 2 TUMSTATE; states 0 PRESENT, 1 ABSENT,
 # 2 UNEQUIVOCAL PROGRESSION, 3 TOO SMALL TO MEASURE, 4 or -1 null, 5 other; roles 0 target, 1 non-target, 2 new;
@@ -586,7 +589,6 @@ def confirmed_matrix(
     return result
 
 
-@kernel(_ASSESSMENT_MATRICES)
 def assessment_matrices(
     subject: Ints,
     date: Ints32,
@@ -621,45 +623,108 @@ def assessment_matrices(
     -----
     Checks (``_recist_bor.checked_matrices``): every subject in DM (RECIST-023), every code known
     (RECIST-021), a reference date for every subject with responses (RECIST-024), at most one response
-    per subject and date once identical records are counted once (RECIST-026).
+    per subject and date once identical records are counted once (RECIST-026). Three compiled passes
+    (:func:`visit_keys`, :func:`assessment_width`, :func:`scatter_assessments`) over arrays allocated
+    here by numpy: numpy asks the kernel for transparent huge pages for large arrays (4 MiB and more),
+    which an allocation inside a kernel does not, so the matrices cost a few page faults instead of one
+    per 4 KiB page.
     """
-    n = subject.shape[0]
-    n_subjects = ref.shape[0]
     none = np.zeros((0, 0), dtype=np.int64)  # the matrices when a check fails
-    key = np.empty(n, dtype=np.int64)
+    key = np.empty(subject.shape[0], dtype=np.int64)
+    ok, in_order = visit_keys(subject, date, code, ref_null, n_codes, day0, n_days, key)
+    if not ok:
+        return False, none, none, none
+    if not in_order:  # RS written by the engine is already in this order
+        key.sort()
+    width = assessment_width(key, n_codes, n_days)
+    if width < 0:
+        return False, none, none, none
+    shape = (ref.shape[0], width)
+    out_code = np.empty(shape, dtype=np.int64)
+    out_date = np.empty(shape, dtype=np.int64)
+    out_day = np.empty(shape, dtype=np.int64)
+    scatter_assessments(key, ref, n_codes, day0, n_days, out_code, out_date, out_day)
+    return True, out_code, out_date, out_day
+
+
+@kernel(_VISIT_KEYS)
+def visit_keys(
+    subject: Ints,
+    date: Ints32,
+    code: Codes,
+    ref_null: Bools,
+    n_codes: int,
+    day0: int,
+    n_days: int,
+    key: Ints,
+) -> tuple[bool, bool]:
+    """Each record's key ``(subject, date, code)`` packed in ``key``; returns whether the record-level
+    checks pass and whether the keys are already in ascending order.
+
+    Notes
+    -----
+    The record-level checks of :func:`assessment_matrices`: a subject in DM (RECIST-023) with a reference
+    date (RECIST-024) and a known code (RECIST-021).
+    """
     in_order = True
-    for r in range(n):
+    for r in range(subject.shape[0]):
         s = subject[r]
         c = np.int64(code[r])
         if s < 0 or c < 0 or c >= n_codes or ref_null[s]:
-            return False, none, none, none
+            return False, False
         key[r] = (s * n_days + (date[r] - day0)) * n_codes + c
         if r and key[r] < key[r - 1]:
             in_order = False
-    if not in_order:  # RS written by the engine is already in this order
-        key = np.sort(key)
-    # first pass: identical records once, one response per date, widest subject
+    return True, in_order
+
+
+@kernel(_ASSESSMENT_WIDTH)
+def assessment_width(key: Ints, n_codes: int, n_days: int) -> int:
+    """The most assessments of one subject in the sorted ``key`` (identical records counted once), or -1
+    when a subject has two different responses on one date (RECIST-026)."""
     width = 0
     count = 0
     previous_visit = np.int64(-1)
     previous_subject = np.int64(-1)
-    for i in range(n):
+    for i in range(key.shape[0]):
         if i and key[i] == key[i - 1]:
             continue
         visit = key[i] // n_codes
         if visit == previous_visit:  # RECIST-026
-            return False, none, none, none
+            return -1
         s = visit // n_days
         count = count + 1 if s == previous_subject else 1
         width = max(width, count)
         previous_visit = visit
         previous_subject = s
-    out_code = np.full((n_subjects, width), -1, dtype=np.int64)
-    out_date = np.zeros((n_subjects, width), dtype=np.int64)
-    out_day = np.zeros((n_subjects, width), dtype=np.int64)
+    return width
+
+
+@kernel(_SCATTER_ASSESSMENTS)
+def scatter_assessments(
+    key: Ints,
+    ref: Ints32,
+    n_codes: int,
+    day0: int,
+    n_days: int,
+    out_code: Ints,
+    out_date: Ints,
+    out_day: Ints,
+) -> None:
+    """The sorted records of ``key`` written left aligned into the matrices (identical records once):
+    code, date and days from the subject's reference date; the rest of each row -1 codes and 0 dates.
+
+    Notes
+    -----
+    The matrices of :func:`assessment_matrices` (RECIST 1.1 section 4.4: a subject's assessments in date
+    order), after its checks.
+    """
+    out_code[:, :] = -1
+    out_date[:, :] = 0
+    out_day[:, :] = 0
     column = 0
     previous_subject = np.int64(-1)
-    for i in range(n):
+    for i in range(key.shape[0]):
         if i and key[i] == key[i - 1]:
             continue
         visit = key[i] // n_codes
@@ -670,7 +735,6 @@ def assessment_matrices(
         out_code[s, column] = key[i] % n_codes
         out_date[s, column] = day
         out_day[s, column] = day - ref[s]
-    return True, out_code, out_date, out_day
 
 
 _BEST_RESPONSES = [(_array(types.int64, 2), _array(types.int64, 2), _array(types.int64, 2), _INT, _INT, _INT)]
