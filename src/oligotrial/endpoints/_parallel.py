@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable
-from concurrent.futures import Future
+from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Generic, TypeVar
 
 from oligotrial._threads import core_pool
@@ -30,7 +30,7 @@ def start(task: Callable[[], T]) -> Future[T]:
     there could leave every worker waiting), ``task`` runs at once in the calling thread and the future
     is already done, with its result or its exception.
     """
-    pool = None if getattr(_WORKER, "active", False) else core_pool("adam")
+    pool = _pool()
     if pool is None:
         done: Future[T] = Future()
         try:
@@ -39,6 +39,11 @@ def start(task: Callable[[], T]) -> Future[T]:
             done.set_exception(error)
         return done
     return pool.submit(_as_worker, task)
+
+
+def _pool() -> ThreadPoolExecutor | None:
+    """The pool to hand a part to; ``None`` on one core or in a task already running on the pool."""
+    return None if getattr(_WORKER, "active", False) else core_pool("adam")
 
 
 def _as_worker(task: Callable[[], T]) -> T:
@@ -91,7 +96,7 @@ def offer(task: Callable[[], T]) -> Offered[T]:
     running on the pool (as for :func:`start`), nothing is submitted and ``result()`` runs the part.
     """
     offered = Offered(task)
-    pool = None if getattr(_WORKER, "active", False) else core_pool("adam")
+    pool = _pool()
     if pool is not None:
         pool.submit(offered._run_on_worker)
     return offered

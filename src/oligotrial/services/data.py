@@ -91,18 +91,12 @@ def load_subject(
     caller has read them already, with its token check (:func:`~oligotrial.services.auth.actor_in`).
     """
     sites = readable_sites(actor)
-    if found is not None:
-        subject, site_code = found
-        if subject is None or (sites is not None and subject.site_id not in sites):
-            raise _not_found("subject", "subject", code)
-        return subject, site_code
-    if sites is None:
-        row = session.execute(_SUBJECT_BY_CODE, {"code": code}).first()
-    else:
-        row = session.execute(_SUBJECT_BY_CODE_AT_SITES, {"code": code, "sites": list(sites)}).first()
-    if row is None:
+    if found is None:
+        found = session.execute(_SUBJECT_BY_CODE, {"code": code}).first() or (None, None)
+    subject, site_code = found
+    if subject is None or (sites is not None and subject.site_id not in sites):
         raise _not_found("subject", "subject", code)
-    return row[0], row[1]
+    return subject, site_code
 
 
 def lock_subject_for_entry(session: Session, actor: Actor, code: str) -> tuple[Subject, str]:
@@ -120,7 +114,6 @@ def lock_subject_for_entry(session: Session, actor: Actor, code: str) -> tuple[S
 _SUBJECT_BY_CODE = (
     select(Subject, Site.code).join(Site, Site.id == Subject.site_id).where(Subject.code == bindparam("code"))
 )
-_SUBJECT_BY_CODE_AT_SITES = _SUBJECT_BY_CODE.where(Subject.site_id.in_(bindparam("sites", expanding=True)))
 _SUBJECT_WITH_TOKEN_CHECK = (
     token_check(Subject, Site.code)
     .outerjoin(Subject, Subject.code == bindparam("code"))
@@ -293,13 +286,21 @@ def form_content_hash(
     return hashlib.sha256(canonical_json(document).encode("utf-8")).hexdigest()
 
 
-def _form_rows() -> Any:
+_FORM_VIEW_COLUMNS = (Form, Subject.code, Site.code, Event.event_code, Event.event_date)
+"""What :func:`_form_view` is built from."""
+
+
+def _joined_for_form_view(statement: Any, *, isouter: bool = False) -> Any:
+    """``statement`` with the tables of :data:`_FORM_VIEW_COLUMNS` joined to its form."""
     return (
-        select(Form, Subject.code, Site.code, Event.event_code, Event.event_date)
-        .join(Subject, Subject.id == Form.subject_id)
-        .join(Site, Site.id == Form.site_id)
-        .join(Event, Event.id == Form.event_id)
+        statement.join(Subject, Subject.id == Form.subject_id, isouter=isouter)
+        .join(Site, Site.id == Form.site_id, isouter=isouter)
+        .join(Event, Event.id == Form.event_id, isouter=isouter)
     )
+
+
+def _form_rows() -> Any:
+    return _joined_for_form_view(select(*_FORM_VIEW_COLUMNS))
 
 
 def _form_view(
@@ -323,12 +324,8 @@ def _form_view(
 
 
 _FORM_BY_ID = _form_rows().where(Form.id == bindparam("form_id"))
-_FORM_WITH_TOKEN_CHECK = (
-    token_check(Form, Subject.code, Site.code, Event.event_code, Event.event_date)
-    .outerjoin(Form, Form.id == bindparam("form_id"))
-    .outerjoin(Subject, Subject.id == Form.subject_id)
-    .outerjoin(Site, Site.id == Form.site_id)
-    .outerjoin(Event, Event.id == Form.event_id)
+_FORM_WITH_TOKEN_CHECK = _joined_for_form_view(
+    token_check(*_FORM_VIEW_COLUMNS).outerjoin(Form, Form.id == bindparam("form_id")), isouter=True
 )
 """A request's token check and the form it names, in one round trip (:func:`~oligotrial.services.auth.actor_in`)."""
 _EVENT_OF_SUBJECT = select(Event).where(
