@@ -9,9 +9,9 @@ assessment (CN01-0004); experimental arm, new therapy before progression, then l
 Randomization goes through ``POST /api/v1/subjects/{code}/randomization`` without a body: the service reads
 the post-induction response from the tumour assessments and the number of metastatic organs from the
 eligibility form. It stamps the allocation with today's date; every other date is therefore placed relative
-to today (``R``), so the endpoint values below are literal day counts. CN01-0003 gets a radiotherapy course
-(the end of chemo-immunotherapy defaults to its last induction dose), which SDTM PR and ADSL RTFL/RTSDT/RTEDT
-carry.
+to today (taken when the test starts), so the endpoint values below are literal day counts. CN01-0003 gets a
+radiotherapy course (the end of chemo-immunotherapy defaults to its last induction dose), which SDTM PR and ADSL
+RTFL/RTSDT/RTEDT carry.
 """
 
 from __future__ import annotations
@@ -30,13 +30,6 @@ from oligotrial.protocol import load_protocol
 from oligotrial.services import randomization
 from workflow_data import adverse_event, assessment, eligible, induction_dose, maintenance_dose
 
-R = datetime.now(UTC).date()
-D0 = R - timedelta(days=90)  # first induction dose
-
-
-def day(offset: int) -> date:
-    return R + timedelta(days=offset)
-
 
 @pytest.fixture
 def api(world):
@@ -53,41 +46,48 @@ def api(world):
         yield call
 
 
-def _screen_and_enroll(api, **changes):
+def _screen_and_enroll(api, d0, **changes):
     code = api("POST", "/subjects", {"site": "CN01"}).json()["code"]
     elig = api(
-        "PUT", f"/subjects/{code}/eligibility", {"values": eligible(D0 - timedelta(days=14), **changes)}
+        "PUT", f"/subjects/{code}/eligibility", {"values": eligible(d0 - timedelta(days=14), **changes)}
     )
     if elig.json()["derived"]["verdict"] == "eligible":
-        api("POST", f"/subjects/{code}/enroll", {"enrollment_date": (D0 - timedelta(days=7)).isoformat()})
+        api("POST", f"/subjects/{code}/enroll", {"enrollment_date": (d0 - timedelta(days=7)).isoformat()})
         api(
             "POST",
             f"/subjects/{code}/tumour-assessments",
-            {"values": assessment(D0 - timedelta(days=10), 30, 20)},
+            {"values": assessment(d0 - timedelta(days=10), 30, 20)},
         )
     return code
 
 
-def _induction(api, code, cycles=4):
+def _induction(api, code, d0, cycles=4):
     for cycle in range(1, cycles + 1):
         api(
             "POST",
             f"/subjects/{code}/doses",
-            {"values": induction_dose(cycle, D0 + timedelta(days=21 * (cycle - 1)))},
+            {"values": induction_dose(cycle, d0 + timedelta(days=21 * (cycle - 1)))},
         )
 
 
 def test_every_path_through_the_api_to_adam(api, world, run_cli, tmp_path, database_url):
+    # Today when the test runs (not when pytest imports the module): the server stamps the randomization then.
+    today = datetime.now(UTC).date()
+    d0 = today - timedelta(days=90)  # first induction dose
+
+    def day(offset: int) -> date:
+        return today + timedelta(days=offset)
+
     edc, stat = world.edc, world.actor("statistician")
     randomization.generate_randomization_list(edc, stat, entries_per_stratum=8, seed=20240501)
     # 1. screen failure: ECOG 2
-    failed = _screen_and_enroll(api, ecog=2)
-    refused = api("POST", f"/subjects/{failed}/enroll", {"enrollment_date": D0.isoformat()}, expect=(409,))
+    failed = _screen_and_enroll(api, d0, ecog=2)
+    refused = api("POST", f"/subjects/{failed}/enroll", {"enrollment_date": d0.isoformat()}, expect=(409,))
     assert refused.json()["error"]["problems"][0]["code"] == "ENROLL-001"
-    api("POST", f"/subjects/{failed}/screen-failure", {"date": (D0 - timedelta(days=13)).isoformat()})
+    api("POST", f"/subjects/{failed}/screen-failure", {"date": (d0 - timedelta(days=13)).isoformat()})
     # 2. progression during induction: a new lesion at the post-induction assessment
-    induction_pd = _screen_and_enroll(api)
-    _induction(api, induction_pd)
+    induction_pd = _screen_and_enroll(api, d0)
+    _induction(api, induction_pd, d0)
     pd = api(
         "POST",
         f"/subjects/{induction_pd}/tumour-assessments",
@@ -100,7 +100,7 @@ def test_every_path_through_the_api_to_adam(api, world, run_cli, tmp_path, datab
         {
             "values": {
                 "date": day(-5).isoformat(),
-                "last_dose_date": (D0 + timedelta(days=63)).isoformat(),
+                "last_dose_date": (d0 + timedelta(days=63)).isoformat(),
                 "reason": "progression",
             }
         },
@@ -108,8 +108,8 @@ def test_every_path_through_the_api_to_adam(api, world, run_cli, tmp_path, datab
     # 3.-5. responders after induction, randomized today
     responders = []
     for _ in range(3):
-        code = _screen_and_enroll(api)
-        _induction(api, code)
+        code = _screen_and_enroll(api, d0)
+        _induction(api, code, d0)
         pr = api("POST", f"/subjects/{code}/tumour-assessments", {"values": assessment(day(-6), 18, 15)})
         assert pr.json()["derived"]["OVRLRESP"] == "PR"
         responders.append(code)
@@ -141,7 +141,7 @@ def test_every_path_through_the_api_to_adam(api, world, run_cli, tmp_path, datab
             }
         },
     ).json()
-    assert plan["chemo_immunotherapy_end"] == (D0 + timedelta(days=63)).isoformat()  # last induction dose
+    assert plan["chemo_immunotherapy_end"] == (d0 + timedelta(days=63)).isoformat()  # last induction dose
     assert plan["verdict"] == "compliant"
     api("POST", f"/subjects/{progressed}/doses", {"values": maintenance_dose(1, day(14))})
     api("POST", f"/subjects/{progressed}/doses", {"values": maintenance_dose(2, day(35))})

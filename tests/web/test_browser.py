@@ -9,7 +9,7 @@ In Chinese, no visible text may be an English message of the catalog. Screenshot
 
 from __future__ import annotations
 
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -18,8 +18,6 @@ from babel.messages.pofile import read_po
 import oligotrial.web
 from edc_fixtures import PASSWORD
 
-TODAY = date.today()
-D0 = TODAY - timedelta(days=90)
 PO = Path(oligotrial.web.__file__).parent / "locale" / "zh_Hans" / "LC_MESSAGES" / "messages.po"
 
 
@@ -85,8 +83,8 @@ class Walk:
                 locator.fill(value)
 
 
-def _eligibility() -> dict[str, str]:
-    screening = D0 - timedelta(days=14)
+def _eligibility(d0: date) -> dict[str, str]:
+    screening = d0 - timedelta(days=14)
     return {
         "screening_date": screening.isoformat(),
         "consent_date": (screening - timedelta(days=2)).isoformat(),
@@ -140,6 +138,8 @@ def test_walk_through(browser, live_server, artifacts, language):
     page = context.new_page()
     page.set_default_timeout(15000)
     w = Walk(page, live_server.url, language, artifacts)
+    today = datetime.now(UTC).date()  # when the test runs: the server takes its today per request
+    d0 = today - timedelta(days=90)
 
     # coordinator: register, screen (bad input first, then the live result), enroll
     w.login("researchcoordinator.cn01")
@@ -149,7 +149,7 @@ def test_walk_through(browser, live_server, artifacts, language):
     code = page.url.split("/subjects/")[1].split("?")[0]
     assert code == "CN01-0001"
     w.go(f"/subjects/{code}/eligibility")
-    w.fill({**_eligibility(), "age": "sixty"})
+    w.fill({**_eligibility(d0), "age": "sixty"})
     w.submit()
     w.expect_error_next_to("age", "sixty")
     w.fill({"age": "61"})
@@ -158,13 +158,13 @@ def test_walk_through(browser, live_server, artifacts, language):
     w.submit()
     assert "done=saved" in page.url
     w.go(f"/subjects/{code}/eligibility")
-    w.fill({"enrollment_date": (D0 - timedelta(days=7)).isoformat()})
+    w.fill({"enrollment_date": (d0 - timedelta(days=7)).isoformat()})
     w.submit(f"form[action='/subjects/{code}/eligibility/enroll']")
     assert "done=enrolled" in page.url
 
     # baseline assessment, four induction cycles (bad dose first), post-induction assessment (live response)
     w.go(f"/subjects/{code}/tumour")
-    w.fill({**_lesions(D0 - timedelta(days=10), "30", "20"), "lesions.1.diameter_mm": "2O"})
+    w.fill({**_lesions(d0 - timedelta(days=10), "30", "20"), "lesions.1.diameter_mm": "2O"})
     w.submit()
     w.expect_error_next_to("lesions.1.diameter_mm", "2O")
     w.fill({"lesions.1.diameter_mm": "20"})
@@ -175,7 +175,7 @@ def test_walk_through(browser, live_server, artifacts, language):
         values = {
             "phase": "induction",
             "cycle": str(cycle),
-            "date": (D0 + timedelta(days=21 * (cycle - 1))).isoformat(),
+            "date": (d0 + timedelta(days=21 * (cycle - 1))).isoformat(),
         }
         if cycle == 1:
             values |= {
@@ -201,7 +201,7 @@ def test_walk_through(browser, live_server, artifacts, language):
         w.submit()
         assert "done=saved" in page.url, page.content()[:2000]
     w.go(f"/subjects/{code}/tumour")
-    w.fill(_lesions(TODAY - timedelta(days=6), "18", "15"))
+    w.fill(_lesions(today - timedelta(days=6), "18", "15"))
     page.wait_for_function("() => (document.querySelector('#preview') || {}).innerText.includes('PR')")
     w.shot("tumour")
     w.submit()
@@ -225,8 +225,8 @@ def test_walk_through(browser, live_server, artifacts, language):
             "technique": "SBRT",
             "dose_per_fraction_gy": "8",
             "fractions": "five",
-            "start_date": TODAY.isoformat(),
-            "end_date": TODAY.isoformat(),
+            "start_date": today.isoformat(),
+            "end_date": today.isoformat(),
         }
     )
     w.submit()
@@ -242,7 +242,7 @@ def test_walk_through(browser, live_server, artifacts, language):
     ae = {
         "term": "Sadness",
         "grade": "3",
-        "start_date": (D0 + timedelta(days=10)).isoformat(),
+        "start_date": (d0 + timedelta(days=10)).isoformat(),
         "serious": "false",
         "relation.paclitaxel": "related",
         "action_taken": "dose reduced",
