@@ -184,3 +184,60 @@ def test_concurrent_writers_keep_one_unbroken_chain(database_url):
     assert total == 80
     assert sorted(s.code for s in subjects) == [f"CN01-{i:04d}" for i in range(1, 81)]
     edc.engine.dispose()
+
+
+@pytest.mark.parametrize("count", [1, 70])
+def test_entries_are_chained_in_one_statement_with_the_head_on_postgresql(edc, count):
+    """On PostgreSQL the entries' insert and the head's move are one statement (a data-modifying WITH, the
+    entries as one JSON array), whatever their number; on SQLite two. The chain is the same either way, text
+    with quotes, backslashes and non-ASCII characters stored exactly (the hashes verify)."""
+    from sqlalchemy import event
+
+    from oligotrial.store.audit import audit_entry, chain_entries
+
+    sent: list[str] = []
+
+    def record(conn, cursor, statement, parameters, context, executemany):
+        verb = statement.split(None, 1)[0]
+        if verb != "BEGIN":  # SQLite's own BEGIN (transaction control is not counted)
+            sent.append(verb + (" audit_log" if "audit_log" in statement else ""))
+
+    before = verify_audit(edc)
+    entries = [
+        audit_entry(
+            actor_id=None,
+            actor_username="system",
+            action="create",
+            table_name="sites",
+            record_id=n,
+            site_id=n % 3 or None,
+            old=None if n % 2 else {"note": 'a "quoted" \\ value'},
+            new={"n": n, "名称": "中心 ü"},
+            reason=None if n % 2 else "corrected: 'typo' \\ \"x\"",
+            source="test",
+        )
+        for n in range(count)
+    ]
+    event.listen(edc.engine, "before_cursor_execute", record)
+    try:
+        with edc.engine.begin() as connection:
+            chain_entries(connection, entries)
+    finally:
+        event.remove(edc.engine, "before_cursor_execute", record)
+    if edc.dialect == "postgresql":
+        assert sent == ["SELECT", "WITH audit_log"]
+    else:
+        assert sent == ["SELECT", "INSERT audit_log", "UPDATE"]
+    after = verify_audit(edc)
+    assert after.is_intact and after.entries == before.entries + count
+    assert after.head_seq == before.head_seq + count
+    with edc.engine.connect() as connection:
+        stored = connection.execute(
+            text(
+                "SELECT record_id, site_id, old_values, new_values, reason FROM audit_log WHERE id > :seq ORDER BY id"
+            ),
+            {"seq": before.head_seq},
+        ).all()
+    assert [tuple(r) for r in stored] == [
+        (str(n), e["site_id"], e["old_values"], e["new_values"], e["reason"]) for n, e in enumerate(entries)
+    ]

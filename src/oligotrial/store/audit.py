@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, cast
 
-from sqlalchemy import Connection, Table, bindparam, insert, select, update
+from sqlalchemy import Connection, Table, bindparam, insert, select, text, update
 from sqlalchemy.orm import Session
 
 from oligotrial.errors import Problem
@@ -113,8 +113,12 @@ def chain_entries(connection: Connection, entries: Sequence[dict[str, Any]]) -> 
 
     Notes
     -----
-    Three statements: read the head (``FOR UPDATE`` on PostgreSQL; on SQLite the ``BEGIN IMMEDIATE`` write
-    transaction already excludes other writers), insert the entries, move the head. Each entry is stamped
+    Read the head (``FOR UPDATE`` on PostgreSQL; on SQLite the ``BEGIN IMMEDIATE`` write transaction already
+    excludes other writers), insert the entries, move the head. On PostgreSQL the insert and the move are one
+    statement (a data-modifying ``WITH``, the entries passed as one JSON array of rows): the head's lock,
+    which every writer of every server process waits for, is then held for two database round trips and the
+    commit instead of three (issue 6); SQLite, in process, runs them as two statements, which cost no round
+    trip. Each entry is stamped
     with the time it is chained (UTC, under the head's lock, so times never decrease along the chain). The
     head row stays locked until the transaction ends, so the entries commit or roll back together with the
     changes they record. Callers chain at the end of the transaction, after every change: the head is then
@@ -131,14 +135,26 @@ def chain_entries(connection: Connection, entries: Sequence[dict[str, Any]]) -> 
         row["hash"] = compute_entry_hash({**row, "at": _iso(at)})
         head_seq, head_hash = row["id"], row["hash"]
         rows.append(row)
-    connection.execute(_INSERT_ENTRY, rows)
-    connection.execute(_MOVE_HEAD, {"new_seq": head_seq, "new_hash": head_hash})
+    moved = {"new_seq": head_seq, "new_hash": head_hash}
+    if connection.dialect.name == "postgresql":
+        entries_json = json.dumps([{**row, "at": _iso(at)} for row in rows], ensure_ascii=False)
+        connection.execute(_INSERT_ENTRIES_AND_MOVE_HEAD, {"entries": entries_json, **moved})
+    else:
+        connection.execute(_INSERT_ENTRY, rows)
+        connection.execute(_MOVE_HEAD, moved)
 
 
 _HEAD = cast(Table, AuditChainHead.__table__)
 _HEAD_FOR_UPDATE = select(_HEAD.c.seq, _HEAD.c.hash).where(_HEAD.c.id == 1).with_for_update()
 _INSERT_ENTRY = insert(cast(Table, AuditEntry.__table__))
 _MOVE_HEAD = update(_HEAD).where(_HEAD.c.id == 1).values(seq=bindparam("new_seq"), hash=bindparam("new_hash"))
+_INSERT_ENTRIES_AND_MOVE_HEAD = text(
+    "WITH entries AS (INSERT INTO audit_log "
+    "SELECT * FROM json_populate_recordset(CAST(NULL AS audit_log), CAST(:entries AS json))) "
+    "UPDATE audit_chain_head SET seq = :new_seq, hash = :new_hash WHERE id = 1"
+)
+"""PostgreSQL: the entries (one JSON array of rows, whatever their number: one statement text, compiled once)
+inserted and the head moved in one statement."""
 
 
 @dataclass
