@@ -16,7 +16,9 @@ all, each client's saves due at a fixed interval (50 / R seconds), spread evenly
 latency counts from when it was due, so a server that cannot keep up shows it (no coordinated omission). Afterwards it checks that every save the server acknowledged is in the database (the form's version
 history), and verifies the audit chain with ``oligotrial audit verify``. Request loops are bounded in time and
 target 127.0.0.1 only. The figures include the CPU used by the server process(es) and by this client (both
-share the machine's cores), per save+read pair, and the load average when the run started.
+share the machine's cores), per save+read pair, the load average when the run started, and per second of the
+run the saves' count, p50 and p99 (``save_count_p50_p99_ms_by_second``: a tail from a few stalled seconds
+looks different from one spread over the whole run).
 
 The timed clients are deliberately lean, so that the client takes as little as possible of the CPU the server
 needs: one keep-alive HTTP/1.1 connection each over asyncio streams on uvloop, requests pre-encoded (the body
@@ -199,6 +201,7 @@ def prepare(base: str, clients: int) -> list[str]:
 @dataclass
 class Tally:
     saves: list[float] = field(default_factory=list)
+    save_starts: list[float] = field(default_factory=list)  # when each save was due (or sent), perf_counter
     reads: list[float] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
     acknowledged: dict[int, int] = field(default_factory=dict)  # form id -> last acknowledged version
@@ -314,7 +317,9 @@ async def client_loop(
             except (OSError, asyncio.IncompleteReadError, asyncio.LimitOverrunError, RuntimeError) as exc:
                 tally.errors.append(f"save: {exc!r}")
                 continue
-            tally.saves.append(time.perf_counter() - (start if due is None else min(start, due)))
+            began = start if due is None else min(start, due)
+            tally.saves.append(time.perf_counter() - began)
+            tally.save_starts.append(began)
             if status != 200:
                 tally.errors.append(f"save {status}: {answer[:200]!r}")
                 continue
@@ -374,6 +379,18 @@ def percentile(values: list[float], q: float) -> float:
     return statistics.quantiles(values, n=100, method="inclusive")[q - 1] if len(values) > 1 else values[0]
 
 
+def by_second(starts: list[float], latencies: list[float], origin: float) -> list[list[float]]:
+    """Per second of the run (by when each save was due or sent): the number of saves, their p50 and their
+    p99 in ms; shows whether a tail comes from a few stalls or from the whole run."""
+    seconds: dict[int, list[float]] = {}
+    for start, latency in zip(starts, latencies, strict=True):
+        seconds.setdefault(int(start - origin), []).append(latency)
+    return [
+        [len(v), round(percentile(v, 50) * 1000, 1), round(percentile(v, 99) * 1000, 1)]
+        for _, v in sorted(seconds.items())
+    ]
+
+
 def run(backend: str, url: str, clients: int, seconds: float, workers: int, rate: float) -> dict[str, object]:
     env = {**os.environ, "OLIGOTRIAL_SECRET_KEY": secrets.token_urlsafe(48), "OLIGOTRIAL_ENV": "production"}
     with server(url, workers, env) as (base, pid):
@@ -429,6 +446,7 @@ def run(backend: str, url: str, clients: int, seconds: float, workers: int, rate
         "client_cpu_share": round(client_cpu / elapsed, 2),
         "client_cpu_ms_per_save_and_read": round(client_cpu / max(tally.saved, 1) * 1000, 2),
         "load_average_before_after": [round(load_before, 1), round(load_after, 1)],
+        "save_count_p50_p99_ms_by_second": by_second(tally.save_starts, tally.saves, started),
         "acknowledged_versions_checked": checked,
         "audit_verify_exit": verify.returncode,
         "audit_verify": json.loads(verify.stdout)
