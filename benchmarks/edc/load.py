@@ -3,11 +3,12 @@
 Usage (from the repository root, as root so PostgreSQL can run as the postgres user)::
 
     .venv/bin/python benchmarks/edc/load.py [--backend sqlite|postgresql|both] [--clients 50] [--seconds 20]
-                                            [--workers 1] [--rate 0]
+                                            [--workers 1] [--rate 0] [--warm-up 2]
 
 For each backend the script creates a fresh database with ``oligotrial init``, starts ``oligotrial serve`` as a
 separate process on a free loopback port, creates a site, a coordinator and one subject per client through the
-API, logs each client in (its own bearer token), then runs the clients for the given time: each loops over
+API, logs each client in (its own bearer token), then runs the clients for the warm-up (not counted: the
+forms' first entries, the server's statement caches and connections) and the measured time: each loops over
 a form save (PUT, audited; the first entry of a form, then changes with their base version and a reason)
 followed by a read of the same form (GET). Closed loop (``--rate 0``, the default): each client sends its next
 save as soon as its read is answered, so the run measures the most the server does and the latencies follow
@@ -268,9 +269,10 @@ async def client_loop(
     base: str,
     subject: str,
     headers: dict[str, str],
-    seconds: float,
+    until: float,
     tally: Tally,
     schedule: tuple[float, float] | None = None,
+    measured_from: float = 0.0,
 ) -> None:
     """Save (PUT) then read (GET) the client's own form until the time is up.
 
@@ -281,6 +283,8 @@ async def client_loop(
     ``first + k * period`` and is sent then, or at once when the client is behind; its latency is counted from
     when it was due, so a server that falls behind the offered rate shows it in the latencies (no coordinated
     omission). Without a schedule the client sends its next save as soon as the previous read is answered.
+    The client stops at ``until``; only the saves due (or sent) and the reads sent from ``measured_from`` on are
+    counted (``time.perf_counter`` seconds: before that, the warm-up).
     """
     host, port = base.removeprefix("http://").rsplit(":", 1)
     connection = Connection(host, int(port))
@@ -290,9 +294,8 @@ async def client_loop(
     read_request = b""
     version: int | None = None
     n = 0
-    deadline = time.monotonic() + seconds
     try:
-        while time.monotonic() < deadline:
+        while time.perf_counter() < until:
             n += 1
             due = None
             if schedule is not None:
@@ -300,7 +303,7 @@ async def client_loop(
                 wait = due - time.perf_counter()
                 if wait > 0:
                     await asyncio.sleep(wait)
-                if time.monotonic() >= deadline:
+                if time.perf_counter() >= until:
                     break
             if version is None:
                 body = b'{"values":{"WEIGHT":%d,"NOTE":"entry %d"}}' % (60 + n % 30, n)
@@ -318,8 +321,10 @@ async def client_loop(
                 tally.errors.append(f"save: {exc!r}")
                 continue
             began = start if due is None else min(start, due)
-            tally.saves.append(time.perf_counter() - began)
-            tally.save_starts.append(began)
+            measured = began >= measured_from
+            if measured:
+                tally.saves.append(time.perf_counter() - began)
+                tally.save_starts.append(began)
             if status != 200:
                 tally.errors.append(f"save {status}: {answer[:200]!r}")
                 continue
@@ -327,7 +332,7 @@ async def client_loop(
             expected = 1 if version is None else version + 1
             if form["version"] != expected:
                 tally.errors.append(f"save acknowledged version {form['version']}, expected {expected}")
-            tally.saved += 1
+            tally.saved += measured
             version = form["version"]
             tally.acknowledged[form["id"]] = version
             if not read_request:
@@ -338,7 +343,8 @@ async def client_loop(
             except (OSError, asyncio.IncompleteReadError, asyncio.LimitOverrunError, RuntimeError) as exc:
                 tally.errors.append(f"read: {exc!r}")
                 continue
-            tally.reads.append(time.perf_counter() - start)
+            if start >= measured_from:
+                tally.reads.append(time.perf_counter() - start)
             if status != 200:
                 tally.errors.append(f"read {status}: {answer[:200]!r}")
     finally:
@@ -391,7 +397,9 @@ def by_second(starts: list[float], latencies: list[float], origin: float) -> lis
     ]
 
 
-def run(backend: str, url: str, clients: int, seconds: float, workers: int, rate: float) -> dict[str, object]:
+def run(
+    backend: str, url: str, clients: int, seconds: float, workers: int, rate: float, warm_up: float
+) -> dict[str, object]:
     env = {**os.environ, "OLIGOTRIAL_SECRET_KEY": secrets.token_urlsafe(48), "OLIGOTRIAL_ENV": "production"}
     with server(url, workers, env) as (base, pid):
         subjects = prepare(base, clients)
@@ -400,24 +408,36 @@ def run(backend: str, url: str, clients: int, seconds: float, workers: int, rate
         # Each client logs in first (argon2: deliberately slow), outside the measured period.
         logins = [_login(base, COORDINATOR, COORDINATOR_PASSWORD) for _ in subjects]
 
+        marks: dict[str, float] = {}
+
+        async def measure_from(moment: float) -> None:
+            await asyncio.sleep(max(0.0, moment - time.perf_counter()))
+            marks.update(
+                at=time.perf_counter(),
+                load=os.getloadavg()[0],
+                server_cpu=tree_cpu_seconds(pid),
+                client_cpu=time.process_time(),
+            )
+
         async def main() -> None:
             # Paced: the clients' saves due evenly spread, client i first at i / rate, then every clients / rate.
             first = time.perf_counter() + 0.05
+            measured = first + warm_up  # the warm-up's saves and reads are made but not counted
             schedules = [(first + i / rate, clients / rate) if rate else None for i in range(clients)]
             await asyncio.gather(
+                measure_from(measured),
                 *(
-                    client_loop(base, s, h, seconds, tally, schedule)
+                    client_loop(base, s, h, measured + seconds, tally, schedule, measured)
                     for s, h, schedule in zip(subjects, logins, schedules, strict=True)
-                )
+                ),
             )
 
-        load_before = os.getloadavg()[0]
-        server_cpu, client_cpu = tree_cpu_seconds(pid), time.process_time()
-        started = time.perf_counter()
         uvloop.run(main())
-        elapsed = time.perf_counter() - started
-        server_cpu, client_cpu = tree_cpu_seconds(pid) - server_cpu, time.process_time() - client_cpu
-        load_after = os.getloadavg()[0]
+        ended = time.perf_counter()
+        elapsed = ended - marks["at"]
+        server_cpu = tree_cpu_seconds(pid) - marks["server_cpu"]
+        client_cpu = time.process_time() - marks["client_cpu"]
+        load_before, load_after = marks["load"], os.getloadavg()[0]
         checked = check_acknowledged(base, tally)
         verify = subprocess.run(
             [str(BIN / "oligotrial"), "audit", "verify", "--database", url, "--json"],
@@ -431,6 +451,7 @@ def run(backend: str, url: str, clients: int, seconds: float, workers: int, rate
         "clients": clients,
         "workers": workers,
         "seconds": round(elapsed, 1),
+        "warm_up_seconds": warm_up,
         "offered_writes_per_s": rate or "closed loop",
         "saves": len(tally.saves),
         "reads": len(tally.reads),
@@ -446,7 +467,7 @@ def run(backend: str, url: str, clients: int, seconds: float, workers: int, rate
         "client_cpu_share": round(client_cpu / elapsed, 2),
         "client_cpu_ms_per_save_and_read": round(client_cpu / max(tally.saved, 1) * 1000, 2),
         "load_average_before_after": [round(load_before, 1), round(load_after, 1)],
-        "save_count_p50_p99_ms_by_second": by_second(tally.save_starts, tally.saves, started),
+        "save_count_p50_p99_ms_by_second": by_second(tally.save_starts, tally.saves, marks["at"]),
         "acknowledged_versions_checked": checked,
         "audit_verify_exit": verify.returncode,
         "audit_verify": json.loads(verify.stdout)
@@ -459,7 +480,14 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--backend", choices=["sqlite", "postgresql", "both"], default="both")
     parser.add_argument("--clients", type=int, default=50)
-    parser.add_argument("--seconds", type=float, default=20.0)
+    parser.add_argument("--seconds", type=float, default=20.0, help="the measured period")
+    parser.add_argument(
+        "--warm-up",
+        type=float,
+        default=2.0,
+        help="seconds of the same load before the measured period, not counted (the first entries of the forms, "
+        "the server's caches and connections)",
+    )
     parser.add_argument("--workers", type=int, default=1)
     parser.add_argument(
         "--rate",
@@ -479,12 +507,15 @@ def main() -> None:
                 args.seconds,
                 args.workers,
                 args.rate,
+                args.warm_up,
             )
         )
         shutil.rmtree(folder, ignore_errors=True)
     if args.backend in {"postgresql", "both"}:
         with postgres_cluster() as url:
-            results.append(run("postgresql", url, args.clients, args.seconds, args.workers, args.rate))
+            results.append(
+                run("postgresql", url, args.clients, args.seconds, args.workers, args.rate, args.warm_up)
+            )
     print(json.dumps(results, indent=2))
     print(
         "| backend | clients | workers | offered | audited writes/s | save p50 / p99 ms | read p50 / p99 ms | errors "
