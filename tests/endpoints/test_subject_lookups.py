@@ -181,3 +181,13 @@ def test_extremes_worked():
     assert found.tolist() == [3, 5, 5]
     extremes_at(found, np.array([0, 1, 2]), np.array([4, 8, 1]), lowest=False)
     assert found.tolist() == [4, 8, 5]
+
+
+def test_extremes_skip_records_without_a_subject():
+    from oligotrial.endpoints._kernels import extremes_at
+
+    found = np.array([5, 5, 5], dtype=np.int64)
+    extremes_at(found, np.array([0, -1, 2, -1]), np.array([3, 1, 9, 0]), lowest=True)
+    assert found.tolist() == [3, 5, 5]
+    extremes_at(found, np.array([-1, 1, -1]), np.array([40, 8, 50]), lowest=False)
+    assert found.tolist() == [3, 8, 5]

@@ -35,14 +35,13 @@ def code_responses(responses: pl.DataFrame) -> pl.DataFrame:
     Notes
     -----
     The codes of RECIST 1.1 (``oligotrial.rules.recist.RESPONSE_CODES``); computed once per study
-    (``Study.coded_responses``) for ADSL's induction response and ADRS.
+    (``Study.coded_responses``) for ADSL's induction response and ADRS. One comparison per code (six):
+    ``replace_strict`` with this default gives the same codes but hashes every cell, at twice the cost.
     """
-    return responses.select(
-        pl.col("OVRLRESP")
-        .replace_strict(_CODE, default=len(RESPONSE_CODES), return_dtype=pl.Int8)
-        .alias("code"),
-        pl.col("RSDTC").cast(pl.Int32).alias("date"),
-    )
+    code = pl.lit(len(RESPONSE_CODES), pl.Int8)  # null or unknown
+    for text, n in reversed(_CODE.items()):
+        code = pl.when(pl.col("OVRLRESP") == text).then(pl.lit(n, pl.Int8)).otherwise(code)
+    return responses.select(code.alias("code"), pl.col("RSDTC").cast(pl.Int32).alias("date"))
 
 
 def best_overall_response(

@@ -31,8 +31,8 @@ _EXTREMES = [types.void(_I64, _I64_IN, _I64_IN, types.boolean)]
 
 @kernel(_EXTREMES)
 def scatter_extremes(found: Ints, rows: Ints, values: Ints, lowest: bool) -> None:
-    """``found[rows[i]] = min(found[rows[i]], values[i])`` for every ``i`` (max when not ``lowest``):
-    ``numpy.minimum.at`` / ``numpy.maximum.at`` in one pass.
+    """``found[rows[i]] = min(found[rows[i]], values[i])`` for every ``i`` with ``rows[i] >= 0`` (max when
+    not ``lowest``): ``numpy.minimum.at`` / ``numpy.maximum.at`` of the records with a subject, in one pass.
 
     Parameters
     ----------
@@ -40,7 +40,8 @@ def scatter_extremes(found: Ints, rows: Ints, values: Ints, lowest: bool) -> Non
         Per subject, the running extreme (updated in place; its initial value is kept where no record has
         a lower, or higher, value).
     rows, values
-        Per record, its subject (an index into ``found``) and its value.
+        Per record, its subject (an index into ``found``; negative: none, the record is skipped) and its
+        value.
 
     Notes
     -----
@@ -49,14 +50,17 @@ def scatter_extremes(found: Ints, rows: Ints, values: Ints, lowest: bool) -> Non
     """
     for record in range(rows.shape[0]):
         row = rows[record]
+        if row < 0:
+            continue
         value = values[record]
         if (value < found[row]) if lowest else (value > found[row]):
             found[row] = value
 
 
 def extremes_at(found: Ints, rows: NDArray[np.integer], values: NDArray[np.number], *, lowest: bool) -> None:
-    """``numpy.minimum.at(found, rows, values)`` (``numpy.maximum.at`` when not ``lowest``) by
-    :func:`scatter_extremes`; ``values`` are whole numbers (days), given as any numeric array."""
+    """``numpy.minimum.at(found, rows, values)`` (``numpy.maximum.at`` when not ``lowest``) over the records
+    with a subject (``rows >= 0``) by :func:`scatter_extremes`; ``values`` are whole numbers (days), given
+    as any numeric array."""
     scatter_extremes(
         found,
         np.ascontiguousarray(rows, dtype=np.int64),

@@ -16,7 +16,7 @@ from typing import Generic, TypeVar
 
 from oligotrial._threads import core_pool
 
-__all__ = ["Offered", "offer", "start"]
+__all__ = ["Offered", "offer", "run_here", "start"]
 
 T = TypeVar("T")
 
@@ -32,13 +32,20 @@ def start(task: Callable[[], T]) -> Future[T]:
     """
     pool = _pool()
     if pool is None:
-        done: Future[T] = Future()
-        try:
-            done.set_result(task())
-        except BaseException as error:  # handed to the caller by done.result(), as the pool would
-            done.set_exception(error)
-        return done
+        return run_here(task)
     return pool.submit(_as_worker, task)
+
+
+def run_here(task: Callable[[], T]) -> Future[T]:
+    """Run ``task`` now in the calling thread: a done future with its result or its exception, read as
+    the future of :func:`start` is (so that the caller may read its error after others', in its own
+    order)."""
+    done: Future[T] = Future()
+    try:
+        done.set_result(task())
+    except BaseException as error:  # handed to the caller by done.result(), as the pool would
+        done.set_exception(error)
+    return done
 
 
 def _pool() -> ThreadPoolExecutor | None:
@@ -78,6 +85,11 @@ class Offered(Generic[T]):
     def _run_on_worker(self) -> None:
         if self._claim():
             _as_worker(self._run)
+
+    def run_if_unclaimed(self) -> None:
+        """Run the part here when no thread has started it (else leave it to the thread running it)."""
+        if self._claim():
+            self._run()
 
     def result(self) -> T:
         """The part's result (or its exception): run here when no worker has started it yet."""

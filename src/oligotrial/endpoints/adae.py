@@ -5,12 +5,15 @@ from __future__ import annotations
 from datetime import timedelta
 
 import numpy as np
+import numpy.typing as npt
 import polars as pl
 
-from oligotrial.endpoints.sdtm import Study, nullable_rows, subject_rows_of
+from oligotrial.endpoints.sdtm import Study, adsl_rows_of, nullable_rows, subject_rows_of
 from oligotrial.protocol.models import Protocol
 
 __all__ = ["ADAE_AE_VARIABLES", "derive_adae"]
+
+Ints = npt.NDArray[np.int64]
 
 #: The AE variables ADAE carries over from SDTM, when present.
 ADAE_AE_VARIABLES = (
@@ -26,7 +29,8 @@ def derive_adae(study: Study, adsl: pl.DataFrame, protocol: Protocol) -> pl.Data
     -------
     polars.DataFrame
         ``STUDYID``, the AE variables of :data:`ADAE_AE_VARIABLES` present in SDTM AE (dates as ISO 8601
-        text), then ``SAFFL ASTDT AENDT ATOXGR ATOXGRN TRTEMFL APHASE TRTA``.
+        text), then ``SAFFL ASTDT AENDT ATOXGR ATOXGRN TRTEMFL APHASE TRTA``; sorted by USUBJID and ASTDT (a
+        null date first), ties in input order.
 
     Notes
     -----
@@ -44,13 +48,18 @@ def derive_adae(study: Study, adsl: pl.DataFrame, protocol: Protocol) -> pl.Data
         "STUDYID", "TRTSDT", "TRTEDT", "RANDDT", "RTSDT", "RTEDT", "TRT01A", "SAFFL"
     ).with_columns(_restart(study, adsl))
     # each AE's ADSL row through its DM row (found by the checks): a gather instead of a join
-    adsl_row = np.full(study.dm.height, -1, dtype=np.int64)
-    at = subject_rows_of(adsl["USUBJID"], study.dm["USUBJID"])
-    adsl_row[at[at >= 0]] = np.flatnonzero(at >= 0)
     rows = study.subject_rows_in("AE", study.ae)
-    index = nullable_rows(np.where(rows >= 0, adsl_row[np.maximum(rows, 0)], -1))  # one index, every column
     carried = [c for c in ADAE_AE_VARIABLES if c in study.ae.columns]
-    ae = study.ae.select(carried).with_columns(keys.select(pl.all().gather(index)).get_columns())
+    ae = study.ae.select(carried)
+    keys_at = adsl_rows_of(study, adsl["USUBJID"], rows)
+    sortable, order = _record_order(study, rows, study.ae["AESTDTC"])
+    if order is not None:  # the records in their final order, each column gathered once
+        ae = ae.select(
+            pl.all().gather(pl.Series(order.astype(np.uint32 if order.shape[0] < 1 << 32 else np.uint64)))
+        )
+        keys_at = keys_at[order]
+    index = nullable_rows(keys_at)  # one index, every column
+    ae = ae.with_columns(keys.select(pl.all().gather(index)).get_columns())
     end = pl.col("AEENDTC") if "AEENDTC" in ae.columns else pl.lit(None, pl.Date)
     start = pl.col("AESTDTC")
     phase = (
@@ -65,7 +74,7 @@ def derive_adae(study: Study, adsl: pl.DataFrame, protocol: Protocol) -> pl.Data
         .otherwise(pl.lit("MAINTENANCE"))
     )
     emergent = (start >= pl.col("TRTSDT")) & (start <= pl.col("TRTEDT") + window)
-    return (
+    adae = (
         ae.with_columns(
             start.alias("ASTDT"),
             end.alias("AENDT"),
@@ -75,7 +84,11 @@ def derive_adae(study: Study, adsl: pl.DataFrame, protocol: Protocol) -> pl.Data
             phase.alias("APHASE"),
         )
         .with_columns(
-            pl.when(pl.col("APHASE").is_in(["SCREENING", "INDUCTION"]) | pl.col("RANDDT").is_null())
+            pl.when(
+                (pl.col("APHASE") == "SCREENING")
+                | (pl.col("APHASE") == "INDUCTION")
+                | pl.col("RANDDT").is_null()
+            )
             .then(pl.lit("INDUCTION ONLY"))
             .otherwise(pl.col("TRT01A"))
             .alias("TRTA")
@@ -88,8 +101,41 @@ def derive_adae(study: Study, adsl: pl.DataFrame, protocol: Protocol) -> pl.Data
         .select(
             "STUDYID", *carried, "SAFFL", "ASTDT", "AENDT", "ATOXGR", "ATOXGRN", "TRTEMFL", "APHASE", "TRTA"
         )
-        .sort("USUBJID", "ASTDT")
     )
+    return adae if sortable else adae.sort("USUBJID", "ASTDT", maintain_order=True)
+
+
+def _record_order(study: Study, rows: Ints, start: pl.Series) -> tuple[bool, Ints | None]:
+    """The order of the AE records by subject (USUBJID) and start date (a null date first), ties in input
+    order, by a stable sort of one integer key (the subject's place in USUBJID order, then the day).
+
+    Returns whether the key could be built (not when a record has no DM subject, or the key would not fit
+    in 64 bits: the caller then sorts by the text), and the order (``None``: the records are in order).
+
+    Notes
+    -----
+    The subject's place is :attr:`~oligotrial.endpoints.sdtm.Study.subject_ranks` (polars' order of the
+    text), so the order is that of ``sort("USUBJID", "ASTDT", maintain_order=True)`` without comparing
+    text.
+    """
+    if rows.shape[0] == 0:
+        return True, None
+    if bool((rows < 0).any()):
+        return False, None
+    days = start.cast(pl.Int64)
+    low, high = days.min(), days.max()
+    if not isinstance(low, int) or not isinstance(high, int):  # every date null
+        low = high = 0
+    span = high - low + 2  # place 0: a null date, first
+    if span * (study.dm.height + 1) >= 1 << 62:
+        return False, None
+    key: Ints = study.subject_ranks[rows] * span
+    key += days.fill_null(low - 1).to_numpy()
+    key -= low - 1
+    if bool((key[1:] >= key[:-1]).all()):
+        return True, None
+    order: Ints = np.argsort(key, kind="stable")
+    return True, order
 
 
 def _restart(study: Study, adsl: pl.DataFrame) -> pl.Series:

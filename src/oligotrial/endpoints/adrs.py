@@ -9,12 +9,13 @@ import numpy.typing as npt
 import polars as pl
 
 from oligotrial.endpoints._best import best_overall_response
-from oligotrial.endpoints.sdtm import Study, derive_overall_responses, nullable_rows, subject_rows_of
+from oligotrial.endpoints.sdtm import Study, adsl_rows_of, derive_overall_responses, nullable_rows
 from oligotrial.protocol.models import Protocol
 
 __all__ = ["ADRS_PARAMS", "derive_adrs"]
 
 Ints = npt.NDArray[np.int64]
+Params = npt.NDArray[np.int8]  # a record's parameter: its place in ORDER
 
 #: PARAMCD -> PARAM of ADRS.
 ADRS_PARAMS: dict[str, str] = {
@@ -147,8 +148,8 @@ def derive_adrs(
     # per part: the BOR-engine record of each ADRS record and the response behind its ADT (-1: none)
     subject = [owner_kept]
     ranks = [ovr_rank]
-    parameter = [np.full(kept.shape[0], ORDER["OVR"], dtype=np.int64)]
-    source = [np.arange(kept.shape[0], dtype=np.int64)]
+    parameter = [np.full(kept.shape[0], ORDER["OVR"], dtype=np.int8)]  # five parameters: one byte each
+    source = [kept if everything else np.arange(kept.shape[0], dtype=np.int64)]  # each OVR record's response
     avalc = [reported["OVRLRESP"]]
     days_of = [ovr_days]
     offsets_of = [offsets[0]]
@@ -159,7 +160,7 @@ def derive_adrs(
         expanded = record.shape[0] != best_rows.shape[0]
         subject.append(best_rows[record] if expanded else best_rows)
         ranks.append(best_rank[record] if expanded else best_rank)
-        parameter.append(np.full(record.shape[0], ORDER[paramcd], dtype=np.int64))
+        parameter.append(np.full(record.shape[0], ORDER[paramcd], dtype=np.int8))
         behind = ovr_order[np.maximum(found, 0)] if ovr_order.size else -1  # no response at all: none
         source.append(np.where(found >= 0, behind, -1))
         avalc.append(best[value].gather(record) if expanded else best[value])
@@ -192,12 +193,7 @@ def derive_adrs(
 
 def _response_owners(study: Study, adsl: pl.DataFrame) -> Ints:
     """The ADSL row of each overall response's subject (-1 when not in ADSL), through its DM row."""
-    at = subject_rows_of(adsl["USUBJID"], study.dm["USUBJID"])
-    adsl_row = np.full(study.dm.height + 1, -1, dtype=np.int64)  # the last entry: not in DM
-    adsl_row[at[at >= 0]] = np.flatnonzero(at >= 0)
-    dm_row = study.overall_response_subjects
-    owner: Ints = adsl_row[np.where(dm_row >= 0, dm_row, study.dm.height)]
-    return owner
+    return adsl_rows_of(study, adsl["USUBJID"], study.overall_response_subjects)
 
 
 def _days(dates: pl.Series) -> Ints:
@@ -226,7 +222,7 @@ class _DayOffsets:
         offset[days == _NULL_DAY] = self.span - 1
         return offset
 
-    def key(self, rank: Ints, parameter: Ints | int, offsets: Ints) -> Ints:
+    def key(self, rank: Ints, parameter: Params | int, offsets: Ints) -> Ints:
         """The packed key of (rank, parameter, day) from the days' :meth:`offsets`."""
         key: Ints = rank * len(ORDER)  # then in place: no temporary per operation
         key += parameter
@@ -236,7 +232,7 @@ class _DayOffsets:
 
 
 def _record_order(
-    ovr_order: Ints, ranks: list[Ints], parameter: Ints, offsets: list[Ints], packing: _DayOffsets
+    ovr_order: Ints, ranks: list[Ints], parameter: Params, offsets: list[Ints], packing: _DayOffsets
 ) -> Ints:
     """The records' order by subject's rank, parameter and date (nulls last), ties in input order: the
     records of every part concatenated, OVR first (``ovr_order`` its own order by rank and date).
@@ -294,7 +290,7 @@ def _records(
     reported: pl.DataFrame,
     order: Ints,
     subject: Ints,
-    parameter: Ints,
+    parameter: Params,
     source: Ints,
     avalc: list[pl.Series],
     days: list[Ints],

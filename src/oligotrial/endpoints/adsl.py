@@ -178,13 +178,13 @@ def _extreme(study: Study, domain: str, date: pl.Expr, where: pl.Expr | None, *,
 
     frame = {"EX": study.ex, "DS": study.ds, "PR": study.pr, "CM": study.cm}[domain]
     rows = study.subject_rows_in(domain, frame)
-    days = frame.select(date.cast(pl.Date).cast(pl.Int64)).to_series()
-    keep = (rows >= 0) & days.is_not_null().to_numpy()
+    none = np.iinfo(np.int64).max if first else _NONE  # no date: never an extreme
+    value = date.cast(pl.Date).cast(pl.Int64)
     if where is not None:
-        keep &= frame.select(where.fill_null(False)).to_series().to_numpy()
-    none = np.iinfo(np.int64).max if first else _NONE
+        value = pl.when(where.fill_null(False)).then(value)
+    days = frame.select(value.fill_null(none)).to_series().to_numpy()
     found = np.full(study.dm.height, none, dtype=np.int64)
-    extremes_at(found, rows[keep], days.to_numpy()[keep], lowest=first)
+    extremes_at(found, rows, days, lowest=first)  # records without a subject (-1) are skipped
     series = pl.Series(found, dtype=pl.Int64)
     return pl.select(pl.when(series != none).then(series).cast(pl.Date)).to_series()
 
@@ -278,7 +278,7 @@ def _last_alive(study: Study) -> pl.Series:
             if column not in frame.columns:
                 continue
             days = frame[column].cast(pl.Date).cast(pl.Int64).fill_null(_NONE).to_numpy()
-            extremes_at(latest, rows[rows >= 0], days[rows >= 0], lowest=False)
+            extremes_at(latest, rows, days, lowest=False)  # records without a subject (-1) are skipped
     found = pl.Series("LSTALVDT", latest, dtype=pl.Int64)
     return pl.select(pl.when(found != _NONE).then(found).cast(pl.Date).alias("LSTALVDT")).to_series()
 

@@ -4,6 +4,7 @@ declared in the protocol file."""
 from __future__ import annotations
 
 from collections.abc import Callable
+from concurrent.futures import Future
 from dataclasses import dataclass
 from functools import partial
 from typing import Any
@@ -12,8 +13,14 @@ import numpy as np
 import numpy.typing as npt
 import polars as pl
 
-from oligotrial.endpoints._parallel import offer
-from oligotrial.endpoints.sdtm import Study, derive_overall_responses, nullable_rows, subject_rows_of
+from oligotrial.endpoints._parallel import Offered, offer, run_here
+from oligotrial.endpoints.sdtm import (
+    Study,
+    adsl_rows_of,
+    derive_overall_responses,
+    nullable_rows,
+    subject_rows_of,
+)
 from oligotrial.protocol.models import CensorSource, Protocol, TimeToEventEndpoint
 
 __all__ = ["Assessments", "assessment_rows", "confirmed_responders", "derive_adtte", "derive_adtte_from"]
@@ -77,11 +84,7 @@ def derive_adtte_from(
     endpoint that starts at the first response (DoR), after every other endpoint is derived: ADRS may still
     be derived meanwhile."""
     # sorted and coded once: every per-subject "first" and "last" below reads this order
-    at = subject_rows_of(adsl["USUBJID"], study.dm["USUBJID"])  # each ADSL row's DM row
-    adsl_row = np.full(study.dm.height + 1, -1, dtype=np.int64)  # the last entry: not in DM
-    adsl_row[at[at >= 0]] = np.flatnonzero(at >= 0)
-    dm_row = study.overall_response_subjects
-    owners = adsl_row[np.where(dm_row >= 0, dm_row, study.dm.height)]
+    owners = adsl_rows_of(study, adsl["USUBJID"], study.overall_response_subjects)
     assessments = Assessments.of(derive_overall_responses(study), adsl, owners)
     baseline, aligned = _subjects_with_baseline(study, adsl)
     strata = [c for c in adsl.columns if c.startswith("STRAT")]
@@ -98,7 +101,7 @@ def derive_adtte_from(
     with_baseline = selected.with_columns(
         pl.col("_HASBL").fill_null(baseline.is_empty()),
         pl.int_range(pl.len(), dtype=pl.Int64).alias("_I"),  # the ADSL row
-        *_period_ends(protocol),
+        *_period_ends(selected["TRTSDT"], protocol),
     )
     endpoints = [e for e in protocol.endpoints if isinstance(e, TimeToEventEndpoint)]
     if not endpoints:
@@ -110,16 +113,26 @@ def derive_adtte_from(
         return _derive_parameter(endpoint, subjects, assessments, protocol, carried)
 
     # the endpoints that do not read ADRS first (``responders`` may come from a part still running), each
-    # but the first offered to a free worker of the pool; read in that order, so the first error in it is
-    # the one raised
+    # but the first offered to a free worker of the pool; this thread then runs every part no worker has
+    # started (rather than wait for one a worker is running) and the results are read in that order, so
+    # the first error in it is the one raised
     ordered = sorted(enumerate(endpoints), key=lambda item: item[1].origin == "first_response")
     parts = [
         (n, None if k == 0 or endpoint.origin == "first_response" else offer(partial(derive, endpoint)))
         for k, (n, endpoint) in enumerate(ordered)
     ]
     frames: dict[int, pl.DataFrame] = {}
-    for n, part in parts:
-        frames[n] = derive(endpoints[n]) if part is None else part.result()
+    pending: list[tuple[int, Offered[pl.DataFrame] | Future[pl.DataFrame]]] = []
+    for k, (n, part) in enumerate(parts):
+        if k == 0:
+            frames[n] = derive(endpoints[n])  # its error at once, before any other part's
+        elif part is None:
+            pending.append((n, run_here(partial(derive, endpoints[n]))))
+        else:
+            part.run_if_unclaimed()
+            pending.append((n, part))
+    for n, done in pending:
+        frames[n] = done.result()
     return pl.concat([frames[n] for n in range(len(endpoints))], how="vertical_relaxed").select(
         "STUDYID", "USUBJID", "PARAMCD", "PARAM", "STARTDT", "ADT", "AVAL", "AVALU", "CNSR", "EVNTDESC",
         "CNSDTDSC", "SRCDOM", "SRCVAR", "SRCSEQ", "TRT01P", "TRT01A", "ITTFL", "ENRLFL", *strata,
@@ -160,15 +173,7 @@ def _subjects_with_baseline(study: Study, adsl: pl.DataFrame) -> tuple[pl.DataFr
 def _population(
     endpoint: TimeToEventEndpoint, adsl: pl.DataFrame, responders: pl.DataFrame | None, carried: list[str]
 ) -> pl.DataFrame:
-    if endpoint.origin == "first_response":
-        assert responders is not None
-        subjects = adsl.join(responders, on="USUBJID", maintain_order="left")
-    else:
-        column = _ORIGIN_COLUMN[endpoint.origin]
-        subjects = adsl.with_columns(pl.col(column).alias("STARTDT"))
-    if endpoint.population in _POPULATION_FLAG:
-        subjects = subjects.filter(pl.col(_POPULATION_FLAG[endpoint.population]) == "Y")
-    return subjects.filter(pl.col("STARTDT").is_not_null()).select(
+    columns = [
         "STUDYID",
         "USUBJID",
         "STARTDT",
@@ -178,18 +183,33 @@ def _population(
         "LSTALVDT",
         "_HASBL",
         "_I",
-        pl.col("^_PERIODEND.*$"),
+        *(c for c in adsl.columns if c.startswith("_PERIODEND")),
         *carried,
-    )
+    ]
+    flag = _POPULATION_FLAG.get(endpoint.population)
+    if endpoint.origin == "first_response":
+        assert responders is not None
+        read = [c for c in dict.fromkeys([*columns, *([flag] if flag else [])]) if c != "STARTDT"]
+        # only the columns read below: the join gathers fewer
+        subjects = adsl.select(read).join(responders, on="USUBJID", maintain_order="left")
+    else:
+        column = _ORIGIN_COLUMN[endpoint.origin]
+        subjects = adsl.with_columns(pl.col(column).alias("STARTDT"))
+    keep = pl.col("STARTDT").is_not_null()
+    if flag is not None:
+        keep = (pl.col(flag) == "Y") & keep  # one filter (one copy of the columns)
+    return subjects.filter(keep).select(columns)
 
 
 @dataclass(frozen=True)
 class Assessments:
     """The overall responses sorted by subject and date, coded once for every endpoint: each subject's
     row segment (``heads``: offsets, the number of rows last) and its ADSL row (``adsl_row``, -1 when
-    absent), and per row the date (days since 1970), PD and adequate (not NE) flags."""
+    absent), and per row the date (days since 1970), PD and adequate (not NE) flags; ``domain`` is the SRCDOM
+    all of them share (one study's responses come from RS, or all from the RECIST engine on TR), else None."""
 
     records: pl.DataFrame
+    domain: str | None  # the SRCDOM of every record, when they share one (else None)
     heads: Ints
     adsl_row: Ints
     date: Ints
@@ -227,8 +247,11 @@ class Assessments:
             (pl.col("OVRLRESP") == "PD").fill_null(False).alias("pd"),
             (pl.col("OVRLRESP") != "NE").fill_null(False).alias("adequate"),
         )
+        domains = records["SRCDOM"]
+        shared = domains[0] if domains.len() and domains.null_count() == 0 else None
         return cls(
             records=records.select("RSDTC", "RSSEQ", "SRCDOM"),
+            domain=shared if shared is not None and bool((domains == shared).all()) else None,
             heads=np.append(starts, records.height).astype(np.int64),
             adsl_row=adsl_row.astype(np.int64),
             date=flags["date"].to_numpy(),
@@ -454,12 +477,21 @@ def _as_frame(
     table of texts (SRCDOM of an assessment from the assessment's record)."""
     from oligotrial.endpoints._kernels import NEVER
 
-    texts = pl.Series(records.texts, dtype=pl.Utf8)
     row = nullable_rows(records.row)
+    domain = records.text["SRCDOM"]
+    own = (records.row >= 0) & (domain < 0)  # SRCDOM from the assessment's record
+    own_dom: pl.Series | None = None
+    if assessments.domain is not None:  # one domain for every assessment: a text of the table
+        domain[own] = records.code(assessments.domain)
+    elif own.any():
+        own_dom = assessments.records["SRCDOM"].gather(row)
+    texts = pl.Series(records.texts, dtype=pl.Utf8)
     adt = pl.Series(records.adt, dtype=pl.Int64)
     cnsr = pl.Series(records.cnsr, dtype=pl.Int64)
     codes = {column: nullable_rows(code) for column, code in records.text.items()}
-    own_dom = assessments.records["SRCDOM"].gather(row)
+    srcdom = texts.gather(codes["SRCDOM"])
+    if own_dom is not None:
+        srcdom = pl.select(pl.when(pl.Series(own)).then(own_dom).otherwise(srcdom)).to_series()
     return subjects.select(
         "STUDYID",
         "USUBJID",
@@ -474,21 +506,36 @@ def _as_frame(
         pl.when(cnsr >= 0).then(cnsr).alias("CNSR"),
         texts.gather(codes["EVNTDESC"]).alias("EVNTDESC"),
         texts.gather(codes["CNSDTDSC"]).alias("CNSDTDSC"),
-        pl.when(row.is_not_null() & codes["SRCDOM"].is_null())
-        .then(own_dom)
-        .otherwise(texts.gather(codes["SRCDOM"]))
-        .alias("SRCDOM"),
+        srcdom.alias("SRCDOM"),
         texts.gather(codes["SRCVAR"]).alias("SRCVAR"),
         assessments.records["RSSEQ"].gather(row).cast(pl.Int64).alias("SRCSEQ"),
     )
 
 
-def _period_ends(protocol: Protocol) -> list[pl.Expr]:
-    """Per subject, the last day of each assessment period (``_PERIODENDk``: first dose + ``until_months``
-    of period k), computed once for every endpoint."""
+def _period_ends(first_dose: pl.Series, protocol: Protocol) -> list[pl.Series]:
+    """Per subject, the last day of each assessment period (``_PERIODENDk``: the first dose ``first_dose`` +
+    ``until_months`` of period k, calendar months), computed once for every endpoint.
+
+    Notes
+    -----
+    polars' ``dt.offset_by`` of each day from the earliest to the latest first dose (a trial's doses span a
+    few thousand days), then gathered per subject: the same dates as offsetting each subject's own (each
+    is a function of the date alone), for fewer calendar computations; when the span is longer than the
+    column, each subject's date is offset instead.
+    """
+    periods = protocol.assessments.periods
+    days = first_dose.cast(pl.Int32)
+    low, high = days.min(), days.max()
+    if not isinstance(low, int) or not isinstance(high, int) or high - low >= first_dose.len():
+        return [
+            first_dose.dt.offset_by(f"{period.until_months}mo").alias(f"_PERIODEND{k}")
+            for k, period in enumerate(periods)
+        ]
+    span = pl.Series(np.arange(low, high + 1, dtype=np.int32)).cast(pl.Date)
+    at = days - low  # null without a first dose: a null end
     return [
-        pl.col("TRTSDT").dt.offset_by(f"{period.until_months}mo").alias(f"_PERIODEND{k}")
-        for k, period in enumerate(protocol.assessments.periods)
+        span.dt.offset_by(f"{period.until_months}mo").gather(at).alias(f"_PERIODEND{k}")
+        for k, period in enumerate(periods)
     ]
 
 

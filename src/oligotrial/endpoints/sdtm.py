@@ -19,17 +19,18 @@ Conventions read (SDTMIG 3.4 unless noted):
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import operator
+from collections.abc import Callable, Mapping
 from concurrent.futures import Future
 from dataclasses import dataclass, field
-from functools import cached_property, partial
+from functools import cached_property, partial, reduce
 from typing import Final
 
 import numpy as np
 import numpy.typing as npt
 import polars as pl
 
-from oligotrial.endpoints._parallel import start
+from oligotrial.endpoints._parallel import run_here, start
 from oligotrial.errors import InputError, Problem
 from oligotrial.protocol.models import Protocol
 from oligotrial.rules.recist import derive_timepoint_responses
@@ -41,6 +42,7 @@ __all__ = [
     "ROW",
     "SUBSEQUENT_THERAPY",
     "Study",
+    "adsl_rows_of",
     "check_sdtm",
     "derive_overall_responses",
     "nullable_rows",
@@ -147,10 +149,28 @@ class Study:
         if self.tr is not None:
             rows = self.subject_rows_in("TR", self.tr)
             days = _tr_dates(self.tr["TRDTC"]).cast(pl.Int64).fill_null(never).to_numpy()
-            known = rows >= 0
-            extremes_at(first, rows[known], days[known], lowest=True)
-            any_tr[rows[known]] = True
+            extremes_at(first, rows, days, lowest=True)  # records without a subject (-1) are skipped
+            any_tr[rows if rows.min(initial=0) >= 0 else rows[rows >= 0]] = True
         return first, any_tr
+
+    @cached_property
+    def subject_ranks(self) -> Rows:
+        """Per DM row (DM order), the place of its subject in USUBJID order (0-based; a null subject
+        first, as polars sorts nulls first), computed once per study: records ordered by their subject
+        can then be ordered by an integer key instead of by text.
+
+        Notes
+        -----
+        The order is that of polars' sort of the text (byte order, SDTMIG 3.4's USUBJID being text); DM's
+        subjects are unique (``SDTM-005``), so no two rows share a place.
+        """
+        subjects = self.dm["USUBJID"]
+        if subjects.null_count() == 0 and subjects.is_sorted():
+            return np.arange(subjects.len(), dtype=np.int64)
+        order = subjects.arg_sort(nulls_last=False).to_numpy()
+        ranks = np.empty(subjects.len(), dtype=np.int64)
+        ranks[order] = np.arange(subjects.len(), dtype=np.int64)
+        return ranks
 
     @cached_property
     def overall_response_subjects(self) -> Rows:
@@ -203,26 +223,35 @@ def check_sdtm(tables: Mapping[str, pl.DataFrame], protocol: Protocol) -> Study:
         ]
         if not missing:
             prepared[name] = frame.with_columns(pl.col(c).cast(pl.Utf8) for c in frame.columns if c != ROW)
-    typing = {name: start(partial(_typed, name, frame)) for name, frame in prepared.items()}
+    # the costliest parts first (the pool takes them in turn); the largest lookup in this thread, which
+    # would otherwise only wait
+    typing = {
+        name: start(partial(_typed, name, prepared[name]))
+        for name in sorted(prepared, key=lambda name: -_typing_cost(name, prepared[name]))
+    }
     lookups: dict[str, Future[Rows]] = {}
     if "DM" in prepared:
         dm_subjects = prepared["DM"]["USUBJID"]
+        largest = sorted((name for name in prepared if name != "DM"), key=lambda name: -prepared[name].height)
         lookups = {
-            name: start(partial(subject_rows_of, frame["USUBJID"], dm_subjects))
-            for name, frame in prepared.items()
-            if name != "DM"
+            name: start(partial(subject_rows_of, prepared[name]["USUBJID"], dm_subjects))
+            for name in largest[1:]
         }
+        if largest:
+            lookups[largest[0]] = run_here(
+                partial(subject_rows_of, prepared[largest[0]]["USUBJID"], dm_subjects)
+            )
     typed: dict[str, pl.DataFrame] = {}
-    for name, task in typing.items():
-        typed[name], found = task.result()
+    for name in prepared:  # domain order
+        typed[name], found = typing[name].result()
         problems += found
     _raise(problems)
 
     def consistency() -> tuple[list[Problem], dict[str, Rows]]:
-        return _check_consistency(typed, {name: task.result() for name, task in lookups.items()})
+        return _check_consistency(typed, {name: task.result for name, task in lookups.items()})
 
     # the subject-level rules beside the code checks (read only when the codes pass, as in that order;
-    # the lookups it waits for were queued before it)
+    # the lookups it waits for were queued before it, or are done)
     subject_level = start(consistency)
     problems += _check_codes(typed, protocol)
     _raise(problems)
@@ -244,6 +273,12 @@ def check_sdtm(tables: Mapping[str, pl.DataFrame], protocol: Protocol) -> Study:
         suppdm=typed["SUPPDM"],
         subject_rows=subject_rows,
     )
+
+
+def _typing_cost(name: str, frame: pl.DataFrame) -> int:
+    """A rough cost of :func:`_typed` on ``frame``: its cells to convert."""
+    columns = (*_DATES.get(name, ()), *_INTEGERS.get(name, ()), *_FLOATS.get(name, ()))
+    return frame.height * sum(column in frame.columns for column in columns)
 
 
 def _tr_dates(text: pl.Series) -> pl.Series:
@@ -360,7 +395,7 @@ def _number(text: pl.Series, dtype: type[pl.Int64] | type[pl.Float64]) -> pl.Ser
 def _unknown(
     frame: pl.DataFrame, name: str, column: str, allowed: tuple[str, ...], where: pl.Expr | None = None
 ) -> list[Problem]:
-    rows = frame.filter(pl.col(column).is_not_null() & ~pl.col(column).is_in(list(allowed)))
+    rows = frame.filter(pl.col(column).is_not_null() & ~_one_of(pl.col(column), allowed))
     if where is not None:
         rows = rows.filter(where)
     return [
@@ -374,6 +409,20 @@ def _unknown(
     ]
 
 
+def _one_of(column: pl.Expr, allowed: tuple[str, ...]) -> pl.Expr:
+    """``column.is_in(allowed)`` for a few codes, as one comparison per code (a hashed lookup of every cell
+    costs about twice as much for a code list of this size)."""
+    return reduce(operator.or_, (column == code for code in allowed), pl.lit(False))
+
+
+def _duplicated(frame: pl.DataFrame, column: str) -> pl.DataFrame:
+    """The rows of ``frame`` whose ``column`` value (null included) is not unique, by
+    ``is_duplicated``; at once when every value is unique (counted, which costs less)."""
+    if frame[column].n_unique() == frame.height:
+        return frame.clear()
+    return frame.filter(pl.col(column).is_duplicated())
+
+
 def _check_codes(t: dict[str, pl.DataFrame], protocol: Protocol) -> list[Problem]:
     arms = tuple(a.armcd for a in protocol.arms)
     problems = _unknown(t["DM"], "DM", "ARMCD", arms) + _unknown(t["DM"], "DM", "ACTARMCD", arms)
@@ -384,7 +433,7 @@ def _check_codes(t: dict[str, pl.DataFrame], protocol: Protocol) -> list[Problem
         Problem("SDTM-004", f"AE[row {row}].AETOXGR", f"expected a CTCAE grade 1..5, got {value}", value)
         for row, value in grades.select(ROW, "AETOXGR").head(_MAX_LISTED).iter_rows()
     ]
-    duplicates = t["DM"].filter(pl.col("USUBJID").is_duplicated())
+    duplicates = _duplicated(t["DM"], "USUBJID")
     problems += [
         Problem("SDTM-005", f"DM[row {row}].USUBJID", f"subject {value} appears more than once in DM", value)
         for row, value in duplicates.select(ROW, "USUBJID").head(_MAX_LISTED).iter_rows()
@@ -410,8 +459,12 @@ def subject_rows_of(subject: pl.Series, dm_subject: pl.Series) -> Rows:
         return np.zeros(0, dtype=np.int64)
     if subject.len() == dm_subject.len() and dm_subject.null_count() == 0 and subject.equals(dm_subject):
         return np.arange(subject.len(), dtype=np.int64)  # DM's own subjects in DM's order (ADSL)
-    runs = subject.rle()  # each run's value and length, in one pass
-    values = runs.struct.field("value")
+    # the runs of equal values (null equal to null): where a value differs from the one before it
+    changes = subject.ne_missing(subject.shift(1)).to_numpy()
+    starts = np.flatnonzero(changes[1:]) + 1
+    starts = np.concatenate([np.zeros(1, dtype=starts.dtype), starts])
+    lengths = np.diff(starts, append=subject.len())
+    values = subject.gather(pl.Series(starts.astype(np.uint32 if subject.len() < 1 << 32 else np.uint64)))
     found: Rows
     hashed: Rows | None
     if values.null_count() == 0 and dm_subject.null_count() == 0 and values.equals(dm_subject):
@@ -433,8 +486,22 @@ def subject_rows_of(subject: pl.Series, dm_subject: pl.Series) -> Rows:
             .to_numpy()
             .astype(np.int64)
         )
-    result: Rows = np.repeat(found, runs.struct.field("len").to_numpy())
+    result: Rows = np.repeat(found, lengths)
     return result
+
+
+def adsl_rows_of(study: Study, adsl_subjects: pl.Series, dm_rows: Rows) -> Rows:
+    """The ADSL row (-1: none) of each record whose DM row (-1: none) is given, ``adsl_subjects`` being
+    ADSL's USUBJID column: the DM rows themselves when ADSL holds DM's subjects in DM's order (as
+    :func:`oligotrial.endpoints.adsl.derive_adsl` gives them), else through each subject's place in ADSL.
+    """
+    at = subject_rows_of(adsl_subjects, study.dm["USUBJID"])  # each ADSL row's DM row
+    if at.shape[0] == study.dm.height and bool((at == np.arange(at.shape[0], dtype=np.int64)).all()):
+        return dm_rows
+    adsl_row = np.full(study.dm.height + 1, -1, dtype=np.int64)  # the last entry: not in DM
+    adsl_row[at[at >= 0]] = np.flatnonzero(at >= 0)
+    found: Rows = adsl_row[np.where(dm_rows >= 0, dm_rows, study.dm.height)]
+    return found
 
 
 def nullable_rows(rows: Rows) -> pl.Series:
@@ -448,8 +515,11 @@ def nullable_rows(rows: Rows) -> pl.Series:
     """
     valid = rows >= 0
     fits = not rows.shape[0] or int(rows.max()) < 1 << 32
-    # cast by numpy: polars' checked cast of int64 to its index type costs more than the gathers it saves
-    index = pl.Series(np.where(valid, rows, 0).astype(np.uint32 if fits else np.int64))
+    # cast by numpy: polars' checked cast of int64 to its index type costs more than the gathers it saves;
+    # a -1 becomes some index, hidden by the null (numpy's ``where`` to clear it cost more than the cast)
+    index = pl.Series(rows.astype(np.uint32 if fits else np.int64))
+    if bool(valid.all()):
+        return index
     return pl.select(pl.when(pl.Series(valid)).then(index)).to_series()
 
 
@@ -459,17 +529,26 @@ def _at_rows(values: pl.Series, rows: Rows) -> pl.Series:
 
 
 def _check_consistency(
-    t: dict[str, pl.DataFrame], found: dict[str, Rows]
+    t: dict[str, pl.DataFrame], found: Mapping[str, Callable[[], Rows]]
 ) -> tuple[list[Problem], dict[str, Rows]]:
-    """The subject-level rules; ``found`` holds the DM row of every record's subject, per domain other than
-    DM (:func:`subject_rows_of`). Returns the problems and those rows, DM's own included."""
-    problems: list[Problem] = []
+    """The subject-level rules; ``found`` gives, per domain other than DM, the DM row of every record's
+    subject (:func:`subject_rows_of`; a function waiting for a lookup still running). Returns the problems
+    and those rows, DM's own included.
+
+    Notes
+    -----
+    The rules on DM and DS (SDTM-107, 102, 106, 103, 105; of the lookups, DS's only) are checked first,
+    while the other lookups finish; the problems are listed in the rules' order all the same (SDTM-101,
+    107, 102, 106, 103, 105, 104).
+    """
     dm = t["DM"]
+    by_subject = _subject_rules(t, found["DS"])
+    problems: list[Problem] = []
     subject_rows = {"DM": np.arange(dm.height, dtype=np.int64)}
     for name, frame in t.items():
         if name == "DM":
             continue
-        subject_rows[name] = rows = found[name]
+        subject_rows[name] = rows = found[name]()
         absent = rows < 0
         if not absent.any():
             continue
@@ -483,18 +562,58 @@ def _check_consistency(
             )
             for row, subject in strangers.select(ROW, "USUBJID").head(_MAX_LISTED).iter_rows()
         ]
-    rand = t["DS"].filter((pl.col("DSCAT") == "PROTOCOL MILESTONE") & (pl.col("DSDECOD") == "RANDOMIZED"))
-    twice = rand.filter(pl.col("USUBJID").is_duplicated())
+    problems += by_subject
+    rs_rows = subject_rows["RS"]
+    after = (
+        t["RS"]
+        .with_columns(_at_rows(dm["DTHDTC"], rs_rows))
+        .filter((pl.col("RSDTC") > pl.col("DTHDTC")) & pl.Series(rs_rows >= 0))
+    )
+    problems += [
+        Problem(
+            "SDTM-104", f"RS[row {row}].RSDTC", f"subject {s}: tumour assessment {a} after death {d}", str(a)
+        )
+        for s, row, a, d in after.select("USUBJID", ROW, "RSDTC", "DTHDTC").head(_MAX_LISTED).iter_rows()
+    ]
+    return problems, subject_rows
+
+
+def _subject_rules(t: dict[str, pl.DataFrame], ds_rows: Callable[[], Rows]) -> list[Problem]:
+    """The subject-level rules read from DM and DS only (SDTM-107, 102, 106, 103, 105, in that order);
+    ``ds_rows`` gives the DM row of each DS record.
+
+    Notes
+    -----
+    Each DM subject's randomization records are joined by DM row (an integer key, from the DS lookup)
+    rather than by USUBJID text: the same pairs when DM's subjects are unique, as the code checks
+    (``SDTM-005``), read before these rules, require; in DM's order, each subject's records in DS order.
+    """
+    problems: list[Problem] = []
+    dm = t["DM"]
+    is_rand = (pl.col("DSCAT") == "PROTOCOL MILESTONE") & (pl.col("DSDECOD") == "RANDOMIZED")
+    randomization = t["DS"].select(is_rand.fill_null(False)).to_series().to_numpy()
+    rand = t["DS"].filter(pl.Series(randomization))
+    twice = _duplicated(rand, "USUBJID")
     problems += [
         Problem(
             "SDTM-107", f"DS[row {row}].DSDECOD", f"subject {subject}: randomized more than once", subject
         )
         for row, subject in twice.select(ROW, "USUBJID").head(_MAX_LISTED).iter_rows()
     ]
-    joined = dm.join(
-        rand.select("USUBJID", pl.col("DSSTDTC").alias("RANDDT"), pl.col(ROW).alias("DSROW")),
-        on="USUBJID",
-        how="left",
+    key = "__DMROW"
+    joined = (
+        dm.with_columns(nullable_rows(np.arange(dm.height, dtype=np.int64)).alias(key))  # the key's type
+        .join(
+            rand.select(
+                nullable_rows(ds_rows()[randomization]).alias(key),
+                pl.col("DSSTDTC").alias("RANDDT"),
+                pl.col(ROW).alias("DSROW"),
+            ),
+            on=key,
+            how="left",
+            maintain_order="left_right",
+        )
+        .drop(key)
     )
     early = joined.filter(pl.col("RANDDT") < pl.col("RFICDTC"))
     problems += [
@@ -537,19 +656,7 @@ def _check_consistency(
         )
         for s, row, fl, d in flag.select("USUBJID", ROW, "DTHFL", "DTHDTC").head(_MAX_LISTED).iter_rows()
     ]
-    rs_rows = subject_rows["RS"]
-    after = (
-        t["RS"]
-        .with_columns(_at_rows(dm["DTHDTC"], rs_rows))
-        .filter((pl.col("RSDTC") > pl.col("DTHDTC")) & pl.Series(rs_rows >= 0))
-    )
-    problems += [
-        Problem(
-            "SDTM-104", f"RS[row {row}].RSDTC", f"subject {s}: tumour assessment {a} after death {d}", str(a)
-        )
-        for s, row, a, d in after.select("USUBJID", ROW, "RSDTC", "DTHDTC").head(_MAX_LISTED).iter_rows()
-    ]
-    return problems, subject_rows
+    return problems
 
 
 def derive_overall_responses(study: Study) -> pl.DataFrame:
