@@ -3,7 +3,7 @@
 Usage (from the repository root, as root so PostgreSQL can run as the postgres user)::
 
     .venv/bin/python benchmarks/edc/load.py [--backend sqlite|postgresql|both] [--clients 50] [--seconds 20]
-                                            [--workers 1] [--rate 0] [--warm-up 2]
+                                            [--workers 1] [--rate 0] [--warm-up 2] [--postgres-log FILE]
 
 For each backend the script creates a fresh database with ``oligotrial init``, starts ``oligotrial serve`` as a
 separate process on a free loopback port, creates a site, a coordinator and one subject per client through the
@@ -69,9 +69,18 @@ def _as_postgres(cmd: list[str]) -> list[str]:
     return ["runuser", "-u", "postgres", "--", *cmd] if os.geteuid() == 0 else cmd
 
 
+#: PostgreSQL's own account of a run (``--postgres-log``): every statement of 20 ms or more, every lock wait
+#: of 10 ms or more, every autovacuum and every checkpoint.
+POSTGRES_DIAGNOSTICS = (
+    "-c log_min_duration_statement=20 -c log_lock_waits=on -c deadlock_timeout=10ms "
+    "-c log_autovacuum_min_duration=0 -c log_checkpoints=on"
+)
+
+
 @contextmanager
-def postgres_cluster() -> Iterator[str]:
-    """A throwaway PostgreSQL cluster with default durability settings; yields a database URL."""
+def postgres_cluster(log: Path | None = None) -> Iterator[str]:
+    """A throwaway PostgreSQL cluster with default durability settings; yields a database URL. With ``log``,
+    the server logs :data:`POSTGRES_DIAGNOSTICS` and its log is copied there when it stops."""
     bin_dir = Path(sorted(glob.glob("/usr/lib/postgresql/*/bin/initdb"))[-1]).parent
     base = Path(tempfile.mkdtemp(prefix="oligotrial-load-pg-"))
     data, sock = base / "data", base / "sock"
@@ -86,6 +95,8 @@ def postgres_cluster() -> Iterator[str]:
         capture_output=True,
     )
     options = f"-p {port} -k {sock} -c listen_addresses=127.0.0.1 -c max_connections=200"
+    if log is not None:
+        options += " " + POSTGRES_DIAGNOSTICS
     subprocess.run(
         _as_postgres(
             [str(bin_dir / "pg_ctl"), "-D", str(data), "-l", str(base / "log"), "-w", "-o", options, "start"]
@@ -107,6 +118,8 @@ def postgres_cluster() -> Iterator[str]:
             _as_postgres([str(bin_dir / "pg_ctl"), "-D", str(data), "-m", "fast", "stop"]),
             capture_output=True,
         )
+        if log is not None:
+            shutil.copyfile(base / "log", log)
         shutil.rmtree(base, ignore_errors=True)
 
 
@@ -495,6 +508,13 @@ def main() -> None:
         default=0.0,
         help="offered saves per second over all clients (each save followed by a read); 0: closed loop",
     )
+    parser.add_argument(
+        "--postgres-log",
+        type=Path,
+        default=None,
+        help="write PostgreSQL's log of the run here, with its slow statements (>= 20 ms), lock waits "
+        "(>= 10 ms), autovacuums and checkpoints",
+    )
     args = parser.parse_args()
     results = []
     if args.backend in {"sqlite", "both"}:
@@ -512,7 +532,7 @@ def main() -> None:
         )
         shutil.rmtree(folder, ignore_errors=True)
     if args.backend in {"postgresql", "both"}:
-        with postgres_cluster() as url:
+        with postgres_cluster(args.postgres_log) as url:
             results.append(
                 run("postgresql", url, args.clients, args.seconds, args.workers, args.rate, args.warm_up)
             )
