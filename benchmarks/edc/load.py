@@ -14,12 +14,13 @@ followed by a read of the same form (GET). Closed loop (``--rate 0``, the defaul
 save as soon as its read is answered, so the run measures the most the server does and the latencies follow
 from it (50 clients / throughput = one loop). Paced (``--rate R``): the clients offer R saves per second in
 all, each client's saves due at a fixed interval (50 / R seconds), spread evenly over the clients; a save's
-latency counts from when it was due, so a server that cannot keep up shows it (no coordinated omission). Afterwards it checks that every save the server acknowledged is in the database (the form's version
-history), and verifies the audit chain with ``oligotrial audit verify``. Request loops are bounded in time and
-target 127.0.0.1 only. The figures include the CPU used by the server process(es) and by this client (both
-share the machine's cores), per save+read pair, the load average when the run started, and per second of the
-run the saves' count, p50 and p99 (``save_count_p50_p99_ms_by_second``: a tail from a few stalled seconds
-looks different from one spread over the whole run).
+latency counts from when it was due, so a server that cannot keep up shows it (no coordinated omission).
+Afterwards it checks that every save the server acknowledged is in the database (the form's version history),
+and verifies the audit chain with ``oligotrial audit verify``. Request loops are bounded in time and target
+127.0.0.1 only. The figures include the CPU used by the server process(es), by this client (they share the
+machine's cores) and, on PostgreSQL, by the database server, per save+read pair; the load average when the
+run started; and per second of the run the saves' count, p50 and p99 (``save_count_p50_p99_ms_by_second``: a
+tail from a few stalled seconds looks different from one spread over the whole run).
 
 The timed clients are deliberately lean, so that the client takes as little as possible of the CPU the server
 needs: one keep-alive HTTP/1.1 connection each over asyncio streams on uvloop, requests pre-encoded (the body
@@ -78,8 +79,9 @@ POSTGRES_DIAGNOSTICS = (
 
 
 @contextmanager
-def postgres_cluster(log: Path | None = None) -> Iterator[str]:
-    """A throwaway PostgreSQL cluster with default durability settings; yields a database URL. With ``log``,
+def postgres_cluster(log: Path | None = None) -> Iterator[tuple[str, int]]:
+    """A throwaway PostgreSQL cluster with default durability settings; yields a database URL and the server's
+    process id (its backends are its children). With ``log``,
     the server logs :data:`POSTGRES_DIAGNOSTICS` and its log is copied there when it stops."""
     bin_dir = Path(sorted(glob.glob("/usr/lib/postgresql/*/bin/initdb"))[-1]).parent
     base = Path(tempfile.mkdtemp(prefix="oligotrial-load-pg-"))
@@ -112,7 +114,8 @@ def postgres_cluster(log: Path | None = None) -> Iterator[str]:
             check=True,
             capture_output=True,
         )
-        yield f"postgresql+psycopg://postgres@127.0.0.1:{port}/trial"
+        postmaster = int((data / "postmaster.pid").read_text().split()[0])
+        yield f"postgresql+psycopg://postgres@127.0.0.1:{port}/trial", postmaster
     finally:
         subprocess.run(
             _as_postgres([str(bin_dir / "pg_ctl"), "-D", str(data), "-m", "fast", "stop"]),
@@ -411,8 +414,17 @@ def by_second(starts: list[float], latencies: list[float], origin: float) -> lis
 
 
 def run(
-    backend: str, url: str, clients: int, seconds: float, workers: int, rate: float, warm_up: float
+    backend: str,
+    url: str,
+    clients: int,
+    seconds: float,
+    workers: int,
+    rate: float,
+    warm_up: float,
+    database_pid: int | None = None,
 ) -> dict[str, object]:
+    """One load run; ``database_pid``: a database server's process, whose CPU (its children's included) is
+    reported beside the server processes' and the client's."""
     env = {**os.environ, "OLIGOTRIAL_SECRET_KEY": secrets.token_urlsafe(48), "OLIGOTRIAL_ENV": "production"}
     with server(url, workers, env) as (base, pid):
         subjects = prepare(base, clients)
@@ -429,6 +441,7 @@ def run(
                 at=time.perf_counter(),
                 load=os.getloadavg()[0],
                 server_cpu=tree_cpu_seconds(pid),
+                database_cpu=tree_cpu_seconds(database_pid) if database_pid else 0.0,
                 client_cpu=time.process_time(),
             )
 
@@ -449,6 +462,7 @@ def run(
         ended = time.perf_counter()
         elapsed = ended - marks["at"]
         server_cpu = tree_cpu_seconds(pid) - marks["server_cpu"]
+        database_cpu = (tree_cpu_seconds(database_pid) if database_pid else 0.0) - marks["database_cpu"]
         client_cpu = time.process_time() - marks["client_cpu"]
         load_before, load_after = marks["load"], os.getloadavg()[0]
         checked = check_acknowledged(base, tally)
@@ -477,6 +491,10 @@ def run(
         "read_p99_ms": round(percentile(tally.reads, 99) * 1000, 1),
         "server_cpu_share": round(server_cpu / elapsed, 2),
         "server_cpu_ms_per_save_and_read": round(server_cpu / max(tally.saved, 1) * 1000, 2),
+        "database_server_cpu_share": round(database_cpu / elapsed, 2) if database_pid else None,
+        "database_server_cpu_ms_per_save_and_read": round(database_cpu / max(tally.saved, 1) * 1000, 2)
+        if database_pid
+        else None,
         "client_cpu_share": round(client_cpu / elapsed, 2),
         "client_cpu_ms_per_save_and_read": round(client_cpu / max(tally.saved, 1) * 1000, 2),
         "load_average_before_after": [round(load_before, 1), round(load_after, 1)],
@@ -532,9 +550,18 @@ def main() -> None:
         )
         shutil.rmtree(folder, ignore_errors=True)
     if args.backend in {"postgresql", "both"}:
-        with postgres_cluster(args.postgres_log) as url:
+        with postgres_cluster(args.postgres_log) as (url, postmaster):
             results.append(
-                run("postgresql", url, args.clients, args.seconds, args.workers, args.rate, args.warm_up)
+                run(
+                    "postgresql",
+                    url,
+                    args.clients,
+                    args.seconds,
+                    args.workers,
+                    args.rate,
+                    args.warm_up,
+                    database_pid=postmaster,
+                )
             )
     print(json.dumps(results, indent=2))
     print(

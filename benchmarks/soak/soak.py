@@ -173,7 +173,7 @@ def database(backend: str, url: str | None) -> Iterator[str]:
         finally:
             shutil.rmtree(folder, ignore_errors=True)
     else:
-        with _load_edc_benchmark().postgres_cluster() as cluster_url:
+        with _load_edc_benchmark().postgres_cluster() as (cluster_url, _postmaster):
             yield cluster_url
 
 
