@@ -437,7 +437,8 @@ def write_transaction(edc: Edc) -> Any:
     (``BEGIN IMMEDIATE`` on SQLite; on PostgreSQL the audit chain's head is its first lock), each in its own
     savepoint, and the last of them (at most :data:`GROUP_COMMIT_LIMIT`) commits it. A use case that fails is
     rolled back to its savepoint and raises at once; the others go on. Each returns only after the common
-    commit, so nothing is acknowledged before it is durable; if the commit fails, every use case of the batch
+    commit, so nothing is acknowledged before it is committed (as durable as the database's settings make
+    it: :func:`oligotrial.store.engine.create_engine`); if the commit fails, every use case of the batch
     gets 503 ``DB-001`` (409 ``EDC-099`` for a conflict) and nothing of the batch is stored. A write then
     costs one WAL flush and one hold of the chain head per batch instead of per use case: the flush is what
     bounded PostgreSQL to about 1 / 3 ms of writes per second (``benchmarks/edc/AUDIT_CHAIN_OPTIONS.md``).

@@ -78,7 +78,8 @@ def create_engine(
     Notes
     -----
     SQLite: journal_mode=WAL (readers never block the writer), foreign_keys=ON, synchronous=NORMAL (durable
-    in WAL mode across application crashes), a busy timeout, and transactions begun explicitly so that write
+    in WAL mode across application crashes; an operating-system crash or power loss can lose the last
+    commits, which ``FULL`` would not, at the cost of a flush per commit), a busy timeout, and transactions begun explicitly so that write
     transactions can take the write lock up front with ``BEGIN IMMEDIATE`` (the audit chain's serialization
     on SQLite). The database file's directory is created when missing.
 
