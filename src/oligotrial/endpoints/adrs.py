@@ -104,7 +104,7 @@ def derive_adrs(
     responses = derive_overall_responses(study)
     enrolled = (adsl["ENRLFL"] == "Y").fill_null(False).to_numpy()
     # the responses of enrolled subjects, in input order, with each one's ADSL row
-    owner = _response_owners(study, adsl)
+    owner = adsl_rows_of(study, adsl["USUBJID"], study.overall_response_subjects)
     keep = np.append(enrolled, False)[owner]  # owner -1 (not in ADSL): the appended False
     everything = bool(keep.all())
     kept = np.arange(owner.shape[0], dtype=np.int64) if everything else np.flatnonzero(keep)
@@ -189,11 +189,6 @@ def derive_adrs(
         avalc,
         days_of,
     )
-
-
-def _response_owners(study: Study, adsl: pl.DataFrame) -> Ints:
-    """The ADSL row of each overall response's subject (-1 when not in ADSL), through its DM row."""
-    return adsl_rows_of(study, adsl["USUBJID"], study.overall_response_subjects)
 
 
 def _days(dates: pl.Series) -> Ints:

@@ -129,15 +129,16 @@ def chain_entries(connection: Connection, entries: Sequence[dict[str, Any]]) -> 
         return
     head_seq, head_hash = connection.execute(_HEAD_FOR_UPDATE).one()
     at = datetime.now(UTC)
+    stamp = _iso(at)  # the time as hashed (and as PostgreSQL reads it from the JSON below)
     rows = []
     for entry in entries:
         row = {**entry, "at": at, "id": int(head_seq) + 1, "prev_hash": head_hash}
-        row["hash"] = compute_entry_hash({**row, "at": _iso(at)})
+        row["hash"] = compute_entry_hash({**row, "at": stamp})
         head_seq, head_hash = row["id"], row["hash"]
         rows.append(row)
     moved = {"new_seq": head_seq, "new_hash": head_hash}
     if connection.dialect.name == "postgresql":
-        entries_json = json.dumps([{**row, "at": _iso(at)} for row in rows], ensure_ascii=False)
+        entries_json = json.dumps([{**row, "at": stamp} for row in rows], ensure_ascii=False)
         connection.execute(_INSERT_ENTRIES_AND_MOVE_HEAD, {"entries": entries_json, **moved})
     else:
         connection.execute(_INSERT_ENTRY, rows)
