@@ -32,7 +32,8 @@ from oligotrial.api.schemas import (
     SubjectStatus,
     VerifyForm,
 )
-from oligotrial.services import Role, admin, audit_trail, auth, data, queries, reports, signatures
+from oligotrial.services import Edc, Role, admin, audit_trail, auth, data, queries, reports, signatures
+from oligotrial.services.auth import BearerToken
 from oligotrial.services.database import check_health
 from oligotrial.services.views import (
     AuditPage,
@@ -62,8 +63,14 @@ async def put_form(
     edc: CurrentEdc, who: CurrentCredentials, code: str, event_code: str, form_code: str, body: SaveForm
 ) -> Response:
     """Enter or change a form's item values (a change needs ``base_version`` and a reason)."""
-    view = await in_thread(
-        data.save_form,
+    return view_response(await in_thread(save_form, edc, who, code, event_code, form_code, body))
+
+
+def save_form(
+    edc: Edc, who: BearerToken, code: str, event_code: str, form_code: str, body: SaveForm
+) -> FormView:
+    """The form save use case on a request's body (this route's and :mod:`oligotrial.api._hot_routes`')."""
+    return data.save_form(
         edc,
         who,
         code,
@@ -75,7 +82,6 @@ async def put_form(
         event_date=body.event_date,
         status=body.status,
     )
-    return view_response(view)
 
 
 @router.get("/forms/{form_id}", response_model=FormView, tags=["forms"])

@@ -18,6 +18,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from oligotrial import __version__
 from oligotrial.api._ctcae_routes import router as ctcae_router
+from oligotrial.api._hot_routes import HotRoutes
 from oligotrial.api._preferences_routes import router as preferences_router
 from oligotrial.api._radiotherapy_routes import router as radiotherapy_router
 from oligotrial.api._randomization_routes import router as randomization_router
@@ -308,6 +309,7 @@ def create_app(settings: Settings, edc: Edc | None = None) -> FastAPI:
     app.add_exception_handler(RequestValidationError, _on_validation_error)
     app.add_exception_handler(StarletteHTTPException, _on_http_error)
     app.add_exception_handler(Exception, _on_unexpected)
+    app.add_middleware(HotRoutes, edc=edc, on_error=_on_oligotrial_error)
     app.add_middleware(_Wrap, wrap=lambda inner: _limit_body(inner, settings.max_body_bytes))
     app.add_middleware(_Wrap, wrap=_security_headers)
     return app
