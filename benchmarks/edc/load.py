@@ -4,6 +4,7 @@ Usage (from the repository root, as root so PostgreSQL can run as the postgres u
 
     .venv/bin/python benchmarks/edc/load.py [--backend sqlite|postgresql|both] [--clients 50] [--seconds 20]
                                             [--workers 1] [--rate 0] [--warm-up 2] [--postgres-log FILE]
+                                            [--postgres-setting NAME=VALUE ...]
 
 For each backend the script creates a fresh database with ``oligotrial init``, starts ``oligotrial serve`` as a
 separate process on a free loopback port, creates a site, a coordinator and one subject per client through the
@@ -22,6 +23,12 @@ machine's cores) and, on PostgreSQL, by the database server, per save+read pair;
 run started; and per second of the run the saves' count, p50 and p99 (``save_count_p50_p99_ms_by_second``: a
 tail from a few stalled seconds looks different from one spread over the whole run).
 
+PostgreSQL runs on a throwaway cluster with the server's default settings, so every commit waits for its WAL
+flush (``synchronous_commit=on``); ``--postgres-setting synchronous_commit=off`` measures commits acknowledged before their
+flush instead, the class of SQLite's ``synchronous=NORMAL`` (this project's SQLite setting): a crash of the
+machine (and, on PostgreSQL, of the database server) can lose the last acknowledged commits, whole, never
+part of one. The result names the settings it ran with.
+
 The timed clients are deliberately lean, so that the client takes as little as possible of the CPU the server
 needs: one keep-alive HTTP/1.1 connection each over asyncio streams on uvloop, requests pre-encoded (the body
 formatted from a bytes template), responses read by ``Content-Length``; each client owns its form and so
@@ -39,6 +46,7 @@ import contextlib
 import glob
 import json
 import os
+import re
 import secrets
 import shutil
 import socket
@@ -47,7 +55,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -79,10 +87,16 @@ POSTGRES_DIAGNOSTICS = (
 
 
 @contextmanager
-def postgres_cluster(log: Path | None = None) -> Iterator[tuple[str, int]]:
-    """A throwaway PostgreSQL cluster with default durability settings; yields a database URL and the server's
+def postgres_cluster(log: Path | None = None, settings: Sequence[str] = ()) -> Iterator[tuple[str, int]]:
+    """A throwaway PostgreSQL cluster with default durability settings unless ``settings`` (``NAME=VALUE``
+    server settings, e.g. ``synchronous_commit=off``) say otherwise; yields a database URL and the server's
     process id (its backends are its children). With ``log``,
     the server logs :data:`POSTGRES_DIAGNOSTICS` and its log is copied there when it stops."""
+    for setting in settings:
+        if not re.fullmatch(r"[a-z_]+=[A-Za-z0-9_.]+", setting):
+            raise ValueError(
+                f"--postgres-setting {setting!r}: expected NAME=VALUE, e.g. synchronous_commit=off"
+            )
     bin_dir = Path(sorted(glob.glob("/usr/lib/postgresql/*/bin/initdb"))[-1]).parent
     base = Path(tempfile.mkdtemp(prefix="oligotrial-load-pg-"))
     data, sock = base / "data", base / "sock"
@@ -99,6 +113,7 @@ def postgres_cluster(log: Path | None = None) -> Iterator[tuple[str, int]]:
     options = f"-p {port} -k {sock} -c listen_addresses=127.0.0.1 -c max_connections=200"
     if log is not None:
         options += " " + POSTGRES_DIAGNOSTICS
+    options += "".join(f" -c {setting}" for setting in settings)
     subprocess.run(
         _as_postgres(
             [str(bin_dir / "pg_ctl"), "-D", str(data), "-l", str(base / "log"), "-w", "-o", options, "start"]
@@ -533,6 +548,14 @@ def main() -> None:
         help="write PostgreSQL's log of the run here, with its slow statements (>= 20 ms), lock waits "
         "(>= 10 ms), autovacuums and checkpoints",
     )
+    parser.add_argument(
+        "--postgres-setting",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="a PostgreSQL server setting for the run's cluster (repeatable), e.g. synchronous_commit=off: "
+        "commits acknowledged before their WAL flush, the durability of SQLite's synchronous=NORMAL",
+    )
     args = parser.parse_args()
     results = []
     if args.backend in {"sqlite", "both"}:
@@ -550,19 +573,18 @@ def main() -> None:
         )
         shutil.rmtree(folder, ignore_errors=True)
     if args.backend in {"postgresql", "both"}:
-        with postgres_cluster(args.postgres_log) as (url, postmaster):
-            results.append(
-                run(
-                    "postgresql",
-                    url,
-                    args.clients,
-                    args.seconds,
-                    args.workers,
-                    args.rate,
-                    args.warm_up,
-                    database_pid=postmaster,
-                )
+        with postgres_cluster(args.postgres_log, args.postgres_setting) as (url, postmaster):
+            result = run(
+                "postgresql",
+                url,
+                args.clients,
+                args.seconds,
+                args.workers,
+                args.rate,
+                args.warm_up,
+                database_pid=postmaster,
             )
+            results.append({**result, "postgres_settings": args.postgres_setting})
     print(json.dumps(results, indent=2))
     print(
         "| backend | clients | workers | offered | audited writes/s | save p50 / p99 ms | read p50 / p99 ms | errors "
