@@ -25,7 +25,7 @@ from pydantic import ValidationError
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from oligotrial.api._routes import save_form
-from oligotrial.api.deps import in_thread, view_response
+from oligotrial.api.deps import in_thread, scope_source, view_response
 from oligotrial.api.schemas import MAX_INT32, SaveForm
 from oligotrial.errors import OligotrialError
 from oligotrial.services import Edc, data
@@ -54,69 +54,52 @@ class HotRoutes:
         self._app, self._edc, self._on_error = app, edc, on_error
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        app = self._app
-        if scope["type"] != "http" or scope.get("root_path"):
-            await app(scope, receive, send)
-            return
-        method, path = scope["method"], scope["path"]
-        if method == "PUT" and (match := _SAVE_PATH.fullmatch(path)) is not None:
-            await _save(app, self._edc, self._on_error, match.groups(), scope, receive, send)
-        elif method == "GET" and (match := _READ_PATH.fullmatch(path)) is not None:
-            form_id = int(match[1])
-            who = _credentials(scope, needs_json=False)
-            if who is None or form_id > MAX_INT32:
-                await app(scope, receive, send)
+        if scope["type"] == "http" and not scope.get("root_path"):
+            method, path = scope["method"], scope["path"]
+            if method == "PUT" and (match := _SAVE_PATH.fullmatch(path)) is not None:
+                await self._save(match.groups(), scope, receive, send)
                 return
-            await _answer(self._on_error, scope, receive, send, data.get_form, self._edc, who, form_id)
-        else:
-            await app(scope, receive, send)
+            if method == "GET" and (match := _READ_PATH.fullmatch(path)) is not None:
+                form_id = int(match[1])
+                who = _credentials(scope, needs_json=False)
+                if who is not None and form_id <= MAX_INT32:
+                    await self._answer(scope, receive, send, data.get_form, who, form_id)
+                    return
+        await self._app(scope, receive, send)
 
+    async def _save(self, path: tuple[str, ...], scope: Scope, receive: Receive, send: Send) -> None:
+        who = _credentials(scope, needs_json=True)
+        if who is None:
+            await self._app(scope, receive, send)
+            return
+        body = b""
+        while True:
+            message = await receive()
+            if message["type"] != "http.request":
+                return  # the client has gone: nobody to answer
+            body += message.get("body", b"")
+            if not message.get("more_body", False):
+                break
+        try:
+            form = SaveForm.model_validate(json.loads(body))
+        except (
+            ValueError,
+            ValidationError,
+        ):  # not JSON (JSONDecodeError is a ValueError), or not a valid form
+            await self._app(scope, _replay(body, receive), send)
+            return
+        await self._answer(scope, receive, send, save_form, who, *path, form)
 
-async def _save(
-    app: ASGIApp,
-    edc: Edc,
-    on_error: ErrorHandler,
-    path: tuple[str, ...],
-    scope: Scope,
-    receive: Receive,
-    send: Send,
-) -> None:
-    who = _credentials(scope, needs_json=True)
-    if who is None:
-        await app(scope, receive, send)
-        return
-    body = b""
-    while True:
-        message = await receive()
-        if message["type"] != "http.request":
-            return  # the client has gone: nobody to answer
-        body += message.get("body", b"")
-        if not message.get("more_body", False):
-            break
-    try:
-        form = SaveForm.model_validate(json.loads(body))
-    except (ValueError, ValidationError):  # not JSON (JSONDecodeError is a ValueError), or not a valid form
-        await app(scope, _replay(body, receive), send)
-        return
-    code, event_code, form_code = path
-    await _answer(on_error, scope, receive, send, save_form, edc, who, code, event_code, form_code, form)
-
-
-async def _answer(
-    on_error: ErrorHandler,
-    scope: Scope,
-    receive: Receive,
-    send: Send,
-    use_case: Callable[..., Any],
-    *args: Any,
-    **kwargs: Any,
-) -> None:
-    """Run the use case in the thread pool; its view, or its error as the application answers errors."""
-    try:
-        response = view_response(await in_thread(use_case, *args, **kwargs))
-    except OligotrialError as exc:
-        response = await on_error(None, exc)
-    await response(scope, receive, send)
+    async def _answer(
+        self, scope: Scope, receive: Receive, send: Send, use_case: Callable[..., Any], *args: Any
+    ) -> None:
+        """Run the use case (on this application's context, then ``args``) in the thread pool; its view, or
+        its error as the application answers errors."""
+        try:
+            response = view_response(await in_thread(use_case, self._edc, *args))
+        except OligotrialError as exc:
+            response = await self._on_error(None, exc)
+        await response(scope, receive, send)
 
 
 def _credentials(scope: Scope, *, needs_json: bool) -> BearerToken | None:
@@ -138,8 +121,7 @@ def _credentials(scope: Scope, *, needs_json: bool) -> BearerToken | None:
     bearer = _BEARER.fullmatch(authorization)
     if bearer is None:
         return None
-    client = scope.get("client")
-    return BearerToken(bearer[1].decode("ascii"), f"http:{client[0] if client else 'unknown'}")
+    return BearerToken(bearer[1].decode("ascii"), scope_source(scope))
 
 
 def _replay(body: bytes, receive: Receive) -> Receive:

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable
-from typing import Annotated, ParamSpec, TypeVar
+from collections.abc import AsyncIterator, Callable, Mapping
+from typing import Annotated, Any, ParamSpec, TypeVar
 
 from fastapi import Depends, Request, Response
 from fastapi.exceptions import RequestValidationError
@@ -25,6 +25,7 @@ __all__ = [
     "current_actor",
     "get_edc",
     "in_thread",
+    "scope_source",
     "view_response",
 ]
 
@@ -43,8 +44,13 @@ async def get_edc(request: Request) -> Edc:
 
 def client_source(request: Request) -> str:
     """Where a request came from, for the audit trail."""
-    host = request.client.host if request.client else "unknown"
-    return f"http:{host}"
+    return scope_source(request.scope)
+
+
+def scope_source(scope: Mapping[str, Any]) -> str:
+    """:func:`client_source` from a request's ASGI scope (for ASGI middleware, which has no ``Request``)."""
+    client = scope.get("client")
+    return f"http:{client[0] if client else 'unknown'}"
 
 
 async def bearer_token(token: Annotated[str | None, Depends(_oauth2)]) -> str:
