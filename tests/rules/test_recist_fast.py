@@ -104,7 +104,8 @@ def mutate(
                 row["TRSTRESC"] = row["TRSTRESC"].lower()
         elif op == "spaces" and tr_rows:
             row["USUBJID"] = f" {row['USUBJID']} "
-            tu_rows[k % len(tu_rows)]["TULNKID"] = f"{tu_rows[k % len(tu_rows)]['TULNKID']} "
+            if tu_rows:  # "drop_tu" may have removed every TU record
+                tu_rows[k % len(tu_rows)]["TULNKID"] = f"{tu_rows[k % len(tu_rows)]['TULNKID']} "
         elif op == "drop_row" and tr_rows:
             tr_rows.pop(k % len(tr_rows))
         elif op == "duplicate_row" and tr_rows:
@@ -362,3 +363,22 @@ def test_many_link_ids_are_looked_up_not_compared():
         ("PR", 54),
         ("SD", 6),
     ]
+
+
+def test_mutate_spaces_after_every_tumour_record_is_dropped():
+    """The mutation helper itself: "spaces" after "drop_tu" emptied TU (hypothesis found it in a CI run)."""
+    tu = pl.DataFrame({"USUBJID": ["S00"], "TULNKID": ["NT1"], "TUORRES": ["NON-TARGET"], "TULOC": ["BONE"]})
+    tr = pl.DataFrame(
+        {
+            "USUBJID": ["S00", "S00"],
+            "TRLNKID": ["NT1", "NT1"],
+            "TRTESTCD": ["TUMSTATE"] * 2,
+            "TRSTRESC": ["PRESENT"] * 2,
+            "TRSTRESN": [None, None],
+            "TRSTAT": [None, None],
+            "TRDTC": ["2024-01-01", "2024-02-12"],
+        }
+    )
+    mutated_tu, mutated_tr = mutate(tu, tr, [("drop_tu", 0), ("spaces", 0)])
+    assert mutated_tu.height == 0
+    assert mutated_tr["USUBJID"].to_list() == [" S00 ", "S00"]
