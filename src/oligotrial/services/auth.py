@@ -251,12 +251,14 @@ def actor_in(
     else is wrong with the request.
 
     ``read_with`` is a :func:`token_check` statement that selects the use case's first read after the
-    token check's columns and outer-joins what it reads (``token_check(Subject, Site.code)`` with
+    token check's columns and outer-joins what it reads (``token_check(Subject.id, Site.code)`` with
     ``outerjoin(Subject, Subject.code == bindparam("code"))`` ...), ``parameters`` its values. The token
     check and the read then cost one database round trip instead of two: on the busiest use cases (form
     saves and reads), and inside a write use case's transaction, where every round trip lengthens the wait
     of the process's other writers. The read comes back as one row of those columns (``None`` in each
-    where nothing was found), whatever the user's number of role assignments. When ``who`` is an actor
+    where nothing was found), whatever the user's number of role assignments. It is executed on the
+    session's connection, without the ORM (about a third of a small read's processor time): select
+    columns, not mapped classes, which would come back as their columns. When ``who`` is an actor
     already, nothing is read and the read is ``None``: the caller reads on its own.
 
     Raises
@@ -268,7 +270,11 @@ def actor_in(
         return who, None
     if read_with is None:
         return _actor_for_token(session, who.token, who.source), None
-    rows = session.execute(read_with, {**(parameters or {}), "token_hash": hash_token(who.token)}).all()
+    rows = (
+        session.connection()
+        .execute(read_with, {**(parameters or {}), "token_hash": hash_token(who.token)})
+        .all()
+    )
     actor = _actor_of(rows, who.source)
     return actor, tuple(rows[0][_TOKEN_COLUMN_COUNT:])
 

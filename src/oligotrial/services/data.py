@@ -12,9 +12,9 @@ first entry need a reason (21 CFR 11.10(e)); a form update must name the version
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, date, datetime
-from typing import Any, Literal, cast
+from typing import Any, Literal, NamedTuple, Protocol, cast
 
 from sqlalchemy import Connection, Table, bindparam, func, insert, select, update
 from sqlalchemy.orm import Session
@@ -82,21 +82,50 @@ def _not_found(what: str, field: str, value: object) -> NotFoundError:
     return NotFoundError(Problem("EDC-020", field, f"no such {what}", value=value))
 
 
-def load_subject(
-    session: Session, actor: Actor, code: str, found: tuple[Any, ...] | None = None
-) -> tuple[Subject, str]:
-    """The subject with ``code`` and its site code, if the actor may read it (else 404; 403 without any).
-
-    ``found`` is the subject and its site code (each ``None`` when there is no such subject) when the
-    caller has read them already, with its token check (:func:`~oligotrial.services.auth.actor_in`).
-    """
+def load_subject(session: Session, actor: Actor, code: str) -> tuple[Subject, str]:
+    """The subject with ``code`` and its site code, if the actor may read it (else 404; 403 without any)."""
     sites = readable_sites(actor)
-    if found is None:
-        found = session.execute(_SUBJECT_BY_CODE, {"code": code}).first() or (None, None)
+    found: Any = session.execute(_SUBJECT_BY_CODE, {"code": code}).first() or (None, None)
     subject, site_code = found
     if subject is None or (sites is not None and subject.site_id not in sites):
         raise _not_found("subject", "subject", code)
     return subject, site_code
+
+
+class _SubjectKey(NamedTuple):
+    """What a form save needs of its subject, read as plain columns (no ORM object): the use case's first
+    read, made with its token check (:func:`~oligotrial.services.auth.actor_in`)."""
+
+    id: int
+    site_id: int
+    code: str
+
+
+class _SubjectOfForm(Protocol):
+    """A form's subject as :func:`write_form_version` reads it: a :class:`_SubjectKey` or an ORM subject."""
+
+    @property
+    def id(self) -> int: ...
+
+    @property
+    def site_id(self) -> int: ...
+
+    @property
+    def code(self) -> str: ...
+
+
+def _subject_key(
+    session: Session, actor: Actor, code: str, found: tuple[Any, ...] | None
+) -> tuple[_SubjectKey, str]:
+    """As :func:`load_subject`, from ``found`` (the subject's id, site and site code, each ``None`` when there
+    is no such subject) when the token check read it already, else read here; as columns, without the ORM."""
+    sites = readable_sites(actor)
+    if found is None:
+        found = session.connection().execute(_SUBJECT_KEY_BY_CODE, {"code": code}).first()
+    subject_id, site_id, site_code = found or (None, None, None)
+    if subject_id is None or (sites is not None and site_id not in sites):
+        raise _not_found("subject", "subject", code)
+    return _SubjectKey(subject_id, site_id, code), site_code
 
 
 def lock_subject_for_entry(session: Session, actor: Actor, code: str) -> tuple[Subject, str]:
@@ -114,8 +143,14 @@ def lock_subject_for_entry(session: Session, actor: Actor, code: str) -> tuple[S
 _SUBJECT_BY_CODE = (
     select(Subject, Site.code).join(Site, Site.id == Subject.site_id).where(Subject.code == bindparam("code"))
 )
+_SUBJECT_KEY_COLUMNS = (Subject.id, Subject.site_id, Site.code)
+_SUBJECT_KEY_BY_CODE = (
+    select(*_SUBJECT_KEY_COLUMNS)
+    .join(Site, Site.id == Subject.site_id)
+    .where(Subject.code == bindparam("code"))
+)
 _SUBJECT_WITH_TOKEN_CHECK = (
-    token_check(Subject, Site.code)
+    token_check(*_SUBJECT_KEY_COLUMNS)
     .outerjoin(Subject, Subject.code == bindparam("code"))
     .outerjoin(Site, Site.id == Subject.site_id)
 )
@@ -286,8 +321,23 @@ def form_content_hash(
     return hashlib.sha256(canonical_json(document).encode("utf-8")).hexdigest()
 
 
-_FORM_VIEW_COLUMNS = (Form, Subject.code, Site.code, Event.event_code, Event.event_date)
-"""What :func:`_form_view` is built from."""
+_FORM_VIEW_COLUMNS = (
+    Form.id,
+    Subject.code,
+    Site.code,
+    Event.event_code,
+    Event.event_date,
+    Form.form_code,
+    Form.version,
+    Form.item_values,
+    Form.content_hash,
+    Form.status,
+    Form.is_locked,
+    Form.verified_version,
+    Form.updated_at,
+    Form.site_id,
+)
+"""What :func:`_form_view_of` is built from: plain columns (the busiest read makes no ORM object)."""
 
 
 def _joined_for_form_view(statement: Any, *, isouter: bool = False) -> Any:
@@ -306,20 +356,56 @@ def _form_rows() -> Any:
 def _form_view(
     form: Form, subject_code: str, site_code: str, event_code: str, event_date: date | None
 ) -> FormView:
+    return _form_view_of(
+        (
+            form.id,
+            subject_code,
+            site_code,
+            event_code,
+            event_date,
+            form.form_code,
+            form.version,
+            form.item_values,
+            form.content_hash,
+            form.status,
+            form.is_locked,
+            form.verified_version,
+            form.updated_at,
+        )
+    )
+
+
+def _form_view_of(row: Sequence[Any]) -> FormView:
+    """The view of a form from its :data:`_FORM_VIEW_COLUMNS` (the last, its site, is not read)."""
+    (
+        form_id,
+        subject_code,
+        site_code,
+        event_code,
+        event_date,
+        form_code,
+        version,
+        item_values,
+        content_hash,
+        status,
+        is_locked,
+        verified_version,
+        updated_at,
+    ) = row[:13]
     return FormView(
-        id=form.id,
+        id=form_id,
         subject=subject_code,
         site=site_code,
         event_code=event_code,
         event_date=event_date,
-        form_code=form.form_code,
-        version=form.version,
-        values=form.item_values,
-        content_hash=form.content_hash,
-        status=form.status,
-        is_locked=form.is_locked,
-        is_verified=form.verified_version == form.version,
-        updated_at=form.updated_at,
+        form_code=form_code,
+        version=version,
+        values=item_values,
+        content_hash=content_hash,
+        status=status,
+        is_locked=is_locked,
+        is_verified=verified_version == version,
+        updated_at=updated_at,
     )
 
 
@@ -344,14 +430,13 @@ _FORM_AND_EVENT_FOR_UPDATE = (
 
 
 def _view_of(session: Session, form_id: int) -> FormView:
-    row = session.execute(_FORM_BY_ID, {"form_id": form_id}).one()
-    return _form_view(*row)
+    return _form_view_of(session.execute(_FORM_BY_ID, {"form_id": form_id}).one())  # after the ORM's flush
 
 
 def write_form_version(
     session: Session,
     actor: Actor,
-    subject: Subject,
+    subject: _SubjectOfForm,
     event_code: str,
     form_code: str,
     values: Mapping[str, Any],
@@ -578,7 +663,7 @@ def save_form(
         if status not in ("incomplete", "complete"):
             raise InputError.single("EDC-024", "status", "expected incomplete or complete", value=status)
         values = check_item_values(values)
-        subject, site_code = load_subject(session, actor, subject_code, found)
+        subject, site_code = _subject_key(session, actor, subject_code, found)
         actor.require(Permission.ENTER_DATA, subject.site_id)
         form, event, is_changed = write_form_version(
             session,
@@ -734,10 +819,10 @@ def get_form(edc: Edc, actor: Actor | BearerToken, form_id: int) -> FormView:
         actor, row = actor_in(session, actor, _FORM_WITH_TOKEN_CHECK, {"form_id": form_id})
         sites = readable_sites(actor)
         if row is None:
-            row = session.execute(_FORM_BY_ID, {"form_id": form_id}).first()
-        if row is None or row[0] is None or (sites is not None and row[0].site_id not in sites):
+            row = session.connection().execute(_FORM_BY_ID, {"form_id": form_id}).first()
+        if row is None or row[0] is None or (sites is not None and row[-1] not in sites):
             raise _not_found("form", "form_id", form_id)
-        return _form_view(*row)
+        return _form_view_of(row)
 
 
 def list_forms(edc: Edc, actor: Actor, subject_code: str) -> list[FormView]:
@@ -747,7 +832,7 @@ def list_forms(edc: Edc, actor: Actor, subject_code: str) -> list[FormView]:
         rows = session.execute(
             _form_rows().where(Form.subject_id == subject.id).order_by(Event.event_code, Form.form_code)
         ).all()
-        return [_form_view(*row) for row in rows]
+        return [_form_view_of(row) for row in rows]
 
 
 def get_form_history(edc: Edc, actor: Actor, form_id: int) -> list[FormVersionView]:
