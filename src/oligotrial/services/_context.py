@@ -36,6 +36,7 @@ __all__ = [
     "EditCheck",
     "Permission",
     "Role",
+    "read_connection",
     "read_transaction",
     "write_audit",
     "write_transaction",
@@ -342,33 +343,73 @@ def _transaction(
         bind = edc.engine if write or snapshot else _read_bind(edc)
         session = Session(bind, expire_on_commit=False, autoflush=True)
     try:
-        if write and connection is None:
-            session.connection(execution_options={SQLITE_BEGIN_OPTION: "IMMEDIATE"})
-        elif snapshot and edc.dialect == "postgresql" and isinstance(edc.engine, Engine):
-            session.connection().exec_driver_sql("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
-        yield session
-        if write:
-            entries = session.info.pop(_AUDIT, [])
-            if audit_into is None:
-                session.flush()
-                chain_entries(session.connection(), entries)
-            session.commit()
-            if audit_into is not None:
-                audit_into += entries
-        else:
-            if session.info.get(_AUDIT):
-                raise RuntimeError("audit entries written in a read transaction would be lost")
-            session.rollback()
+        with _database_errors(lambda: _roll_back(session)):
+            if write and connection is None:
+                session.connection(execution_options={SQLITE_BEGIN_OPTION: "IMMEDIATE"})
+            elif snapshot and edc.dialect == "postgresql" and isinstance(edc.engine, Engine):
+                session.connection().exec_driver_sql(
+                    "SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY"
+                )
+            yield session
+            if write:
+                entries = session.info.pop(_AUDIT, [])
+                if audit_into is None:
+                    session.flush()
+                    chain_entries(session.connection(), entries)
+                session.commit()
+                if audit_into is not None:
+                    audit_into += entries
+            else:
+                if session.info.get(_AUDIT):
+                    raise RuntimeError("audit entries written in a read transaction would be lost")
+                session.rollback()
+    finally:
+        session.close()
+
+
+@contextmanager
+def read_connection(edc: Edc) -> Iterator[Connection]:
+    """A read use case's database connection, as :func:`read_transaction` reads, without the ORM's session:
+    for the busiest read (a form), whose statements select columns (the session's own work was about 40 %
+    of that read's processor time in the services, issue 6). Never commits; errors as in every use case."""
+    bind = _read_bind(edc)
+    if isinstance(bind, Connection):  # a context on a connection: read inside its owner's transaction
+        with _database_errors(lambda: None):
+            yield bind
+        return
+    connection: Connection | None = None
+
+    def roll_back() -> None:
+        if connection is not None:
+            with contextlib.suppress(SQLAlchemyError):
+                connection.rollback()
+
+    try:
+        with _database_errors(roll_back):
+            connection = bind.connect()
+            yield connection
+            connection.rollback()
+    finally:
+        if connection is not None:
+            connection.close()
+
+
+@contextmanager
+def _database_errors(roll_back: Callable[[], None]) -> Iterator[None]:
+    """The database's errors as the services' (409 ``EDC-099``, 503 ``DB-001``, 422 ``DB-002``), each after
+    ``roll_back``; any other error is rolled back and raised as it is."""
+    try:
+        yield
     except IntegrityError as exc:
-        _roll_back(session)
+        roll_back()
         raise _conflict() from exc
     except OperationalError as exc:
-        _roll_back(session)
+        roll_back()
         raise _unavailable() from exc
     except DataError as exc:
         # A value the database cannot hold or compare: a NUL character in text (PostgreSQL), a number beyond
         # its column's range. Bad input, not a server fault.
-        _roll_back(session)
+        roll_back()
         raise InputError(
             Problem(
                 "DB-002",
@@ -378,17 +419,15 @@ def _transaction(
             )
         ) from exc
     except DBAPIError as exc:
-        _roll_back(session)
+        roll_back()
         if getattr(exc, "connection_invalidated", False):
             raise ServiceUnavailableError(
                 Problem("DB-001", "", "the database connection was lost; retry in a moment")
             ) from exc
         raise
     except BaseException:
-        _roll_back(session)
+        roll_back()
         raise
-    finally:
-        session.close()
 
 
 def _read_bind(edc: Edc) -> Engine | Connection:

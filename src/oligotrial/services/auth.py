@@ -20,7 +20,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from argon2.exceptions import InvalidHashError, VerificationError
-from sqlalchemy import Select, bindparam, select
+from sqlalchemy import Connection, Select, bindparam, select
 from sqlalchemy.orm import Session
 
 from oligotrial.errors import AuthenticationError, InputError, Problem
@@ -221,7 +221,7 @@ def authenticate(edc: Edc, token: str, source: str) -> Actor:
         ``AUTH-002`` when the token is unknown, expired or revoked, or its user disabled or locked.
     """
     with read_transaction(edc) as session:
-        return _actor_for_token(session, token, source)
+        return _actor_for_token(session.connection(), token, source)
 
 
 @dataclass(frozen=True)
@@ -234,7 +234,7 @@ class BearerToken:
 
 
 def actor_in(
-    session: Session,
+    connection: Connection,
     who: Actor | BearerToken,
     read_with: Select[Any] | None = None,
     parameters: Mapping[str, Any] | None = None,
@@ -269,12 +269,8 @@ def actor_in(
     if isinstance(who, Actor):
         return who, None
     if read_with is None:
-        return _actor_for_token(session, who.token, who.source), None
-    rows = (
-        session.connection()
-        .execute(read_with, {**(parameters or {}), "token_hash": hash_token(who.token)})
-        .all()
-    )
+        return _actor_for_token(connection, who.token, who.source), None
+    rows = connection.execute(read_with, {**(parameters or {}), "token_hash": hash_token(who.token)}).all()
     actor = _actor_of(rows, who.source)
     return actor, tuple(rows[0][_TOKEN_COLUMN_COUNT:])
 
@@ -291,8 +287,8 @@ def token_check(*also: Any) -> Select[Any]:
     )
 
 
-def _actor_for_token(session: Session, token: str, source: str) -> Actor:
-    rows = session.connection().execute(_TOKEN_ACTOR, {"token_hash": hash_token(token)}).all()
+def _actor_for_token(connection: Connection, token: str, source: str) -> Actor:
+    rows = connection.execute(_TOKEN_ACTOR, {"token_hash": hash_token(token)}).all()
     return _actor_of(rows, source)
 
 

@@ -25,6 +25,7 @@ from oligotrial.services._context import (
     Actor,
     Edc,
     Permission,
+    read_connection,
     read_transaction,
     write_audit,
     write_transaction,
@@ -656,7 +657,9 @@ def save_form(
     checked first, in this use case's transaction (:func:`~oligotrial.services.auth.actor_in`).
     """
     with write_transaction(edc) as session:
-        actor, found = actor_in(session, actor, _SUBJECT_WITH_TOKEN_CHECK, {"code": subject_code})
+        actor, found = actor_in(
+            session.connection(), actor, _SUBJECT_WITH_TOKEN_CHECK, {"code": subject_code}
+        )
         check_code(event_code, "event_code")
         check_code(form_code, "form_code")
         _refuse_workflow_form(form_code)
@@ -815,11 +818,11 @@ def get_form(edc: Edc, actor: Actor | BearerToken, form_id: int) -> FormView:
     ``actor`` may be a request's unchecked :class:`~oligotrial.services.auth.BearerToken`, checked first in
     the same read transaction (:func:`~oligotrial.services.auth.actor_in`).
     """
-    with read_transaction(edc) as session:
-        actor, row = actor_in(session, actor, _FORM_WITH_TOKEN_CHECK, {"form_id": form_id})
+    with read_connection(edc) as connection:
+        actor, row = actor_in(connection, actor, _FORM_WITH_TOKEN_CHECK, {"form_id": form_id})
         sites = readable_sites(actor)
         if row is None:
-            row = session.connection().execute(_FORM_BY_ID, {"form_id": form_id}).first()
+            row = connection.execute(_FORM_BY_ID, {"form_id": form_id}).first()
         if row is None or row[0] is None or (sites is not None and row[-1] not in sites):
             raise _not_found("form", "form_id", form_id)
         return _form_view_of(row)
