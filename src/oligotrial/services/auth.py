@@ -256,8 +256,8 @@ def actor_in(
     check and the read then cost one database round trip instead of two: on the busiest use cases (form
     saves and reads), and inside a write use case's transaction, where every round trip lengthens the wait
     of the process's other writers. The read comes back as one row of those columns (``None`` in each
-    where nothing was found), whatever the user's number of role assignments. It is executed on the
-    session's connection, without the ORM (about a third of a small read's processor time): select
+    where nothing was found), whatever the user's number of role assignments. It runs on ``connection``
+    (the use case's), without the ORM, which cost about a third of a small read's processor time: select
     columns, not mapped classes, which would come back as their columns. When ``who`` is an actor
     already, nothing is read and the read is ``None``: the caller reads on its own.
 
