@@ -82,10 +82,8 @@ class HotRoutes:
                 break
         try:
             form = SaveForm.model_validate(json.loads(body))
-        except (
-            ValueError,
-            ValidationError,
-        ):  # not JSON (JSONDecodeError is a ValueError), or not a valid form
+        # not JSON (JSONDecodeError is a ValueError), or not a valid form
+        except (ValueError, ValidationError):
             await self._app(scope, _replay(body, receive), send)
             return
         await self._answer(scope, receive, send, save_form, who, *path, form)

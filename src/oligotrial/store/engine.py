@@ -84,7 +84,8 @@ def create_engine(
     in WAL mode across application crashes; an operating-system crash or power loss can lose the last
     commits, which ``FULL`` would not, at the cost of a flush per commit), a busy timeout, and transactions begun explicitly so that write
     transactions can take the write lock up front with ``BEGIN IMMEDIATE`` (the audit chain's serialization
-    on SQLite). The database file's directory is created when missing.
+    on SQLite). The database file's directory is created when missing. The WAL is checkpointed by a background
+    thread, not by the commits (:func:`_checkpoint_in_background`).
 
     PostgreSQL: psycopg 3, READ COMMITTED; the audit chain serializes on ``SELECT ... FOR UPDATE`` of its
     head row. A pooled connection idle for ``ping_after_idle_seconds`` or more is pinged before use and
@@ -96,8 +97,10 @@ def create_engine(
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite":
         database = parsed.database or ""
-        if database and database != ":memory:" and not database.startswith("file:"):
-            Path(database).expanduser().resolve().parent.mkdir(parents=True, exist_ok=True)
+        is_file = bool(database) and database != ":memory:" and not database.startswith("file:")
+        path = Path(database).expanduser().resolve() if is_file else None
+        if path is not None:
+            path.parent.mkdir(parents=True, exist_ok=True)
         engine = _sa_create_engine(
             url,
             connect_args={"timeout": busy_timeout_seconds, "check_same_thread": False},
@@ -105,8 +108,8 @@ def create_engine(
             max_overflow=pool_size,
         )
         _configure_sqlite(engine, busy_timeout_seconds)
-        if database and database != ":memory:" and not database.startswith("file:"):
-            _checkpoint_in_background(engine, database)
+        if path is not None:
+            _checkpoint_in_background(engine, str(path))
         return engine
     kwargs: dict[str, Any] = {}
     if pool_size == 0:
@@ -163,7 +166,8 @@ the database file (one pass for all of them)."""
 
 
 def _checkpoint_in_background(engine: Engine, database: str) -> None:
-    """Copy a SQLite engine's committed WAL into the database file on a thread of its own, never in a commit.
+    """Copy a SQLite engine's committed WAL into the database file ``database`` (an absolute path) on a thread
+    of its own, never in a commit.
 
     Notes
     -----
@@ -182,7 +186,6 @@ def _checkpoint_in_background(engine: Engine, database: str) -> None:
     """
     committed = threading.Event()
     engine_ref = weakref.ref(engine)
-    path = str(Path(database).expanduser().resolve())
     started = threading.Lock()
 
     def run() -> None:
@@ -192,7 +195,7 @@ def _checkpoint_in_background(engine: Engine, database: str) -> None:
             committed.clear()
             if engine_ref() is None:  # checked after the clear: the finalizer's wake-up is never lost
                 return
-            _checkpoint(path)
+            _checkpoint(database)
 
     @event.listens_for(engine, "commit")
     def _on_commit(_connection: Any) -> None:
