@@ -35,7 +35,11 @@ _SUBJECT_LEVEL = (
     ("CRSP", "CRSP", "CRSP_DATE", True),
     ("CB", "CB", "CBOR_DATE", True),
 )
-_KEYS = ("STUDYID", "USUBJID", "ENRLFL", "ITTFL", "TRT01P")
+_KEYS = ("STUDYID", "USUBJID", "ITTFL", "TRT01P")  # gathered per record from ADSL
+_COLUMNS = (
+    "STUDYID", "USUBJID", "PARAMCD", "PARAM", "AVALC", "ADT", "ENRLFL", "ITTFL", "TRT01P", "SRCDOM", "SRCVAR",
+    "SRCSEQ",
+)  # fmt: skip
 _SRCVAR = {"RS": "RSSTRESC", "TR": "TRSTRESC"}
 #: A day after every date: the sort offset of a null ADT (nulls last).
 _NULL_DAY = np.iinfo(np.int64).max
@@ -300,7 +304,8 @@ def _records(
     converts them.
     """
     index = np.uint32 if order.shape[0] < 1 << 32 else np.uint64  # cast by numpy: polars' cast checks
-    keys = adsl.select(_KEYS).gather(pl.Series(subject[order].astype(index)))
+    subject_rows = pl.Series(subject[order].astype(index))
+    keys = adsl.select(_KEYS).gather(subject_rows)
     params = pl.Series(parameter[order].astype(index))
     day = pl.Series(np.concatenate(days)[order], dtype=pl.Int64)
     ordered_source = source[order]
@@ -321,19 +326,14 @@ def _records(
             [srcdom.gather(source_rows).alias("SRCDOM"), srcvar.gather(source_rows).alias("SRCVAR")]
         )
     srcseq = reported["RSSEQ"].gather(source_rows).alias("SRCSEQ")
-    return pl.DataFrame(
-        [
-            keys["STUDYID"],
-            keys["USUBJID"],
-            pl.Series("PARAMCD", list(ADRS_PARAMS), dtype=pl.Utf8).gather(params),
-            pl.Series("PARAM", list(ADRS_PARAMS.values()), dtype=pl.Utf8).gather(params),
-            pl.concat(avalc, rechunk=True).gather(order).alias("AVALC"),
-            pl.select(pl.when(day != _NULL_DAY).then(day).cast(pl.Date)).to_series().alias("ADT"),
-            keys["ENRLFL"],
-            keys["ITTFL"],
-            keys["TRT01P"],
-            sources["SRCDOM"],
-            sources["SRCVAR"],
-            srcseq,
-        ]
-    )
+    # the keys stay a frame: a column of one value (STUDYID, :func:`derive_adsl`) is kept as that value
+    return keys.with_columns(
+        pl.Series("PARAMCD", list(ADRS_PARAMS), dtype=pl.Utf8).gather(params),
+        pl.Series("PARAM", list(ADRS_PARAMS.values()), dtype=pl.Utf8).gather(params),
+        pl.concat(avalc, rechunk=True).gather(order).alias("AVALC"),
+        pl.select(pl.when(day != _NULL_DAY).then(day).cast(pl.Date)).to_series().alias("ADT"),
+        pl.lit("Y").alias("ENRLFL"),  # every record is an enrolled subject's
+        sources["SRCDOM"],
+        sources["SRCVAR"],
+        srcseq,
+    ).select(_COLUMNS)

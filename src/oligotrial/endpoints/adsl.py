@@ -84,7 +84,7 @@ def derive_adsl_parts(
     qualifiers = start(partial(_baseline_qualifiers, study))
     organs = start(partial(_metastatic_organ_count, study, protocol))
     dm = study.dm
-    studyid = pl.col("STUDYID") if "STUDYID" in dm.columns else pl.lit(protocol.protocol.id)
+    studyid = _study_id(dm, protocol)
     optional = [
         pl.col(c) if c in dm.columns else pl.lit(None, pl.Utf8).alias(c) for c in ("SEX", "ARM", "ACTARM")
     ]
@@ -168,6 +168,24 @@ def derive_adsl_parts(
     ]  # fmt: skip
     strata = [c for c in adsl.columns if c.startswith("STRAT")]
     return adsl.with_columns(pl.lit(None, pl.Utf8).alias("INDBOR")).select(*columns, *strata), induction
+
+
+def _study_id(dm: pl.DataFrame, protocol: Protocol) -> pl.Expr:
+    """ADSL's STUDYID: DM's, or the protocol's id when DM has none.
+
+    Notes
+    -----
+    A study has one STUDYID, so it is then one value for the whole column (polars keeps such a column as
+    the value and its length), and so it stays in every dataset whose records are gathered from ADSL's:
+    no text per record to write into memory.
+    """
+    if "STUDYID" not in dm.columns:
+        return pl.lit(protocol.protocol.id)
+    column = dm["STUDYID"]
+    first = column[0] if column.len() else None
+    if first is not None and column.null_count() == 0 and bool((column == first).all()):
+        return pl.lit(first, column.dtype)
+    return pl.col("STUDYID")
 
 
 def _extreme(study: Study, domain: str, date: pl.Expr, where: pl.Expr | None, *, first: bool) -> pl.Series:
