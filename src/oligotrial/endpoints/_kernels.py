@@ -270,3 +270,156 @@ def scan_assessments(
         found[subject, 2] = before_nat
         found[subject, 3] = before_event
     return found
+
+
+#: The outcomes of an ADTTE record, in the order :func:`decide_outcomes` tries them (``derive_adtte``'s
+#: Notes): a step of that kind is tried only when the endpoint lists it (the event always).
+NO_BASELINE, NEW_THERAPY, MISSED, DEATH_BEFORE_FIRST, EVENT, LAST_KNOWN_ALIVE, LAST_ADEQUATE, ORIGIN = range(
+    8
+)
+#: Places in the ``codes`` argument of :func:`decide_outcomes`: texts of the endpoint's small table.
+(
+    CODE_ORIGIN_DOMAIN,
+    CODE_ORIGIN_VARIABLE,
+    CODE_ASSESSMENT_VARIABLE,
+    CODE_PROGRESSION,
+    CODE_DEATH,
+    CODE_DEATH_DOMAIN,
+    CODE_DEATH_VARIABLE,
+    CODE_ALIVE_DOMAIN,
+    CODE_ALIVE_VARIABLE,
+) = range(9)
+
+
+@kernel()
+def decide_outcomes(
+    steps: Ints,
+    step_cnsr: Ints,
+    step_description: Ints,
+    codes: Ints,
+    missed_count: int,
+    rows: Ints,
+    date: Ints,
+    origin: Ints,
+    death: Ints,
+    nat: Ints,
+    alive: Ints,
+    has_baseline: Bools,
+    period_end: Ints,
+    interval: Ints,
+    window: Ints,
+    progression: bool,
+    out_adt: Ints,
+    out_cnsr: Ints,
+    out_row: Ints,
+    out_evntdesc: Ints,
+    out_cnsdtdsc: Ints,
+    out_srcdom: Ints,
+    out_srcvar: Ints,
+) -> None:
+    """Per subject, the first outcome of ``steps`` that applies: the ADTTE record's date, CNSR, assessment
+    row and text codes (written to the ``out_`` arrays; a subject no step decides keeps ``NEVER`` and -1s).
+
+    Parameters
+    ----------
+    steps, step_cnsr, step_description
+        The outcomes to try, in order (:data:`NO_BASELINE` ... :data:`ORIGIN`), each with its CNSR and the
+        code of its CNSDTDSC (the event's are unused).
+    codes
+        The codes of the table's fixed texts, at the places :data:`CODE_ORIGIN_DOMAIN` ... (-1: none).
+    missed_count
+        ``k`` of ``missed_assessments``.
+    rows
+        ``(subjects, 4)``: :func:`scan_assessments`' first PD, last adequate, last adequate on or before the
+        new therapy and last adequate before the event (-1: none).
+    date
+        Per assessment row, days since 1970.
+    origin, death, nat, alive
+        Per subject in days since 1970 (``NEVER``: none): the origin, the death (``NEVER`` too when death is
+        not an event source), the new anticancer therapy's start and the last known alive date.
+    has_baseline
+        Per subject, whether there is a baseline assessment.
+    period_end, interval, window
+        ``(subjects, periods)`` last days of the assessment periods (``NEVER``: none) and per period its
+        interval and window in days (read by :data:`MISSED` only).
+    progression
+        Whether progression is an event source.
+
+    Notes
+    -----
+    The rules of ``oligotrial.endpoints.adtte.derive_adtte`` (PROTOCOL.md section 5): the event is the
+    earliest of the first PD and the death, progression winning a tie; censored "at an assessment" means
+    at that assessment's date with its row (SRCDOM -1: the assessment's own), else at the origin. The gap
+    of ``missed_assessments`` is measured from the last adequate assessment before the event (else the
+    origin), against the interval and window of the first period whose end is on or after it (else the
+    last period).
+    """
+    for i in range(origin.shape[0]):
+        start = origin[i]
+        pd_row = rows[i, 0]
+        pd_day = date[pd_row] if progression and pd_row >= 0 else NEVER
+        event = min(pd_day, death[i])
+        has_event = event != NEVER
+        by_progression = pd_day != NEVER and pd_day == event
+        before_row = rows[i, 3]
+        last_seen = date[before_row] if before_row >= 0 else start
+        for step in range(steps.shape[0]):
+            kind = steps[step]
+            at = -2  # the lookup censored at (-1: the origin), or -2: the step does not apply
+            if kind == NO_BASELINE:
+                if not has_baseline[i]:
+                    at = -1
+            elif kind == NEW_THERAPY:
+                if nat[i] != NEVER and nat[i] >= start and (not has_event or nat[i] < event):
+                    at = 2
+            elif kind == MISSED:
+                if has_event:
+                    chosen = interval.shape[0] - 1
+                    for period in range(interval.shape[0]):
+                        end = period_end[i, period]
+                        if end != NEVER and last_seen <= end:
+                            chosen = period
+                            break
+                    if event - last_seen > missed_count * interval[chosen] + window[chosen]:
+                        at = 3
+            elif kind == DEATH_BEFORE_FIRST:
+                if has_event and not by_progression and before_row < 0:
+                    at = -1
+            elif kind == EVENT:
+                if has_event:
+                    out_adt[i] = event
+                    out_cnsr[i] = 0
+                    out_row[i] = pd_row if by_progression else -1
+                    out_evntdesc[i] = codes[CODE_PROGRESSION] if by_progression else codes[CODE_DEATH]
+                    out_srcdom[i] = -1 if by_progression else codes[CODE_DEATH_DOMAIN]
+                    out_srcvar[i] = (
+                        codes[CODE_ASSESSMENT_VARIABLE] if by_progression else codes[CODE_DEATH_VARIABLE]
+                    )
+                    break
+            elif kind == LAST_KNOWN_ALIVE:
+                out_adt[i] = max(alive[i], start) if alive[i] != NEVER else start
+                out_cnsr[i] = step_cnsr[step]
+                out_cnsdtdsc[i] = step_description[step]
+                out_srcdom[i] = codes[CODE_ALIVE_DOMAIN]
+                out_srcvar[i] = codes[CODE_ALIVE_VARIABLE]
+                break
+            elif kind == LAST_ADEQUATE:
+                if rows[i, 1] >= 0:
+                    at = 1
+            else:  # ORIGIN
+                at = -1
+            if at == -2:
+                continue
+            row = rows[i, at] if at >= 0 else -1
+            out_cnsr[i] = step_cnsr[step]
+            out_cnsdtdsc[i] = step_description[step]
+            out_row[i] = row
+            if row >= 0:
+                out_adt[i] = date[row]
+                out_srcdom[i] = -1
+                out_srcvar[i] = codes[CODE_ASSESSMENT_VARIABLE]
+            else:
+                out_adt[i] = start
+                out_srcdom[i] = codes[CODE_ORIGIN_DOMAIN]
+                out_srcvar[i] = codes[CODE_ORIGIN_VARIABLE]
+            break

@@ -7,7 +7,6 @@ from collections.abc import Callable
 from concurrent.futures import Future
 from dataclasses import dataclass
 from functools import partial
-from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -21,7 +20,7 @@ from oligotrial.endpoints.sdtm import (
     nullable_rows,
     subject_rows_of,
 )
-from oligotrial.protocol.models import CensorSource, Protocol, TimeToEventEndpoint
+from oligotrial.protocol.models import Protocol, TimeToEventEndpoint
 
 __all__ = ["Assessments", "assessment_rows", "confirmed_responders", "derive_adtte", "derive_adtte_from"]
 
@@ -316,9 +315,9 @@ def _days(dates: pl.Series, null: int) -> Ints:
 
 
 class _Records:
-    """One endpoint's records as integer columns, filled outcome by outcome: the date (``NEVER`` for
-    none), CNSR (-1 for none), the assessment behind the date (-1 for none), and codes into a small table
-    of texts (-1 for null) for EVNTDESC, CNSDTDSC, SRCDOM and SRCVAR."""
+    """One endpoint's records as integer columns: the date (``NEVER`` for none), CNSR (-1 for none), the
+    assessment behind the date (-1 for none), and codes into a small table of texts (-1 for null) for
+    EVNTDESC, CNSDTDSC, SRCDOM and SRCVAR (SRCDOM -1 with an assessment: the assessment's own)."""
 
     def __init__(self, n: int) -> None:
         from oligotrial.endpoints._kernels import NEVER
@@ -337,22 +336,6 @@ class _Records:
             self.texts.append(text)
         return self.texts.index(text)
 
-    def fill(self, where: npt.NDArray[np.bool_], adt: Ints, cnsr: int, row: Ints | int, **texts: Any) -> None:
-        """Set the records ``where``: ``texts`` are per column a text, or ``(found, text if found, text
-        otherwise)`` (texts may be None; a found text of None keeps the assessment's SRCDOM)."""
-        at = np.flatnonzero(where)
-        if not at.shape[0]:
-            return
-        self.adt[at] = adt[at]
-        self.cnsr[at] = cnsr
-        self.row[at] = row if isinstance(row, int) else row[at]
-        for column, value in texts.items():
-            if isinstance(value, tuple):
-                found, yes, no = value
-                self.text[column][at] = np.where(found[at], self.code(yes), self.code(no))
-            else:
-                self.text[column][at] = self.code(value)
-
 
 def _derive_parameter(
     endpoint: TimeToEventEndpoint,
@@ -362,107 +345,80 @@ def _derive_parameter(
     carried: list[str],
 ) -> pl.DataFrame:
     """One endpoint's records, with the ADSL variables ``carried``: the first outcome that applies, in the
-    order of :func:`derive_adtte`'s Notes, decides each subject's record (none applies: all null)."""
-    from oligotrial.endpoints._kernels import NEVER
+    order of :func:`derive_adtte`'s Notes, decides each subject's record (none applies: all null).
+
+    Notes
+    -----
+    The outcomes are tried subject by subject in one compiled pass
+    (:func:`oligotrial.endpoints._kernels.decide_outcomes`), after the one that finds each subject's
+    assessments (:func:`assessment_rows`).
+    """
+    from oligotrial.endpoints import _kernels as k
 
     listed = {e.source: e for e in endpoint.events}
     rows = assessment_rows(assessments, subjects, "progression" in listed, "death" in listed)
     n = subjects.height
-    origin = _days(subjects["STARTDT"], NEVER)
+    records = _Records(n)
     origin_dom, origin_var = ("ADRS", "ADT") if endpoint.origin == "first_response" else ("ADSL", None)
     if origin_var is None:
         origin_var = _ORIGIN_COLUMN[endpoint.origin]
-
-    found_at: dict[int, tuple[Ints, npt.NDArray[np.bool_], Ints]] = {}
-
-    def assessment(k: int) -> tuple[Ints, npt.NDArray[np.bool_], Ints]:
-        """Lookup ``k``'s row, whether there is one, and its date (``NEVER`` when none)."""
-        if k not in found_at:
-            row = np.ascontiguousarray(rows[:, k])
-            dates = assessments.date[np.maximum(row, 0)] if assessments.date.size else NEVER  # none at all
-            found_at[k] = row, row >= 0, np.where(row >= 0, dates, NEVER)
-        return found_at[k]
-
-    pd_row, has_pd, pd_day = assessment(0)
-    if "progression" not in listed:
-        has_pd = np.zeros(n, dtype=np.bool_)
-        pd_day = np.full(n, NEVER, dtype=np.int64)
-    death = _days(subjects["DTHDT"], NEVER) if "death" in listed else np.full(n, NEVER, dtype=np.int64)
-    event = np.minimum(pd_day, death)
-    has_event = event != NEVER
-    by_progression = has_pd & (pd_day == event)  # on the same day progression wins
-    by_death = has_event & ~by_progression
-    _, has_before, before_day = assessment(3)
-    last_seen = np.where(has_before, before_day, origin)
-
-    records = _Records(n)
-    open_ = np.ones(n, dtype=np.bool_)  # no outcome has applied yet
-
-    def decide(condition: npt.NDArray[np.bool_], **values: Any) -> None:
-        where = open_ & condition
-        records.fill(where, **values)
-        open_[where] = False
-
-    def at_origin(source: CensorSource) -> dict[str, Any]:
-        return {
-            "adt": origin,
-            "cnsr": source.cnsr,
-            "row": -1,
-            "CNSDTDSC": source.description,
-            "SRCDOM": origin_dom,
-            "SRCVAR": origin_var,
-        }
-
-    def at_assessment(source: CensorSource, k: int) -> dict[str, Any]:
-        """Censored at lookup ``k``'s assessment when there is one, else at the origin."""
-        row, found, day = assessment(k)
-        return {
-            "adt": np.where(found, day, origin),
-            "cnsr": source.cnsr,
-            "row": row,
-            "CNSDTDSC": source.description,
-            "SRCDOM": (found, None, origin_dom),
-            "SRCVAR": (found, "RSDTC", origin_var),
-        }
-
-    if source := endpoint.censor_source("no_baseline_assessment"):
-        decide(~subjects["_HASBL"].to_numpy(), **at_origin(source))
-    if source := endpoint.censor_source("new_anticancer_therapy"):
-        nat = _days(subjects["NATSDT"], NEVER)
-        starts = (nat != NEVER) & (nat >= origin)
-        decide(starts & (~has_event | (nat < event)), **at_assessment(source, 2))
-    if source := endpoint.censor_source("missed_assessments"):
-        assert source.count is not None
-        limit, window = _period_settings(last_seen, subjects, protocol)
-        gap = np.where(has_event, event - last_seen, 0)
-        decide(has_event & (gap > source.count * limit + window), **at_assessment(source, 3))
-    if source := endpoint.censor_source("death_before_first_assessment"):
-        decide(by_death & ~has_before, **at_origin(source))
-    descriptions = {kind: e.description for kind, e in listed.items()}
-    decide(
-        has_event,
-        adt=event,
-        cnsr=0,
-        row=np.where(by_progression, pd_row, -1),
-        EVNTDESC=(by_progression, descriptions.get("progression"), descriptions.get("death")),
-        SRCDOM=(by_progression, None, "DM"),
-        SRCVAR=(by_progression, "RSDTC", "DTHDTC"),
+    codes = np.full(9, -1, dtype=np.int64)
+    codes[k.CODE_ORIGIN_DOMAIN] = records.code(origin_dom)
+    codes[k.CODE_ORIGIN_VARIABLE] = records.code(origin_var)
+    codes[k.CODE_ASSESSMENT_VARIABLE] = records.code("RSDTC")
+    codes[k.CODE_PROGRESSION] = records.code(
+        listed["progression"].description if "progression" in listed else None
     )
-    if source := endpoint.censor_source("last_known_alive"):
-        alive = _days(subjects["LSTALVDT"], NEVER)
-        decide(
-            np.ones(n, dtype=np.bool_),
-            adt=np.where(alive != NEVER, np.maximum(alive, origin), origin),
-            cnsr=source.cnsr,
-            row=-1,
-            CNSDTDSC=source.description,
-            SRCDOM="ADSL",
-            SRCVAR="LSTALVDT",
-        )
-    if source := endpoint.censor_source("last_adequate_assessment"):
-        decide(rows[:, 1] >= 0, **at_assessment(source, 1))
-    if source := endpoint.censor_source("origin"):
-        decide(np.ones(n, dtype=np.bool_), **at_origin(source))
+    codes[k.CODE_DEATH] = records.code(listed["death"].description if "death" in listed else None)
+    codes[k.CODE_DEATH_DOMAIN] = records.code("DM")
+    codes[k.CODE_DEATH_VARIABLE] = records.code("DTHDTC")
+    codes[k.CODE_ALIVE_DOMAIN] = records.code("ADSL")
+    codes[k.CODE_ALIVE_VARIABLE] = records.code("LSTALVDT")
+    steps: list[tuple[int, int, int]] = []  # (kind, CNSR, CNSDTDSC code) in the order they are tried
+    for kind, name in (
+        (k.NO_BASELINE, "no_baseline_assessment"),
+        (k.NEW_THERAPY, "new_anticancer_therapy"),
+        (k.MISSED, "missed_assessments"),
+        (k.DEATH_BEFORE_FIRST, "death_before_first_assessment"),
+        (k.EVENT, None),
+        (k.LAST_KNOWN_ALIVE, "last_known_alive"),
+        (k.LAST_ADEQUATE, "last_adequate_assessment"),
+        (k.ORIGIN, "origin"),
+    ):
+        source = endpoint.censor_source(name) if name is not None else None
+        if name is None or source is not None:
+            steps.append(
+                (kind, source.cnsr if source else 0, records.code(source.description if source else None))
+            )
+    kinds = [step[0] for step in steps]
+    missed = endpoint.censor_source("missed_assessments")
+    periods = protocol.assessments.periods
+    none = np.full(n, k.NEVER, dtype=np.int64)
+    k.decide_outcomes(
+        np.array(kinds, dtype=np.int64),
+        np.array([step[1] for step in steps], dtype=np.int64),
+        np.array([step[2] for step in steps], dtype=np.int64),
+        codes,
+        missed.count if missed is not None and missed.count is not None else 0,
+        np.ascontiguousarray(rows),
+        assessments.date if assessments.date.size else np.zeros(1, dtype=np.int64),
+        _days(subjects["STARTDT"], k.NEVER),
+        _days(subjects["DTHDT"], k.NEVER) if "death" in listed else none,
+        _days(subjects["NATSDT"], k.NEVER) if k.NEW_THERAPY in kinds else none,
+        _days(subjects["LSTALVDT"], k.NEVER) if k.LAST_KNOWN_ALIVE in kinds else none,
+        subjects["_HASBL"].to_numpy() if k.NO_BASELINE in kinds else np.ones(n, dtype=np.bool_),
+        _period_ends_of(subjects, len(periods)) if k.MISSED in kinds else np.zeros((n, 0), dtype=np.int64),
+        np.array([p.interval_days for p in periods], dtype=np.int64),
+        np.array([p.window_days for p in periods], dtype=np.int64),
+        "progression" in listed,
+        records.adt,
+        records.cnsr,
+        records.row,
+        records.text["EVNTDESC"],
+        records.text["CNSDTDSC"],
+        records.text["SRCDOM"],
+        records.text["SRCVAR"],
+    )
     return _as_frame(endpoint, subjects, assessments, records, carried)
 
 
@@ -539,20 +495,12 @@ def _period_ends(first_dose: pl.Series, protocol: Protocol) -> list[pl.Series]:
     ]
 
 
-def _period_settings(day: Ints, subjects: pl.DataFrame, protocol: Protocol) -> tuple[Ints, Ints]:
-    """Per subject, the interval and the window of the assessment period in force on ``day``: the first
-    period of ``assessments.periods`` whose end (``_PERIODENDk``, :func:`_period_ends`; none without a
-    first dose) is on or after it, else the last period."""
+def _period_ends_of(subjects: pl.DataFrame, periods: int) -> Ints:
+    """``(subjects, periods)``: the last day of each assessment period (``_PERIODENDk``, :func:`_period_ends`)
+    in days since 1970, ``NEVER`` where there is none (no first dose)."""
     from oligotrial.endpoints._kernels import NEVER
 
-    periods = protocol.assessments.periods
-    chosen = np.full(day.shape[0], len(periods) - 1, dtype=np.int64)
-    undecided = np.ones(day.shape[0], dtype=np.bool_)
-    for k in range(len(periods)):
-        end = _days(subjects[f"_PERIODEND{k}"], NEVER)
-        within = undecided & (end != NEVER) & (day <= end)
-        chosen[within] = k
-        undecided &= ~within
-    interval = np.array([p.interval_days for p in periods], dtype=np.int64)
-    window = np.array([p.window_days for p in periods], dtype=np.int64)
-    return interval[chosen], window[chosen]
+    ends = np.empty((subjects.height, periods), dtype=np.int64)
+    for k in range(periods):
+        ends[:, k] = _days(subjects[f"_PERIODEND{k}"], NEVER)
+    return ends
