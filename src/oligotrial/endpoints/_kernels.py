@@ -2,8 +2,9 @@
 
 Imported on first use: loading the compiled cache (or compiling) costs a fraction of a second that a caller
 who never derives ADaM should not pay. The typed entry points are
-:func:`oligotrial.endpoints.adtte.assessment_rows` (the rules are documented in
-:func:`oligotrial.endpoints.adtte.derive_adtte`), :func:`extremes_at` (per-subject first and last values),
+:func:`oligotrial.endpoints.adtte.assessment_rows` and ``adtte._derive_parameter`` (:func:`decide_outcomes`;
+the rules are documented in :func:`oligotrial.endpoints.adtte.derive_adtte`), :func:`extremes_at` (per-subject
+first and last values),
 ``oligotrial.endpoints.adrs._matches`` (:func:`match_runs`) and ``adrs._record_order`` (:func:`merge_by_rank`).
 """
 
