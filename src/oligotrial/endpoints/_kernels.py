@@ -275,9 +275,16 @@ def scan_assessments(
 
 #: The outcomes of an ADTTE record, in the order :func:`decide_outcomes` tries them (``derive_adtte``'s
 #: Notes): a step of that kind is tried only when the endpoint lists it (the event always).
-NO_BASELINE, NEW_THERAPY, MISSED, DEATH_BEFORE_FIRST, EVENT, LAST_KNOWN_ALIVE, LAST_ADEQUATE, ORIGIN = range(
-    8
-)
+(
+    NO_BASELINE,
+    NEW_THERAPY,
+    MISSED,
+    DEATH_BEFORE_FIRST,
+    EVENT,
+    LAST_KNOWN_ALIVE,
+    LAST_ADEQUATE,
+    ORIGIN,
+) = range(8)
 #: Places in the ``codes`` argument of :func:`decide_outcomes`: texts of the endpoint's small table.
 (
     CODE_ORIGIN_DOMAIN,

@@ -304,8 +304,7 @@ def _records(
     converts them.
     """
     index = np.uint32 if order.shape[0] < 1 << 32 else np.uint64  # cast by numpy: polars' cast checks
-    subject_rows = pl.Series(subject[order].astype(index))
-    keys = adsl.select(_KEYS).gather(subject_rows)
+    keys = adsl.select(_KEYS).gather(pl.Series(subject[order].astype(index)))
     params = pl.Series(parameter[order].astype(index))
     day = pl.Series(np.concatenate(days)[order], dtype=pl.Int64)
     ordered_source = source[order]

@@ -375,6 +375,7 @@ def _derive_parameter(
     codes[k.CODE_ALIVE_DOMAIN] = records.code("ADSL")
     codes[k.CODE_ALIVE_VARIABLE] = records.code("LSTALVDT")
     steps: list[tuple[int, int, int]] = []  # (kind, CNSR, CNSDTDSC code) in the order they are tried
+    missed_count = 0
     for kind, name in (
         (k.NO_BASELINE, "no_baseline_assessment"),
         (k.NEW_THERAPY, "new_anticancer_therapy"),
@@ -386,12 +387,12 @@ def _derive_parameter(
         (k.ORIGIN, "origin"),
     ):
         source = endpoint.censor_source(name) if name is not None else None
-        if name is None or source is not None:
-            steps.append(
-                (kind, source.cnsr if source else 0, records.code(source.description if source else None))
-            )
+        if source is not None:
+            steps.append((kind, source.cnsr, records.code(source.description)))
+            missed_count = source.count or missed_count
+        elif name is None:  # the event: its CNSR and descriptions are the kernel's own
+            steps.append((kind, 0, -1))
     kinds = [step[0] for step in steps]
-    missed = endpoint.censor_source("missed_assessments")
     periods = protocol.assessments.periods
     none = np.full(n, k.NEVER, dtype=np.int64)
     k.decide_outcomes(
@@ -399,7 +400,7 @@ def _derive_parameter(
         np.array([step[1] for step in steps], dtype=np.int64),
         np.array([step[2] for step in steps], dtype=np.int64),
         codes,
-        missed.count if missed is not None and missed.count is not None else 0,
+        missed_count,
         np.ascontiguousarray(rows),
         assessments.date if assessments.date.size else np.zeros(1, dtype=np.int64),
         _days(subjects["STARTDT"], k.NEVER),
