@@ -179,8 +179,9 @@ def test_actor_in_passes_an_actor_through_and_refuses_a_forged_token(world):
 
     actor = world.actor("monitor.cn01")
     with read_transaction(world.edc) as session:
-        assert actor_in(session, actor) == (actor, None)
-        checked, read = actor_in(session, BearerToken(world.tokens["monitor.cn01"], "http:127.0.0.1"))
+        connection = session.connection()
+        assert actor_in(connection, actor) == (actor, None)
+        checked, read = actor_in(connection, BearerToken(world.tokens["monitor.cn01"], "http:127.0.0.1"))
         assert read is None
         assert (checked.username, checked.source, checked.assignments) == (
             "monitor.cn01",
@@ -188,7 +189,7 @@ def test_actor_in_passes_an_actor_through_and_refuses_a_forged_token(world):
             actor.assignments,
         )
         with pytest.raises(AuthenticationError) as refused:
-            actor_in(session, BearerToken("forged", "http:127.0.0.1"))
+            actor_in(connection, BearerToken("forged", "http:127.0.0.1"))
     assert [p.code for p in refused.value.problems] == ["AUTH-002"]
 
 

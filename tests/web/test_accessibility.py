@@ -122,7 +122,7 @@ def test_every_page_type_is_accessible_on_a_tablet(browser, live_server, artifac
     code, form_id = _seed(live_server)
     context = browser.new_context(viewport=TABLET)
     page = context.new_page()
-    page.set_default_timeout(15000)
+    page.set_default_timeout(60000)  # 15 s was once too short for a form submit on a loaded 2-core machine
     expected_lang = "zh-Hans" if language == "zh_Hans" else "en"
     found: dict[str, list[str]] = {}
     user: str | None = "-"

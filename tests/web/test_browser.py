@@ -136,7 +136,7 @@ def _lesions(day: date, liver: str, lung: str) -> dict[str, str]:
 def test_walk_through(browser, live_server, artifacts, language):
     context = browser.new_context(viewport={"width": 1024, "height": 1366})  # a tablet
     page = context.new_page()
-    page.set_default_timeout(15000)
+    page.set_default_timeout(60000)  # 15 s was once too short for a form submit on a loaded 2-core machine
     w = Walk(page, live_server.url, language, artifacts)
     today = datetime.now(UTC).date()  # when the test runs: the server takes its today per request
     d0 = today - timedelta(days=90)

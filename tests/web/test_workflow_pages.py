@@ -323,7 +323,7 @@ def test_walk_through_the_pages_after_induction(browser, live_server, artifacts,
     code = _on_study(live_server)
     context = browser.new_context(viewport={"width": 1024, "height": 1366})  # a tablet
     page = context.new_page()
-    page.set_default_timeout(15000)
+    page.set_default_timeout(60000)  # 15 s was once too short for a form submit on a loaded 2-core machine
     w = Walk(page, live_server.url, language, artifacts)
     w.login(COORDINATOR)
     w.go(f"/subjects/{code}")

@@ -26,6 +26,7 @@ from sqlalchemy.orm import Session
 from oligotrial.errors import AuthenticationError, InputError, Problem
 from oligotrial.services._context import Actor, Edc, Role, read_transaction, write_audit, write_transaction
 from oligotrial.services.views import TokenIssued
+from oligotrial.store.prepared import Prepared
 from oligotrial.store.tables import RoleAssignment, Site, Token, User
 
 __all__ = [
@@ -236,7 +237,7 @@ class BearerToken:
 def actor_in(
     connection: Connection,
     who: Actor | BearerToken,
-    read_with: Select[Any] | None = None,
+    read_with: Prepared[Select[Any]] | None = None,
     parameters: Mapping[str, Any] | None = None,
 ) -> tuple[Actor, tuple[Any, ...] | None]:
     """``who`` itself when it is an actor already, else the actor its bearer token belongs to; and the use
@@ -250,16 +251,16 @@ def actor_in(
     the transaction, before any other statement or input check, so that a bad token is answered 401 whatever
     else is wrong with the request.
 
-    ``read_with`` is a :func:`token_check` statement that selects the use case's first read after the
-    token check's columns and outer-joins what it reads (``token_check(Subject.id, Site.code)`` with
-    ``outerjoin(Subject, Subject.code == bindparam("code"))`` ...), ``parameters`` its values. The token
-    check and the read then cost one database round trip instead of two: on the busiest use cases (form
-    saves and reads), and inside a write use case's transaction, where every round trip lengthens the wait
-    of the process's other writers. The read comes back as one row of those columns (``None`` in each
-    where nothing was found), whatever the user's number of role assignments. It runs on ``connection``
-    (the use case's), without the ORM, which cost about a third of a small read's processor time: select
-    columns, not mapped classes, which would come back as their columns. When ``who`` is an actor
-    already, nothing is read and the read is ``None``: the caller reads on its own.
+    ``read_with`` is a :func:`token_check` statement, prepared (:class:`~oligotrial.store.prepared.Prepared`),
+    that selects the use case's first read after the token check's columns and outer-joins what it reads
+    (``token_check(Subject.id, Site.code)`` with ``outerjoin(Subject, Subject.code == bindparam("code"))``
+    ...), ``parameters`` its values. The token check and the read then cost one database round trip instead
+    of two: on the busiest use cases (form saves and reads), and inside a write use case's transaction, where
+    every round trip lengthens the wait of the process's other writers. The read comes back as one row of
+    those columns (``None`` in each where nothing was found), whatever the user's number of role assignments.
+    It runs on ``connection`` (the use case's), without the ORM, which cost about a third of a small read's
+    processor time: select columns, not mapped classes, which would come back as their columns. When ``who``
+    is an actor already, nothing is read and the read is ``None``: the caller reads on its own.
 
     Raises
     ------
@@ -270,7 +271,7 @@ def actor_in(
         return who, None
     if read_with is None:
         return _actor_for_token(connection, who.token, who.source), None
-    rows = connection.execute(read_with, {**(parameters or {}), "token_hash": hash_token(who.token)}).all()
+    rows = read_with.all(connection, {**(parameters or {}), "token_hash": hash_token(who.token)})
     actor = _actor_of(rows, who.source)
     return actor, tuple(rows[0][_TOKEN_COLUMN_COUNT:])
 
@@ -288,7 +289,7 @@ def token_check(*also: Any) -> Select[Any]:
 
 
 def _actor_for_token(connection: Connection, token: str, source: str) -> Actor:
-    rows = connection.execute(_TOKEN_ACTOR, {"token_hash": hash_token(token)}).all()
+    rows = _TOKEN_ACTOR.all(connection, {"token_hash": hash_token(token)})
     return _actor_of(rows, source)
 
 
@@ -320,7 +321,7 @@ _TOKEN_COLUMNS = (
     RoleAssignment.site_id,
 )
 _TOKEN_COLUMN_COUNT = len(_TOKEN_COLUMNS)
-_TOKEN_ACTOR = token_check()
+_TOKEN_ACTOR = Prepared(token_check())
 
 
 def logout(edc: Edc, token: str, actor: Actor) -> None:

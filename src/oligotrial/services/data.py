@@ -35,6 +35,7 @@ from oligotrial.services.admin import get_site_id
 from oligotrial.services.auth import BearerToken, actor_in, token_check
 from oligotrial.services.views import FormVersionView, FormView, SubjectView
 from oligotrial.store.audit import canonical_json
+from oligotrial.store.prepared import Prepared
 from oligotrial.store.tables import DataQuery, Event, Form, FormVersion, QueryMessage, Site, Subject, User
 
 __all__ = [
@@ -122,7 +123,7 @@ def _subject_key(
     is no such subject) when the token check read it already, else read here; as columns, without the ORM."""
     sites = readable_sites(actor)
     if found is None:
-        found = session.connection().execute(_SUBJECT_KEY_BY_CODE, {"code": code}).first()
+        found = _SUBJECT_KEY_BY_CODE.first(session.connection(), {"code": code})
     subject_id, site_id, site_code = found or (None, None, None)
     if subject_id is None or (sites is not None and site_id not in sites):
         raise _not_found("subject", "subject", code)
@@ -140,17 +141,18 @@ def lock_subject_for_entry(session: Session, actor: Actor, code: str) -> tuple[S
 
 
 # Statements of the busiest use cases (form save and read), built once: values are bound at execution, so
-# each execution skips building the statement again (the compiled form is cached by SQLAlchemy either way).
+# each execution skips building the statement again; those run without the ORM are prepared
+# (:mod:`oligotrial.store.prepared`: compiled once, run on the driver's cursor).
 _SUBJECT_BY_CODE = (
     select(Subject, Site.code).join(Site, Site.id == Subject.site_id).where(Subject.code == bindparam("code"))
 )
 _SUBJECT_KEY_COLUMNS = (Subject.id, Subject.site_id, Site.code)
-_SUBJECT_KEY_BY_CODE = (
+_SUBJECT_KEY_BY_CODE = Prepared(
     select(*_SUBJECT_KEY_COLUMNS)
     .join(Site, Site.id == Subject.site_id)
     .where(Subject.code == bindparam("code"))
 )
-_SUBJECT_WITH_TOKEN_CHECK = (
+_SUBJECT_WITH_TOKEN_CHECK = Prepared(
     token_check(*_SUBJECT_KEY_COLUMNS)
     .outerjoin(Subject, Subject.code == bindparam("code"))
     .outerjoin(Site, Site.id == Subject.site_id)
@@ -410,9 +412,11 @@ def _form_view_of(row: Sequence[Any]) -> FormView:
     )
 
 
-_FORM_BY_ID = _form_rows().where(Form.id == bindparam("form_id"))
-_FORM_WITH_TOKEN_CHECK = _joined_for_form_view(
-    token_check(*_FORM_VIEW_COLUMNS).outerjoin(Form, Form.id == bindparam("form_id")), isouter=True
+_FORM_BY_ID = Prepared(_form_rows().where(Form.id == bindparam("form_id")))
+_FORM_WITH_TOKEN_CHECK = Prepared(
+    _joined_for_form_view(
+        token_check(*_FORM_VIEW_COLUMNS).outerjoin(Form, Form.id == bindparam("form_id")), isouter=True
+    )
 )
 """A request's token check and the form it names, in one round trip (:func:`~oligotrial.services.auth.actor_in`)."""
 _EVENT_OF_SUBJECT = select(Event).where(
@@ -431,7 +435,8 @@ _FORM_AND_EVENT_FOR_UPDATE = (
 
 
 def _view_of(session: Session, form_id: int) -> FormView:
-    return _form_view_of(session.execute(_FORM_BY_ID, {"form_id": form_id}).one())  # after the ORM's flush
+    # through the session: after the ORM's flush
+    return _form_view_of(session.execute(_FORM_BY_ID.statement, {"form_id": form_id}).one())
 
 
 def write_form_version(
@@ -597,18 +602,22 @@ def write_form_version(
 
 
 _FORMS = cast(Table, Form.__table__)
-_UPDATE_FORM = (
+_UPDATE_FORM_STATEMENT = (
     update(_FORMS)
     .where(_FORMS.c.id == bindparam("form_id"))
     .values({c: bindparam(c) for c in ("version", "item_values", "status", "updated_at", "content_hash")})
 )
-_INSERT_FORM_VERSION = insert(cast(Table, FormVersion.__table__)).values(
+_INSERT_FORM_VERSION_STATEMENT = insert(cast(Table, FormVersion.__table__)).values(
     {
         c: bindparam(c)
         for c in ("form_id", "version", "item_values", "content_hash", "saved_by", "saved_at", "reason")
     }
 )
-_UPDATE_FORM_WITH_VERSION = _INSERT_FORM_VERSION.add_cte(_UPDATE_FORM.cte("changed_form"))
+_UPDATE_FORM = Prepared(_UPDATE_FORM_STATEMENT)
+_INSERT_FORM_VERSION = Prepared(_INSERT_FORM_VERSION_STATEMENT)
+_UPDATE_FORM_WITH_VERSION = Prepared(
+    _INSERT_FORM_VERSION_STATEMENT.add_cte(_UPDATE_FORM_STATEMENT.cte("changed_form"))
+)
 """The form's update and its version's insert as one statement (a data-modifying ``WITH``, PostgreSQL)."""
 
 
@@ -622,10 +631,10 @@ def _store_change(connection: Connection, parameters: Mapping[str, Any]) -> None
     data-modifying ``WITH``; its statements run in process, so two cost no round trip.
     """
     if connection.dialect.name == "postgresql":
-        connection.execute(_UPDATE_FORM_WITH_VERSION, parameters)
+        _UPDATE_FORM_WITH_VERSION.run(connection, parameters)
     else:
-        connection.execute(_UPDATE_FORM, parameters)
-        connection.execute(_INSERT_FORM_VERSION, parameters)
+        _UPDATE_FORM.run(connection, parameters)
+        _INSERT_FORM_VERSION.run(connection, parameters)
 
 
 def save_form(
@@ -822,7 +831,7 @@ def get_form(edc: Edc, actor: Actor | BearerToken, form_id: int) -> FormView:
         actor, row = actor_in(connection, actor, _FORM_WITH_TOKEN_CHECK, {"form_id": form_id})
         sites = readable_sites(actor)
         if row is None:
-            row = connection.execute(_FORM_BY_ID, {"form_id": form_id}).first()
+            row = _FORM_BY_ID.first(connection, {"form_id": form_id})
         if row is None or row[0] is None or (sites is not None and row[-1] not in sites):
             raise _not_found("form", "form_id", form_id)
         return _form_view_of(row)

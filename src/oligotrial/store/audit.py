@@ -32,6 +32,7 @@ from sqlalchemy import Connection, Table, bindparam, insert, select, text, updat
 from sqlalchemy.orm import Session
 
 from oligotrial.errors import Problem
+from oligotrial.store.prepared import Prepared
 from oligotrial.store.tables import GENESIS_HASH, AuditChainHead, AuditEntry
 
 __all__ = [
@@ -127,7 +128,7 @@ def chain_entries(connection: Connection, entries: Sequence[dict[str, Any]]) -> 
     """
     if not entries:
         return
-    head_seq, head_hash = connection.execute(_HEAD_FOR_UPDATE).one()
+    head_seq, head_hash = _HEAD_FOR_UPDATE.one(connection)
     at = datetime.now(UTC)
     stamp = _iso(at)  # the time as hashed (and as PostgreSQL reads it from the JSON below)
     rows = []
@@ -139,20 +140,25 @@ def chain_entries(connection: Connection, entries: Sequence[dict[str, Any]]) -> 
     moved = {"new_seq": head_seq, "new_hash": head_hash}
     if connection.dialect.name == "postgresql":
         entries_json = json.dumps([{**row, "at": stamp} for row in rows], ensure_ascii=False)
-        connection.execute(_INSERT_ENTRIES_AND_MOVE_HEAD, {"entries": entries_json, **moved})
+        _INSERT_ENTRIES_AND_MOVE_HEAD.run(connection, {"entries": entries_json, **moved})
     else:
-        connection.execute(_INSERT_ENTRY, rows)
-        connection.execute(_MOVE_HEAD, moved)
+        _INSERT_ENTRY.run(connection, rows)
+        _MOVE_HEAD.run(connection, moved)
 
 
 _HEAD = cast(Table, AuditChainHead.__table__)
-_HEAD_FOR_UPDATE = select(_HEAD.c.seq, _HEAD.c.hash).where(_HEAD.c.id == 1).with_for_update()
-_INSERT_ENTRY = insert(cast(Table, AuditEntry.__table__))
-_MOVE_HEAD = update(_HEAD).where(_HEAD.c.id == 1).values(seq=bindparam("new_seq"), hash=bindparam("new_hash"))
-_INSERT_ENTRIES_AND_MOVE_HEAD = text(
-    "WITH entries AS (INSERT INTO audit_log "
-    "SELECT * FROM json_populate_recordset(CAST(NULL AS audit_log), CAST(:entries AS json))) "
-    "UPDATE audit_chain_head SET seq = :new_seq, hash = :new_hash WHERE id = 1"
+_HEAD_FOR_UPDATE = Prepared(select(_HEAD.c.seq, _HEAD.c.hash).where(_HEAD.c.id == 1).with_for_update())
+_ENTRIES = cast(Table, AuditEntry.__table__)
+_INSERT_ENTRY = Prepared(insert(_ENTRIES).values({c.key: bindparam(c.key) for c in _ENTRIES.columns}))
+_MOVE_HEAD = Prepared(
+    update(_HEAD).where(_HEAD.c.id == 1).values(seq=bindparam("new_seq"), hash=bindparam("new_hash"))
+)
+_INSERT_ENTRIES_AND_MOVE_HEAD = Prepared(
+    text(
+        "WITH entries AS (INSERT INTO audit_log "
+        "SELECT * FROM json_populate_recordset(CAST(NULL AS audit_log), CAST(:entries AS json))) "
+        "UPDATE audit_chain_head SET seq = :new_seq, hash = :new_hash WHERE id = 1"
+    )
 )
 """PostgreSQL: the entries (one JSON array of rows, whatever their number: one statement text, compiled once)
 inserted and the head moved in one statement."""

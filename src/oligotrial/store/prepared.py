@@ -1,0 +1,185 @@
+"""Statements of the busiest use cases, compiled once per database dialect and run on the driver's cursor.
+
+SQLAlchemy's ``Connection.execute`` spends about a hundred microseconds of Python on each statement before and
+after the driver's own work (the compiled cache's key, an execution context, the result's metadata, event
+dispatch), several times what the driver and an indexed lookup cost. A form save and its read run about ten
+statements, so that overhead was about a fifth of the server's processor time under load (issue 6). A
+:class:`Prepared` statement is the same SQLAlchemy Core statement, compiled by SQLAlchemy for the connection's
+dialect the first time it runs there; each execution then converts the parameters and the result columns with
+the types' own processors (the same conversions ``Connection.execute`` applies) and runs the SQL on the
+cursor of the connection's driver connection, inside the connection's transaction. Driver errors come out as
+SQLAlchemy's (``IntegrityError``, ``OperationalError`` ...), a lost connection invalidated, as from
+``Connection.execute``. When listeners of cursor executions are registered on the engine (SQL tracing,
+telemetry), the statement goes through ``Connection.execute`` instead, so that they see it as usual.
+
+What it does not do, and refuses at compilation rather than get wrong: Python-side column defaults
+(``default=``/``onupdate=`` that SQLAlchemy would fill in), expanding ``IN`` parameters and escaped
+parameter names. Its statements are module constants; ad-hoc statements go through ``Connection.execute``.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, Generic, TypeVar, cast
+
+from sqlalchemy import Connection
+from sqlalchemy.engine import Dialect
+from sqlalchemy.exc import DBAPIError, MultipleResultsFound, NoResultFound
+from sqlalchemy.sql.base import Executable
+from sqlalchemy.sql.compiler import SQLCompiler
+from sqlalchemy.sql.elements import ClauseElement
+from sqlalchemy.sql.selectable import Select
+
+__all__ = ["Prepared"]
+
+Processor = Callable[[Any], Any] | None
+Statement = TypeVar("Statement", bound=Executable)
+
+
+@dataclass(frozen=True)
+class _Compiled:
+    """A statement as one dialect runs it."""
+
+    sql: str
+    names: tuple[str, ...]  # the bound parameters, in the driver's order when its style is positional
+    values: Mapping[str, Any]  # values bound in the statement itself (``where(id == 1)``)
+    bind: tuple[Processor, ...]  # per name
+    result: tuple[Processor, ...] | None  # per selected column; ``None`` when no column needs one
+    positional: bool
+
+
+class Prepared(Generic[Statement]):
+    """A Core statement run on the driver's cursor with the conversions SQLAlchemy would apply (see the
+    module); compiled on first use per dialect."""
+
+    def __init__(self, statement: Statement) -> None:
+        self.statement = statement
+        self._compiled: dict[str, _Compiled] = {}
+        self._lock = threading.Lock()
+
+    def all(
+        self, connection: Connection, parameters: Mapping[str, Any] | None = None
+    ) -> list[tuple[Any, ...]]:
+        """The statement's rows, each a tuple of its selected columns."""
+        if _is_traced(connection):
+            return [tuple(row) for row in connection.execute(self.statement, parameters)]
+        compiled = self._for(connection.dialect)
+        cursor = self._execute(connection, compiled, parameters or {})
+        try:
+            rows = cursor.fetchall()
+        finally:
+            cursor.close()
+        result = compiled.result
+        if result is None:
+            return [tuple(row) for row in rows]
+        return [tuple(v if p is None else p(v) for p, v in zip(result, row, strict=True)) for row in rows]
+
+    def first(
+        self, connection: Connection, parameters: Mapping[str, Any] | None = None
+    ) -> tuple[Any, ...] | None:
+        """The statement's first row, or ``None`` when it has none."""
+        rows = self.all(connection, parameters)
+        return rows[0] if rows else None
+
+    def one(self, connection: Connection, parameters: Mapping[str, Any] | None = None) -> tuple[Any, ...]:
+        """The statement's only row (else SQLAlchemy's ``NoResultFound`` or ``MultipleResultsFound``)."""
+        rows = self.all(connection, parameters)
+        if len(rows) != 1:
+            if rows:
+                raise MultipleResultsFound("Multiple rows were found when exactly one was required")
+            raise NoResultFound("No row was found when one was required")
+        return rows[0]
+
+    def run(
+        self, connection: Connection, parameters: Mapping[str, Any] | Sequence[Mapping[str, Any]]
+    ) -> None:
+        """Run a statement that returns no rows; a sequence of parameter sets runs it once per set (the
+        driver's ``executemany``)."""
+        many = not isinstance(parameters, Mapping)
+        if _is_traced(connection):
+            connection.execute(self.statement, cast(Any, parameters))
+            return
+        compiled = self._for(connection.dialect)
+        cursor = self._execute(connection, compiled, parameters, many=many)
+        cursor.close()
+
+    def _for(self, dialect: Dialect) -> _Compiled:
+        compiled = self._compiled.get(dialect.name)
+        if compiled is None:
+            with self._lock:
+                compiled = self._compiled.get(dialect.name) or _compile(self.statement, dialect)
+                self._compiled[dialect.name] = compiled
+        return compiled
+
+    def _execute(
+        self, connection: Connection, compiled: _Compiled, parameters: Any, *, many: bool = False
+    ) -> Any:
+        if not connection.in_transaction():
+            connection.begin()  # as Connection.execute would (its autobegin)
+        driver_connection = connection.connection.dbapi_connection
+        assert driver_connection is not None  # an open connection has one
+        arguments = (
+            [_arguments(compiled, p) for p in parameters] if many else _arguments(compiled, parameters)
+        )
+        cursor = driver_connection.cursor()
+        dialect = connection.dialect
+        try:
+            if many:
+                cursor.executemany(compiled.sql, arguments)
+            else:
+                cursor.execute(compiled.sql, arguments)
+        except dialect.loaded_dbapi.Error as error:
+            cursor.close()
+            is_disconnect = dialect.is_disconnect(error, driver_connection, cursor)
+            if is_disconnect:
+                connection.invalidate(error)
+            raise DBAPIError.instance(
+                compiled.sql,
+                arguments,
+                error,
+                dialect.loaded_dbapi.Error,
+                connection_invalidated=is_disconnect,
+                dialect=dialect,
+                ismulti=many,
+            ) from error
+        return cursor
+
+
+def _is_traced(connection: Connection) -> bool:
+    """Whether listeners of the connection's statements are registered (SQL tracing, telemetry): those see
+    every statement through ``Connection.execute``, as registered."""
+    dispatch = connection.dispatch
+    return bool(dispatch.before_cursor_execute or dispatch.after_cursor_execute)
+
+
+def _arguments(compiled: _Compiled, parameters: Mapping[str, Any]) -> Any:
+    """The driver's arguments: a list in the statement's order (positional styles) or a mapping."""
+    values = compiled.values
+    converted = []
+    for name, processor in zip(compiled.names, compiled.bind, strict=True):
+        value = parameters[name] if name in parameters else values[name]
+        converted.append(value if processor is None else processor(value))
+    if compiled.positional:
+        return converted
+    return dict(zip(compiled.names, converted, strict=True))
+
+
+def _compile(statement: Executable, dialect: Dialect) -> _Compiled:
+    compiled = cast(ClauseElement, statement).compile(dialect=dialect)
+    assert isinstance(compiled, SQLCompiler)
+    if compiled.insert_prefetch or compiled.update_prefetch:
+        raise ValueError(f"a statement with Python-side column defaults cannot be prepared: {compiled}")
+    if compiled.escaped_bind_names or any(b.expanding or b.literal_execute for b in compiled.binds.values()):
+        raise ValueError(f"a statement with expanding or escaped parameters cannot be prepared: {compiled}")
+    by_name = {name: bind for bind, name in compiled.bind_names.items()}  # as named in the SQL
+    # the driver's order (``?`` placeholders), else any: the driver takes a mapping
+    names = tuple(compiled.positiontup or ()) if dialect.positional else tuple(by_name)
+    values = {name: b.effective_value for name, b in by_name.items() if not b.required}
+    bind = tuple(by_name[name].type.dialect_impl(dialect).bind_processor(dialect) for name in names)
+    columns = statement.selected_columns if isinstance(statement, Select) else ()
+    result = tuple(c.type.dialect_impl(dialect).result_processor(dialect, None) for c in columns)
+    return _Compiled(
+        compiled.string, names, values, bind, result if any(result) else None, dialect.positional
+    )

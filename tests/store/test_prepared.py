@@ -1,0 +1,180 @@
+"""Prepared statements (``store.prepared``): the same rows, values and errors as ``Connection.execute``, on
+SQLite and PostgreSQL, without going through it (unless statement listeners are registered)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import pytest
+from sqlalchemy import bindparam, event, insert, select
+from sqlalchemy.exc import IntegrityError, NoResultFound
+
+from oligotrial.services import Actor, Role, data
+from oligotrial.services import admin as admin_services
+from oligotrial.services.audit_trail import verify_audit
+from oligotrial.services.auth import _TOKEN_ACTOR, authenticate, hash_token, login
+from oligotrial.store import audit
+from oligotrial.store.prepared import Prepared
+from oligotrial.store.tables import Site, Subject
+
+PASSWORD = "prepared statements pass phrase"
+
+
+@pytest.fixture
+def saved(edc):
+    """A site, a coordinator's token and a subject with one form saved twice (two versions)."""
+    system = Actor.system("test")
+    admin_services.create_site(edc, system, "P01", "Prepared site")
+    admin_services.create_user(
+        edc, system, "coordinator.p01", PASSWORD, "Coordinator", roles=[(Role.RESEARCH_COORDINATOR, "P01")]
+    )
+    token = login(edc, "coordinator.p01", PASSWORD, "test").access_token
+    actor = authenticate(edc, token, "test")
+    code = data.create_subject(edc, actor, "P01").code
+    first = data.save_form(edc, actor, code, "V1", "VITALS", {"WEIGHT": 61.5, "NOTE": "中心 ü", "OK": True})
+    form = data.save_form(
+        edc, actor, code, "V1", "VITALS", {"WEIGHT": 62}, base_version=first.version, reason="corrected"
+    )
+    return {"token_hash": hash_token(token), "form_id": form.id, "code": code}
+
+
+def _executed(connection, prepared, parameters):
+    return [tuple(row) for row in connection.execute(prepared.statement, parameters)]
+
+
+@pytest.mark.parametrize(
+    "prepared",
+    [
+        _TOKEN_ACTOR,
+        data._SUBJECT_WITH_TOKEN_CHECK,
+        data._SUBJECT_KEY_BY_CODE,
+        data._FORM_WITH_TOKEN_CHECK,
+        data._FORM_BY_ID,
+        audit._HEAD_FOR_UPDATE,
+    ],
+    ids=["token", "subject-with-token", "subject", "form-with-token", "form", "audit-head"],
+)
+def test_rows_and_their_values_are_those_of_connection_execute(edc, saved, prepared):
+    """Every column converted as SQLAlchemy converts it: aware UTC times, JSON documents, booleans, dates."""
+    with edc.engine.connect() as connection:
+        rows = prepared.all(connection, saved)
+        expected = _executed(connection, prepared, saved)
+        assert rows == expected and len(rows) >= 1
+        assert [[type(v) for v in row] for row in rows] == [[type(v) for v in row] for row in expected]
+        assert prepared.first(connection, saved) == expected[0]
+    if prepared is data._FORM_BY_ID:
+        assert rows[0][7] == {"WEIGHT": 62} and rows[0][6] == 2  # item values (JSON), version
+    if prepared is _TOKEN_ACTOR:
+        assert rows[0][1].tzinfo is not None and rows[0][1] > datetime.now(UTC)  # the token's expiry
+
+
+def test_nothing_found_is_no_row(edc, saved):
+    with edc.engine.connect() as connection:
+        assert data._FORM_BY_ID.all(connection, {"form_id": saved["form_id"] + 1000}) == []
+        assert data._FORM_BY_ID.first(connection, {"form_id": saved["form_id"] + 1000}) is None
+        with pytest.raises(NoResultFound):
+            data._FORM_BY_ID.one(connection, {"form_id": saved["form_id"] + 1000})
+
+
+def test_statements_run_on_the_cursor_unless_statement_listeners_are_registered(edc, saved):
+    """Without cursor-level listeners nothing of ``Connection.execute`` runs; with one (SQL tracing,
+    telemetry) the statement goes through it, so that the listener sees it."""
+    executed: list[object] = []
+    cursor_statements: list[str] = []
+
+    def on_execute(connection, clauseelement, *args):
+        executed.append(clauseelement)
+
+    def on_cursor(connection, cursor, statement, parameters, context, executemany):
+        cursor_statements.append(statement)
+
+    event.listen(edc.engine, "before_execute", on_execute)
+    try:
+        with edc.engine.connect() as connection:
+            plain = data._FORM_BY_ID.all(connection, saved)
+            assert executed == []
+            event.listen(edc.engine, "before_cursor_execute", on_cursor)
+            try:
+                traced = data._FORM_BY_ID.all(connection, saved)
+            finally:
+                event.remove(edc.engine, "before_cursor_execute", on_cursor)
+    finally:
+        event.remove(edc.engine, "before_execute", on_execute)
+    assert plain == traced
+    assert executed == [data._FORM_BY_ID.statement]
+    assert [s.split(None, 1)[0] for s in cursor_statements] == ["SELECT"]
+
+
+def test_a_sequence_of_parameter_sets_runs_once_per_set_with_values_bound_in_the_statement(edc):
+    """``executemany``; a value written into the statement (``is_active`` here) is bound as SQLAlchemy
+    binds it, beside the given ones."""
+    statement = Prepared(
+        insert(Site).values(
+            code=bindparam("code"),
+            name=bindparam("name"),
+            created_at=bindparam("created_at"),
+            is_active=False,
+            next_subject_seq=1,
+            time_zone="UTC",
+        )
+    )
+    with edc.engine.begin() as connection:
+        now = datetime.now(UTC)
+        statement.run(
+            connection,
+            [
+                {"code": "M01", "name": "Many one", "created_at": now},
+                {"code": "M02", "name": "Many two", "created_at": now},
+            ],
+        )
+    with edc.engine.connect() as connection:
+        rows = connection.execute(
+            select(Site.code, Site.name, Site.is_active)
+            .where(Site.code.in_(["M01", "M02"]))
+            .order_by(Site.code)
+        ).all()
+    assert [tuple(r) for r in rows] == [("M01", "Many one", False), ("M02", "Many two", False)]
+
+
+def test_a_driver_error_is_sqlalchemys_and_nothing_of_the_transaction_stays(edc, saved):
+    """A duplicate audit position: SQLAlchemy's ``IntegrityError`` (which the services answer 409), the
+    transaction rolled back, the chain intact."""
+    before = verify_audit(edc)
+    with edc.engine.connect() as connection:
+        connection.begin()
+        head_seq, head_hash = audit._HEAD_FOR_UPDATE.one(connection)
+        row = {
+            "id": head_seq,  # taken
+            "at": datetime.now(UTC),
+            "actor_id": None,
+            "actor_username": "system",
+            "action": "create",
+            "table_name": "sites",
+            "record_id": "1",
+            "site_id": None,
+            "old_values": None,
+            "new_values": "{}",
+            "reason": None,
+            "source": "test",
+            "prev_hash": head_hash,
+            "hash": head_hash,
+        }
+        with pytest.raises(IntegrityError) as refused:
+            audit._INSERT_ENTRY.run(connection, [row])
+        assert refused.value.orig is not None and refused.value.statement is not None
+        connection.rollback()
+    after = verify_audit(edc)
+    assert after.is_intact and after.entries == before.entries
+
+
+@pytest.mark.parametrize(
+    ("statement", "refusal"),
+    [
+        (insert(Site).values(code=bindparam("code"), name=bindparam("name")), "Python-side column defaults"),
+        (select(Subject.id).where(Subject.code.in_(bindparam("codes", expanding=True))), "expanding"),
+    ],
+    ids=["python-defaults", "expanding-in"],
+)
+def test_what_it_cannot_run_as_sqlalchemy_would_is_refused(edc, statement, refusal):
+    with edc.engine.connect() as connection, pytest.raises(ValueError, match=refusal):
+        Prepared(statement).all(connection, {"code": "X", "name": "x", "codes": ["A"]})
