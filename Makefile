@@ -5,19 +5,25 @@ BIN    := $(VENV)/bin
 UV     := $(BIN)/uv
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test install lint typecheck pytest lock clean system-deps
+.PHONY: demo test install bytecode lint typecheck pytest lock clean system-deps
 
-# Install the locked dependencies and the package itself into .venv (re-run when the lock changes).
+# Install the locked dependencies and the package itself into .venv (re-run when the lock changes), compiled
+# to bytecode: where PYTHONDONTWRITEBYTECODE is set (as on this project's machines), a Python process would
+# otherwise compile every module it imports, each time (the CLI's start-up: 15 s instead of 5 on a 2-core box).
 $(STAMP): requirements.lock pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --disable-pip-version-check uv==0.13.9
-	$(UV) pip sync --quiet --python $(BIN)/python requirements.lock
+	$(UV) pip sync --quiet --compile-bytecode --python $(BIN)/python requirements.lock
 	$(UV) pip install --quiet --python $(BIN)/python --no-deps -e .
 	touch $(STAMP)
 
-install: $(STAMP)
+# The project's own modules (an editable install), compiled again when they change.
+bytecode: $(STAMP)
+	$(BIN)/python -m compileall -q src
 
-demo: $(STAMP)
+install: $(STAMP) bytecode
+
+demo: install
 	$(BIN)/oligotrial demo
 
 lint: $(STAMP)
@@ -27,7 +33,7 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(BIN)/mypy src
 
-pytest: $(STAMP)
+pytest: install
 	$(BIN)/pytest -q
 
 # Debian packages the test suite needs, installed only when missing: the PostgreSQL server for the EDC tests,
