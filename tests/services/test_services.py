@@ -361,3 +361,45 @@ def test_subject_status_change_and_item_validation(world):
         world.edc, inv, subject.code, "SCREENING", "DM", {"A": 1}, event_date=date(2024, 2, 29)
     )
     assert form.event_date == date(2024, 2, 29)
+
+
+def test_a_change_of_the_event_date_alone_is_a_new_version_with_the_event_audited(world):
+    """The form change's plain statements (no ORM unit of work) store the event's new date, audit it with
+    its reason, and give the saved form and a later read the same view."""
+    inv = world.actor("investigator.cn01")
+    code = data.create_subject(world.edc, inv, "CN01").code
+    first = data.save_form(world.edc, inv, code, "V1", "VITALS", {"W": 60}, event_date=date(2024, 3, 1))
+    with pytest.raises(InputError) as refused:
+        data.save_form(
+            world.edc, inv, code, "V1", "VITALS", {"W": 60}, event_date=date(2024, 3, 2), base_version=1
+        )
+    assert refused.value.code == "EDC-010"  # a change needs a reason, the date's too
+    moved = data.save_form(
+        world.edc,
+        inv,
+        code,
+        "V1",
+        "VITALS",
+        {"W": 60},
+        event_date=date(2024, 3, 2),
+        base_version=1,
+        reason="visit date mistyped",
+    )
+    assert (moved.version, moved.event_date, moved.values) == (2, date(2024, 3, 2), {"W": 60})
+    assert data.get_form(world.edc, inv, first.id) == moved
+    event_entry = read_audit(world.edc, inv, table="events").entries[-1]
+    assert (event_entry.action, event_entry.old, event_entry.new, event_entry.reason) == (
+        "update",
+        {"event_date": "2024-03-01"},
+        {"event_date": "2024-03-02"},
+        "visit date mistyped",
+    )
+    form_entry = read_audit(world.edc, inv, table="forms", record_id=str(first.id)).entries[-1]
+    assert form_entry.old == {"version": 1, "values": {}} and form_entry.new == {"version": 2, "values": {}}
+    # the same values and date again: nothing stored, nothing audited
+    again = data.save_form(
+        world.edc, inv, code, "V1", "VITALS", {"W": 60}, event_date=date(2024, 3, 2), base_version=2
+    )
+    assert again == moved
+    assert read_audit(world.edc, inv, table="events").entries[-1] == event_entry
+    assert verify_audit(world.edc).is_intact

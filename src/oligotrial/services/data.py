@@ -13,12 +13,12 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime
 from typing import Any, Literal, NamedTuple, Protocol, cast
 
 from sqlalchemy import Connection, Table, bindparam, func, insert, select, update
 from sqlalchemy.orm import Session
-from sqlalchemy.orm.attributes import set_committed_value
 
 from oligotrial.errors import ConflictError, InputError, NotFoundError, PermissionDeniedError, Problem
 from oligotrial.services._context import (
@@ -40,6 +40,7 @@ from oligotrial.store.tables import DataQuery, Event, Form, FormVersion, QueryMe
 
 __all__ = [
     "SUBJECT_STATUSES",
+    "StoredForm",
     "create_subject",
     "form_content_hash",
     "get_form",
@@ -356,16 +357,14 @@ def _form_rows() -> Any:
     return _joined_for_form_view(select(*_FORM_VIEW_COLUMNS))
 
 
-def _form_view(
-    form: Form, subject_code: str, site_code: str, event_code: str, event_date: date | None
-) -> FormView:
+def _form_view(form: StoredForm, subject_code: str, site_code: str) -> FormView:
     return _form_view_of(
         (
             form.id,
             subject_code,
             site_code,
-            event_code,
-            event_date,
+            form.event_code,
+            form.event_date,
             form.form_code,
             form.version,
             form.item_values,
@@ -422,8 +421,23 @@ _FORM_WITH_TOKEN_CHECK = Prepared(
 _EVENT_OF_SUBJECT = select(Event).where(
     Event.subject_id == bindparam("subject_id"), Event.event_code == bindparam("event_code")
 )
-_FORM_AND_EVENT_FOR_UPDATE = (
-    select(Form, Event)
+_FORM_AND_EVENT_FOR_UPDATE = Prepared(
+    select(
+        Form.id,
+        Form.subject_id,
+        Form.site_id,
+        Form.event_id,
+        Event.event_code,
+        Event.event_date,
+        Form.form_code,
+        Form.version,
+        Form.item_values,
+        Form.content_hash,
+        Form.status,
+        Form.is_locked,
+        Form.verified_version,
+        Form.updated_at,
+    )
     .join(Event, Event.id == Form.event_id)
     .where(
         Event.subject_id == bindparam("subject_id"),
@@ -432,6 +446,49 @@ _FORM_AND_EVENT_FOR_UPDATE = (
     )
     .with_for_update(of=Form, key_share=True)
 )
+"""A stored form and its event, as :class:`StoredForm`'s fields."""
+_UPDATE_EVENT_DATE = Prepared(
+    update(cast(Table, Event.__table__))
+    .where(cast(Table, Event.__table__).c.id == bindparam("event_id"))
+    .values(event_date=bindparam("event_date"))
+)
+
+
+@dataclass(frozen=True)
+class StoredForm:
+    """A form as :func:`write_form_version` leaves it stored, with its event: plain values, no ORM object
+    (the change of a form, the busiest write, runs without the ORM: issue 6)."""
+
+    id: int
+    subject_id: int
+    site_id: int
+    event_id: int
+    event_code: str
+    event_date: date | None
+    form_code: str
+    version: int
+    item_values: dict[str, Any]
+    content_hash: str
+    status: str
+    is_locked: bool
+    verified_version: int | None
+    updated_at: datetime
+
+
+class _FormOfQueries(Protocol):
+    """What :func:`sync_edit_check_queries` reads of a form: a :class:`StoredForm` or an ORM form."""
+
+    @property
+    def id(self) -> int: ...
+
+    @property
+    def subject_id(self) -> int: ...
+
+    @property
+    def site_id(self) -> int: ...
+
+    @property
+    def version(self) -> int: ...
 
 
 def _view_of(session: Session, form_id: int) -> FormView:
@@ -451,8 +508,8 @@ def write_form_version(
     base_version: int | None = None,
     reason: str | None = None,
     status: FormStatus = "complete",
-) -> tuple[Form, Event, bool]:
-    """Create or change a form in the caller's transaction; returns the form, its event and whether anything
+) -> tuple[StoredForm, bool]:
+    """Create or change a form in the caller's transaction; returns the form as stored and whether anything
     changed.
 
     Notes
@@ -463,95 +520,35 @@ def write_form_version(
     reason (``EDC-010``) and becomes a new version with its content hash (:func:`form_content_hash`); a
     locked form refuses it (409 ``EDC-025``); saving identical values, status and date stores nothing and
     audits nothing. Every write is audited. The caller has checked the actor's permission and the values.
+
+    A change is read and written with plain statements, not the ORM's unit of work: an ORM form or event
+    of the caller's session that it changes is not brought up to date (reload it, as
+    :func:`oligotrial.services.workflow._store.write_form` does).
     """
     values = dict(values)
     now = datetime.now(UTC)
+    session.flush()  # the caller's pending changes first, as the ORM's own reads would (autoflush)
+    connection = session.connection()
     # a change (the usual save) finds its form and event in one round trip; a first entry looks for the event
-    found = session.execute(
-        _FORM_AND_EVENT_FOR_UPDATE,
-        {"subject_id": subject.id, "event_code": event_code, "form_code": form_code},
-    ).first()
-    form: Form | None
-    event: Event | None
-    if found is not None:
-        form, event = found
-    else:
-        form = None
-        event = session.execute(
-            _EVENT_OF_SUBJECT, {"subject_id": subject.id, "event_code": event_code}
-        ).scalar_one_or_none()
-    if form is None:
-        if base_version is not None:
-            _check_version(0, base_version)
-        if event is None:
-            event = Event(subject_id=subject.id, event_code=event_code, event_date=event_date, created_at=now)
-            session.add(event)
-            session.flush()
-            write_audit(
-                session,
-                actor,
-                "create",
-                "events",
-                event.id,
-                site_id=subject.site_id,
-                new={"subject": subject.code, "event_code": event_code, "event_date": _iso(event_date)},
-            )
-        form = Form(
-            subject_id=subject.id,
-            site_id=subject.site_id,
-            event_id=event.id,
-            form_code=form_code,
-            version=1,
-            item_values=values,
-            content_hash="",
-            status=status,
-            is_locked=False,
-            created_at=now,
-            updated_at=now,
-        )
-        session.add(form)
-        session.flush()
-        form.content_hash = form_content_hash(form.id, subject.code, event_code, form_code, 1, values)
-        session.add(
-            FormVersion(
-                form_id=form.id,
-                version=1,
-                item_values=values,
-                content_hash=form.content_hash,
-                saved_by=actor.user_id,
-                saved_at=now,
-                reason=None,
-            )
-        )
-        write_audit(
-            session,
-            actor,
-            "create",
-            "forms",
-            form.id,
-            site_id=subject.site_id,
-            new={
-                "subject": subject.code,
-                "event_code": event_code,
-                "form_code": form_code,
-                "version": 1,
-                "status": status,
-                "values": values,
-            },
-        )
-        return form, event, True
-    if form.is_locked:
+    found = _FORM_AND_EVENT_FOR_UPDATE.first(
+        connection, {"subject_id": subject.id, "event_code": event_code, "form_code": form_code}
+    )
+    if found is None:
+        return _write_first_version(
+            session, actor, subject, event_code, form_code, values, event_date, base_version, status, now
+        ), True
+    stored = StoredForm(*found)
+    if stored.is_locked:
         raise ConflictError(Problem("EDC-025", "form", "the form is locked; ask a data manager to unlock it"))
-    _check_version(form.version, base_version)
-    assert event is not None
-    date_changed = event_date is not None and event_date != event.event_date
+    _check_version(stored.version, base_version)
+    date_changed = event_date is not None and event_date != stored.event_date
     changed = sorted(
         k
-        for k in set(form.item_values) | set(values)
-        if form.item_values.get(k, _MISSING) != values.get(k, _MISSING)
+        for k in set(stored.item_values) | set(values)
+        if stored.item_values.get(k, _MISSING) != values.get(k, _MISSING)
     )
-    if not changed and status == form.status and not date_changed:
-        return form, event, False
+    if not changed and status == stored.status and not date_changed:
+        return stored, False
     text = require_reason(reason)
     if date_changed:
         write_audit(
@@ -559,21 +556,22 @@ def write_form_version(
             actor,
             "update",
             "events",
-            event.id,
+            stored.event_id,
             site_id=subject.site_id,
-            old={"event_date": _iso(event.event_date)},
+            old={"event_date": _iso(stored.event_date)},
             new={"event_date": _iso(event_date)},
             reason=text,
         )
-        event.event_date = event_date
-    old: dict[str, Any] = {"version": form.version, "values": {k: form.item_values.get(k) for k in changed}}
-    new: dict[str, Any] = {"version": form.version + 1, "values": {k: values.get(k) for k in changed}}
-    if status != form.status:
-        old["status"], new["status"] = form.status, status
-    version = form.version + 1
-    content_hash = form_content_hash(form.id, subject.code, event_code, form_code, version, values)
-    # Plain statements instead of the unit of work (the busiest write of the EDC); the loaded form is brought
-    # up to date as stored, without being marked changed.
+        _UPDATE_EVENT_DATE.run(connection, {"event_id": stored.event_id, "event_date": event_date})
+    old: dict[str, Any] = {
+        "version": stored.version,
+        "values": {k: stored.item_values.get(k) for k in changed},
+    }
+    new: dict[str, Any] = {"version": stored.version + 1, "values": {k: values.get(k) for k in changed}}
+    if status != stored.status:
+        old["status"], new["status"] = stored.status, status
+    version = stored.version + 1
+    content_hash = form_content_hash(stored.id, subject.code, event_code, form_code, version, values)
     current = {
         "version": version,
         "item_values": values,
@@ -582,23 +580,121 @@ def write_form_version(
         "content_hash": content_hash,
     }
     _store_change(
-        session.connection(),
-        {**current, "form_id": form.id, "saved_by": actor.user_id, "saved_at": now, "reason": text},
+        connection,
+        {**current, "form_id": stored.id, "saved_by": actor.user_id, "saved_at": now, "reason": text},
     )
-    for key, value in current.items():
-        set_committed_value(form, key, value)
     write_audit(
         session,
         actor,
         "update",
         "forms",
-        form.id,
+        stored.id,
         site_id=subject.site_id,
         old=old,
         new=new,
         reason=text,
     )
-    return form, event, True
+    return replace(
+        stored,
+        event_date=event_date if date_changed else stored.event_date,
+        version=version,
+        item_values=values,
+        status=status,
+        updated_at=now,
+        content_hash=content_hash,
+    ), True
+
+
+def _write_first_version(
+    session: Session,
+    actor: Actor,
+    subject: _SubjectOfForm,
+    event_code: str,
+    form_code: str,
+    values: dict[str, Any],
+    event_date: date | None,
+    base_version: int | None,
+    status: FormStatus,
+    now: datetime,
+) -> StoredForm:
+    """A form's first entry (version 1), its event created when missing; see :func:`write_form_version`."""
+    if base_version is not None:
+        _check_version(0, base_version)
+    event = session.execute(
+        _EVENT_OF_SUBJECT, {"subject_id": subject.id, "event_code": event_code}
+    ).scalar_one_or_none()
+    if event is None:
+        event = Event(subject_id=subject.id, event_code=event_code, event_date=event_date, created_at=now)
+        session.add(event)
+        session.flush()
+        write_audit(
+            session,
+            actor,
+            "create",
+            "events",
+            event.id,
+            site_id=subject.site_id,
+            new={"subject": subject.code, "event_code": event_code, "event_date": _iso(event_date)},
+        )
+    form = Form(
+        subject_id=subject.id,
+        site_id=subject.site_id,
+        event_id=event.id,
+        form_code=form_code,
+        version=1,
+        item_values=values,
+        content_hash="",
+        status=status,
+        is_locked=False,
+        created_at=now,
+        updated_at=now,
+    )
+    session.add(form)
+    session.flush()
+    form.content_hash = form_content_hash(form.id, subject.code, event_code, form_code, 1, values)
+    session.add(
+        FormVersion(
+            form_id=form.id,
+            version=1,
+            item_values=values,
+            content_hash=form.content_hash,
+            saved_by=actor.user_id,
+            saved_at=now,
+            reason=None,
+        )
+    )
+    write_audit(
+        session,
+        actor,
+        "create",
+        "forms",
+        form.id,
+        site_id=subject.site_id,
+        new={
+            "subject": subject.code,
+            "event_code": event_code,
+            "form_code": form_code,
+            "version": 1,
+            "status": status,
+            "values": values,
+        },
+    )
+    return StoredForm(
+        form.id,
+        subject.id,
+        subject.site_id,
+        event.id,
+        event_code,
+        event.event_date,
+        form_code,
+        1,
+        values,
+        form.content_hash,
+        status,
+        False,
+        None,
+        now,
+    )
 
 
 _FORMS = cast(Table, Form.__table__)
@@ -677,7 +773,7 @@ def save_form(
         values = check_item_values(values)
         subject, site_code = _subject_key(session, actor, subject_code, found)
         actor.require(Permission.ENTER_DATA, subject.site_id)
-        form, event, is_changed = write_form_version(
+        stored, is_changed = write_form_version(
             session,
             actor,
             subject,
@@ -690,9 +786,9 @@ def save_form(
             status=status,
         )
         if is_changed:
-            _run_edit_checks(edc, session, actor, form, event_code, datetime.now(UTC))
+            _run_edit_checks(edc, session, actor, stored, datetime.now(UTC))
             session.flush()
-        return _form_view(form, subject.code, site_code, event.event_code, event.event_date)
+        return _form_view(stored, subject.code, site_code)
 
 
 def _refuse_workflow_form(form_code: str) -> None:
@@ -720,20 +816,18 @@ def _iso(value: date | None) -> str | None:
     return None if value is None else value.isoformat()
 
 
-def _run_edit_checks(
-    edc: Edc, session: Session, actor: Actor, form: Form, event_code: str, now: datetime
-) -> None:
+def _run_edit_checks(edc: Edc, session: Session, actor: Actor, form: StoredForm, now: datetime) -> None:
     checks = [c for key in (form.form_code, "*") if (c := edc.edit_checks.get(key)) is not None]
     if not checks:
         return
-    problems = [p for check in checks for p in check(event_code, form.form_code, form.item_values)]
+    problems = [p for check in checks for p in check(form.event_code, form.form_code, form.item_values)]
     sync_edit_check_queries(session, actor, form, problems, now=now)
 
 
 def sync_edit_check_queries(
     session: Session,
     actor: Actor,
-    form: Form,
+    form: _FormOfQueries,
     problems: Iterable[Problem],
     *,
     checks: Iterable[str] | None = None,

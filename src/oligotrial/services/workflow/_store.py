@@ -97,7 +97,7 @@ def write_form(
     """Create or change a form in the caller's transaction with
     :func:`oligotrial.services.data.write_form_version`: a new version per change, audited; a change needs
     the current ``base_version`` (409 ``EDC-023``) and a reason (``EDC-010``); a locked form refuses it."""
-    form, _, _ = write_form_version(
+    stored, _ = write_form_version(
         session,
         actor,
         subject,
@@ -108,6 +108,11 @@ def write_form(
         base_version=base_version,
         reason=reason,
     )
+    # the ORM form as stored: a change is written with plain statements (an ORM form of this session, read
+    # before, would still hold the previous version)
+    session.flush()  # a first entry's content hash is still pending: not to be overwritten by the reload
+    form = session.get(Form, stored.id, populate_existing=True)
+    assert form is not None  # just written
     return form
 
 
