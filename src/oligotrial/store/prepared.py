@@ -10,7 +10,8 @@ the types' own processors (the same conversions ``Connection.execute`` applies) 
 cursor of the connection's driver connection, inside the connection's transaction. Driver errors come out as
 SQLAlchemy's (``IntegrityError``, ``OperationalError`` ...), a lost connection invalidated, as from
 ``Connection.execute``. When listeners of cursor executions are registered on the engine (SQL tracing,
-telemetry), the statement goes through ``Connection.execute`` instead, so that they see it as usual.
+telemetry), the statement goes through ``Connection.execute`` instead, so that they see it as usual; the
+engine's ``echo`` log, which is not a listener, does not show prepared statements.
 
 What it does not do, and refuses at compilation rather than get wrong: Python-side column defaults
 (``default=``/``onupdate=`` that SQLAlchemy would fill in), expanding ``IN`` parameters and escaped
