@@ -447,10 +447,9 @@ _FORM_AND_EVENT_FOR_UPDATE = Prepared(
     .with_for_update(of=Form, key_share=True)
 )
 """A stored form and its event, as :class:`StoredForm`'s fields."""
+_EVENTS = cast(Table, Event.__table__)
 _UPDATE_EVENT_DATE = Prepared(
-    update(cast(Table, Event.__table__))
-    .where(cast(Table, Event.__table__).c.id == bindparam("event_id"))
-    .values(event_date=bindparam("event_date"))
+    update(_EVENTS).where(_EVENTS.c.id == bindparam("event_id")).values(event_date=bindparam("event_date"))
 )
 
 
