@@ -59,6 +59,7 @@ def test_bed_increases_with_dose_and_exceeds_physical_dose(d, n, ab, extra, ab2)
     [
         (-8, 5, 10, "dose_per_fraction"),
         (0, 5, 10, "dose_per_fraction"),
+        (1.4e-253, 5, 10, "dose_per_fraction"),
         (8, 0, 10, "fractions"),
         (8, 5, 0, "alpha_beta"),
     ],
@@ -217,6 +218,8 @@ def test_no_course_is_a_deviation_of_the_minimum_lesions():
         (_plan(_course(organ="moon")), "RT-011", "plan.courses[0].organ"),
         (_plan(_course(lesion_type="primary", organ="liver")), "RT-011", "plan.courses[0].organ"),
         (_plan(_course(dose_per_fraction_gy=-2)), "RT-010", "plan.courses[0].dose_per_fraction_gy"),
+        (_plan(_course(dose_per_fraction_gy=1.4e-253)), "RT-010", "plan.courses[0].dose_per_fraction_gy"),
+        (_plan(_course(dose_per_fraction_gy=0.09)), "RT-010", "plan.courses[0].dose_per_fraction_gy"),
         (_plan(_course(fractions=0)), "RT-010", "plan.courses[0].fractions"),
         (_plan(_course(end_date="2026-04-30")), "RT-010", "plan.courses[0]"),
         (_plan(_course(technique="brachy")), "RT-010", "plan.courses[0].technique"),
@@ -246,7 +249,9 @@ def test_cli_bed_json(run_cli):
 def test_cli_bed_negative_dose_is_exit_2(run_cli):
     result = run_cli("rt", "bed", "--dose-per-fraction", "-8", "--fractions", "5")
     assert result.exit_code == 2
-    assert "RT-001 dose_per_fraction: expected a dose per fraction > 0 and <= 50 Gy, got -8" in result.stderr
+    assert (
+        "RT-001 dose_per_fraction: expected a dose per fraction >= 0.1 and <= 50 Gy, got -8" in result.stderr
+    )
 
 
 def test_cli_check(run_cli, tmp_path):

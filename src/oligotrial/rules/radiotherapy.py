@@ -25,6 +25,7 @@ __all__ = [
     "MAX_ALPHA_BETA_GY",
     "MAX_DOSE_PER_FRACTION_GY",
     "MAX_FRACTIONS",
+    "MIN_DOSE_PER_FRACTION_GY",
     "Finding",
     "LesionCheck",
     "PlanCheck",
@@ -50,22 +51,29 @@ LQ_CAVEAT = (
 Number = TypeVar("Number", float, npt.NDArray[np.float64])
 
 
-#: Plausibility limits of a dose entry (not protocol rules): they catch unit slips such as cGy typed as Gy.
+#: Plausibility limits of a dose entry (not protocol rules): they catch unit slips such as cGy typed as Gy,
+#: and doses per fraction below any schedule in use (a dose such as 1e-200 Gy is a typing or unit error,
+#: and its BED would not even exceed the physical dose in floating point).
+MIN_DOSE_PER_FRACTION_GY = 0.1
 MAX_DOSE_PER_FRACTION_GY = 50.0
 MAX_FRACTIONS = 100
 MAX_ALPHA_BETA_GY = 100.0
 
 
 def check_dose_inputs(dose_per_fraction: float, fractions: float, alpha_beta: float) -> None:
-    """Raise :class:`InputError` unless the dose per fraction is in (0, 50] Gy, the number of fractions a
+    """Raise :class:`InputError` unless the dose per fraction is in [0.1, 50] Gy, the number of fractions a
     whole number in 1..100 and alpha/beta in (0, 100] Gy."""
     problems = []
-    if not (math.isfinite(dose_per_fraction) and 0 < dose_per_fraction <= MAX_DOSE_PER_FRACTION_GY):
+    if not (
+        math.isfinite(dose_per_fraction)
+        and MIN_DOSE_PER_FRACTION_GY <= dose_per_fraction <= MAX_DOSE_PER_FRACTION_GY
+    ):
         problems.append(
             Problem(
                 "RT-001",
                 "dose_per_fraction",
-                f"expected a dose per fraction > 0 and <= {MAX_DOSE_PER_FRACTION_GY:g} Gy, got {dose_per_fraction:g}",
+                f"expected a dose per fraction >= {MIN_DOSE_PER_FRACTION_GY:g} and <= "
+                f"{MAX_DOSE_PER_FRACTION_GY:g} Gy, got {dose_per_fraction:g}",
                 dose_per_fraction,
             )
         )
@@ -140,7 +148,9 @@ class RadiotherapyCourse(_Record):
     lesion_type: Literal["primary", "metastasis"]
     organ: Annotated[str, Field(min_length=1)]
     technique: Literal["SBRT", "conventional"]
-    dose_per_fraction_gy: Annotated[float, Field(gt=0, le=MAX_DOSE_PER_FRACTION_GY, allow_inf_nan=False)]
+    dose_per_fraction_gy: Annotated[
+        float, Field(ge=MIN_DOSE_PER_FRACTION_GY, le=MAX_DOSE_PER_FRACTION_GY, allow_inf_nan=False)
+    ]
     fractions: Annotated[int, Field(ge=1, le=MAX_FRACTIONS)]
     start_date: date
     end_date: date
