@@ -5,6 +5,7 @@ Usage (from the repository root)::
 
     .venv/bin/python benchmarks/adam/profile_adam.py [--subjects 100000] [--seed 1] [--runs 3]
     taskset -c 0 .venv/bin/python benchmarks/adam/profile_adam.py   # one core: no pool, parts in turn
+    .venv/bin/python benchmarks/adam/profile_adam.py --pause 15      # each run after 15 s idle
 
 The study is ``bench_adam.generate``'s. After one warm-up, each run wraps the main functions of
 ``oligotrial.endpoints`` (the public ``derive_*`` and ``check_sdtm``, the checks' and ADSL's parts, ADRS's
@@ -12,7 +13,10 @@ record building, ADTTE's endpoints, the best-response matrices, the study's cach
 call, the thread, start and end (ms from the start of the run) and the thread's user and system time and
 minor page faults (``getrusage(RUSAGE_THREAD)``: work polars hands to its own threads is not counted
 there, only in the run's totals). The last run's timeline is printed, nested calls indented. The wrapping
-costs a few microseconds per call; the totals are of the wrapped run.
+costs a few microseconds per call; the totals are of the wrapped run. ``--pause S`` waits S seconds before
+each run, long enough for polars' allocator to return the previous run's pages to the system (its decay
+is 10 s): each run then touches its memory afresh, as in ``bench_adam.py``, where every run follows the
+reference's seconds of work.
 """
 
 from __future__ import annotations
@@ -113,6 +117,7 @@ def main() -> None:
     parser.add_argument("--subjects", type=int, default=100_000)
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--pause", type=float, default=0.0, help="seconds idle before each run")
     args = parser.parse_args()
     protocol = load_protocol()
     tables = generate(args.subjects, args.seed)
@@ -123,6 +128,7 @@ def main() -> None:
     for run in range(args.runs):
         timeline.records.clear()
         gc.collect()
+        time.sleep(args.pause)
         before = resource.getrusage(resource.RUSAGE_SELF)
         timeline.origin = time.perf_counter()
         endpoints.derive_adam(tables, protocol)

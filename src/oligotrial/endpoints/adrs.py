@@ -298,41 +298,52 @@ def _records(
 
     Notes
     -----
-    The responses of one study share one SRCDOM (RS, or TR when the RECIST engine derived them), so SRCDOM
-    and SRCVAR are then that constant wherever a record has a source record (null elsewhere) rather than
-    two gathers; the indices are unsigned 32-bit, polars' own index type (cast by numpy), so that no gather
+    The columns are the expressions of one ``select`` over the records' positions (ADSL row, parameter,
+    date, AVALC's place, source row), so that polars gathers them side by side on its own threads. The
+    responses of one study share one SRCDOM (RS, or TR when the RECIST engine derived them), so SRCDOM and
+    SRCVAR are then that constant wherever a record has a source record (null elsewhere) rather than two
+    gathers; the positions are unsigned 32-bit, polars' own index type (cast by numpy), so that no gather
     converts them.
     """
     index = np.uint32 if order.shape[0] < 1 << 32 else np.uint64  # cast by numpy: polars' cast checks
-    keys = adsl.select(_KEYS).gather(pl.Series(subject[order].astype(index)))
-    params = pl.Series(parameter[order].astype(index))
-    day = pl.Series(np.concatenate(days)[order], dtype=pl.Int64)
-    ordered_source = source[order]
-    has_source = pl.Series(ordered_source >= 0)
-    source_rows = nullable_rows(ordered_source)
+    rows = pl.Series("subject", subject[order].astype(index))
+    positions = pl.DataFrame(
+        [
+            rows,
+            pl.Series("parameter", parameter[order].astype(index)),
+            pl.Series("day", np.concatenate(days)[order], dtype=pl.Int64),
+            pl.Series("avalc", order.astype(index)),
+            nullable_rows(source[order]).alias("source"),
+        ]
+    )
+    has_source = pl.col("source").is_not_null()
     srcdom = reported["SRCDOM"]
     domain = srcdom[0] if srcdom.len() and srcdom.null_count() == 0 else None
     if domain is not None and (srcdom == domain).all():
-        sources = pl.select(
+        sources = [
             pl.when(has_source).then(pl.lit(domain, pl.Utf8)).alias("SRCDOM"),
             pl.when(has_source).then(pl.lit(_SRCVAR.get(domain), pl.Utf8)).alias("SRCVAR"),
-        )
+        ]
     else:
         srcvar = reported.select(
             pl.col("SRCDOM").replace_strict(_SRCVAR, default=None, return_dtype=pl.Utf8)
         ).to_series()
-        sources = pl.DataFrame(
-            [srcdom.gather(source_rows).alias("SRCDOM"), srcvar.gather(source_rows).alias("SRCVAR")]
-        )
-    srcseq = reported["RSSEQ"].gather(source_rows).alias("SRCSEQ")
-    # the keys stay a frame: a column of one value (STUDYID, :func:`derive_adsl`) is kept as that value
-    return keys.with_columns(
-        pl.Series("PARAMCD", list(ADRS_PARAMS), dtype=pl.Utf8).gather(params),
-        pl.Series("PARAM", list(ADRS_PARAMS.values()), dtype=pl.Utf8).gather(params),
-        pl.concat(avalc, rechunk=True).gather(order).alias("AVALC"),
-        pl.select(pl.when(day != _NULL_DAY).then(day).cast(pl.Date)).to_series().alias("ADT"),
+        sources = [_gather(srcdom, "source").alias("SRCDOM"), _gather(srcvar, "source").alias("SRCVAR")]
+    columns = positions.select(
+        *(_gather(adsl[name], "subject") for name in _KEYS if name != "STUDYID"),
+        _gather(pl.Series("PARAMCD", list(ADRS_PARAMS), dtype=pl.Utf8), "parameter"),
+        _gather(pl.Series("PARAM", list(ADRS_PARAMS.values()), dtype=pl.Utf8), "parameter"),
+        _gather(pl.concat(avalc).alias("AVALC"), "avalc"),
+        pl.when(pl.col("day") != _NULL_DAY).then(pl.col("day")).cast(pl.Date).alias("ADT"),
         pl.lit("Y").alias("ENRLFL"),  # every record is an enrolled subject's
-        sources["SRCDOM"],
-        sources["SRCVAR"],
-        srcseq,
-    ).select(_COLUMNS)
+        *sources,
+        _gather(reported["RSSEQ"].alias("SRCSEQ"), "source"),
+    )
+    # STUDYID gathered as a frame: a column of one value (:func:`derive_adsl`) is kept as that value
+    studyid = adsl.select("STUDYID").gather(rows)
+    return pl.concat([studyid, columns], how="horizontal").select(_COLUMNS)
+
+
+def _gather(values: pl.Series, positions: str) -> pl.Expr:
+    """``values`` at the positions of the column ``positions``, named as ``values``."""
+    return pl.lit(values).gather(pl.col(positions)).alias(values.name)
