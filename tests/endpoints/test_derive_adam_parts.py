@@ -21,6 +21,7 @@ from oligotrial.endpoints import (
 )
 from oligotrial.endpoints._parallel import offer, start
 from oligotrial.endpoints.adsl import derive_adsl_parts
+from oligotrial.endpoints.adtte import confirmed_responders
 from oligotrial.endpoints.sdtm import DOMAINS
 from oligotrial.errors import InputError
 from oligotrial.exports.datasets import read_datasets
@@ -202,3 +203,25 @@ def test_a_study_without_any_response_record():
         expected.append((s, "PFS", *pfs))
         expected.append((s, "PFSENR", *((4, None) if s == "S09" else pfs)))
     assert sorted(adam["ADTTE"].select("USUBJID", "PARAMCD", "CNSR", "EVNTDESC").iter_rows()) == expected
+
+
+def test_responders_are_published_as_the_crsp_records_they_become():
+    # every response repeated as an identical record (a new RSSEQ): a confirmed responder then has two
+    # CRSP records on the date of its first confirmed response, and DoR two records, as ADTTE derived from
+    # the finished ADRS has them
+    tables = read_datasets(WORKED, DOMAINS)
+    rs = tables["RS"]
+    tables["RS"] = pl.concat(
+        [rs, rs.with_columns(pl.col("RSSEQ").cast(pl.Int64) + 100)], how="vertical_relaxed"
+    )
+    study = check_sdtm(tables, PROTOCOL)
+    adsl = derive_adsl(study, PROTOCOL)
+    published = []
+    adrs = derive_adrs(study, adsl, PROTOCOL, on_responders=published.append)
+    (responders,) = published
+    expected = confirmed_responders(adrs)
+    assert responders.equals(expected)
+    assert expected["USUBJID"].is_duplicated().all() and expected.height >= 2
+    got = derive_adam(tables, PROTOCOL).as_dict()
+    for name, frame in one_after_the_other(tables).items():
+        assert got[name].equals(frame), name

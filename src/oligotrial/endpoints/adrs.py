@@ -128,11 +128,14 @@ def derive_adrs(
         **settings_used,
     )
 
+    ovr_days = _days(reported["RSDTC"])
+    if on_responders is not None:
+        on_responders(_responders(adsl, best, best_rows, owner_kept, ovr_days))
+
     rank = np.full(adsl.height, -1, dtype=np.int64)  # each enrolled subject's place in USUBJID order
     enrolled_rows = np.flatnonzero(enrolled)
     rank[enrolled_rows] = adsl["USUBJID"].gather(enrolled_rows).rank("dense").cast(pl.Int64).to_numpy() - 1
 
-    ovr_days = _days(reported["RSDTC"])
     part_days = []
     for _, value, day, is_flag in _SUBJECT_LEVEL:
         days = _days(best[day])
@@ -170,17 +173,6 @@ def derive_adrs(
         avalc.append(best[value].gather(record) if expanded else best[value])
         days_of.append(days[record] if expanded else days)
         offsets_of.append(offset[record] if expanded else offset)
-    if on_responders is not None:  # the CRSP records with AVALC Y (part 3: CRSP)
-        crsp = ORDER["CRSP"]
-        yes = (avalc[crsp] == "Y").fill_null(False).to_numpy()
-        on_responders(
-            pl.DataFrame(
-                [
-                    adsl["USUBJID"].gather(subject[crsp][yes]),
-                    pl.Series("STARTDT", days_of[crsp][yes], dtype=pl.Int64).cast(pl.Date),
-                ]
-            )
-        )
     parameter_all = np.concatenate(parameter)
     order = _record_order(ovr_order, ranks, parameter_all, offsets_of, packing)
     return _records(
@@ -192,6 +184,33 @@ def derive_adrs(
         np.concatenate(source),
         avalc,
         days_of,
+    )
+
+
+def _responders(
+    adsl: pl.DataFrame, best: pl.DataFrame, best_rows: Ints, owner: Ints, ovr_days: Ints
+) -> pl.DataFrame:
+    """``USUBJID STARTDT``: the CRSP records with AVALC ``Y`` and their ADT, in ADSL order, as the records
+    built after it will hold them (:func:`oligotrial.endpoints.adtte.confirmed_responders` of the result)
+    but known before them.
+
+    Notes
+    -----
+    A subject with identical responses on the date of its first confirmed response has one CRSP record per
+    such response (as every ADRS record with a source), counted here from each response's ADSL row
+    (``owner``, never -1: the responses of enrolled subjects) and date (``ovr_days``).
+    """
+    yes = (best["CRSP"] == "Y").fill_null(False).to_numpy()
+    rows = best_rows[yes]
+    day = _days(best["CRSP_DATE"])[yes]
+    first_response = np.full(adsl.height, _NULL_DAY, dtype=np.int64)  # per ADSL row
+    first_response[rows] = day
+    on_it = first_response[owner] == ovr_days
+    records = np.maximum(np.bincount(owner[on_it], minlength=adsl.height)[rows], 1)
+    if bool((records > 1).any()):
+        rows, day = np.repeat(rows, records), np.repeat(day, records)
+    return pl.DataFrame(
+        [adsl["USUBJID"].gather(rows), pl.Series("STARTDT", day, dtype=pl.Int64).cast(pl.Date)]
     )
 
 
