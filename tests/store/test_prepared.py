@@ -7,14 +7,15 @@ from datetime import UTC, datetime
 
 import pytest
 from sqlalchemy import bindparam, event, insert, select
-from sqlalchemy.exc import IntegrityError, NoResultFound
+from sqlalchemy.exc import DBAPIError, IntegrityError, NoResultFound
 
 from oligotrial.services import Actor, Role, data
 from oligotrial.services import admin as admin_services
 from oligotrial.services.audit_trail import verify_audit
 from oligotrial.services.auth import _TOKEN_ACTOR, authenticate, hash_token, login
 from oligotrial.store import audit
-from oligotrial.store.prepared import Prepared
+from oligotrial.store.engine import SQLITE_BEGIN_OPTION
+from oligotrial.store.prepared import Prepared, run_driver_sql
 from oligotrial.store.tables import Site, Subject
 
 PASSWORD = "prepared statements pass phrase"
@@ -178,3 +179,34 @@ def test_a_driver_error_is_sqlalchemys_and_nothing_of_the_transaction_stays(edc,
 def test_what_it_cannot_run_as_sqlalchemy_would_is_refused(edc, statement, refusal):
     with edc.engine.connect() as connection, pytest.raises(ValueError, match=refusal):
         Prepared(statement).all(connection, {"code": "X", "name": "x", "codes": ["A"]})
+
+
+def test_driver_sql_runs_on_the_cursor_and_its_errors_are_sqlalchemys(edc):
+    """``run_driver_sql`` (the SQLite engine's ``BEGIN``) raises what ``exec_driver_sql`` would raise."""
+    with edc.engine.connect() as connection:
+        run_driver_sql(connection, "SELECT 1")
+        with pytest.raises(DBAPIError) as info:
+            run_driver_sql(connection, "NOT A STATEMENT")
+        assert "NOT A STATEMENT" in str(info.value) and not info.value.connection_invalidated
+
+
+def test_a_sqlite_begin_is_seen_by_statement_listeners(edc):
+    """The ``BEGIN`` of a SQLite transaction runs on the driver's cursor; a cursor listener still sees it."""
+    if edc.dialect != "sqlite":
+        pytest.skip("SQLite's BEGIN is the engine's own; PostgreSQL's driver begins by itself")
+    statements: list[str] = []
+
+    def on_cursor(connection, cursor, statement, parameters, context, executemany):
+        statements.append(statement)
+
+    with edc.engine.connect() as connection:
+        connection.begin()
+        connection.rollback()
+        assert statements == []
+        event.listen(edc.engine, "before_cursor_execute", on_cursor)
+        try:
+            connection.execution_options(**{SQLITE_BEGIN_OPTION: "IMMEDIATE"}).begin()
+            connection.rollback()
+        finally:
+            event.remove(edc.engine, "before_cursor_execute", on_cursor)
+    assert statements == ["BEGIN IMMEDIATE"]

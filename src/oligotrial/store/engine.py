@@ -22,6 +22,7 @@ from sqlalchemy.exc import ArgumentError, DisconnectionError
 from sqlalchemy.pool import NullPool
 
 from oligotrial.errors import ConfigurationError
+from oligotrial.store.prepared import run_driver_sql
 
 __all__ = [
     "CHECKPOINT_DELAY_SECONDS",
@@ -157,7 +158,7 @@ def _configure_sqlite(engine: Engine, busy_timeout_seconds: float) -> None:
         mode = connection.get_execution_options().get(SQLITE_BEGIN_OPTION, "DEFERRED")
         if mode not in {"DEFERRED", "IMMEDIATE"}:
             raise ValueError(f"unknown SQLite transaction mode {mode!r}")
-        connection.exec_driver_sql(f"BEGIN {mode}")
+        run_driver_sql(connection, f"BEGIN {mode}")
 
 
 CHECKPOINT_DELAY_SECONDS = 0.5

@@ -27,13 +27,13 @@ from typing import Any, Generic, TypeVar, cast
 
 from sqlalchemy import Connection
 from sqlalchemy.engine import Dialect
-from sqlalchemy.exc import DBAPIError, MultipleResultsFound, NoResultFound
+from sqlalchemy.exc import DBAPIError, MultipleResultsFound, NoResultFound, StatementError
 from sqlalchemy.sql.base import Executable
 from sqlalchemy.sql.compiler import SQLCompiler
 from sqlalchemy.sql.elements import ClauseElement
 from sqlalchemy.sql.selectable import Select
 
-__all__ = ["Prepared"]
+__all__ = ["Prepared", "run_driver_sql"]
 
 Processor = Callable[[Any], Any] | None
 Statement = TypeVar("Statement", bound=Executable)
@@ -125,27 +125,55 @@ class Prepared(Generic[Statement]):
             [_arguments(compiled, p) for p in parameters] if many else _arguments(compiled, parameters)
         )
         cursor = driver_connection.cursor()
-        dialect = connection.dialect
         try:
             if many:
                 cursor.executemany(compiled.sql, arguments)
             else:
                 cursor.execute(compiled.sql, arguments)
-        except dialect.loaded_dbapi.Error as error:
-            cursor.close()
-            is_disconnect = dialect.is_disconnect(error, driver_connection, cursor)
-            if is_disconnect:
-                connection.invalidate(error)
-            raise DBAPIError.instance(
-                compiled.sql,
-                arguments,
-                error,
-                dialect.loaded_dbapi.Error,
-                connection_invalidated=is_disconnect,
-                dialect=dialect,
-                ismulti=many,
-            ) from error
+        except connection.dialect.loaded_dbapi.Error as error:
+            raise _wrapped(connection, cursor, error, compiled.sql, arguments, many=many) from error
         return cursor
+
+
+def run_driver_sql(connection: Connection, sql: str) -> None:
+    """Run ``sql``, a statement without parameters or result (``BEGIN IMMEDIATE``), on the connection's
+    driver cursor as :class:`Prepared` runs its statements, but without beginning a transaction first (for
+    the engine's ``begin`` event): driver errors come out as SQLAlchemy's, a lost connection invalidated;
+    through ``Connection.exec_driver_sql`` when cursor listeners are registered."""
+    if _is_traced(connection):
+        connection.exec_driver_sql(sql)
+        return
+    driver_connection = connection.connection.dbapi_connection
+    assert driver_connection is not None  # an open connection has one
+    cursor = driver_connection.cursor()
+    try:
+        cursor.execute(sql)
+    except connection.dialect.loaded_dbapi.Error as error:
+        raise _wrapped(connection, cursor, error, sql, ()) from error
+    cursor.close()
+
+
+def _wrapped(
+    connection: Connection, cursor: Any, error: Any, sql: str, arguments: Any, *, many: bool = False
+) -> StatementError:
+    """The driver's ``error`` as SQLAlchemy's (``OperationalError`` ...), as ``Connection.execute`` raises it;
+    the cursor closed, the connection invalidated when the error says it is lost."""
+    cursor.close()
+    dialect = connection.dialect
+    driver_connection = connection.connection.dbapi_connection
+    is_disconnect = dialect.is_disconnect(error, driver_connection, cursor)
+    if is_disconnect:
+        connection.invalidate(error)
+    wrapped: StatementError = DBAPIError.instance(
+        sql,
+        arguments,
+        error,
+        dialect.loaded_dbapi.Error,
+        connection_invalidated=is_disconnect,
+        dialect=dialect,
+        ismulti=many,
+    )
+    return wrapped
 
 
 def _is_traced(connection: Connection) -> bool:
