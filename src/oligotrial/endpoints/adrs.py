@@ -129,19 +129,20 @@ def derive_adrs(
     )
 
     ovr_days = _days(reported["RSDTC"])
-    if on_responders is not None:
-        on_responders(_responders(adsl, best, best_rows, owner_kept, ovr_days))
-
-    rank = np.full(adsl.height, -1, dtype=np.int64)  # each enrolled subject's place in USUBJID order
-    enrolled_rows = np.flatnonzero(enrolled)
-    rank[enrolled_rows] = adsl["USUBJID"].gather(enrolled_rows).rank("dense").cast(pl.Int64).to_numpy() - 1
-
-    part_days = []
+    part_days = []  # per subject-level parameter, in ``_SUBJECT_LEVEL``'s order (ORDER's after OVR)
     for _, value, day, is_flag in _SUBJECT_LEVEL:
         days = _days(best[day])
         if is_flag:
             days = np.where((best[value] == "Y").fill_null(False).to_numpy(), days, _NULL_DAY)
         part_days.append(days)
+    if on_responders is not None:
+        crsp_days = part_days[ORDER["CRSP"] - 1]
+        on_responders(_responders(adsl, best, best_rows, crsp_days, owner_kept, ovr_days))
+
+    rank = np.full(adsl.height, -1, dtype=np.int64)  # each enrolled subject's place in USUBJID order
+    enrolled_rows = np.flatnonzero(enrolled)
+    rank[enrolled_rows] = adsl["USUBJID"].gather(enrolled_rows).rank("dense").cast(pl.Int64).to_numpy() - 1
+
     all_days = np.concatenate([ovr_days, *part_days])
     packing = _DayOffsets(all_days)
     offsets = np.split(
@@ -188,7 +189,7 @@ def derive_adrs(
 
 
 def _responders(
-    adsl: pl.DataFrame, best: pl.DataFrame, best_rows: Ints, owner: Ints, ovr_days: Ints
+    adsl: pl.DataFrame, best: pl.DataFrame, best_rows: Ints, crsp_days: Ints, owner: Ints, ovr_days: Ints
 ) -> pl.DataFrame:
     """``USUBJID STARTDT``: the CRSP records with AVALC ``Y`` and their ADT, in ADSL order, as the records
     built after it will hold them (:func:`oligotrial.endpoints.adtte.confirmed_responders` of the result)
@@ -198,11 +199,12 @@ def _responders(
     -----
     A subject with identical responses on the date of its first confirmed response has one CRSP record per
     such response (as every ADRS record with a source), counted here from each response's ADSL row
-    (``owner``, never -1: the responses of enrolled subjects) and date (``ovr_days``).
+    (``owner``, never -1: the responses of enrolled subjects) and date (``ovr_days``); ``crsp_days`` is
+    each BOR-engine record's CRSP ADT.
     """
     yes = (best["CRSP"] == "Y").fill_null(False).to_numpy()
     rows = best_rows[yes]
-    day = _days(best["CRSP_DATE"])[yes]
+    day = crsp_days[yes]
     first_response = np.full(adsl.height, _NULL_DAY, dtype=np.int64)  # per ADSL row
     first_response[rows] = day
     on_it = first_response[owner] == ovr_days
