@@ -209,3 +209,68 @@ def test_a_begin_is_seen_by_statement_listeners(edc):
         finally:
             event.remove(edc.engine, "before_cursor_execute", on_cursor)
     assert statements == (["BEGIN IMMEDIATE"] if edc.dialect == "sqlite" else [])
+
+
+def _session_statements(connection) -> dict[str, str]:
+    """The connection's prepared statements: name -> SQL."""
+    rows = connection.exec_driver_sql("SELECT name, statement FROM pg_prepared_statements")
+    return {name: sql for name, sql in rows}
+
+
+@pytest.mark.parametrize("backend", ["postgresql"])
+def test_on_psycopg_statements_are_prepared_once_per_connection_in_psycopgs_transaction(edc, saved):
+    """On PostgreSQL a statement is prepared under a name of its own on each connection that runs it, and
+    the transaction it begins is psycopg's (the connection's isolation level), so that commit and rollback
+    work as usual."""
+    with edc.engine.connect() as connection:
+        connection.begin()
+        rows = data._FORM_BY_ID.all(connection, saved)
+        names = _session_statements(connection)
+        assert all(name.startswith("_oligotrial_") for name in names)  # none of psycopg's own
+        assert data._FORM_BY_ID._compiled["postgresql"].sql in names.values()
+        assert connection.exec_driver_sql("SHOW transaction_isolation").scalar() == "read committed"
+        connection.rollback()
+        assert data._FORM_BY_ID.all(connection, saved) == rows  # still prepared after the rollback
+        assert _session_statements(connection) == names
+        connection.rollback()
+    repeatable = edc.engine.execution_options(isolation_level="REPEATABLE READ")
+    with repeatable.connect() as connection:
+        connection.begin()
+        assert data._FORM_BY_ID.all(connection, saved) == rows
+        assert connection.exec_driver_sql("SHOW transaction_isolation").scalar() == "repeatable read"
+        connection.rollback()
+
+
+@pytest.mark.parametrize("backend", ["postgresql"])
+def test_on_psycopg_statements_deallocated_behind_its_back_fail_once_then_are_prepared_again(edc, saved):
+    """``DEALLOCATE ALL`` (a pooler's reset, psycopg's own after a rollback if it prepared statements): the
+    next statement fails with SQLAlchemy's error, its transaction with it, and the one after works."""
+    with edc.engine.connect() as connection:
+        expected = data._FORM_BY_ID.all(connection, saved)
+        connection.commit()
+        connection.exec_driver_sql("DEALLOCATE ALL")
+        connection.commit()
+        with pytest.raises(DBAPIError, match="does not exist") as refused:
+            data._FORM_BY_ID.all(connection, saved)
+        assert not refused.value.connection_invalidated
+        connection.rollback()
+        assert data._FORM_BY_ID.all(connection, saved) == expected
+        connection.rollback()
+
+
+@pytest.mark.parametrize("backend", ["postgresql"])
+def test_on_psycopg_a_lost_connection_is_sqlalchemys_error_and_invalidated(edc, saved):
+    """The server ends the session (a restart, an administrator): SQLAlchemy's error says the connection was
+    invalidated, and the next connection from the pool works."""
+    with edc.engine.connect() as connection:
+        expected = data._FORM_BY_ID.all(connection, saved)
+        pid = connection.exec_driver_sql("SELECT pg_backend_pid()").scalar()
+        connection.commit()
+        with edc.engine.connect() as other:
+            other.exec_driver_sql(f"SELECT pg_terminate_backend({int(pid)})")
+            other.commit()
+        with pytest.raises(DBAPIError) as lost:
+            data._FORM_BY_ID.all(connection, saved)
+        assert lost.value.connection_invalidated
+    with edc.engine.connect() as connection:
+        assert data._FORM_BY_ID.all(connection, saved) == expected

@@ -117,7 +117,9 @@ def create_engine(
         kwargs["poolclass"] = NullPool
     else:
         kwargs.update(pool_size=pool_size, max_overflow=pool_size)
-    engine = _sa_create_engine(url, connect_args={"connect_timeout": 10}, **kwargs)
+    # psycopg's own automatic preparation off: it would deallocate the prepared statements of
+    # ``store.prepared`` at every rollback (see ``store._libpq``)
+    engine = _sa_create_engine(url, connect_args={"connect_timeout": 10, "prepare_threshold": None}, **kwargs)
     _ping_when_idle(engine, ping_after_idle_seconds)
     return engine
 

@@ -7,8 +7,10 @@ statements, so that overhead was about a fifth of the server's processor time un
 :class:`Prepared` statement is the same SQLAlchemy Core statement, compiled by SQLAlchemy for the connection's
 dialect the first time it runs there; each execution then converts the parameters and the result columns with
 the types' own processors (the same conversions ``Connection.execute`` applies) and runs the SQL on the
-cursor of the connection's driver connection, inside the connection's transaction. Driver errors come out as
-SQLAlchemy's (``IntegrityError``, ``OperationalError`` ...), a lost connection invalidated, as from
+cursor of the connection's driver connection, inside the connection's transaction; on PostgreSQL, on
+psycopg's libpq connection itself, as a statement prepared once per connection (:mod:`oligotrial.store._libpq`:
+without psycopg's cursor machinery, a save and its read take a fifth fewer instructions there). Driver
+errors come out as SQLAlchemy's (``IntegrityError``, ``OperationalError`` ...), a lost connection invalidated, as from
 ``Connection.execute``. When listeners of cursor executions are registered on the engine (SQL tracing,
 telemetry), the statement goes through ``Connection.execute`` instead, so that they see it as usual; the
 engine's ``echo`` log, which is not a listener, does not show prepared statements.
@@ -23,7 +25,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Generic, TypeVar, cast
+from typing import TYPE_CHECKING, Any, Generic, TypeVar, cast
 
 from sqlalchemy import Connection
 from sqlalchemy.engine import Dialect
@@ -32,6 +34,9 @@ from sqlalchemy.sql.base import Executable
 from sqlalchemy.sql.compiler import SQLCompiler
 from sqlalchemy.sql.elements import ClauseElement
 from sqlalchemy.sql.selectable import Select
+
+if TYPE_CHECKING:
+    from oligotrial.store._libpq import LibpqStatement
 
 __all__ = ["Prepared", "run_driver_sql"]
 
@@ -49,6 +54,7 @@ class _Compiled:
     bind: tuple[Processor, ...]  # per name
     result: tuple[Processor, ...] | None  # per selected column; ``None`` when no column needs one
     positional: bool
+    libpq: LibpqStatement | None  # psycopg: run on its libpq connection (``sql`` with ``$n`` placeholders)
 
 
 class Prepared(Generic[Statement]):
@@ -67,11 +73,7 @@ class Prepared(Generic[Statement]):
         if _is_traced(connection):
             return [tuple(row) for row in connection.execute(self.statement, parameters)]
         compiled = self._for(connection.dialect)
-        cursor = self._execute(connection, compiled, parameters or {})
-        try:
-            rows = cursor.fetchall()
-        finally:
-            cursor.close()
+        rows = self._execute(connection, compiled, parameters or {}) or ()
         result = compiled.result
         if result is None:
             return [tuple(row) for row in rows]
@@ -102,9 +104,7 @@ class Prepared(Generic[Statement]):
         if _is_traced(connection):
             connection.execute(self.statement, cast(Any, parameters))
             return
-        compiled = self._for(connection.dialect)
-        cursor = self._execute(connection, compiled, parameters, many=many)
-        cursor.close()
+        self._execute(connection, self._for(connection.dialect), parameters, many=many)
 
     def _for(self, dialect: Dialect) -> _Compiled:
         compiled = self._compiled.get(dialect.name)
@@ -116,7 +116,8 @@ class Prepared(Generic[Statement]):
 
     def _execute(
         self, connection: Connection, compiled: _Compiled, parameters: Any, *, many: bool = False
-    ) -> Any:
+    ) -> Sequence[Sequence[Any]] | None:
+        """The driver's rows (``None`` for a statement without rows, or run once per parameter set)."""
         if not connection.in_transaction():
             connection.begin()  # as Connection.execute would (its autobegin)
         driver_connection = connection.connection.dbapi_connection
@@ -124,15 +125,26 @@ class Prepared(Generic[Statement]):
         arguments = (
             [_arguments(compiled, p) for p in parameters] if many else _arguments(compiled, parameters)
         )
+        if compiled.libpq is not None:
+            try:
+                if many:
+                    for one_set in arguments:
+                        compiled.libpq.execute(cast(Any, driver_connection), one_set)
+                    return None
+                return compiled.libpq.execute(cast(Any, driver_connection), arguments)
+            except connection.dialect.loaded_dbapi.Error as error:
+                raise _wrapped(connection, None, error, compiled.sql, arguments, many=many) from error
         cursor = driver_connection.cursor()
         try:
             if many:
                 cursor.executemany(compiled.sql, arguments)
-            else:
-                cursor.execute(compiled.sql, arguments)
+                return None
+            cursor.execute(compiled.sql, arguments)
+            return cursor.fetchall() if cursor.description is not None else None
         except connection.dialect.loaded_dbapi.Error as error:
             raise _wrapped(connection, cursor, error, compiled.sql, arguments, many=many) from error
-        return cursor
+        finally:
+            cursor.close()
 
 
 def run_driver_sql(connection: Connection, sql: str) -> None:
@@ -157,8 +169,9 @@ def _wrapped(
     connection: Connection, cursor: Any, error: Any, sql: str, arguments: Any, *, many: bool = False
 ) -> StatementError:
     """The driver's ``error`` as SQLAlchemy's (``OperationalError`` ...), as ``Connection.execute`` raises it;
-    the cursor closed, the connection invalidated when the error says it is lost."""
-    cursor.close()
+    the cursor (if any) closed, the connection invalidated when the error says it is lost."""
+    if cursor is not None:
+        cursor.close()
     dialect = connection.dialect
     driver_connection = connection.connection.dbapi_connection
     is_disconnect = dialect.is_disconnect(error, driver_connection, cursor)
@@ -196,19 +209,38 @@ def _arguments(compiled: _Compiled, parameters: Mapping[str, Any]) -> Any:
 
 
 def _compile(statement: Executable, dialect: Dialect) -> _Compiled:
-    compiled = cast(ClauseElement, statement).compile(dialect=dialect)
+    on_libpq = dialect.driver == "psycopg" and not dialect.is_async
+    if on_libpq:
+        from oligotrial.store._libpq import LibpqStatement  # psycopg imported with its dialect
+    # on psycopg's libpq connection: ``$n`` placeholders (the dialect's own compiler, its casts included)
+    compiler_dialect = _numeric_dollar(dialect) if on_libpq else dialect
+    compiled = cast(ClauseElement, statement).compile(dialect=compiler_dialect)
     assert isinstance(compiled, SQLCompiler)
     if compiled.insert_prefetch or compiled.update_prefetch:
         raise ValueError(f"a statement with Python-side column defaults cannot be prepared: {compiled}")
     if compiled.escaped_bind_names or any(b.expanding or b.literal_execute for b in compiled.binds.values()):
         raise ValueError(f"a statement with expanding or escaped parameters cannot be prepared: {compiled}")
     by_name = {name: bind for bind, name in compiled.bind_names.items()}  # as named in the SQL
-    # the driver's order (``?`` placeholders), else any: the driver takes a mapping
-    names = tuple(compiled.positiontup or ()) if dialect.positional else tuple(by_name)
+    # the driver's order (``?`` or ``$n`` placeholders), else any: the driver takes a mapping
+    positional = compiler_dialect.positional
+    names = tuple(compiled.positiontup or ()) if positional else tuple(by_name)
     values = {name: b.effective_value for name, b in by_name.items() if not b.required}
     bind = tuple(by_name[name].type.dialect_impl(dialect).bind_processor(dialect) for name in names)
     columns = statement.selected_columns if isinstance(statement, Select) else ()
     result = tuple(c.type.dialect_impl(dialect).result_processor(dialect, None) for c in columns)
     return _Compiled(
-        compiled.string, names, values, bind, result if any(result) else None, dialect.positional
+        compiled.string,
+        names,
+        values,
+        bind,
+        result if any(result) else None,
+        positional,
+        LibpqStatement(compiled.string) if on_libpq else None,
     )
+
+
+def _numeric_dollar(dialect: Dialect) -> Dialect:
+    """A dialect like ``dialect`` (same class and server version) that compiles ``$n`` placeholders."""
+    numbered = type(dialect)(paramstyle="numeric_dollar")  # type: ignore[call-arg]
+    numbered.server_version_info = dialect.server_version_info
+    return numbered
