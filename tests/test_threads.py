@@ -1,4 +1,4 @@
-"""Per-process thread pools of the pure core (``oligotrial._threads``)."""
+"""Per-process thread pools (``oligotrial._threads``): the pure core's and the server's requests'."""
 
 from __future__ import annotations
 
@@ -33,6 +33,16 @@ def test_a_forked_child_makes_its_own_pool(monkeypatch):
     monkeypatch.setattr(_threads.os, "getpid", lambda: -1)  # as a child process sees itself
     child = _threads.core_pool("one")
     assert child is not parent and child is not None
-    assert list(_threads._POOLS) == [(-1, "one")]  # the parent's pools are forgotten in the child
+    assert list(_threads._POOLS) == [(-1, "one", 2)]  # the parent's pools are forgotten in the child
     parent.shutdown()
     child.shutdown()
+
+
+def test_a_pool_of_a_given_size_per_name_and_size(monkeypatch):
+    monkeypatch.setattr(_threads, "_POOLS", {})
+    eight = _threads.thread_pool("request", 8)
+    assert eight is _threads.thread_pool("request", 8)
+    assert eight._max_workers == 8
+    assert _threads.thread_pool("request", 3)._max_workers == 3
+    for pool in _threads._POOLS.values():
+        pool.shutdown()

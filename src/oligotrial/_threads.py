@@ -1,5 +1,5 @@
-"""Per-process thread pools for the pure core's parallel work (compiled kernels, numpy and polars release the
-GIL, so threads use several cores)."""
+"""Per-process thread pools: for the pure core's parallel work (compiled kernels, numpy and polars release the
+GIL, so threads use several cores) and for the server's requests (their use cases block on the database)."""
 
 from __future__ import annotations
 
@@ -7,9 +7,9 @@ import os
 import threading
 from concurrent.futures import ThreadPoolExecutor
 
-__all__ = ["core_pool", "usable_cores"]
+__all__ = ["core_pool", "thread_pool", "usable_cores"]
 
-_POOLS: dict[tuple[int, str], ThreadPoolExecutor | None] = {}
+_POOLS: dict[tuple[int, str, int], ThreadPoolExecutor] = {}
 _LOCK = threading.Lock()
 
 
@@ -23,16 +23,26 @@ def core_pool(name: str) -> ThreadPoolExecutor | None:
 
     Notes
     -----
-    One pool per process: a forked child does not inherit its parent's threads, so it makes its own. Each
-    user has its own name, so that a task of one never waits for a task of another queued behind it.
+    Each user has its own name, so that a task of one never waits for a task of another queued behind it.
     """
-    key = (os.getpid(), name)
-    with _LOCK:
-        if key not in _POOLS:
+    count = usable_cores()
+    return thread_pool(name, count) if count > 1 else None
+
+
+def thread_pool(name: str, threads: int) -> ThreadPoolExecutor:
+    """The pool ``name`` of ``threads`` threads of this process, created at first use.
+
+    Notes
+    -----
+    One pool per process: a forked child does not inherit its parent's threads, so it makes its own.
+    """
+    key = (os.getpid(), name, threads)
+    pool = _POOLS.get(key)
+    if pool is None:
+        with _LOCK:
             for stale in [k for k in _POOLS if k[0] != key[0]]:
                 del _POOLS[stale]
-            count = usable_cores()
-            _POOLS[key] = (
-                ThreadPoolExecutor(count, thread_name_prefix=f"oligotrial-{name}") if count > 1 else None
-            )
-        return _POOLS[key]
+            pool = _POOLS.get(key)
+            if pool is None:
+                pool = _POOLS[key] = ThreadPoolExecutor(threads, thread_name_prefix=f"oligotrial-{name}")
+    return pool

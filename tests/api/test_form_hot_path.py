@@ -4,12 +4,18 @@ same refusals and the same audit trail as every other route."""
 
 from __future__ import annotations
 
+import asyncio
+import dataclasses
+import threading
+from contextvars import ContextVar
+
 import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import event
 
 from oligotrial.api import create_app
-from oligotrial.errors import AuthenticationError, InputError, NotFoundError
+from oligotrial.api.deps import in_thread
+from oligotrial.errors import AuthenticationError, InputError, NotFoundError, Problem
 from oligotrial.services import Actor, admin, data
 from oligotrial.services.audit_trail import read_audit, verify_audit
 from oligotrial.services.auth import BearerToken, actor_in
@@ -214,6 +220,44 @@ def test_a_server_process_works_on_as_many_requests_at_once_as_its_settings_say(
 
     with TestClient(app) as client:
         assert client.get("/test-only/threads").json() == 3
+
+
+def test_the_busiest_routes_use_cases_run_in_request_threads_with_the_request_s_context(world):
+    """``in_thread``: a pool of ``request_threads`` threads per process (three use cases at once here, never
+    more), the caller's context variables seen by the use case, its error raised to the caller."""
+    edc = dataclasses.replace(
+        world.edc, settings=world.edc.settings.model_copy(update={"request_threads": 3})
+    )
+    request_id: ContextVar[str] = ContextVar("request_id")
+    together = threading.Barrier(3, timeout=30)
+    lock = threading.Lock()
+    running = [0, 0]  # now, most at once
+
+    def use_case(edc_seen, n):
+        assert edc_seen is edc
+        with lock:
+            running[0] += 1
+            running[1] = max(running)
+        together.wait()
+        with lock:
+            running[0] -= 1
+        return threading.current_thread().name, request_id.get(), n
+
+    def failing(edc_seen):
+        raise NotFoundError(Problem("EDC-020", "form_id", "no such form", value=0))
+
+    async def requests():
+        request_id.set("request 7")
+        results = await asyncio.gather(*(in_thread(use_case, edc, n) for n in range(9)))
+        with pytest.raises(NotFoundError):
+            await in_thread(failing, edc)
+        return results
+
+    results = asyncio.run(requests())
+    assert [n for _, _, n in results] == list(range(9))
+    assert {seen for _, seen, _ in results} == {"request 7"}
+    assert len({name for name, _, _ in results}) == 3 and running[1] == 3
+    assert all(name.startswith("oligotrial-request") for name, _, _ in results)
 
 
 def _statements_of(edc, use_case):
