@@ -46,8 +46,10 @@ class Settings(BaseSettings):
     db_pool_size, db_busy_timeout_seconds
         Connections per server process, and how long a write waits for the database lock before HTTP 503.
     request_threads
-        Requests a server process works on at once (its thread pool; keep it at most ``db_pool_size``, so
-        that none waits for a connection); the others wait their turn without holding a thread. Fewer threads
+        Requests a server process works on at once in each of its two thread pools (the form save and read
+        routes' own, FastAPI's for the other routes; keep it at most ``db_pool_size``, whose pool lets as many
+        connections again overflow, so that none waits for a connection); the others wait their turn without
+        holding a thread. Fewer threads
         contending for the interpreter let the one holding the database's write turn finish sooner: at 50
         clients (issue 6) 8 threads served 272-308 audited writes/s on PostgreSQL where 40 served 196-240,
         runs alternated (benchmarks/RESULTS.md). A slow request (a report, a login's password hash) holds

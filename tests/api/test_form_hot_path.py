@@ -209,7 +209,8 @@ def test_input_checks_still_apply_after_the_token_check(world):
 
 
 def test_a_server_process_works_on_as_many_requests_at_once_as_its_settings_say(world):
-    """The event loop's thread pool (which runs the use cases) has ``request_threads`` threads."""
+    """FastAPI's thread pool (which runs the use cases of every route but the form save and read, see the
+    next test) has ``request_threads`` threads."""
     import anyio.to_thread
 
     app = create_app(world.edc.settings.model_copy(update={"request_threads": 3}), world.edc)

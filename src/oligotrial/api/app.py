@@ -279,7 +279,8 @@ def create_app(settings: Settings, edc: Edc | None = None) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
-        # the event loop's thread pool, which runs the use cases (settings.request_threads)
+        # FastAPI's thread pool, which runs the use cases of the routes but the form save and read
+        # (settings.request_threads; those two have a pool of as many threads, ``deps.in_thread``)
         anyio.to_thread.current_default_thread_limiter().total_tokens = settings.request_threads
         yield
 
