@@ -61,12 +61,18 @@ def create_app_for(settings: Settings, edc: Any) -> Any:
     import oligotrial.api.deps
     from oligotrial.api.app import create_app
 
+    import oligotrial.api._hot_routes
+    import oligotrial.api._routes
+
     async def inline(call: Any, /, *args: Any, **kwargs: Any) -> Any:
         return call(*args, **kwargs)
 
     for module in (fastapi.routing, fastapi.dependencies.utils, oligotrial.api.deps):
         if hasattr(module, "run_in_threadpool"):
             module.run_in_threadpool = inline  # type: ignore[attr-defined]
+    for module in (oligotrial.api.deps, oligotrial.api._hot_routes, oligotrial.api._routes):
+        if hasattr(module, "in_thread"):  # the form routes' own pool (and before it, AnyIO's)
+            module.in_thread = inline  # type: ignore[attr-defined]
     return create_app(settings, edc)
 
 
