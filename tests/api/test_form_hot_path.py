@@ -304,42 +304,6 @@ def test_a_request_s_token_is_checked_in_the_round_trip_that_reads_its_subject_o
     assert sources == [("create", "http:10.0.0.7"), ("update", "test")]
 
 
-def test_a_save_s_token_check_also_reads_and_locks_its_form(world):
-    """A change through a token: the token check, the subject and the form (locked on PostgreSQL, as its own
-    read locks it) come in one round trip, a statement fewer than the subject's and the form's reads of a
-    change through an actor; a form code that is not a code reads nothing and is refused after the token,
-    422 as before."""
-    investigator = world.actor("investigator.cn01")
-    code = data.create_subject(world.edc, investigator, "CN01").code
-    who = BearerToken(world.tokens["investigator.cn01"], "http:10.0.0.7")
-    data.save_form(world.edc, who, code, "VISIT1", "VITALS", {"A": 1})
-    with_token = _statements_of(
-        world.edc,
-        lambda: data.save_form(
-            world.edc, who, code, "VISIT1", "VITALS", {"A": 2}, base_version=1, reason="x"
-        ),
-    )
-    with_actor = _statements_of(
-        world.edc,
-        lambda: data.save_form(
-            world.edc, investigator, code, "VISIT1", "VITALS", {"A": 3}, base_version=2, reason="y"
-        ),
-    )
-    assert len(with_token) == len(with_actor) - 1
-    first = with_token[0]
-    assert "tokens" in first and "subjects" in first and "forms" in first
-    if world.edc.dialect == "postgresql":
-        assert "FOR NO KEY UPDATE OF forms" in first
-    view = data.get_form(world.edc, who, data.list_forms(world.edc, investigator, code)[0].id)
-    assert (view.version, view.values) == (3, {"A": 3})
-    for bad in ("VITALS\x00", "1VITALS"):
-        with pytest.raises(InputError) as refused:
-            data.save_form(world.edc, who, code, "VISIT1", bad, {"A": 4}, base_version=3, reason="z")
-        assert refused.value.problems[0].code == "EDC-011"
-    with pytest.raises(AuthenticationError):
-        data.save_form(world.edc, BearerToken("forged", "x"), code, "VISIT1", "VITALS\x00", {"A": 4})
-
-
 def test_a_change_stores_the_form_and_its_version_in_one_statement_on_postgresql(world):
     """The form's update and its version's insert: one statement (a data-modifying WITH) on PostgreSQL, two on
     SQLite; the stored form, its history and its audit entry are the same."""

@@ -36,13 +36,7 @@ def saved(edc):
     form = data.save_form(
         edc, actor, code, "V1", "VITALS", {"WEIGHT": 62}, base_version=first.version, reason="corrected"
     )
-    return {
-        "token_hash": hash_token(token),
-        "form_id": form.id,
-        "code": code,
-        "event_code": "V1",
-        "form_code": "VITALS",
-    }
+    return {"token_hash": hash_token(token), "form_id": form.id, "code": code}
 
 
 def _executed(connection, prepared, parameters):
@@ -53,13 +47,13 @@ def _executed(connection, prepared, parameters):
     "prepared",
     [
         _TOKEN_ACTOR,
-        data._SUBJECT_AND_FORM_WITH_TOKEN_CHECK,
+        data._SUBJECT_WITH_TOKEN_CHECK,
         data._SUBJECT_KEY_BY_CODE,
         data._FORM_WITH_TOKEN_CHECK,
         data._FORM_BY_ID,
         audit._HEAD_FOR_UPDATE,
     ],
-    ids=["token", "subject-and-form-with-token", "subject", "form-with-token", "form", "audit-head"],
+    ids=["token", "subject-with-token", "subject", "form-with-token", "form", "audit-head"],
 )
 def test_rows_and_their_values_are_those_of_connection_execute(edc, saved, prepared):
     """Every column converted as SQLAlchemy converts it: aware UTC times, JSON documents, booleans, dates."""

@@ -17,7 +17,7 @@ from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime
 from typing import Any, Literal, NamedTuple, Protocol, cast
 
-from sqlalchemy import Connection, Table, bindparam, func, insert, select, true, update
+from sqlalchemy import Connection, Table, bindparam, func, insert, select, update
 from sqlalchemy.orm import Session
 
 from oligotrial.errors import ConflictError, InputError, NotFoundError, PermissionDeniedError, Problem
@@ -30,7 +30,7 @@ from oligotrial.services._context import (
     write_audit,
     write_transaction,
 )
-from oligotrial.services._validate import CODE, check_code, check_item_values, require_reason
+from oligotrial.services._validate import check_code, check_item_values, require_reason
 from oligotrial.services.admin import get_site_id
 from oligotrial.services.auth import BearerToken, actor_in, token_check
 from oligotrial.services.views import FormVersionView, FormView, SubjectView
@@ -153,6 +153,12 @@ _SUBJECT_KEY_BY_CODE = Prepared(
     .join(Site, Site.id == Subject.site_id)
     .where(Subject.code == bindparam("code"))
 )
+_SUBJECT_WITH_TOKEN_CHECK = Prepared(
+    token_check(*_SUBJECT_KEY_COLUMNS)
+    .outerjoin(Subject, Subject.code == bindparam("code"))
+    .outerjoin(Site, Site.id == Subject.site_id)
+)
+"""A request's token check and the subject it names, in one round trip (:func:`~oligotrial.services.auth.actor_in`)."""
 
 
 def load_form(session: Session, actor: Actor, form_id: int) -> Form:
@@ -441,27 +447,6 @@ _FORM_AND_EVENT_FOR_UPDATE = Prepared(
     .with_for_update(of=Form, key_share=True)
 )
 """A stored form and its event, as :class:`StoredForm`'s fields."""
-_LOCKED_FORM = (
-    select(*_FORM_AND_EVENT_FOR_UPDATE.statement.selected_columns)
-    .join(Event, Event.id == Form.event_id)
-    .where(
-        Event.subject_id == select(Subject.id).where(Subject.code == bindparam("code")).scalar_subquery(),
-        Event.event_code == bindparam("event_code"),
-        Form.form_code == bindparam("form_code"),
-    )
-    .with_for_update(of=Form, key_share=True)
-    .subquery("locked_form")
-)
-_SUBJECT_AND_FORM_WITH_TOKEN_CHECK = Prepared(
-    token_check(*_SUBJECT_KEY_COLUMNS, *_LOCKED_FORM.c)
-    .outerjoin(Subject, Subject.code == bindparam("code"))
-    .outerjoin(Site, Site.id == Subject.site_id)
-    .outerjoin(_LOCKED_FORM, true())
-)
-"""A form save's token check, the subject it names and the form it saves (locked, as
-:data:`_FORM_AND_EVENT_FOR_UPDATE` reads it), in one round trip (:func:`~oligotrial.services.auth.actor_in`).
-A request refused afterwards (its token, its input, its permissions) rolls back and releases the lock."""
-_SUBJECT_KEY_COLUMN_COUNT = len(_SUBJECT_KEY_COLUMNS)
 _EVENTS = cast(Table, Event.__table__)
 _UPDATE_EVENT_DATE = Prepared(
     update(_EVENTS).where(_EVENTS.c.id == bindparam("event_id")).values(event_date=bindparam("event_date"))
@@ -510,13 +495,6 @@ def _view_of(session: Session, form_id: int) -> FormView:
     return _form_view_of(session.execute(_FORM_BY_ID.statement, {"form_id": form_id}).one())
 
 
-class _Unread:
-    """What :func:`write_form_version` is given when its caller has not read the form: it reads it."""
-
-
-_UNREAD = _Unread()
-
-
 def write_form_version(
     session: Session,
     actor: Actor,
@@ -529,11 +507,9 @@ def write_form_version(
     base_version: int | None = None,
     reason: str | None = None,
     status: FormStatus = "complete",
-    stored_row: Sequence[Any] | _Unread | None = _UNREAD,
 ) -> tuple[StoredForm, bool]:
     """Create or change a form in the caller's transaction; returns the form as stored and whether anything
-    changed. ``stored_row`` is the form and its event as the caller read them already, locked (the columns
-    of :data:`_FORM_AND_EVENT_FOR_UPDATE`; ``None``: no such form); by default they are read here.
+    changed.
 
     Notes
     -----
@@ -553,12 +529,8 @@ def write_form_version(
     session.flush()  # the caller's pending changes first, as the ORM's own reads would (autoflush)
     connection = session.connection()
     # a change (the usual save) finds its form and event in one round trip; a first entry looks for the event
-    found = (
-        _FORM_AND_EVENT_FOR_UPDATE.first(
-            connection, {"subject_id": subject.id, "event_code": event_code, "form_code": form_code}
-        )
-        if isinstance(stored_row, _Unread)
-        else stored_row
+    found = _FORM_AND_EVENT_FOR_UPDATE.first(
+        connection, {"subject_id": subject.id, "event_code": event_code, "form_code": form_code}
     )
     if found is None:
         return _write_first_version(
@@ -789,14 +761,8 @@ def save_form(
     checked first, in this use case's transaction (:func:`~oligotrial.services.auth.actor_in`).
     """
     with write_transaction(edc) as session:
-        # the form's codes are checked after the token: until then one that is not a code reads nothing
-        codes = {"event_code": event_code, "form_code": form_code}
-        parameters = {name: code if _is_code(code) else None for name, code in codes.items()}
         actor, found = actor_in(
-            session.connection(),
-            actor,
-            _SUBJECT_AND_FORM_WITH_TOKEN_CHECK,
-            {"code": subject_code, **parameters},
+            session.connection(), actor, _SUBJECT_WITH_TOKEN_CHECK, {"code": subject_code}
         )
         check_code(event_code, "event_code")
         check_code(form_code, "form_code")
@@ -804,14 +770,8 @@ def save_form(
         if status not in ("incomplete", "complete"):
             raise InputError.single("EDC-024", "status", "expected incomplete or complete", value=status)
         values = check_item_values(values)
-        subject, site_code = _subject_key(
-            session, actor, subject_code, None if found is None else found[:_SUBJECT_KEY_COLUMN_COUNT]
-        )
+        subject, site_code = _subject_key(session, actor, subject_code, found)
         actor.require(Permission.ENTER_DATA, subject.site_id)
-        stored_row: Sequence[Any] | _Unread | None = _UNREAD
-        if found is not None:  # read with the token check: the form's columns, each None without a form
-            form_row = found[_SUBJECT_KEY_COLUMN_COUNT:]
-            stored_row = form_row if form_row[0] is not None else None
         stored, is_changed = write_form_version(
             session,
             actor,
@@ -823,16 +783,11 @@ def save_form(
             base_version=base_version,
             reason=reason,
             status=status,
-            stored_row=stored_row,
         )
         if is_changed:
             _run_edit_checks(edc, session, actor, stored, datetime.now(UTC))
             session.flush()
         return _form_view(stored, subject.code, site_code)
-
-
-def _is_code(value: object) -> bool:
-    return isinstance(value, str) and CODE.match(value) is not None
 
 
 def _refuse_workflow_form(form_code: str) -> None:
