@@ -58,11 +58,10 @@ def create_app_for(settings: Settings, edc: Any) -> Any:
     import fastapi.dependencies.utils
     import fastapi.routing
 
-    import oligotrial.api.deps
-    from oligotrial.api.app import create_app
-
     import oligotrial.api._hot_routes
     import oligotrial.api._routes
+    import oligotrial.api.deps
+    from oligotrial.api.app import create_app
 
     async def inline(call: Any, /, *args: Any, **kwargs: Any) -> Any:
         return call(*args, **kwargs)
