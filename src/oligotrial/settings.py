@@ -49,11 +49,10 @@ class Settings(BaseSettings):
         Requests a server process works on at once in each of its two thread pools (the form save and read
         routes' own, FastAPI's for the other routes; keep it at most ``db_pool_size``, whose pool lets as many
         connections again overflow, so that none waits for a connection); the others wait their turn without
-        holding a thread. Fewer threads
-        contending for the interpreter let the one holding the database's write turn finish sooner: at 50
-        clients (issue 6) 8 threads served 272-308 audited writes/s on PostgreSQL where 40 served 196-240,
-        runs alternated (benchmarks/RESULTS.md). A slow request (a report, a login's password hash) holds
-        one for its whole duration.
+        holding a thread. Fewer threads contending for the interpreter let the one holding the database's
+        write turn finish sooner: at 50 clients (issue 6) 8 threads served 272-308 audited writes/s on
+        PostgreSQL where 40 served 196-240, runs alternated (benchmarks/RESULTS.md). A slow request (a
+        report, a login's password hash) holds one for its whole duration.
     default_site_time_zone
         IANA time zone given to a new site when none is named (``Asia/Shanghai``: the trial's sites are in
         China); each site's zone is then kept in the database and changed by an administrator.

@@ -8,10 +8,10 @@ statements, so that overhead was about a fifth of the server's processor time un
 dialect the first time it runs there; each execution then converts the parameters and the result columns with
 the types' own processors (the same conversions ``Connection.execute`` applies) and runs the SQL on the
 cursor of the connection's driver connection, inside the connection's transaction; on PostgreSQL, on
-psycopg's libpq connection itself, as a statement prepared once per connection (:mod:`oligotrial.store._libpq`:
-without psycopg's cursor machinery, a save and its read take a fifth fewer instructions there). Driver
-errors come out as SQLAlchemy's (``IntegrityError``, ``OperationalError`` ...), a lost connection invalidated, as from
-``Connection.execute``. When listeners of cursor executions are registered on the engine (SQL tracing,
+psycopg's libpq connection itself, as a statement prepared once per connection
+(:mod:`oligotrial.store._libpq`: without psycopg's cursor machinery, a save and its read take a fifth fewer
+instructions there). Driver errors come out as SQLAlchemy's (``IntegrityError``, ``OperationalError`` ...),
+a lost connection invalidated, as from ``Connection.execute``. When listeners of cursor executions are registered on the engine (SQL tracing,
 telemetry), the statement goes through ``Connection.execute`` instead, so that they see it as usual; the
 engine's ``echo`` log, which is not a listener, does not show prepared statements.
 
@@ -162,16 +162,15 @@ def run_driver_sql(connection: Connection, sql: str) -> None:
         cursor.execute(sql)
     except connection.dialect.loaded_dbapi.Error as error:
         raise _wrapped(connection, cursor, error, sql, ()) from error
-    cursor.close()
+    finally:
+        cursor.close()
 
 
 def _wrapped(
     connection: Connection, cursor: Any, error: Any, sql: str, arguments: Any, *, many: bool = False
 ) -> StatementError:
     """The driver's ``error`` as SQLAlchemy's (``OperationalError`` ...), as ``Connection.execute`` raises it;
-    the cursor (if any) closed, the connection invalidated when the error says it is lost."""
-    if cursor is not None:
-        cursor.close()
+    the connection invalidated when the error says it is lost (``cursor``: the statement's, if any)."""
     dialect = connection.dialect
     driver_connection = connection.connection.dbapi_connection
     is_disconnect = dialect.is_disconnect(error, driver_connection, cursor)
