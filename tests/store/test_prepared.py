@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 import pytest
-from sqlalchemy import bindparam, event, insert, select
+from sqlalchemy import Column, Integer, MetaData, Table, bindparam, event, insert, select
 from sqlalchemy.exc import DBAPIError, IntegrityError, NoResultFound
 
 from oligotrial.services import Actor, Role, data
@@ -19,6 +19,8 @@ from oligotrial.store.prepared import Prepared, run_driver_sql
 from oligotrial.store.tables import Site, Subject
 
 PASSWORD = "prepared statements pass phrase"
+
+_KEPT = Table("kept", MetaData(), Column("n", Integer))
 
 
 @pytest.fixture
@@ -274,3 +276,86 @@ def test_on_psycopg_a_lost_connection_is_sqlalchemys_error_and_invalidated(edc, 
         assert lost.value.connection_invalidated
     with edc.engine.connect() as connection:
         assert data._FORM_BY_ID.all(connection, saved) == expected
+
+
+@pytest.mark.parametrize("backend", ["postgresql"])
+def test_on_psycopg_savepoints_and_commits_run_on_libpq_with_their_usual_effects(edc, monkeypatch):
+    """SAVEPOINT, ROLLBACK TO SAVEPOINT, RELEASE SAVEPOINT and COMMIT go to libpq, not psycopg's cursor or
+    its ``commit``; a savepoint rolled back undoes its own changes only, one released keeps them, and the
+    commit stores what is left."""
+    import psycopg
+
+    def refused(*args, **kwargs):
+        raise AssertionError("psycopg's cursor or commit used for a transaction command")
+
+    with edc.engine.connect() as connection:
+        connection.exec_driver_sql("CREATE TABLE kept (n INTEGER)")
+        connection.commit()
+        monkeypatch.setattr(psycopg.Connection, "cursor", refused)
+        monkeypatch.setattr(psycopg.Connection, "commit", refused)
+        connection.begin()
+        rows = Prepared(insert(_KEPT))
+        rows.run(connection, {"n": 1})
+        undone = connection.begin_nested()
+        rows.run(connection, {"n": 2})
+        undone.rollback()
+        released = connection.begin_nested()
+        rows.run(connection, {"n": 3})
+        released.commit()  # RELEASE SAVEPOINT
+        connection.commit()
+        monkeypatch.undo()
+        assert sorted(n for (n,) in connection.exec_driver_sql("SELECT n FROM kept")) == [1, 3]
+        connection.rollback()
+    with edc.engine.connect() as other:  # committed, not only visible in its own session
+        assert sorted(n for (n,) in other.exec_driver_sql("SELECT n FROM kept")) == [1, 3]
+        other.exec_driver_sql("DROP TABLE kept")
+        other.commit()
+
+
+@pytest.mark.parametrize("backend", ["postgresql"])
+def test_on_psycopg_a_failed_commit_and_a_failed_savepoint_are_sqlalchemys_errors(edc):
+    """A constraint checked at commit: SQLAlchemy's ``IntegrityError`` from ``commit``, nothing stored. A
+    savepoint in a failed transaction: SQLAlchemy's error naming the command, the connection still usable
+    after its rollback."""
+    with edc.engine.connect() as connection:
+        connection.exec_driver_sql("CREATE TABLE parent (id INTEGER PRIMARY KEY)")
+        connection.exec_driver_sql(
+            "CREATE TABLE child (parent_id INTEGER REFERENCES parent DEFERRABLE INITIALLY DEFERRED)"
+        )
+        connection.commit()
+        try:
+            connection.exec_driver_sql("INSERT INTO child VALUES (1)")  # no parent 1: refused at commit
+            with pytest.raises(IntegrityError, match="foreign key"):
+                connection.commit()
+            connection.rollback()  # as SQLAlchemy requires after a failed commit
+            assert connection.exec_driver_sql("SELECT count(*) FROM child").scalar() == 0
+            connection.rollback()
+            with pytest.raises(DBAPIError, match="NOT A STATEMENT"):
+                connection.exec_driver_sql("NOT A STATEMENT")
+            with pytest.raises(DBAPIError, match="SAVEPOINT") as failed:
+                connection.begin_nested()
+            assert not failed.value.connection_invalidated
+            connection.rollback()
+            assert connection.exec_driver_sql("SELECT 1").scalar() == 1
+        finally:
+            connection.rollback()
+            connection.exec_driver_sql("DROP TABLE child, parent")
+            connection.commit()
+
+
+@pytest.mark.parametrize("backend", ["postgresql"])
+def test_on_psycopg_a_savepoint_is_seen_by_statement_listeners(edc):
+    statements: list[str] = []
+
+    def on_cursor(connection, cursor, statement, parameters, context, executemany):
+        statements.append(statement)
+
+    with edc.engine.connect() as connection:
+        connection.begin()
+        event.listen(edc.engine, "before_cursor_execute", on_cursor)
+        try:
+            connection.begin_nested().rollback()
+        finally:
+            event.remove(edc.engine, "before_cursor_execute", on_cursor)
+        connection.rollback()
+    assert statements == ["SAVEPOINT sa_savepoint_1", "ROLLBACK TO SAVEPOINT sa_savepoint_1"]

@@ -35,9 +35,9 @@ from weakref import WeakKeyDictionary
 
 from psycopg import Connection, errors, pq
 from psycopg.adapt import PyFormat, Transformer
-from psycopg.pq.abc import PGresult
+from psycopg.pq.abc import PGconn, PGresult
 
-__all__ = ["LibpqStatement"]
+__all__ = ["LibpqStatement", "commit", "run_command"]
 
 _IDLE = pq.TransactionStatus.IDLE
 _BAD = pq.ConnStatus.BAD
@@ -84,9 +84,7 @@ def _execute(
     session = _sessions.get(connection)
     if session is None:
         session = _sessions[connection] = _Session(connection)
-    pgconn = connection.pgconn
-    if not connection.autocommit and pgconn.transaction_status == _IDLE:
-        _checked(connection, pgconn.exec_(_begin(connection)))
+    pgconn = _begun(connection)
     if statement.name not in session.prepared:
         _checked(connection, pgconn.prepare(statement.name, statement.sql))
         session.prepared.add(statement.name)
@@ -103,6 +101,26 @@ def _execute(
     transformer.set_pgresult(result)
     rows: list[tuple[Any, ...]] = transformer.load_rows(0, result.ntuples, tuple)
     return rows
+
+
+def run_command(connection: Connection[Any], command: bytes) -> None:
+    """Run ``command``, a statement without parameters or rows (``SAVEPOINT name``), on ``connection`` as
+    psycopg's cursor would: in the connection's transaction, begun first if need be."""
+    _checked(connection, _begun(connection).exec_(command))
+
+
+def commit(connection: Connection[Any]) -> None:
+    """Commit ``connection``'s transaction, if it has one, as psycopg's ``Connection.commit`` does."""
+    if connection.pgconn.transaction_status != _IDLE:
+        _checked(connection, connection.pgconn.exec_(b"COMMIT"))
+
+
+def _begun(connection: Connection[Any]) -> PGconn:
+    """The connection's libpq connection, in a transaction unless the connection is in autocommit mode."""
+    pgconn = connection.pgconn
+    if not connection.autocommit and pgconn.transaction_status == _IDLE:
+        _checked(connection, pgconn.exec_(_begin(connection)))
+    return pgconn
 
 
 def _checked(connection: Connection[Any], result: PGresult) -> PGresult:

@@ -148,15 +148,24 @@ class Prepared(Generic[Statement]):
 
 
 def run_driver_sql(connection: Connection, sql: str) -> None:
-    """Run ``sql``, a statement without parameters or result (``BEGIN IMMEDIATE``), on the connection's
-    driver cursor as :class:`Prepared` runs its statements, but without beginning a transaction first (for
-    the engine's ``begin`` event): driver errors come out as SQLAlchemy's, a lost connection invalidated;
-    through ``Connection.exec_driver_sql`` when cursor listeners are registered."""
+    """Run ``sql``, a statement without parameters or result (``BEGIN IMMEDIATE``, ``SAVEPOINT name``), on
+    the connection's driver cursor as :class:`Prepared` runs its statements (on psycopg's libpq connection),
+    but without SQLAlchemy beginning a transaction first (for the engine's ``begin`` event; the driver's own
+    implicit ``BEGIN`` is sent as its cursor sends it): driver errors come out as SQLAlchemy's, a lost
+    connection invalidated; through ``Connection.exec_driver_sql`` when cursor listeners are registered."""
     if _is_traced(connection):
         connection.exec_driver_sql(sql)
         return
     driver_connection = connection.connection.dbapi_connection
     assert driver_connection is not None  # an open connection has one
+    if _on_libpq(connection.dialect):
+        from oligotrial.store._libpq import run_command
+
+        try:
+            run_command(cast(Any, driver_connection), sql.encode())
+        except connection.dialect.loaded_dbapi.Error as error:
+            raise _wrapped(connection, None, error, sql, ()) from error
+        return
     cursor = driver_connection.cursor()
     try:
         cursor.execute(sql)
@@ -207,8 +216,13 @@ def _arguments(compiled: _Compiled, parameters: Mapping[str, Any]) -> Any:
     return dict(zip(compiled.names, converted, strict=True))
 
 
+def _on_libpq(dialect: Dialect) -> bool:
+    """Whether statements run on psycopg's libpq connection (:mod:`oligotrial.store._libpq`)."""
+    return dialect.driver == "psycopg" and not dialect.is_async
+
+
 def _compile(statement: Executable, dialect: Dialect) -> _Compiled:
-    on_libpq = dialect.driver == "psycopg" and not dialect.is_async
+    on_libpq = _on_libpq(dialect)
     if on_libpq:
         from oligotrial.store._libpq import LibpqStatement  # psycopg imported with its dialect
     # on psycopg's libpq connection: ``$n`` placeholders (the dialect's own compiler, its casts included)
