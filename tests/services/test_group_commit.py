@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import threading
 import time
+from contextlib import contextmanager
 
 import pytest
 from sqlalchemy import event
@@ -89,16 +90,54 @@ def test_queued_writes_share_one_commit_and_a_refused_one_leaves_the_others(worl
     )
 
 
-def test_a_failed_commit_fails_every_write_of_its_batch_and_stores_nothing(world):
-    crc = world.actor(CRC)
-    codes = [data.create_subject(world.edc, crc, "CN01").code for _ in range(3)]
-    before = verify_audit(world.edc).head_seq
+@contextmanager
+def _commits_failing_in_sqlalchemy(engine):
+    """A listener of SQLAlchemy's commits raises before the commit is sent (any backend)."""
 
     def fail_commit(_connection):
         raise OperationalError("COMMIT", {}, Exception("disk I/O error"))
 
-    event.listen(world.edc.engine, "commit", fail_commit)
+    event.listen(engine, "commit", fail_commit)
     try:
+        yield
+    finally:
+        event.remove(engine, "commit", fail_commit)
+
+
+@contextmanager
+def _commits_refused_by_postgresql(engine):
+    """The server refuses the COMMIT itself: a deferred trigger on the audit log stands in for a full disk."""
+    with engine.connect() as connection:
+        connection.exec_driver_sql(
+            "CREATE FUNCTION refuse_commit() RETURNS trigger LANGUAGE plpgsql AS "
+            "$$ BEGIN RAISE EXCEPTION 'could not extend file' USING ERRCODE = '53100'; END $$"
+        )
+        connection.exec_driver_sql(
+            "CREATE CONSTRAINT TRIGGER refuse_commit AFTER INSERT ON audit_log "
+            "DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION refuse_commit()"
+        )
+        connection.commit()
+    try:
+        yield
+    finally:
+        with engine.connect() as connection:
+            connection.exec_driver_sql("DROP TRIGGER refuse_commit ON audit_log")
+            connection.exec_driver_sql("DROP FUNCTION refuse_commit()")
+            connection.commit()
+
+
+@pytest.mark.parametrize(
+    ("backend", "failing"),
+    [("sqlite", "in SQLAlchemy"), ("postgresql", "in SQLAlchemy"), ("postgresql", "refused by PostgreSQL")],
+)
+def test_a_failed_commit_fails_every_write_of_its_batch_and_stores_nothing(world, failing):
+    crc = world.actor(CRC)
+    codes = [data.create_subject(world.edc, crc, "CN01").code for _ in range(3)]
+    before = verify_audit(world.edc).head_seq
+    failing_commits = (
+        _commits_failing_in_sqlalchemy if failing == "in SQLAlchemy" else _commits_refused_by_postgresql
+    )
+    with failing_commits(world.edc.engine):
         outcomes = _queue_behind_a_held_gate(
             world,
             [
@@ -106,8 +145,6 @@ def test_a_failed_commit_fails_every_write_of_its_batch_and_stores_nothing(world
                 for code in codes
             ],
         )
-    finally:
-        event.remove(world.edc.engine, "commit", fail_commit)
     for outcome in outcomes:
         assert isinstance(outcome, ServiceUnavailableError), outcome
         assert outcome.problems[0].code == "DB-001"
