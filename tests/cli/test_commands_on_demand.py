@@ -9,7 +9,7 @@ import sys
 
 import pytest
 
-from oligotrial.cli import COMMANDS
+from oligotrial.cli import COMMANDS, load_command
 
 ANALYSIS_MODULES = ("scipy", "matplotlib", "polars", "oligotrial.reports", "oligotrial.stats")
 
@@ -35,7 +35,14 @@ def _modules_after(*args: str) -> tuple[int, set[str]]:
 
 
 @pytest.mark.parametrize(
-    "args", [("--version",), ("users", "list", "--help"), ("serve", "--help"), ("audit", "verify", "--help")]
+    "args",
+    [
+        ("--version",),
+        ("--help",),
+        ("users", "list", "--help"),
+        ("serve", "--help"),
+        ("audit", "verify", "--help"),
+    ],
 )
 def test_a_command_imports_nothing_of_the_analyses(args):
     code, modules = _modules_after(*args)
@@ -54,6 +61,18 @@ def test_the_command_run_is_the_only_command_module_imported():
     }
     # users builds on the server command's options (database URL, secret files)
     assert command_modules == {"oligotrial.cli.users", "oligotrial.cli.server"}
+
+
+def test_the_help_imports_no_command_module():
+    code, modules = _modules_after("--help")
+    assert code == 0
+    assert {m for m in modules if m.startswith("oligotrial.cli.")} <= {"oligotrial.cli._common"}
+
+
+@pytest.mark.parametrize("name", list(COMMANDS))
+def test_a_commands_listed_summary_is_the_first_paragraph_of_its_help(name):
+    help_text = load_command(name).help
+    assert COMMANDS[name].summary == " ".join(help_text.split("\n\n")[0].split())
 
 
 def test_the_help_lists_every_command_in_order_with_its_summary(run_cli):
