@@ -107,7 +107,7 @@ class _CommandsOnDemand(TyperGroup):
             self._listing = False
 
     def list_commands(self, ctx: Any) -> list[str]:
-        return [*super().list_commands(ctx), *(name for name in COMMANDS if name not in self.commands)]
+        return list(COMMANDS)  # loaded or not, in the table's order
 
     def get_command(self, ctx: Any, cmd_name: str) -> Any:
         command = super().get_command(ctx, cmd_name)

@@ -11,9 +11,10 @@ cursor of the connection's driver connection, inside the connection's transactio
 psycopg's libpq connection itself, as a statement prepared once per connection
 (:mod:`oligotrial.store._libpq`: without psycopg's cursor machinery, a save and its read take a fifth fewer
 instructions there). Driver errors come out as SQLAlchemy's (``IntegrityError``, ``OperationalError`` ...),
-a lost connection invalidated, as from ``Connection.execute``. When listeners of cursor executions are registered on the engine (SQL tracing,
-telemetry), the statement goes through ``Connection.execute`` instead, so that they see it as usual; the
-engine's ``echo`` log, which is not a listener, does not show prepared statements.
+a lost connection invalidated, as from ``Connection.execute``. When listeners of cursor executions are
+registered on the engine (SQL tracing, telemetry), the statement goes through ``Connection.execute`` instead,
+so that they see it as usual; the engine's ``echo`` log, which is not a listener, does not show prepared
+statements.
 
 What it does not do, and refuses at compilation rather than get wrong: Python-side column defaults
 (``default=``/``onupdate=`` that SQLAlchemy would fill in), expanding ``IN`` parameters and escaped
