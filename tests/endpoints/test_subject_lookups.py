@@ -5,6 +5,7 @@ date, the ADRS order, the per-subject first and last values; each against the pl
 from __future__ import annotations
 
 from datetime import date
+from itertools import pairwise
 
 import numpy as np
 import polars as pl
@@ -33,8 +34,9 @@ def test_subject_rows_worked():
     picks=st.lists(st.one_of(st.none(), st.text("ABCD", min_size=1, max_size=3)), max_size=30),
     order=st.sampled_from(["as drawn", "sorted", "grouped"]),
     dm_sorted=st.booleans(),
+    cuts=st.lists(st.integers(0, 30), max_size=3),
 )
-def test_subject_rows_agree_with_a_dict(dm, picks, order, dm_sorted):
+def test_subject_rows_agree_with_a_dict(dm, picks, order, dm_sorted, cuts):
     if dm_sorted:
         dm = sorted(dm)
     if order == "sorted":
@@ -43,7 +45,11 @@ def test_subject_rows_agree_with_a_dict(dm, picks, order, dm_sorted):
         picks = [s for s in dm for _ in range(2)]
     where = {s: n for n, s in enumerate(dm)}
     expected = [where.get(s, -1) if s is not None else -1 for s in picks]
-    got = subject_rows_of(pl.Series(picks, dtype=pl.Utf8), pl.Series(dm, dtype=pl.Utf8))
+    # the records in several chunks (as a CSV reader hands them over), a run of one subject split by a cut
+    bounds = [0, *sorted(min(cut, len(picks)) for cut in cuts), len(picks)]
+    pieces = [pl.Series(picks[a:b], dtype=pl.Utf8) for a, b in pairwise(bounds)]
+    records = pl.concat(pieces, rechunk=False)
+    got = subject_rows_of(records, pl.Series(dm, dtype=pl.Utf8))
     assert got.tolist() == expected
 
 

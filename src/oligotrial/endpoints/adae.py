@@ -53,8 +53,8 @@ def derive_adae(study: Study, adsl: pl.DataFrame, protocol: Protocol) -> pl.Data
     ae = study.ae.select(carried)
     keys_at = adsl_rows_of(study, adsl["USUBJID"], rows)
     sortable, order = _record_order(study, rows, study.ae["AESTDTC"])
-    if order is not None:  # the records in their final order, each column gathered once
-        ae = ae.select(
+    if order is not None:  # the records in their final order, each column gathered once, from one chunk
+        ae = ae.rechunk().select(
             pl.all().gather(pl.Series(order.astype(np.uint32 if order.shape[0] < 1 << 32 else np.uint64)))
         )
         keys_at = keys_at[order]

@@ -324,7 +324,9 @@ def _records(
     responses of one study share one SRCDOM (RS, or TR when the RECIST engine derived them), so SRCDOM and
     SRCVAR are then that constant wherever a record has a source record (null elsewhere) rather than two
     gathers; the positions are unsigned 32-bit, polars' own index type (cast by numpy), so that no gather
-    converts them.
+    converts them. Every column is gathered from one chunk: from a column of several (RS as a CSV reader
+    hands it over, AVALC's parts concatenated) polars copies each value one by one, text included, which
+    costs several times the copy into one chunk and the gather from it.
     """
     index = np.uint32 if order.shape[0] < 1 << 32 else np.uint64  # cast by numpy: polars' cast checks
     rows = pl.Series("subject", subject[order].astype(index))
@@ -354,11 +356,11 @@ def _records(
         *(_gather(adsl[name], "subject") for name in _KEYS if name != "STUDYID"),
         _gather(pl.Series("PARAMCD", list(ADRS_PARAMS), dtype=pl.Utf8), "parameter"),
         _gather(pl.Series("PARAM", list(ADRS_PARAMS.values()), dtype=pl.Utf8), "parameter"),
-        _gather(pl.concat(avalc).alias("AVALC"), "avalc"),
+        _gather(pl.concat(avalc, rechunk=True).alias("AVALC"), "avalc"),
         pl.when(pl.col("day") != _NULL_DAY).then(pl.col("day")).cast(pl.Date).alias("ADT"),
         pl.lit("Y").alias("ENRLFL"),  # every record is an enrolled subject's
         *sources,
-        _gather(reported["RSSEQ"].alias("SRCSEQ"), "source"),
+        _gather(reported["RSSEQ"].rechunk().alias("SRCSEQ"), "source"),
     )
     # STUDYID gathered as a frame: a column of one value (:func:`derive_adsl`) is kept as that value
     studyid = adsl.select("STUDYID").gather(rows)

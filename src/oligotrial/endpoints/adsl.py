@@ -267,8 +267,9 @@ def _last_per_subject(rows: npt.NDArray[np.int64], day: npt.NDArray[np.int64], s
 
 
 def _at_rows(values: pl.Series, rows: Ints) -> pl.Series:
-    """``values`` at ``rows`` (null where a row is -1)."""
-    return values.gather(nullable_rows(rows))
+    """``values`` at ``rows`` (null where a row is -1), gathered from one chunk (see
+    :func:`oligotrial.endpoints.adrs._records`)."""
+    return values.rechunk().gather(nullable_rows(rows))
 
 
 def _last_alive(study: Study) -> pl.Series:

@@ -249,7 +249,8 @@ class Assessments:
         domains = records["SRCDOM"]
         shared = domains[0] if domains.len() and domains.null_count() == 0 else None
         return cls(
-            records=records.select("RSDTC", "RSSEQ", "SRCDOM"),
+            # gathered per endpoint, so in one chunk (see :func:`oligotrial.endpoints.adrs._records`)
+            records=records.select("RSDTC", "RSSEQ", "SRCDOM").rechunk(),
             domain=shared if shared is not None and bool((domains == shared).all()) else None,
             heads=np.append(starts, records.height).astype(np.int64),
             adsl_row=adsl_row.astype(np.int64),

@@ -446,7 +446,10 @@ def subject_rows_of(subject: pl.Series, dm_subject: pl.Series) -> Rows:
     absent.
 
     A column that is DM's own subjects in DM's order (ADSL's) gives its positions at once. Other records
-    usually come grouped by subject: each run of equal values is looked up once, then repeated.
+    usually come grouped by subject: each run of equal values is looked up once, then repeated (the runs
+    found chunk by chunk: polars gathers each run's value from a column of several chunks by copying the
+    values one by one, several times slower than from one chunk, and copying the column into one would
+    cost as much again).
     The runs are found in DM by position when they are DM's subjects in DM's order, else through hashes of
     both columns with every match then compared as text
     (:func:`oligotrial.endpoints._subjects.hashed_subject_rows`); when that cannot decide (a hash
@@ -459,12 +462,10 @@ def subject_rows_of(subject: pl.Series, dm_subject: pl.Series) -> Rows:
         return np.zeros(0, dtype=np.int64)
     if subject.len() == dm_subject.len() and dm_subject.null_count() == 0 and subject.equals(dm_subject):
         return np.arange(subject.len(), dtype=np.int64)  # DM's own subjects in DM's order (ADSL)
-    # the runs of equal values (null equal to null): where a value differs from the one before it
-    changes = subject.ne_missing(subject.shift(1)).to_numpy()
-    starts = np.flatnonzero(changes[1:]) + 1
-    starts = np.concatenate([np.zeros(1, dtype=starts.dtype), starts])
-    lengths = np.diff(starts, append=subject.len())
-    values = subject.gather(pl.Series(starts.astype(np.uint32 if subject.len() < 1 << 32 else np.uint64)))
+    # the runs of equal values (null equal to null), chunk by chunk: a run across two chunks is two runs
+    runs = pl.concat([chunk.rle() for chunk in subject.get_chunks()], rechunk=True).struct.unnest()
+    values = runs["value"]
+    lengths = runs["len"].to_numpy()
     found: Rows
     hashed: Rows | None
     if values.null_count() == 0 and dm_subject.null_count() == 0 and values.equals(dm_subject):
