@@ -7,8 +7,9 @@ import polars as pl
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from oligotrial.rules._recist_bor import PAD, confirmed
+from oligotrial.rules._recist_bor import PAD
 from oligotrial.rules._recist_fast import codes_in, sorted_codes
+from oligotrial.rules._recist_kernels import is_confirmed
 
 NAMES = pl.Series(["S01", "S02", "S03"], dtype=pl.String)
 
@@ -62,6 +63,31 @@ def test_sorted_codes_agree_with_a_dictionary(runs):
     codes, found = sorted_codes(pl.Series(values, dtype=pl.String))
     assert found.to_list() == names
     assert codes.tolist() == [-1 if v is None else position[v.strip()] for v in values]
+
+
+def confirmed(
+    code: np.ndarray,
+    date: np.ndarray,
+    start: int,
+    confirming: tuple[int, ...],
+    allowed: tuple[int, ...],
+    ne: int,
+    min_days: int,
+    max_ne: int,
+) -> list[list[bool]]:
+    """The compiled scan, :func:`is_confirmed`, at every ``start`` assessment of every row."""
+    size = max(int(code.max(initial=0)), *confirming, *allowed, ne) + 1
+    is_confirming = np.isin(np.arange(size), confirming)
+    is_allowed = np.isin(np.arange(size), allowed)
+    width = code.shape[1]
+    return [
+        [
+            bool(c == start)
+            and is_confirmed(codes, dates, i, width, is_confirming, is_allowed, ne, min_days, max_ne)
+            for i, c in enumerate(codes)
+        ]
+        for codes, dates in zip(code, date, strict=True)
+    ]
 
 
 def plain_confirmed(
@@ -120,7 +146,7 @@ def test_confirmed_is_the_pairwise_definition(rows, start, confirming, allowed, 
     array_code = np.asarray(code, dtype=np.int64)
     array_date = np.asarray(date, dtype=np.int64)
     found = confirmed(array_code, array_date, start, confirming, allowed, 5, min_days, max_ne)
-    assert found.tolist() == plain_confirmed(code, date, start, confirming, allowed, 5, min_days, max_ne)
+    assert found == plain_confirmed(code, date, start, confirming, allowed, 5, min_days, max_ne)
 
 
 def test_confirmed_literal_cases():
@@ -133,7 +159,7 @@ def test_confirmed_literal_cases():
         [[0, 28, 56, 0], [0, 28, 56, 84], [0, 27, 0, 0], [0, 28, 56, 0], [0, 28, 0, 0], [0, 14, 42, 0]]
     )
     found = confirmed(code, date, 1, (0, 1), (0, 1, 5), 5, 28, 1)
-    assert found.tolist() == [
+    assert found == [
         [True, False, False, False],  # PR, NE, PR: one NE between
         [False, False, False, False],  # two NE between
         [False, False, False, False],  # 27 days

@@ -260,43 +260,6 @@ def truncate_after(code: IntMatrix, stop: BoolMatrix) -> IntMatrix:
     return np.where(seen_before, PAD, code)
 
 
-def confirmed(
-    code: IntMatrix,
-    date: IntMatrix,
-    start: int,
-    confirming: tuple[int, ...],
-    allowed_between: tuple[int, ...],
-    ne: int,
-    min_days: int,
-    max_ne: int,
-) -> BoolMatrix:
-    """Which ``start`` assessments are confirmed by a later one, over all subjects at once.
-
-    Assessment i is confirmed when some later j has a code in ``confirming``, is at least ``min_days``
-    after i, and every assessment strictly between them has a code in ``allowed_between`` with at most
-    ``max_ne`` of them ``ne``. Codes are ``PAD`` or non-negative; the scan is
-    :func:`oligotrial.rules._recist_kernels.confirmed_matrix`.
-    """
-    from oligotrial.rules._recist_kernels import confirmed_matrix  # compiled on first use
-
-    size = max(int(code.max(initial=0)), *confirming, *allowed_between, 0) + 1
-    is_confirming = np.zeros(size, dtype=np.bool_)
-    is_confirming[list(confirming)] = True
-    is_allowed = np.zeros(size, dtype=np.bool_)
-    is_allowed[list(allowed_between)] = True
-    result: BoolMatrix = confirmed_matrix(
-        np.ascontiguousarray(code, dtype=np.int64),
-        np.ascontiguousarray(date, dtype=np.int64),
-        start,
-        is_confirming,
-        is_allowed,
-        ne,
-        min_days,
-        max_ne,
-    )
-    return result
-
-
 def best_responses(
     m: Matrices, *, confirmation_min_days: int, max_ne_between_confirmation: int, sd_min_days: int
 ) -> tuple[IntMatrix, IntMatrix, IntMatrix, IntMatrix, IntMatrix]:

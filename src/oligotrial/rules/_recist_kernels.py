@@ -7,7 +7,8 @@ lesion lookup and every row-level input rule, diameters in hundredths of a mm, t
 per-assessment sums and flags) and :func:`visit_responses` (one pass over the assessments: baseline, nadir
 and the target, non-target and overall responses). For the best overall response
 (:mod:`oligotrial.rules._recist_bor`), :func:`assessment_matrices` checks and scatters the RS records (three
-kernels over arrays it allocates) and :func:`confirmed_matrix` is the confirmation scan.
+kernels over arrays it allocates) and :func:`best_responses` reads each subject's best responses, a CR or
+PR confirmed by the scan of :func:`is_confirmed`.
 
 A kernel never builds an error: when a row breaks a rule it answers "not handled" and the caller runs the
 polars reference path, which raises the coded problems. The rules are documented, with their sources, in
@@ -64,7 +65,6 @@ _CHECK_ROWS = [
 ]
 _AGGREGATE_VISITS = [(_I64, _I64, _I32, _I64, _I8, _B1, _I8, _B1, _INT, _INT)]
 _VISIT_RESPONSES = [(_I64, _I64, _I64, _B1, _I64, _B1, _B1, _B1, _I64, _I64)]
-_CONFIRMED_MATRIX = [(_array(types.int64, 2), _array(types.int64, 2), _INT, _B1, _B1, _INT, _INT, _INT)]
 _OUT64, _OUT64_2D = types.Array(types.int64, 1, "C"), types.Array(types.int64, 2, "C")
 _VISIT_KEYS = [(_I64, _I32, _I8, _B1, _INT, _INT, _INT, _OUT64)]
 _ASSESSMENT_WIDTH = [_INT(_I64, _INT, _INT)]
@@ -524,8 +524,19 @@ def is_confirmed(
     max_ne: int,
 ) -> bool:
     """Whether assessment ``i`` of one subject (codes and dates of its first ``length`` assessments,
-    ``PAD`` = -1 ends them) is confirmed by a later one: the scan of :func:`confirmed_matrix` and
-    :func:`best_responses`, whose Notes give the rule."""
+    ``PAD`` = -1 ends them) is confirmed by a later one.
+
+    ``confirming`` and ``allowed_between`` are lookup tables by code: the codes that confirm, and the codes
+    allowed strictly between; ``ne`` is the NE code, ``min_days`` the least days to the confirming
+    assessment and ``max_ne`` the most NE allowed between.
+
+    Notes
+    -----
+    RECIST 1.1 section 4.4.1 and Table 3 (PROTOCOL.md section 6): a CR is confirmed by a later CR, a PR by
+    a later CR or PR, at least ``min_days`` later, with only allowed codes (CR/PR/NE; CR/NE for a CR)
+    and at most ``max_ne`` NE between. The scan stops at the first code not allowed between, or when the
+    NE allowance is exceeded: no later assessment can confirm past it.
+    """
     n_ne = 0
     for j in range(i + 1, length):
         c = code[j]
@@ -540,53 +551,6 @@ def is_confirmed(
             if n_ne > max_ne:
                 return False
     return False
-
-
-@kernel(_CONFIRMED_MATRIX)
-def confirmed_matrix(
-    code: Ints,
-    date: Ints,
-    start: int,
-    confirming: Bools,
-    allowed_between: Bools,
-    ne: int,
-    min_days: int,
-    max_ne: int,
-) -> Bools:
-    """Which ``start`` assessments are confirmed by a later one (subjects x assessments).
-
-    Parameters
-    ----------
-    code, date
-        Response codes (``PAD`` = -1 after the last assessment) and dates, one row per subject.
-    start
-        The code to confirm.
-    confirming, allowed_between
-        Lookup tables by code: the codes that confirm, and the codes allowed strictly between.
-    ne, min_days, max_ne
-        The NE code, minimum days to the confirming assessment, most NE allowed between.
-
-    Returns
-    -------
-    numpy.ndarray
-        True where ``code == start`` and some later assessment confirms it.
-
-    Notes
-    -----
-    RECIST 1.1 section 4.4.1 and Table 3 (PROTOCOL.md section 6): a CR is confirmed by a later CR, a PR by
-    a later CR or PR, at least ``min_days`` later, with only allowed codes (CR/PR/NE; CR/NE for a CR)
-    and at most ``max_ne`` NE between. The scan from each start stops at the first code not allowed
-    between, or when the NE allowance is exceeded: no later assessment can confirm past it.
-    """
-    n, width = code.shape
-    result = np.zeros((n, width), dtype=np.bool_)
-    for row in range(n):
-        for i in range(width):
-            if code[row, i] == start:
-                result[row, i] = is_confirmed(
-                    code[row], date[row], i, width, confirming, allowed_between, ne, min_days, max_ne
-                )
-    return result
 
 
 def assessment_matrices(
@@ -770,7 +734,7 @@ def best_responses(
     Table 3; PROTOCOL.md section 6), in its order: a PR, SD or NON-CR/NON-PD after a CR is PD; nothing
     after the first PD counts; SD and NON-CR/NON-PD before the SD minimum are NE; a CR is confirmed by a
     later CR, a PR by a later CR or PR, at least the interval later with only CR/NE (CR/PR/NE for a PR)
-    and at most ``max_ne`` NE between (the scan of :func:`confirmed_matrix`); an unconfirmed CR or PR
+    and at most ``max_ne`` NE between (the scan of :func:`is_confirmed`); an unconfirmed CR or PR
     is SD once the SD minimum is met, else NE; the best code is the lowest (CR first), dated by its
     first occurrence.
     """
