@@ -12,7 +12,12 @@ import polars as pl
 
 from oligotrial.endpoints._best import best_overall_response
 from oligotrial.endpoints._parallel import start
-from oligotrial.endpoints.sdtm import SUBSEQUENT_THERAPY, Study, derive_overall_responses, nullable_rows
+from oligotrial.endpoints.sdtm import (
+    SUBSEQUENT_THERAPY,
+    Study,
+    at_rows,
+    derive_overall_responses,
+)
 from oligotrial.protocol.models import Protocol
 
 __all__ = ["SUPPDM_QUALIFIERS", "derive_adsl", "derive_adsl_parts", "derive_induction_cutoff"]
@@ -227,7 +232,7 @@ def _with_induction_response(
     induction = rs.filter(pl.Series(keep))
     induction_coded = study.coded_responses.filter(pl.Series(keep))
     last = _last_per_subject(rows[keep], day[keep], study.dm.height)
-    indresp = _at_rows(induction["OVRLRESP"], last).alias("INDRESP")
+    indresp = at_rows(induction["OVRLRESP"], last).alias("INDRESP")
     treated = cutoff["TRTSDT"].is_not_null().to_numpy()
     settings = protocol.response
 
@@ -247,7 +252,7 @@ def _with_induction_response(
         )  # one record per ``dm`` row, in its order
         at = np.full(treated.shape[0], -1, dtype=np.int64)
         at[treated] = np.arange(int(treated.sum()), dtype=np.int64)
-        return _at_rows(best["BOR"], at).alias("INDBOR")
+        return at_rows(best["BOR"], at).alias("INDBOR")
 
     return adsl.with_columns(indresp.gather(adsl["_DMROW"])), induction_bor
 
@@ -264,12 +269,6 @@ def _last_per_subject(rows: npt.NDArray[np.int64], day: npt.NDArray[np.int64], s
     best = np.full(subjects, -1, dtype=np.int64)
     extremes_at(best, rows, key, lowest=False)
     return np.where(best >= 0, best % rows.size, -1)
-
-
-def _at_rows(values: pl.Series, rows: Ints) -> pl.Series:
-    """``values`` at ``rows`` (null where a row is -1), gathered from one chunk (see
-    :func:`oligotrial.endpoints.adrs._records`)."""
-    return values.rechunk().gather(nullable_rows(rows))
 
 
 def _last_alive(study: Study) -> pl.Series:

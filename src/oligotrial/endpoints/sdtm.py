@@ -43,6 +43,7 @@ __all__ = [
     "SUBSEQUENT_THERAPY",
     "Study",
     "adsl_rows_of",
+    "at_rows",
     "check_sdtm",
     "derive_overall_responses",
     "nullable_rows",
@@ -524,9 +525,10 @@ def nullable_rows(rows: Rows) -> pl.Series:
     return pl.select(pl.when(pl.Series(valid)).then(index)).to_series()
 
 
-def _at_rows(values: pl.Series, rows: Rows) -> pl.Series:
-    """``values`` at ``rows`` (null where a row is -1)."""
-    return values.gather(nullable_rows(rows))
+def at_rows(values: pl.Series, rows: Rows) -> pl.Series:
+    """``values`` at ``rows`` (null where a row is -1), gathered from one chunk (see
+    :func:`oligotrial.endpoints.adrs._records`)."""
+    return values.rechunk().gather(nullable_rows(rows))
 
 
 def _check_consistency(
@@ -567,7 +569,7 @@ def _check_consistency(
     rs_rows = subject_rows["RS"]
     after = (
         t["RS"]
-        .with_columns(_at_rows(dm["DTHDTC"], rs_rows))
+        .with_columns(at_rows(dm["DTHDTC"], rs_rows))
         .filter((pl.col("RSDTC") > pl.col("DTHDTC")) & pl.Series(rs_rows >= 0))
     )
     problems += [
