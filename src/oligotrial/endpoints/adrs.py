@@ -319,8 +319,9 @@ def _records(
 
     Notes
     -----
-    The columns are the expressions of one ``select`` over the records' positions (ADSL row, parameter,
-    date, AVALC's place, source row), so that polars gathers them side by side on its own threads. The
+    ADSL's columns are one gather of ADSL's rows (polars checks the positions once for all of them); the
+    others are the expressions of one ``select`` over the records' positions (parameter, date, AVALC's
+    place, source row), so that polars gathers them side by side on its own threads. The
     responses of one study share one SRCDOM (RS, or TR when the RECIST engine derived them), so SRCDOM and
     SRCVAR are then that constant wherever a record has a source record (null elsewhere) rather than two
     gathers; the positions are unsigned 32-bit, polars' own index type (cast by numpy), so that no gather
@@ -332,7 +333,6 @@ def _records(
     rows = pl.Series("subject", subject[order].astype(index))
     positions = pl.DataFrame(
         [
-            rows,
             pl.Series("parameter", parameter[order].astype(index)),
             pl.Series("day", np.concatenate(days)[order], dtype=pl.Int64),
             pl.Series("avalc", order.astype(index)),
@@ -353,7 +353,6 @@ def _records(
         ).to_series()
         sources = [_gather(srcdom, "source").alias("SRCDOM"), _gather(srcvar, "source").alias("SRCVAR")]
     columns = positions.select(
-        *(_gather(adsl[name], "subject") for name in _KEYS if name != "STUDYID"),
         _gather(pl.Series("PARAMCD", list(ADRS_PARAMS), dtype=pl.Utf8), "parameter"),
         _gather(pl.Series("PARAM", list(ADRS_PARAMS.values()), dtype=pl.Utf8), "parameter"),
         _gather(pl.concat(avalc, rechunk=True).alias("AVALC"), "avalc"),
@@ -362,9 +361,10 @@ def _records(
         *sources,
         _gather(reported["RSSEQ"].rechunk().alias("SRCSEQ"), "source"),
     )
-    # STUDYID gathered as a frame: a column of one value (:func:`derive_adsl`) is kept as that value
-    studyid = adsl.select("STUDYID").gather(rows)
-    return pl.concat([studyid, columns], how="horizontal").select(_COLUMNS)
+    # ADSL's columns gathered as a frame: the positions checked once for all of them, and a column of one
+    # value (STUDYID, :func:`derive_adsl`) kept as that value
+    keys = adsl.select(_KEYS).rechunk().gather(rows)
+    return pl.concat([keys, columns], how="horizontal").select(_COLUMNS)
 
 
 def _gather(values: pl.Series, positions: str) -> pl.Expr:
