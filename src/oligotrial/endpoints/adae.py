@@ -54,12 +54,12 @@ def derive_adae(study: Study, adsl: pl.DataFrame, protocol: Protocol) -> pl.Data
     keys_at = adsl_rows_of(study, adsl["USUBJID"], rows)
     sortable, order = _record_order(study, rows, study.ae["AESTDTC"])
     if order is not None:  # the records in their final order, each column gathered once, from one chunk
-        ae = ae.rechunk().select(
-            pl.all().gather(pl.Series(order.astype(np.uint32 if order.shape[0] < 1 << 32 else np.uint64)))
+        ae = ae.rechunk().gather(
+            pl.Series(order.astype(np.uint32 if order.shape[0] < 1 << 32 else np.uint64))
         )
         keys_at = keys_at[order]
-    index = nullable_rows(keys_at)  # one index, every column
-    ae = ae.with_columns(keys.select(pl.all().gather(index)).get_columns())
+    # frames gathered whole: polars checks the positions once for every column
+    ae = ae.with_columns(keys.rechunk().gather(nullable_rows(keys_at)).get_columns())
     end = pl.col("AEENDTC") if "AEENDTC" in ae.columns else pl.lit(None, pl.Date)
     start = pl.col("AESTDTC")
     phase = (
