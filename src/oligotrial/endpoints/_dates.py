@@ -21,6 +21,7 @@ from numba import types
 from numpy.typing import NDArray
 
 from oligotrial._compiled import kernel
+from oligotrial.endpoints.sdtm import dates_of
 
 __all__ = ["parse_iso_dates"]
 
@@ -404,7 +405,4 @@ def parse_iso_dates(text: pl.Series, *, whole: bool) -> pl.Series | None:
     dated = status == DATE
     if not whole and (status == NOT_A_DATE).any():
         return None
-    values = pl.Series(text.name, days.astype(np.int32), dtype=pl.Int32).cast(pl.Date)
-    if bool(dated.all()):
-        return values
-    return pl.select(pl.when(pl.Series(dated)).then(values)).to_series().alias(text.name)
+    return dates_of(text.name, days, dated)

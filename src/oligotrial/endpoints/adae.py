@@ -8,7 +8,7 @@ import numpy as np
 import numpy.typing as npt
 import polars as pl
 
-from oligotrial.endpoints.sdtm import Study, adsl_rows_of, nullable_rows, subject_rows_of
+from oligotrial.endpoints.sdtm import Study, adsl_rows_of, dates_of, nullable_rows, subject_rows_of
 from oligotrial.protocol.models import Protocol
 
 __all__ = ["ADAE_AE_VARIABLES", "derive_adae"]
@@ -153,8 +153,8 @@ def _restart(study: Study, adsl: pl.DataFrame) -> pl.Series:
     after[after] = dose[after] > rt_end[rows[after]]
     first = np.full(study.dm.height, never, dtype=np.int64)
     extremes_at(first, rows[after], dose[after], lowest=True)
-    restart = pl.Series("_RESTART", np.where(at >= 0, first[np.maximum(at, 0)], never), dtype=pl.Int64)
-    return pl.select(pl.when(restart != never).then(restart).cast(pl.Date).alias("_RESTART")).to_series()
+    restart = np.where(at >= 0, first[np.maximum(at, 0)], never)
+    return dates_of("_RESTART", restart, restart != never)
 
 
 def _iso_text(dates: pl.Series) -> pl.Series:

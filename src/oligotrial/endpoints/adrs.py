@@ -9,7 +9,7 @@ import numpy.typing as npt
 import polars as pl
 
 from oligotrial.endpoints._best import best_overall_response
-from oligotrial.endpoints.sdtm import Study, adsl_rows_of, derive_overall_responses, nullable_rows
+from oligotrial.endpoints.sdtm import Study, adsl_rows_of, dates_of, derive_overall_responses, nullable_rows
 from oligotrial.protocol.models import Protocol
 
 __all__ = ["ADRS_PARAMS", "derive_adrs"]
@@ -320,8 +320,8 @@ def _records(
     Notes
     -----
     ADSL's columns are one gather of ADSL's rows (polars checks the positions once for all of them); the
-    others are the expressions of one ``select`` over the records' positions (parameter, date, AVALC's
-    place, source row), so that polars gathers them side by side on its own threads. The responses of one
+    others are the expressions of one ``select`` over the records' positions (parameter, AVALC's place,
+    source row) and their dates, so that polars gathers them side by side on its own threads. The responses of one
     study share one SRCDOM (RS, or TR when the RECIST engine derived them), so SRCDOM and SRCVAR are then
     that constant wherever a record has a source record (null elsewhere) rather than two gathers; the
     positions are unsigned 32-bit, polars' own index type (cast by numpy), so that no gather converts
@@ -331,10 +331,10 @@ def _records(
     """
     index = np.uint32 if order.shape[0] < 1 << 32 else np.uint64  # cast by numpy: polars' cast checks
     rows = pl.Series("subject", subject[order].astype(index))
+    day = np.concatenate(days)[order]
     positions = pl.DataFrame(
         [
             pl.Series("parameter", parameter[order].astype(index)),
-            pl.Series("day", np.concatenate(days)[order], dtype=pl.Int64),
             pl.Series("avalc", order.astype(index)),
             nullable_rows(source[order]).alias("source"),
         ]
@@ -356,7 +356,7 @@ def _records(
         _gather(pl.Series("PARAMCD", list(ADRS_PARAMS), dtype=pl.Utf8), "parameter"),
         _gather(pl.Series("PARAM", list(ADRS_PARAMS.values()), dtype=pl.Utf8), "parameter"),
         _gather(pl.concat(avalc, rechunk=True).alias("AVALC"), "avalc"),
-        pl.when(pl.col("day") != _NULL_DAY).then(pl.col("day")).cast(pl.Date).alias("ADT"),
+        dates_of("ADT", day, day != _NULL_DAY),
         pl.lit("Y").alias("ENRLFL"),  # every record is an enrolled subject's
         *sources,
         _gather(reported["RSSEQ"].rechunk().alias("SRCSEQ"), "source"),

@@ -16,6 +16,7 @@ from oligotrial.endpoints.sdtm import (
     SUBSEQUENT_THERAPY,
     Study,
     at_rows,
+    dates_of,
     derive_overall_responses,
 )
 from oligotrial.protocol.models import Protocol
@@ -208,8 +209,7 @@ def _extreme(study: Study, domain: str, date: pl.Expr, where: pl.Expr | None, *,
     days = frame.select(value.fill_null(none)).to_series().to_numpy()
     found = np.full(study.dm.height, none, dtype=np.int64)
     extremes_at(found, rows, days, lowest=first)  # records without a subject (-1) are skipped
-    series = pl.Series(found, dtype=pl.Int64)
-    return pl.select(pl.when(series != none).then(series).cast(pl.Date)).to_series()
+    return dates_of("", found, found != none)
 
 
 def _flag(condition: pl.Expr) -> pl.Expr:
@@ -297,8 +297,7 @@ def _last_alive(study: Study) -> pl.Series:
                 continue
             days = frame[column].cast(pl.Date).cast(pl.Int64).fill_null(_NONE).to_numpy()
             extremes_at(latest, rows, days, lowest=False)  # records without a subject (-1) are skipped
-    found = pl.Series("LSTALVDT", latest, dtype=pl.Int64)
-    return pl.select(pl.when(found != _NONE).then(found).cast(pl.Date).alias("LSTALVDT")).to_series()
+    return dates_of("LSTALVDT", latest, latest != _NONE)
 
 
 def _end_of_study(study: Study) -> pl.DataFrame:

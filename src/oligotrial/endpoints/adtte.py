@@ -16,6 +16,7 @@ from oligotrial.endpoints._parallel import Offered, offer, run_here
 from oligotrial.endpoints.sdtm import (
     Study,
     adsl_rows_of,
+    dates_of,
     derive_overall_responses,
     nullable_rows,
     subject_rows_of,
@@ -444,7 +445,6 @@ def _as_frame(
     elif own.any():
         own_dom = assessments.records["SRCDOM"].gather(row)
     texts = pl.Series(records.texts, dtype=pl.Utf8)
-    adt = pl.Series(records.adt, dtype=pl.Int64)
     cnsr = pl.Series(records.cnsr, dtype=pl.Int64)
     codes = {column: nullable_rows(code) for column, code in records.text.items()}
     srcdom = texts.gather(codes["SRCDOM"])
@@ -456,7 +456,7 @@ def _as_frame(
         pl.lit(endpoint.paramcd).alias("PARAMCD"),
         pl.lit(endpoint.param).alias("PARAM"),
         "STARTDT",
-        pl.when(adt != NEVER).then(adt).cast(pl.Date).alias("ADT"),
+        dates_of("ADT", records.adt, records.adt != NEVER),
         *carried,
     ).with_columns(
         ((pl.col("ADT") - pl.col("STARTDT")).dt.total_days() + 1).cast(pl.Float64).alias("AVAL"),
