@@ -295,6 +295,12 @@ def best(code: IntMatrix, rank: tuple[int, ...], date: IntMatrix) -> tuple[IntMa
 
 
 def to_dates(days: npt.NDArray[np.int64]) -> pl.Series:
-    """Days since 1970 (-1 = none) to a polars Date series with nulls."""
-    series = pl.Series("days", days, dtype=pl.Int64)
-    return pl.select(pl.when(series >= 0).then(series).cast(pl.Date)).to_series()
+    """Days since 1970 (-1 = none) to a polars Date series with nulls.
+
+    Notes
+    -----
+    numpy narrows the days to 32 bits (a date's own type) unchecked: a day is a date's, and a -1 is hidden
+    by its null; polars' checked cast from 64 bits costs about three times the rest.
+    """
+    dates = pl.Series("days", days.astype(np.int32), dtype=pl.Int32).cast(pl.Date)
+    return pl.select(pl.when(pl.Series(days >= 0)).then(dates)).to_series()
