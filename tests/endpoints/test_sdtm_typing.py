@@ -205,19 +205,15 @@ def test_agrees_with_the_expressions(values, cut, skip):
 
 
 def test_typed_problems_are_those_of_the_expressions(monkeypatch):
-    frame = (
-        pl.DataFrame(
-            {
-                "USUBJID": ["S1", "S2", "S3", "S4", "S5"],
-                "AESTDTC": ["2024-01-05", "2024-02-30", None, "2024-01", "2024-03-01T10:11:12.123456"],
-                "AEENDTC": ["2024-01-06T10", "2024-01-07T", "UNK", None, "2024-03-02"],
-                "AESEQ": ["1", "2", "3", "x", "5"],
-                "AETOXGR": ["1", "2", "3", "4", "5"],
-            }
-        )
-        .with_row_index(sdtm.ROW, offset=1)
-        .with_columns(pl.col(sdtm.ROW).cast(pl.Int64))
-    )
+    frame = pl.DataFrame(
+        {
+            "USUBJID": ["S1", "S2", "S3", "S4", "S5"],
+            "AESTDTC": ["2024-01-05", "2024-02-30", None, "2024-01", "2024-03-01T10:11:12.123456"],
+            "AEENDTC": ["2024-01-06T10", "2024-01-07T", "UNK", None, "2024-03-02"],
+            "AESEQ": ["1", "2", "3", "x", "5"],
+            "AETOXGR": ["1", "2", "3", "4", "5"],
+        }
+    ).with_row_index(sdtm.ROW, offset=1)
     compiled, compiled_problems = sdtm._typed("AE", frame)
     monkeypatch.setattr(_dates, "parse_iso_dates", lambda text, whole: None)
     plain, plain_problems = sdtm._typed("AE", frame)

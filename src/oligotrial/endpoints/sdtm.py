@@ -52,7 +52,7 @@ __all__ = [
 
 Rows = npt.NDArray[np.int64]
 
-#: Row number column added to every table (1-based, the file's data row).
+#: Row number column added to every table (1-based, the file's data row; polars' index type, ``pl.UInt32``).
 ROW: Final = "_ROW"
 SUBSEQUENT_THERAPY: Final = "SUBSEQUENT ANTICANCER THERAPY"
 RESPONSE_CODES: Final = ("CR", "PR", "SD", "NON-CR/NON-PD", "PD", "NE")
@@ -216,7 +216,7 @@ def check_sdtm(tables: Mapping[str, pl.DataFrame], protocol: Protocol) -> Study:
         frame = upper.get(name)
         if frame is None:
             frame = pl.DataFrame(schema=dict.fromkeys(REQUIRED[name], pl.Utf8))
-        frame = frame.with_row_index(ROW, offset=1).with_columns(pl.col(ROW).cast(pl.Int64))
+        frame = frame.with_row_index(ROW, offset=1)  # polars' index type: no copy to a wider one
         missing = [v for v in REQUIRED[name] if v not in frame.columns]
         problems += [
             Problem("SDTM-001", f"{name}.{v}", f"required variable {v} is missing from {name}")
