@@ -45,6 +45,7 @@ __all__ = [
     "adsl_rows_of",
     "at_rows",
     "check_sdtm",
+    "dates_of",
     "derive_overall_responses",
     "nullable_rows",
     "subject_rows_of",
