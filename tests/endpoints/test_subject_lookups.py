@@ -12,9 +12,10 @@ import polars as pl
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from oligotrial._days import dates_of
 from oligotrial.endpoints._kernels import merge_by_rank
 from oligotrial.endpoints.adrs import _NULL_DAY, _DayOffsets, _matches, _record_order
-from oligotrial.endpoints.sdtm import dates_of, subject_rows_of
+from oligotrial.endpoints.sdtm import subject_rows_of
 
 D0 = date(2024, 1, 1)
 

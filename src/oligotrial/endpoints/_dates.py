@@ -21,7 +21,7 @@ from numba import types
 from numpy.typing import NDArray
 
 from oligotrial._compiled import kernel
-from oligotrial.endpoints.sdtm import dates_of
+from oligotrial._days import dates_of
 
 __all__ = ["parse_iso_dates"]
 

@@ -8,7 +8,8 @@ import numpy as np
 import numpy.typing as npt
 import polars as pl
 
-from oligotrial.endpoints.sdtm import Study, adsl_rows_of, dates_of, nullable_rows, subject_rows_of
+from oligotrial._days import dates_of
+from oligotrial.endpoints.sdtm import Study, adsl_rows_of, nullable_rows, subject_rows_of
 from oligotrial.protocol.models import Protocol
 
 __all__ = ["ADAE_AE_VARIABLES", "derive_adae"]

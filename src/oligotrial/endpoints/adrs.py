@@ -8,8 +8,9 @@ import numpy as np
 import numpy.typing as npt
 import polars as pl
 
+from oligotrial._days import dates_of
 from oligotrial.endpoints._best import best_overall_response
-from oligotrial.endpoints.sdtm import Study, adsl_rows_of, dates_of, derive_overall_responses, nullable_rows
+from oligotrial.endpoints.sdtm import Study, adsl_rows_of, derive_overall_responses, nullable_rows
 from oligotrial.protocol.models import Protocol
 
 __all__ = ["ADRS_PARAMS", "derive_adrs"]
@@ -321,8 +322,8 @@ def _records(
     -----
     ADSL's columns are one gather of ADSL's rows (polars checks the positions once for all of them); the
     others are the expressions of one ``select`` over the records' positions (parameter, AVALC's place,
-    source row) and their dates, so that polars gathers them side by side on its own threads. The responses of one
-    study share one SRCDOM (RS, or TR when the RECIST engine derived them), so SRCDOM and SRCVAR are then
+    source row) and their dates, so that polars gathers them side by side on its own threads. The
+    responses of one study share one SRCDOM (RS, or TR when the RECIST engine derived them), so SRCDOM and SRCVAR are then
     that constant wherever a record has a source record (null elsewhere) rather than two gathers; the
     positions are unsigned 32-bit, polars' own index type (cast by numpy), so that no gather converts
     them. Every column is gathered from one chunk: from a column of several (RS as a CSV reader

@@ -10,13 +10,13 @@ import numpy as np
 import numpy.typing as npt
 import polars as pl
 
+from oligotrial._days import dates_of
 from oligotrial.endpoints._best import best_overall_response
 from oligotrial.endpoints._parallel import start
 from oligotrial.endpoints.sdtm import (
     SUBSEQUENT_THERAPY,
     Study,
     at_rows,
-    dates_of,
     derive_overall_responses,
 )
 from oligotrial.protocol.models import Protocol

@@ -12,11 +12,11 @@ import numpy as np
 import numpy.typing as npt
 import polars as pl
 
+from oligotrial._days import dates_of
 from oligotrial.endpoints._parallel import Offered, offer, run_here
 from oligotrial.endpoints.sdtm import (
     Study,
     adsl_rows_of,
-    dates_of,
     derive_overall_responses,
     nullable_rows,
     subject_rows_of,

@@ -45,7 +45,6 @@ __all__ = [
     "adsl_rows_of",
     "at_rows",
     "check_sdtm",
-    "dates_of",
     "derive_overall_responses",
     "nullable_rows",
     "subject_rows_of",
@@ -530,21 +529,6 @@ def at_rows(values: pl.Series, rows: Rows) -> pl.Series:
     """``values`` at ``rows`` (null where a row is -1), gathered from one chunk (see
     :func:`oligotrial.endpoints.adrs._records`)."""
     return values.rechunk().gather(nullable_rows(rows))
-
-
-def dates_of(name: str, days: Rows, known: npt.NDArray[np.bool_]) -> pl.Series:
-    """Days since 1970 as ``pl.Date`` named ``name``, null where not ``known``.
-
-    Notes
-    -----
-    numpy narrows the days to 32 bits (a date's own type) without checking them: a known day is a date's,
-    and whatever an unknown one becomes is hidden by its null. polars' checked cast from 64 bits, the
-    alternative, costs about three times the rest.
-    """
-    values = pl.Series(name, days.astype(np.int32), dtype=pl.Int32).cast(pl.Date)
-    if bool(known.all()):
-        return values
-    return pl.select(pl.when(pl.Series(known)).then(values)).to_series().alias(name)
 
 
 def _check_consistency(

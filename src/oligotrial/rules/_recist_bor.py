@@ -16,6 +16,7 @@ import numpy as np
 import numpy.typing as npt
 import polars as pl
 
+from oligotrial._days import dates_of
 from oligotrial.errors import Problem
 from oligotrial.rules._recist_fast import codes_in, small_codes
 from oligotrial.rules._recist_input import as_date, problems_from, raise_if, require_columns
@@ -295,12 +296,5 @@ def best(code: IntMatrix, rank: tuple[int, ...], date: IntMatrix) -> tuple[IntMa
 
 
 def to_dates(days: npt.NDArray[np.int64]) -> pl.Series:
-    """Days since 1970 (-1 = none) to a polars Date series with nulls.
-
-    Notes
-    -----
-    numpy narrows the days to 32 bits (a date's own type) unchecked: a day is a date's, and a -1 is hidden
-    by its null; polars' checked cast from 64 bits costs about three times the rest.
-    """
-    dates = pl.Series("days", days.astype(np.int32), dtype=pl.Int32).cast(pl.Date)
-    return pl.select(pl.when(pl.Series(days >= 0)).then(dates)).to_series()
+    """Days since 1970 (-1 = none) to a polars Date series with nulls."""
+    return dates_of("days", days, days >= 0)
