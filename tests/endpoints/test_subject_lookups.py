@@ -12,7 +12,6 @@ import polars as pl
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from oligotrial._days import dates_of
 from oligotrial.endpoints._kernels import merge_by_rank
 from oligotrial.endpoints.adrs import _NULL_DAY, _DayOffsets, _matches, _record_order
 from oligotrial.endpoints.sdtm import subject_rows_of
@@ -198,20 +197,3 @@ def test_extremes_skip_records_without_a_subject():
     assert found.tolist() == [3, 5, 5]
     extremes_at(found, np.array([-1, 1, -1]), np.array([40, 8, 50]), lowest=False)
     assert found.tolist() == [3, 8, 5]
-
-
-@given(
-    st.lists(st.one_of(st.none(), st.dates(date(1, 1, 1), date(9999, 12, 31))), max_size=40),
-    st.sampled_from([_NULL_DAY, np.iinfo(np.int64).min]),
-)
-def test_dates_of_agree_with_python_dates(dates, none):
-    days = np.array([none if d is None else (d - date(1970, 1, 1)).days for d in dates], dtype=np.int64)
-    result = dates_of("ADT", days, days != none)
-    assert result.dtype == pl.Date and result.name == "ADT"
-    assert result.to_list() == dates
-
-
-def test_dates_of_worked():
-    days = np.array([0, _NULL_DAY, -1, 19_723], dtype=np.int64)
-    result = dates_of("ADT", days, days != _NULL_DAY)
-    assert result.to_list() == [date(1970, 1, 1), None, date(1969, 12, 31), date(2024, 1, 1)]

@@ -323,12 +323,12 @@ def _records(
     ADSL's columns are one gather of ADSL's rows (polars checks the positions once for all of them); the
     others are the expressions of one ``select`` over the records' positions (parameter, AVALC's place,
     source row) and their dates, so that polars gathers them side by side on its own threads. The
-    responses of one study share one SRCDOM (RS, or TR when the RECIST engine derived them), so SRCDOM and SRCVAR are then
-    that constant wherever a record has a source record (null elsewhere) rather than two gathers; the
-    positions are unsigned 32-bit, polars' own index type (cast by numpy), so that no gather converts
-    them. Every column is gathered from one chunk: from a column of several (RS as a CSV reader
-    hands it over, AVALC's parts concatenated) polars copies each value one by one, text included, which
-    costs several times the copy into one chunk and the gather from it.
+    responses of one study share one SRCDOM (RS, or TR when the RECIST engine derived them), so SRCDOM
+    and SRCVAR are then that constant wherever a record has a source record (null elsewhere) rather than
+    two gathers; the positions are unsigned 32-bit, polars' own index type (cast by numpy), so that no
+    gather converts them. Every column is gathered from one chunk: from a column of several (RS as a CSV
+    reader hands it over, AVALC's parts concatenated) polars copies each value one by one, text included,
+    which costs several times the copy into one chunk and the gather from it.
     """
     index = np.uint32 if order.shape[0] < 1 << 32 else np.uint64  # cast by numpy: polars' cast checks
     rows = pl.Series("subject", subject[order].astype(index))
