@@ -7,11 +7,14 @@ If PostgreSQL cannot be found or started the PostgreSQL tests fail with the reas
 from __future__ import annotations
 
 import glob
+import gzip
 import itertools
+import json
 import os
 import shutil
 import socket
 import subprocess
+import sys
 import tempfile
 import warnings
 from dataclasses import dataclass, field
@@ -26,6 +29,7 @@ from oligotrial.services import Actor, Edc, Role, init_database, open_edc
 from oligotrial.services import admin as admin_services
 from oligotrial.services.auth import login
 from oligotrial.settings import Settings
+from oligotrial.store.audit import audit_entry, chain_entries
 
 warnings.filterwarnings("ignore", message="Using `httpx` with `starlette.testclient` is deprecated")
 
@@ -251,3 +255,81 @@ def build_world(edc: Edc) -> World:
 @pytest.fixture
 def world(edc) -> World:
     return build_world(edc)
+
+
+def read_backup_lines(path: Path) -> list[object]:
+    """Every line of a backup file (``oligotrial-backup/2``, gzip JSON Lines), parsed with the json module."""
+    text_lines = gzip.decompress(path.read_bytes()).decode("utf-8").splitlines()
+    return [json.loads(line) for line in text_lines]
+
+
+def backup_table(lines: list[object], table: str) -> tuple[list[list[object]], list[str]]:
+    """The row lines of ``table`` in ``lines`` (the same lists: change them in place) and its columns."""
+    for place, line in enumerate(lines):
+        if isinstance(line, dict) and line.get("table") == table:
+            rows = list(itertools.takewhile(lambda row: isinstance(row, list), lines[place + 1 :]))
+            return rows, line["columns"]
+    raise KeyError(table)
+
+
+def write_backup_lines(path: Path, lines: list[object]) -> None:
+    """Write ``lines`` as a backup file (each one JSON value on its own line, gzip-compressed)."""
+    path.write_bytes(gzip.compress("".join(json.dumps(line) + "\n" for line in lines).encode("utf-8")))
+
+
+def append_form_changes(url: str, count: int) -> None:
+    """``count`` chained audit entries of the size a form change writes (twelve items, old and new)."""
+    edc = open_edc(edc_settings(url))
+    values = {f"ITEM{i:02d}": f"value {i} of a form item" for i in range(12)}
+    try:
+        with edc.engine.begin() as connection:
+            for start in range(0, count, 5000):
+                chain_entries(
+                    connection,
+                    [
+                        audit_entry(
+                            actor_id=None,
+                            actor_username="coordinator",
+                            action="update",
+                            table_name="forms",
+                            record_id=n,
+                            site_id=None,
+                            old=values,
+                            new={**values, "ITEM00": f"changed {n}"},
+                            reason="transcription error corrected",
+                            source="127.0.0.1",
+                        )
+                        for n in range(start, min(start + 5000, count))
+                    ],
+                )
+    finally:
+        edc.engine.dispose()
+
+
+_PEAK_MEMORY = """
+import atexit, runpy, sys
+def peak(path):  # the high-water mark of this process's own memory (not of the process that started it)
+    status = dict(line.split(":", 1) for line in open("/proc/self/status"))
+    open(path, "w").write(status["VmHWM"].split()[0])
+atexit.register(peak, sys.argv[1])
+sys.argv = ["oligotrial", *sys.argv[2:]]
+runpy.run_module("oligotrial.cli", run_name="__main__")
+"""
+
+
+def peak_megabytes(work: Path, *args: object) -> float:
+    """Run ``oligotrial ARGS`` in a process of its own; its peak resident memory (``VmHWM``) in MB.
+
+    The kernel's ``ru_maxrss`` of a child started from this (large) test process would include this process's
+    own peak, which it carries over into the child at ``exec``.
+    """
+    peak = work / "peak.txt"
+    run = subprocess.run(
+        [sys.executable, "-c", _PEAK_MEMORY, str(peak), *map(str, args)],
+        env={**os.environ, "OLIGOTRIAL_ENV": "development", **FAST_HASH_ENV},
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert run.returncode == 0, run.stderr
+    return int(peak.read_text()) / 1024

@@ -14,7 +14,6 @@ backup into it succeeds.
 
 from __future__ import annotations
 
-import gzip
 import json
 import os
 import subprocess
@@ -24,7 +23,7 @@ from pathlib import Path
 import sqlalchemy
 from sqlalchemy import select
 
-from edc_fixtures import FAST_HASH_ENV, edc_settings
+from edc_fixtures import FAST_HASH_ENV, backup_table, edc_settings, read_backup_lines, write_backup_lines
 from oligotrial.services import open_edc
 from oligotrial.services.audit_trail import verify_audit
 from oligotrial.store.tables import AuditEntry
@@ -130,12 +129,12 @@ def test_restore_refuses_a_backup_whose_audit_chain_does_not_verify(
     good = tmp_path / "good.json.gz"
     made = run_cli("backup", good, "--database", world.edc.engine.url.render_as_string(False), "--json")
     assert made.exit_code == 0, made.stderr
-    document = json.loads(gzip.decompress(good.read_bytes()))
-    entries = document["tables"]["audit_log"]
-    victim = entries[len(entries) // 2]
-    victim["reason"] = "rewritten behind the application's back"
+    lines = read_backup_lines(good)
+    entries, columns = backup_table(lines, "audit_log")
+    victim = dict(zip(columns, entries[len(entries) // 2], strict=True))
+    entries[len(entries) // 2][columns.index("reason")] = "rewritten behind the application's back"
     bad = tmp_path / "tampered.json.gz"
-    bad.write_bytes(gzip.compress(json.dumps(document).encode("utf-8")))
+    write_backup_lines(bad, lines)
 
     target = _fresh_database(backend, request, tmp_path, "target")
     refused = run_cli("restore", bad, "--database", target, "--json")

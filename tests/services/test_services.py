@@ -3,14 +3,20 @@ site isolation in lists and counts, init, backup and restore."""
 
 from __future__ import annotations
 
-import gzip
-import json
 import threading
 from datetime import date
 
 import pytest
 
-from edc_fixtures import ADMIN, ADMIN_PASSWORD, PASSWORD, edc_settings
+from edc_fixtures import (
+    ADMIN,
+    ADMIN_PASSWORD,
+    PASSWORD,
+    backup_table,
+    edc_settings,
+    read_backup_lines,
+    write_backup_lines,
+)
 from oligotrial.errors import (
     AuditChainError,
     AuthenticationError,
@@ -332,10 +338,11 @@ def test_backup_restore_round_trip_and_tampered_backup_refused(world, tmp_path, 
     with pytest.raises(ConflictError):
         restore_database(edc_settings(target), path)
     edc2.engine.dispose()
-    document = json.loads(gzip.decompress(path.read_bytes()))
-    document["tables"]["audit_log"][3]["reason"] = "rewritten"
+    lines = read_backup_lines(path)
+    entries, columns = backup_table(lines, "audit_log")
+    entries[3][columns.index("reason")] = "rewritten"
     bad = tmp_path / "bad.json.gz"
-    bad.write_bytes(gzip.compress(json.dumps(document).encode()))
+    write_backup_lines(bad, lines)
     if backend == "sqlite":
         target2 = f"sqlite:///{tmp_path / 'other.db'}"
     else:

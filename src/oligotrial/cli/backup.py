@@ -17,7 +17,9 @@ __all__ = ["backup", "restore"]
 
 @handle_errors
 def backup(
-    file: Path = typer.Argument(..., help="Backup file to write (gzip JSON).", dir_okay=False),
+    file: Path = typer.Argument(
+        ..., help="Backup file to write (gzip JSON Lines, one table row a line).", dir_okay=False
+    ),
     database: str | None = DATABASE_OPTION,
     json_output: bool = JSON_OPTION,
 ) -> None:

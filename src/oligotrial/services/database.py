@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-import gzip
-import json
 import os
 import tempfile
-from datetime import UTC, date, datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Date, Engine, delete, func, insert, inspect, select, text
+from sqlalchemy import Engine, delete, func, insert, inspect, select, text
+from sqlalchemy.orm import Session
 
 from oligotrial.errors import AuditChainError, ConfigurationError, ConflictError, InputError, Problem
 from oligotrial.protocol import Protocol
@@ -26,6 +25,7 @@ from oligotrial.services._context import (
 from oligotrial.services.admin import create_user
 from oligotrial.settings import Settings
 from oligotrial.store.audit import verify_audit_chain
+from oligotrial.store.backup_file import BACKUP_FORMAT, BackupReader, write_backup
 from oligotrial.store.engine import create_engine
 from oligotrial.store.migrate import (
     current_revision,
@@ -34,7 +34,7 @@ from oligotrial.store.migrate import (
     is_empty_database,
     upgrade_database,
 )
-from oligotrial.store.tables import AuditChainHead, Base, Meta, User, UTCDateTime
+from oligotrial.store.tables import AuditChainHead, Meta, User
 
 __all__ = [
     "BACKUP_FORMAT",
@@ -44,9 +44,6 @@ __all__ = [
     "open_edc",
     "restore_database",
 ]
-
-BACKUP_FORMAT = "oligotrial-backup/1"
-"""Identifies a backup file: gzip-compressed JSON with every table's rows and the schema revision."""
 
 
 def open_edc(settings: Settings, *, pool_size: int | None = None) -> Edc:
@@ -174,63 +171,32 @@ def init_database(
         engine.dispose()
 
 
-def _to_json(value: Any) -> Any:
-    if isinstance(value, datetime | date):
-        return value.isoformat()
-    return value
-
-
 def backup_database(edc: Edc, path: Path) -> dict[str, Any]:
-    """Write a consistent online backup of every table to ``path`` (gzip JSON), atomically.
+    """Write a consistent online backup of every table to ``path`` (gzip JSON Lines,
+    :mod:`oligotrial.store.backup_file`), atomically.
 
     Notes
     -----
     All tables are read in one snapshot (PostgreSQL REPEATABLE READ; SQLite WAL read transaction) while the
-    server keeps running, so the backup's audit chain ends exactly at its chain head.
+    server keeps running, so the backup's audit chain ends exactly at its chain head. Rows are read and
+    written a batch at a time: the memory used does not grow with the database.
     """
-    tables: dict[str, list[dict[str, Any]]] = {}
-    with snapshot_transaction(edc) as session:
-        connection = session.connection()
-        for table in Base.metadata.sorted_tables:
-            key = [c for c in table.primary_key.columns]
-            rows = connection.execute(select(table).order_by(*key)).mappings().all()
-            tables[table.name] = [{k: _to_json(v) for k, v in row.items()} for row in rows]
-        revision = connection.execute(text("SELECT version_num FROM alembic_version")).scalar_one()
-    document = {
-        "format": BACKUP_FORMAT,
-        "schema": revision,
-        "created_at": datetime.now(UTC).isoformat(),
-        "tables": tables,
-    }
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
     try:
-        with os.fdopen(fd, "wb") as raw, gzip.GzipFile(fileobj=raw, mode="wb") as gz:
-            gz.write(json.dumps(document, ensure_ascii=False).encode("utf-8"))
+        with os.fdopen(fd, "wb") as file, snapshot_transaction(edc) as session:
+            connection = session.connection()
+            revision = connection.execute(text("SELECT version_num FROM alembic_version")).scalar_one()
+            header = {"schema": revision, "created_at": datetime.now(UTC).isoformat()}
+            counts = write_backup(connection, file, header)
+            file.flush()
+            os.fsync(file.fileno())  # on disk before it takes the backup's name
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
-    return {
-        "file": str(path),
-        "schema": revision,
-        "rows": {name: len(rows) for name, rows in tables.items()},
-        "audit_entries": len(tables["audit_log"]),
-    }
-
-
-def _read_backup(path: Path) -> dict[str, Any]:
-    try:
-        with gzip.open(path, "rb") as gz:
-            document = json.loads(gz.read().decode("utf-8"))
-    except (OSError, EOFError, ValueError) as exc:
-        raise InputError.single("EDC-050", str(path), f"not a readable oligotrial backup: {exc}") from None
-    if not isinstance(document, dict) or document.get("format") != BACKUP_FORMAT:
-        raise InputError.single(
-            "EDC-050", str(path), f"not an oligotrial backup (format {BACKUP_FORMAT} expected)"
-        )
-    return document
+    return {"file": str(path), "schema": revision, "rows": counts, "audit_entries": counts["audit_log"]}
 
 
 def restore_database(settings: Settings, path: Path, source: str = "cli") -> dict[str, Any]:
@@ -238,92 +204,86 @@ def restore_database(settings: Settings, path: Path, source: str = "cli") -> dic
 
     Notes
     -----
-    The rows are inserted and the chain verified in one transaction, so a refused backup leaves no row. When
-    the target had no tables before (a new database), the schema this call created is dropped again, so a
-    refused restore leaves the target as it found it.
+    The rows are inserted, a batch at a time, and the chain verified in one transaction, so a refused backup
+    (a chain that does not verify, a file cut short or unreadable part-way) leaves no row. When the target had
+    no tables before (a new database), the schema this call created is dropped again, so a refused restore
+    leaves the target as it found it.
 
     Raises
     ------
+    InputError
+        ``EDC-050`` not a readable backup (naming the line), ``EDC-052`` a backup of another schema revision.
     ConflictError
         ``EDC-051`` the target database already holds data.
     AuditChainError
         The backup's audit chain does not verify; nothing is restored.
     """
-    document = _read_backup(Path(path))
-    if document.get("schema") != head_revision():
-        raise InputError.single(
-            "EDC-052",
-            str(path),
-            f"the backup has schema {document.get('schema')}, this version restores {head_revision()}",
-        )
-    engine = create_engine(
-        settings.database_url, pool_size=1, busy_timeout_seconds=settings.db_busy_timeout_seconds
-    )
-    was_blank = is_empty_database(engine)
-    try:
-        upgrade_database(engine)
-        edc = Edc(engine, settings)
-        with write_transaction(edc) as session:
-            head = session.get(AuditChainHead, 1)
-            has_data = session.execute(select(func.count()).select_from(User)).scalar_one() > 0
-            if has_data or head is None or head.seq != 0 or session.get(Meta, "protocol_id") is not None:
-                raise ConflictError(
-                    Problem("EDC-051", "database_url", "restore needs an empty database; create a new one")
-                )
-            connection = session.connection()
-            connection.execute(delete(AuditChainHead))
-            tables = document["tables"]
-            for table in Base.metadata.sorted_tables:
-                rows = [_from_json(table, row) for row in tables.get(table.name, [])]
-                if rows:
-                    connection.execute(insert(table), rows)
-                if edc.dialect == "postgresql" and rows and "id" in table.c:
-                    connection.exec_driver_sql(
-                        f"SELECT setval(pg_get_serial_sequence('{table.name}', 'id'), (SELECT max(id) FROM {table.name}))"  # noqa: S608 - table names come from our metadata
-                    )
-            session.expire_all()
-            report = verify_audit_chain(session)
-            if not report.is_intact:
-                raise AuditChainError(report.problems)
-            write_audit(
-                session,
-                Actor.system(source),
-                "restore",
-                "database",
-                "backup",
-                site_id=None,
-                new={
-                    "file": Path(path).name,
-                    "created_at": document.get("created_at"),
-                    "entries": report.entries,
-                    "head_hash": report.head_hash,
-                },
+    with BackupReader(Path(path)) as backup:
+        if backup.header.get("schema") != head_revision():
+            raise InputError.single(
+                "EDC-052",
+                str(path),
+                f"the backup has schema {backup.header.get('schema')}, this version restores {head_revision()}",
             )
-        return {
-            "file": str(path),
-            "database": engine.url.render_as_string(hide_password=True),
-            "rows": {name: len(rows) for name, rows in document["tables"].items()},
-            "audit_entries_verified": report.entries,
-            "head_hash": report.head_hash,
-        }
-    except BaseException:
-        if was_blank:
-            downgrade_database(engine)
-        raise
-    finally:
-        engine.dispose()
+        engine = create_engine(
+            settings.database_url, pool_size=1, busy_timeout_seconds=settings.db_busy_timeout_seconds
+        )
+        was_blank = is_empty_database(engine)
+        try:
+            upgrade_database(engine)
+            edc = Edc(engine, settings)
+            with write_transaction(edc) as session:
+                _check_empty(session)
+                connection = session.connection()
+                connection.execute(delete(AuditChainHead))
+                for table, batches in backup.tables():
+                    for rows in batches:
+                        connection.execute(insert(table), rows)
+                    if edc.dialect == "postgresql" and backup.rows[table.name] and "id" in table.c:
+                        connection.exec_driver_sql(
+                            f"SELECT setval(pg_get_serial_sequence('{table.name}', 'id'), (SELECT max(id) FROM {table.name}))"  # noqa: S608 - table names come from our metadata
+                        )
+                session.expire_all()
+                report = verify_audit_chain(session)
+                if not report.is_intact:
+                    raise AuditChainError(report.problems)
+                write_audit(
+                    session,
+                    Actor.system(source),
+                    "restore",
+                    "database",
+                    "backup",
+                    site_id=None,
+                    new={
+                        "file": Path(path).name,
+                        "created_at": backup.header.get("created_at"),
+                        "entries": report.entries,
+                        "head_hash": report.head_hash,
+                    },
+                )
+            return {
+                "file": str(path),
+                "database": engine.url.render_as_string(hide_password=True),
+                "rows": backup.rows,
+                "audit_entries_verified": report.entries,
+                "head_hash": report.head_hash,
+            }
+        except BaseException:
+            if was_blank:
+                downgrade_database(engine)
+            raise
+        finally:
+            engine.dispose()
 
 
-def _from_json(table: Any, row: dict[str, Any]) -> dict[str, Any]:
-    out = {}
-    for name, value in row.items():
-        column = table.c[name]
-        if value is not None and isinstance(column.type, UTCDateTime):
-            value = datetime.fromisoformat(value)
-        elif value is not None and isinstance(column.type, Date):
-            value = date.fromisoformat(value)
-        out[name] = value
-    return out
+def _check_empty(session: Session) -> None:
+    """``EDC-051`` unless the database holds no user, no audit entry and no protocol."""
+    head = session.get(AuditChainHead, 1)
+    has_data = session.execute(select(func.count()).select_from(User)).scalar_one() > 0
+    if has_data or head is None or head.seq != 0 or session.get(Meta, "protocol_id") is not None:
+        raise ConflictError(
+            Problem("EDC-051", "database_url", "restore needs an empty database; create a new one")
+        )
 
 
 def check_health(edc: Edc) -> dict[str, Any]:
