@@ -95,6 +95,16 @@ def _unreadable_date(lines: list) -> list:
     return lines
 
 
+def _date_not_text(lines: list) -> list:
+    rows, columns = backup_table(lines, "audit_log")
+    rows[0][columns.index("at")] = 20261127
+    return lines
+
+
+def _end_not_an_object(lines: list) -> list:
+    return [*lines[:-1], {"end": ["rows"]}]
+
+
 def _counts_differ(lines: list) -> list:
     lines[-1]["end"]["rows"]["audit_log"] += 1
     return lines
@@ -110,6 +120,8 @@ REFUSED = {
     _unknown_table: "table 'spreadsheet' is not a table of this version",
     _out_of_order: "table 'audit_chain_head' is out of this version's order of tables",
     _unreadable_date: "a row of audit_log has an unreadable date",
+    _date_not_text: "a row of audit_log has an unreadable date",
+    _end_not_an_object: "expected a table's header or the end line",
     _counts_differ: "the backup is incomplete: it ends with counts",
     _line_after_end: "the backup is incomplete",
 }

@@ -144,7 +144,8 @@ class BackupReader:
             line = self._pending
         if line is None:
             raise self._error("the backup is incomplete: its end line is missing")
-        counts = line.get("end", {}).get("rows") if isinstance(line, dict) else None
+        end = line.get("end") if isinstance(line, dict) else None
+        counts = end.get("rows") if isinstance(end, dict) else None
         if counts is None:
             raise self._error("expected a table's header or the end line")
         if counts != self.rows or self._next() is not None:
@@ -163,7 +164,7 @@ class BackupReader:
                 )
             try:
                 batch.append({c: read(v) for c, read, v in zip(columns, readers, line, strict=True)})
-            except ValueError as exc:
+            except (TypeError, ValueError) as exc:
                 raise self._error(f"a row of {table.name} has an unreadable date: {exc}") from None
             if len(batch) == BATCH_ROWS:
                 self.rows[table.name] += len(batch)
@@ -185,7 +186,7 @@ class BackupReader:
                 batch = [{c: readers[c](v) for c, v in row.items()} for row in rows]
             except KeyError as exc:
                 raise self._error(f"column {exc} is not a column of {table.name}") from None
-            except (ValueError, AttributeError) as exc:
+            except (AttributeError, TypeError, ValueError) as exc:
                 raise self._error(f"a row of {table.name} is unreadable: {exc}") from None
             self.rows[table.name] = len(batch)
             yield table, iter([batch] if batch else [])
