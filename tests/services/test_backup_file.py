@@ -110,6 +110,11 @@ def _counts_differ(lines: list) -> list:
     return lines
 
 
+def _header_counts_differ(lines: list) -> list:
+    lines[0]["rows"]["users"] -= 1
+    return lines
+
+
 def _line_after_end(lines: list) -> list:
     return [*lines, [1]]
 
@@ -123,6 +128,7 @@ REFUSED = {
     _date_not_text: "a row of audit_log has an unreadable date",
     _end_not_an_object: "expected a table's header or the end line",
     _counts_differ: "the backup is incomplete: it ends with counts",
+    _header_counts_differ: "the backup is incomplete: it ends with counts",
     _line_after_end: "the backup is incomplete",
 }
 
@@ -184,3 +190,22 @@ def test_a_backup_of_format_1_restores_to_the_same_chain(world, backend, request
     assert restored[0]["head_hash"] == restored[1]["head_hash"] == verify_audit(world.edc).head_hash
     assert restored[0]["rows"] == restored[1]["rows"]
     assert restored[1]["audit_entries_verified"] == verify_audit(world.edc).entries
+
+
+def test_backup_and_restore_report_their_progress(world, tmp_path):
+    path = tmp_path / "backup.json.gz"
+    written: list[tuple[int, int]] = []
+    made = backup_database(world.edc, path, progress=lambda done, total: written.append((done, total)))
+    rows = sum(made["rows"].values())
+    assert written[-1] == (rows, rows) and all(total == rows for _, total in written)
+    assert [done for done, _ in written] == sorted(done for done, _ in written)
+
+    steps: dict[str, list[tuple[int, int]]] = {"rows": [], "chain": []}
+    restored = restore_database(
+        edc_settings(f"sqlite:///{tmp_path / 'target.db'}"),
+        path,
+        progress=lambda step, done, total: steps[step].append((done, total)),
+    )
+    assert steps["rows"][-1] == (rows, rows)
+    entries = restored["audit_entries_verified"]
+    assert steps["chain"][-1] == (entries, entries)

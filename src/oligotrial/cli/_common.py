@@ -6,10 +6,11 @@ stdout (on failure ``{"error": ...}``); human messages, progress and logs go to 
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import json
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from datetime import date
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar
@@ -20,6 +21,8 @@ from rich.console import Console
 from oligotrial.errors import InputError, OligotrialError
 
 if TYPE_CHECKING:
+    from rich.progress import Progress
+
     from oligotrial.exports.datasets import DatasetFormat
 
 P = ParamSpec("P")
@@ -29,6 +32,36 @@ stdout = Console(highlight=False, soft_wrap=True)
 stderr = Console(stderr=True, highlight=False, soft_wrap=True)
 
 JSON_OPTION = typer.Option(False, "--json", help="Print one JSON document on stdout.")
+
+
+@contextlib.contextmanager
+def live_progress(quiet: bool) -> Iterator[Progress]:
+    """rich's live progress display on stderr with this CLI's columns (a task's description, its bar, done
+    of total, time elapsed); hidden when ``quiet`` (as with ``--json``)."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
+    with Progress(*columns, console=stderr, disable=quiet) as display:
+        yield display
+
+
+@contextlib.contextmanager
+def progress_bars(quiet: bool, *steps: str) -> Iterator[Callable[[str, int, int], None]]:
+    """A progress bar per step (:func:`live_progress`); yields ``update(step, done, total)``."""
+    with live_progress(quiet) as display:
+        tasks = {step: display.add_task(step, total=None) for step in steps}
+
+        def update(step: str, done: int, total: int) -> None:
+            display.update(tasks[step], completed=done, total=total)
+
+        yield update
+
+
+@contextlib.contextmanager
+def progress_bar(what: str, quiet: bool) -> Iterator[Callable[[int, int], None]]:
+    """One progress bar, :func:`progress_bars`; yields ``update(done, total)``."""
+    with progress_bars(quiet, what) as update:
+        yield functools.partial(update, what)
 
 
 def to_jsonable(value: Any) -> Any:

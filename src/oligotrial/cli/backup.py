@@ -7,7 +7,7 @@ from pathlib import Path
 
 import typer
 
-from oligotrial.cli._common import JSON_OPTION, handle_errors, print_json, stdout
+from oligotrial.cli._common import JSON_OPTION, handle_errors, print_json, progress_bar, progress_bars, stdout
 from oligotrial.cli.server import DATABASE_OPTION, cli_source
 from oligotrial.services import backup_database, open_edc, restore_database
 from oligotrial.settings import load_settings
@@ -26,7 +26,8 @@ def backup(
     """Write a consistent backup of the running database."""
     edc = open_edc(load_settings(database_url=database), pool_size=1)
     try:
-        result = backup_database(edc, file)
+        with progress_bar("backup: rows", json_output) as progress:
+            result = backup_database(edc, file, progress)
     finally:
         edc.engine.dispose()
     if json_output:
@@ -44,7 +45,14 @@ def restore(
     json_output: bool = JSON_OPTION,
 ) -> None:
     """Restore a backup into an empty database; refuses a backup whose audit chain does not verify."""
-    result = restore_database(load_settings(database_url=database), file, source=cli_source())
+    steps = {"rows": "restore: rows", "chain": "restore: audit entries verified"}
+    with progress_bars(json_output, *steps.values()) as update:
+        result = restore_database(
+            load_settings(database_url=database),
+            file,
+            source=cli_source(),
+            progress=lambda step, done, total: update(steps[step], done, total),
+        )
     if json_output:
         print_json(result)
     else:

@@ -19,14 +19,15 @@ from typing import Any
 
 import polars as pl
 import typer
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from oligotrial.cli._common import (
     JSON_OPTION,
     PROTOCOL_OPTION,
     handle_errors,
+    live_progress,
     parse_dataset_formats,
     print_json,
+    progress_bar,
     stderr,
     stdout,
 )
@@ -114,45 +115,17 @@ def _sdtm_tables(database: str | None, sdtm_dir: Path | None, protocol: Protocol
 
 
 @contextmanager
-def _progress(what: str, quiet: bool) -> Iterator[Callable[[int, int], None]]:
-    with Progress(
-        TextColumn(what),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-        console=stderr,
-        disable=quiet,
-        transient=False,
-    ) as bar:
-        task = bar.add_task(what, total=None)
-
-        def update(done: int, total: int) -> None:
-            bar.update(task, completed=done, total=total)
-
-        yield update
-
-
-@contextmanager
 def _steps(what: str, steps: list[str], quiet: bool) -> Iterator[Callable[[str], None]]:
     """A progress bar over named steps, for exports whose derivation reports no finer progress: call
     ``start(step)`` as each step begins; the bar is complete when the block ends without error."""
-    with Progress(
-        TextColumn(what),
-        TextColumn("{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-        console=stderr,
-        disable=quiet,
-        transient=False,
-    ) as bar:
-        task = bar.add_task(steps[0], total=len(steps))
+    with live_progress(quiet) as display:
+        task = display.add_task(f"{what} {steps[0]}", total=len(steps))
 
         def start(step: str) -> None:
-            bar.update(task, description=step, completed=steps.index(step))
+            display.update(task, description=f"{what} {step}", completed=steps.index(step))
 
         yield start
-        bar.update(task, description="done", completed=len(steps))
+        display.update(task, description=f"{what} done", completed=len(steps))
 
 
 SDTM_DIR_OPTION = typer.Option(
@@ -175,7 +148,7 @@ def odm(
     protocol = load_protocol(protocol_file)
     edc = open_edc(load_settings(database_url=database), pool_size=1)
     try:
-        with _progress("ODM export", json_output) as progress:
+        with progress_bar("ODM export", json_output) as progress:
             document = export_odm(edc, _statistician(), protocol=protocol, progress=progress)
     finally:
         edc.engine.dispose()
@@ -206,7 +179,7 @@ def fhir(
     with _steps("FHIR export", [_source_step(sdtm_dir)], json_output) as start:
         start(_source_step(sdtm_dir))
         tables = _sdtm_tables(database, sdtm_dir, protocol)
-    with _progress("FHIR export: subjects", json_output) as progress:
+    with progress_bar("FHIR export: subjects", json_output) as progress:
         bundle = derive_fhir_bundle(tables, protocol, progress=progress)
     with _steps("FHIR export", ["validating (R5 models, value sets)", _WRITING], json_output) as start:
         start("validating (R5 models, value sets)")

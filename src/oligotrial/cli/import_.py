@@ -6,15 +6,14 @@ from __future__ import annotations
 from pathlib import Path
 
 import typer
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from oligotrial.cli._common import (
     JSON_OPTION,
     PROTOCOL_OPTION,
     handle_errors,
     print_json,
+    progress_bar,
     read_json_file,
-    stderr,
     stdout,
 )
 from oligotrial.cli.server import DATABASE_OPTION, cli_source
@@ -64,15 +63,7 @@ def odm(
         cli_source(),
     )
     try:
-        with Progress(
-            TextColumn("ODM import"),
-            BarColumn(),
-            MofNCompleteColumn(),
-            TimeElapsedColumn(),
-            console=stderr,
-            disable=json_output,
-        ) as bar:
-            task = bar.add_task("import", total=None)
+        with progress_bar("ODM import", json_output) as progress:
             report = import_odm(
                 edc,
                 actor,
@@ -81,7 +72,7 @@ def odm(
                 is_dry_run=dry_run,
                 reason=reason,
                 protocol=protocol,
-                progress=lambda done, total: bar.update(task, completed=done, total=total),
+                progress=progress,
             )
     finally:
         edc.engine.dispose()

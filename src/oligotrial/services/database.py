@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import os
 import tempfile
+from collections.abc import Callable
 from datetime import UTC, datetime
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -171,7 +173,9 @@ def init_database(
         engine.dispose()
 
 
-def backup_database(edc: Edc, path: Path) -> dict[str, Any]:
+def backup_database(
+    edc: Edc, path: Path, progress: Callable[[int, int], None] | None = None
+) -> dict[str, Any]:
     """Write a consistent online backup of every table to ``path`` (gzip JSON Lines,
     :mod:`oligotrial.store.backup_file`), atomically.
 
@@ -179,7 +183,8 @@ def backup_database(edc: Edc, path: Path) -> dict[str, Any]:
     -----
     All tables are read in one snapshot (PostgreSQL REPEATABLE READ; SQLite WAL read transaction) while the
     server keeps running, so the backup's audit chain ends exactly at its chain head. Rows are read and
-    written a batch at a time: the memory used does not grow with the database.
+    written a batch at a time: the memory used does not grow with the database. ``progress(rows written,
+    rows in all)`` is called after each batch.
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -189,7 +194,7 @@ def backup_database(edc: Edc, path: Path) -> dict[str, Any]:
             connection = session.connection()
             revision = connection.execute(text("SELECT version_num FROM alembic_version")).scalar_one()
             header = {"schema": revision, "created_at": datetime.now(UTC).isoformat()}
-            counts = write_backup(connection, file, header)
+            counts = write_backup(connection, file, header, progress)
             file.flush()
             os.fsync(file.fileno())  # on disk before it takes the backup's name
         os.replace(tmp, path)
@@ -199,7 +204,12 @@ def backup_database(edc: Edc, path: Path) -> dict[str, Any]:
     return {"file": str(path), "schema": revision, "rows": counts, "audit_entries": counts["audit_log"]}
 
 
-def restore_database(settings: Settings, path: Path, source: str = "cli") -> dict[str, Any]:
+def restore_database(
+    settings: Settings,
+    path: Path,
+    source: str = "cli",
+    progress: Callable[[str, int, int], None] | None = None,
+) -> dict[str, Any]:
     """Restore a backup into an empty database, verifying the audit chain before committing.
 
     Notes
@@ -207,7 +217,8 @@ def restore_database(settings: Settings, path: Path, source: str = "cli") -> dic
     The rows are inserted, a batch at a time, and the chain verified in one transaction, so a refused backup
     (a chain that does not verify, a file cut short or unreadable part-way) leaves no row. When the target had
     no tables before (a new database), the schema this call created is dropped again, so a refused restore
-    leaves the target as it found it.
+    leaves the target as it found it. ``progress(step, done, total)`` is called after each batch of the steps
+    ``rows`` (rows inserted, rows in the file) and ``chain`` (audit entries verified, the chain's length).
 
     Raises
     ------
@@ -236,15 +247,19 @@ def restore_database(settings: Settings, path: Path, source: str = "cli") -> dic
                 _check_empty(session)
                 connection = session.connection()
                 connection.execute(delete(AuditChainHead))
+                inserted = 0
                 for table, batches in backup.tables():
                     for rows in batches:
                         connection.execute(insert(table), rows)
+                        inserted += len(rows)
+                        if progress is not None:
+                            progress("rows", inserted, backup.total_rows)
                     if edc.dialect == "postgresql" and backup.rows[table.name] and "id" in table.c:
                         connection.exec_driver_sql(
                             f"SELECT setval(pg_get_serial_sequence('{table.name}', 'id'), (SELECT max(id) FROM {table.name}))"  # noqa: S608 - table names come from our metadata
                         )
                 session.expire_all()
-                report = verify_audit_chain(session)
+                report = verify_audit_chain(session, None if progress is None else partial(progress, "chain"))
                 if not report.is_intact:
                     raise AuditChainError(report.problems)
                 write_audit(

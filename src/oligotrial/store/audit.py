@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, cast
@@ -199,7 +199,7 @@ class AuditReport:
         }
 
 
-def verify_audit_chain(session: Session) -> AuditReport:
+def verify_audit_chain(session: Session, progress: Callable[[int, int], None] | None = None) -> AuditReport:
     """Recompute the chain and name every row changed, removed or inserted behind the application's back.
 
     Notes
@@ -209,6 +209,7 @@ def verify_audit_chain(session: Session) -> AuditReport:
     position, was inserted; a row whose own hash is right but whose ``prev_hash``
     differs from its predecessor's hash was re-linked. Rewriting the whole chain *and* the head with
     recomputed hashes is only detectable against an externally recorded head hash (``head_hash``).
+    ``progress(entries checked, the head's position)`` is called after each batch of entries.
     """
     head = session.get(AuditChainHead, 1)
     report = AuditReport()
@@ -276,6 +277,8 @@ def verify_audit_chain(session: Session) -> AuditReport:
             expected = position + 1
             last_id = position
         session.expunge_all()
+        if progress is not None:
+            progress(report.entries, head_seq or 0)
     if head_seq is not None:
         for missing in range(max(expected, last_id + 1), head_seq + 1):
             report.problems.append(

@@ -2,11 +2,12 @@
 
 Layout of format ``oligotrial-backup/2`` (one JSON value per line, UTF-8):
 
-1. ``{"format": "oligotrial-backup/2", "schema": REVISION, "created_at": ISO}``;
+1. ``{"format": "oligotrial-backup/2", "schema": REVISION, "created_at": ISO, "rows": {NAME: COUNT, ...}}``
+   (the counts of the snapshot, for a reader's progress);
 2. for each table, in the metadata's dependency order: ``{"table": NAME, "columns": [...]}``, then one JSON
    array of values per row, in the columns' order (dates and times as ISO text);
-3. ``{"end": {"rows": {NAME: COUNT, ...}}}``: a file without it, or whose counts differ from its rows, is
-   incomplete and refused.
+3. ``{"end": {"rows": {NAME: COUNT, ...}}}``: a file without it, or whose counts (here or in the header)
+   differ from its rows, is incomplete and refused.
 
 Memory stays that of one batch of rows whatever the database's size: the writer reads each table through a
 streaming cursor (a server-side cursor on PostgreSQL), the reader hands rows over in batches. A file of the
@@ -22,7 +23,7 @@ from datetime import date, datetime
 from pathlib import Path
 from typing import IO, Any
 
-from sqlalchemy import Connection, Date, Table, select
+from sqlalchemy import Connection, Date, Table, func, select
 
 from oligotrial.errors import InputError
 from oligotrial.store.tables import Base, UTCDateTime
@@ -46,13 +47,23 @@ def _line(value: object) -> bytes:
     return (json.dumps(value, ensure_ascii=False, default=_iso) + "\n").encode("utf-8")
 
 
-def write_backup(connection: Connection, file: IO[bytes], header: dict[str, Any]) -> dict[str, int]:
-    """Write every table of ``connection`` (read in its transaction) to the binary ``file``, gzip-compressed,
-    after the ``header`` fields; returns the rows written per table."""
+def write_backup(
+    connection: Connection,
+    file: IO[bytes],
+    header: dict[str, Any],
+    progress: Callable[[int, int], None] | None = None,
+) -> dict[str, int]:
+    """Write every table of ``connection`` (read in its transaction, one snapshot) to the binary ``file``,
+    gzip-compressed, after the ``header`` fields; returns the rows written per table.
+
+    ``progress(rows written, rows in all)`` is called after each batch.
+    """
+    tables = Base.metadata.sorted_tables
+    totals = {t.name: connection.execute(select(func.count()).select_from(t)).scalar_one() for t in tables}
     counts: dict[str, int] = {}
     with gzip.GzipFile(fileobj=file, mode="wb") as out:
-        out.write(_line({"format": BACKUP_FORMAT, **header}))
-        for table in Base.metadata.sorted_tables:
+        out.write(_line({"format": BACKUP_FORMAT, **header, "rows": totals}))
+        for table in tables:
             out.write(_line({"table": table.name, "columns": [c.name for c in table.columns]}))
             query = select(table).order_by(*table.primary_key.columns)
             result = connection.execute(query, execution_options={"yield_per": BATCH_ROWS})
@@ -60,6 +71,8 @@ def write_backup(connection: Connection, file: IO[bytes], header: dict[str, Any]
             for rows in result.partitions():
                 out.write(b"".join(_line(list(row)) for row in rows))
                 counts[table.name] += len(rows)
+                if progress is not None:
+                    progress(sum(counts.values()), sum(totals.values()))
         out.write(_line({"end": {"rows": counts}}))
     return counts
 
@@ -87,6 +100,22 @@ class BackupReader:
         self.header: dict[str, Any] = first
         self.rows: dict[str, int] = {}
         """The rows read per table so far (every table once :meth:`tables` is exhausted)."""
+        self.total_rows = self._total_rows()
+        """The rows the file holds, as its header says."""
+
+    def _total_rows(self) -> int:
+        if self.header["format"] == _FORMAT_1:
+            tables = self.header.get("tables")
+            return (
+                sum(len(rows) for rows in tables.values() if isinstance(rows, list))
+                if isinstance(tables, dict)
+                else 0
+            )
+        counts = self.header.get("rows")
+        if not isinstance(counts, dict) or not all(isinstance(n, int) for n in counts.values()):
+            self.close()
+            raise self._error("the header has no row counts")
+        return sum(counts.values())
 
     def _open(self) -> IO[str]:
         try:
@@ -148,7 +177,7 @@ class BackupReader:
         counts = end.get("rows") if isinstance(end, dict) else None
         if counts is None:
             raise self._error("expected a table's header or the end line")
-        if counts != self.rows or self._next() is not None:
+        if counts != self.rows or self.header["rows"] != self.rows or self._next() is not None:
             raise self._error(
                 f"the backup is incomplete: it ends with counts {counts}, its rows are {self.rows}"
             )
