@@ -5,6 +5,7 @@ writes nothing; foreign OIDs are mapped by a mapping file and unmappable items a
 from __future__ import annotations
 
 import json
+import threading
 import xml.etree.ElementTree as ET
 from datetime import date, timedelta
 from importlib import resources
@@ -26,6 +27,7 @@ from oligotrial.protocol import load_protocol
 from oligotrial.services import Actor, Role, init_database, open_edc, read_transaction
 from oligotrial.services import admin as admin_services
 from oligotrial.services import workflow as wf
+from oligotrial.services.audit_trail import verify_audit
 from oligotrial.services.data import create_subject, list_forms, list_subjects
 from oligotrial.services.odm_import import import_odm
 from oligotrial.services.radiotherapy import (
@@ -34,6 +36,7 @@ from oligotrial.services.radiotherapy import (
     record_radiotherapy_course,
 )
 from oligotrial.services.randomization import randomize_subject, upload_randomization_list
+from oligotrial.store.engine import writer_gate
 from oligotrial.store.tables import AuditEntry, RandomizationEntry, RandomizationRecord, Subject
 from workflow_data import adverse_event, assessment, eligible, induction_dose
 
@@ -293,6 +296,43 @@ def test_export_then_import_into_an_empty_database_reproduces_the_data(edc, expo
         assert [c["lesion_id"] for c in source["CN02-0001"][4]["courses"]] == ["T1", "T2"]
         again = import_odm(target, IMPORTER, exported, is_dry_run=True)
         assert again.counts() == {"create": 0, "change": 0, "unchanged": 28}
+    finally:
+        target.engine.dispose()
+
+
+def test_an_import_is_one_writer_in_turn_with_the_others(edc, exported, target_url):
+    """The import holds the process's writer gate for its whole transaction, as every write use case does: a
+    write started meanwhile waits for it, then runs, and both are in one unbroken audit chain."""
+    target = open_edc(edc_settings(target_url))
+    held: list[bool] = []
+    other: list[object] = []
+
+    def write_meanwhile() -> None:
+        try:
+            other.append(admin_services.create_site(target, Actor.system("test"), "CN09", "Hospital CN09"))
+        except Exception as error:  # reported below
+            other.append(error)
+
+    def progress(done: int, total: int) -> None:
+        held.append(writer_gate(target.engine).is_held_here())
+        if len(held) == 1:
+            writer.start()
+
+    writer = threading.Thread(target=write_meanwhile)
+    try:
+        report = import_odm(target, IMPORTER, exported, progress=progress)
+        writer.join(timeout=60)
+        assert report.is_written and held and all(held)
+        assert len(other) == 1 and not isinstance(other[0], Exception), other
+        report_after = verify_audit(target)
+        assert report_after.is_intact
+        with read_transaction(target) as session:
+            actions = session.execute(
+                select(AuditEntry.action, AuditEntry.table_name).order_by(AuditEntry.id)
+            ).all()
+        import_at = actions.index(("import", "odm"))
+        site_at = max(n for n, (_, table) in enumerate(actions) if table == "sites")
+        assert site_at > import_at  # the other writer's change came after the import, whole
     finally:
         target.engine.dispose()
 

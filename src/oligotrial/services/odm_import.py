@@ -14,10 +14,12 @@ protocol rule, edit check, status rule and audit entry applies as for data enter
 already exists with the same values is left unchanged; with other values it is changed (a new version, with
 the import's reason).
 
-Everything runs inside one database transaction whose use cases nest as savepoints: a dry run always rolls it
-back (the report says what would be created or changed, with the identifiers the database would assign); a
-real import commits only when no form was refused, else it rolls back and reports every refusal, located by
-the form's path in the file.
+Everything runs inside one savepoint of one write use case (:func:`oligotrial.services.write_transaction`:
+the import waits for the process's writer gate like any other writer, and writers that come meanwhile wait
+for it), whose replayed use cases nest as savepoints: a dry run always rolls it back (the report says what
+would be created or changed, with the identifiers the database would assign); a real import commits only
+when no form was refused, else it rolls back and reports every refusal, located by the form's path in the
+file.
 
 *Randomization* (``SE.RANDOMIZATION``, form ``F.RAND``). An import never randomizes: the file's assignment
 is stored as it was made (arm, method, sequence number, stratum and strata, covariates, list position, draw
@@ -92,7 +94,6 @@ from oligotrial.services.workflow import (
     save_eligibility,
 )
 from oligotrial.services.workflow._store import default_protocol
-from oligotrial.store.engine import SQLITE_BEGIN_OPTION
 from oligotrial.store.tables import RandomizationRecord, Subject
 
 __all__ = ["OdmImportAction", "OdmImportReport", "import_odm"]
@@ -641,30 +642,31 @@ def import_odm(
     sites = _site_names(document)
     source = _file_oid(document)
     report = OdmImportReport(dry_run=is_dry_run)
-    with edc.engine.connect() as connection:
-        connection.execution_options(**{SQLITE_BEGIN_OPTION: "IMMEDIATE"})
-        outer = connection.begin()
-        connection.begin_nested()  # each use case's session nests in its own savepoint inside this one
-        scoped = Edc(cast(Engine, connection), edc.settings, edc.edit_checks)
+    # One write use case (the writer gate, then the process's write transaction, as every writer); the
+    # import's own savepoint holds everything it replays, each use case nesting in a savepoint of its own
+    with write_transaction(edc) as session:
+        connection = session.connection()
+        replayed = connection.begin_nested()
         try:
+            scoped = Edc(cast(Engine, connection), edc.settings, edc.edit_checks)
             _replay(scoped, actor, records, report, sites, reason, protocol, progress, source)
             if report.problems or is_dry_run:
-                outer.rollback()
+                replayed.rollback()
                 return report
-            with write_transaction(scoped) as session:
-                write_audit(
-                    session,
-                    actor,
-                    "import",
-                    "odm",
-                    protocol.protocol.id,
-                    site_id=None,
-                    new={"counts": report.counts(), "subjects_created": len(report.subjects_created)},
-                    reason=reason,
-                )
-            outer.commit()
-            report.is_written = True
+            replayed.commit()
         except BaseException:
-            outer.rollback()
+            if replayed.is_active:
+                replayed.rollback()
             raise
+        write_audit(
+            session,
+            actor,
+            "import",
+            "odm",
+            protocol.protocol.id,
+            site_id=None,
+            new={"counts": report.counts(), "subjects_created": len(report.subjects_created)},
+            reason=reason,
+        )
+    report.is_written = True
     return report
