@@ -201,6 +201,11 @@ def backup_database(
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+    folder = os.open(path.parent, os.O_RDONLY)
+    try:
+        os.fsync(folder)  # the new name on disk too
+    finally:
+        os.close(folder)
     return {"file": str(path), "schema": revision, "rows": counts, "audit_entries": counts["audit_log"]}
 
 
