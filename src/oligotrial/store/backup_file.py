@@ -60,6 +60,7 @@ def write_backup(
     """
     tables = Base.metadata.sorted_tables
     totals = {t.name: connection.execute(select(func.count()).select_from(t)).scalar_one() for t in tables}
+    total, written = sum(totals.values()), 0
     counts: dict[str, int] = {}
     with gzip.GzipFile(fileobj=file, mode="wb") as out:
         out.write(_line({"format": BACKUP_FORMAT, **header, "rows": totals}))
@@ -71,8 +72,9 @@ def write_backup(
             for rows in result.partitions():
                 out.write(b"".join(_line(list(row)) for row in rows))
                 counts[table.name] += len(rows)
+                written += len(rows)
                 if progress is not None:
-                    progress(sum(counts.values()), sum(totals.values()))
+                    progress(written, total)
         out.write(_line({"end": {"rows": counts}}))
     return counts
 
@@ -106,11 +108,10 @@ class BackupReader:
     def _total_rows(self) -> int:
         if self.header["format"] == _FORMAT_1:
             tables = self.header.get("tables")
-            return (
-                sum(len(rows) for rows in tables.values() if isinstance(rows, list))
-                if isinstance(tables, dict)
-                else 0
-            )
+            if not isinstance(tables, dict):
+                self.close()
+                raise self._error("the backup has no tables")
+            return sum(len(rows) for rows in tables.values() if isinstance(rows, list))
         counts = self.header.get("rows")
         if not isinstance(counts, dict) or not all(isinstance(n, int) for n in counts.values()):
             self.close()
@@ -195,19 +196,16 @@ class BackupReader:
                 batch.append({c: read(v) for c, read, v in zip(columns, readers, line, strict=True)})
             except (TypeError, ValueError) as exc:
                 raise self._error(f"a row of {table.name} has an unreadable date: {exc}") from None
+            self.rows[table.name] += 1
             if len(batch) == BATCH_ROWS:
-                self.rows[table.name] += len(batch)
                 yield batch
                 batch = []
         self._pending = line
         if batch:
-            self.rows[table.name] += len(batch)
             yield batch
 
     def _tables_of_format_1(self) -> Iterator[tuple[Table, Iterator[list[dict[str, Any]]]]]:
-        tables = self.header.get("tables")
-        if not isinstance(tables, dict):
-            raise self._error("the backup has no tables")
+        tables = self.header["tables"]  # a dict: checked when the file was opened
         for table in Base.metadata.sorted_tables:
             rows = tables.get(table.name, [])
             readers = {column.name: _reader(table, column.name) for column in table.columns}
