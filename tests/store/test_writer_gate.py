@@ -301,3 +301,64 @@ def test_another_process_holding_the_gate_makes_writers_here_wait(tmp_path):
         holder.stdin.flush()
         holder.wait(30)
         engine.dispose()
+
+
+def _queue_in_order(
+    gate: WriterGate, waiters: tuple[tuple[str, bool], ...]
+) -> tuple[list[threading.Thread], list[str]]:
+    """One thread per ``(name, exclusive)`` waiter, each queued before the next starts; each records its name
+    once it holds the gate, then, a plain writer, passes the gate on as group commit does (else releases it)."""
+    got: list[str] = []
+
+    def run(name: str, exclusive: bool) -> None:
+        assert gate.acquire(timeout=10, exclusive=exclusive)
+        got.append(name)
+        if not exclusive and gate.pass_on():  # the batch goes on with the next writer
+            return
+        gate.release()
+
+    threads = []
+    for name, exclusive in waiters:
+        threads.append(threading.Thread(target=run, args=(name, exclusive)))
+        threads[-1].start()
+        _wait_for_waiters(gate, len(threads))
+    return threads, got
+
+
+def test_an_exclusive_waiter_is_not_passed_an_open_transaction():
+    """Group commit hands the gate on with its transaction open; an exclusive holder (the SQLite checkpointer's
+    restart of the WAL) must find none, so ``pass_on`` refuses while it is next in line, and the holder releases
+    to it after its commit."""
+    gate = WriterGate()
+    assert gate.acquire(timeout=1)
+    threads, got = _queue_in_order(gate, (("exclusive", True), ("writer", False)))
+    assert not gate.pass_on()  # the exclusive one is next: no transaction is passed on
+    assert gate._owner == threading.get_ident()
+    gate.release()
+    for thread in threads:
+        thread.join(10)
+    assert got == ["exclusive", "writer"]
+    assert not gate._exclusive
+
+
+def test_a_writer_ahead_of_an_exclusive_waiter_is_still_passed_the_transaction():
+    gate = WriterGate()
+    assert gate.acquire(timeout=1)
+    threads, got = _queue_in_order(gate, (("writer", False), ("exclusive", True)))
+    assert gate.pass_on()  # the writer is next
+    for thread in threads:
+        thread.join(10)
+    assert got == ["writer", "exclusive"]
+    assert gate._owner is None
+
+
+def test_an_exclusive_waiter_that_gives_up_leaves_no_mark():
+    gate = WriterGate()
+    assert gate.acquire(timeout=1)
+    outcome: list[bool] = []
+    thread = threading.Thread(target=lambda: outcome.append(gate.acquire(timeout=0.05, exclusive=True)))
+    thread.start()
+    thread.join(10)
+    assert outcome == [False]
+    assert not gate._waiters and not gate._exclusive
+    gate.release()

@@ -203,10 +203,17 @@ CHECKPOINT_DELAY_SECONDS = 0.5
 """How long the background checkpointer of a SQLite engine lets commits gather before it copies the WAL into
 the database file (one pass for all of them)."""
 
+WAL_RESTART_PAGES = 4096
+"""WAL pages (16 MB at SQLite's default page size) past which the background checkpointer starts the WAL
+over (:func:`_checkpoint`)."""
+
+WAL_RESTART_WAIT_MS = 50
+"""How long a restart of the WAL waits for the readers still in it (SQLite's busy handler)."""
+
 
 def _checkpoint_in_background(engine: Engine, database: str) -> None:
     """Copy a SQLite engine's committed WAL into the database file ``database`` (an absolute path) on a thread
-    of its own, never in a commit.
+    of its own, never in a commit, and start the WAL over before it grows without bound.
 
     Notes
     -----
@@ -216,25 +223,26 @@ def _checkpoint_in_background(engine: Engine, database: str) -> None:
     this machine's disk holds for 250 ms to 1 s then stalls every save (issue 6: a save p99 of 951 ms in one
     20-s load run, 1,059 ms in its worst second). So the engine's connections do not checkpoint
     (``wal_autocheckpoint=0``); a daemon thread of the process, woken by commits, waits
-    :data:`CHECKPOINT_DELAY_SECONDS`, then runs a ``PASSIVE`` checkpoint on a connection of its own, which
-    blocks no reader or writer (a writer may append to the WAL meanwhile; the WAL starts over once it is all
-    copied and no reader is still in it). Durability is unchanged: the commits are in the WAL either way
-    (``synchronous=NORMAL``), and the checkpoint flushes the WAL before it copies it. The thread starts at
-    the first commit, holds no connection between passes and ends when the engine is garbage-collected;
-    another process's checkpoint running at the same moment makes a pass a no-op.
+    :data:`CHECKPOINT_DELAY_SECONDS`, then runs a checkpoint (:func:`_checkpoint`) on a connection of its
+    own. Durability is unchanged: the commits are in the WAL either way (``synchronous=NORMAL``), and the
+    checkpoint flushes the WAL before it copies it. The thread starts at the first commit, holds no
+    connection between passes and ends when the engine is garbage-collected; another process's checkpoint
+    running at the same moment makes a pass a no-op.
     """
     committed = threading.Event()
-    engine_ref = weakref.ref(engine)
+    engine_ref = weakref.ref(engine)  # the thread keeps the engine's gate, not the engine
+    gate = writer_gate(engine)
     started = threading.Lock()
 
     def run() -> None:
+        restart_at = WAL_RESTART_PAGES
         while True:
             committed.wait()
             time.sleep(CHECKPOINT_DELAY_SECONDS)
             committed.clear()
             if engine_ref() is None:  # checked after the clear: the finalizer's wake-up is never lost
                 return
-            _checkpoint(database)
+            restart_at = _checkpoint(database, gate, restart_at)
 
     @event.listens_for(engine, "commit")
     def _on_commit(_connection: Any) -> None:
@@ -245,19 +253,47 @@ def _checkpoint_in_background(engine: Engine, database: str) -> None:
     weakref.finalize(engine, committed.set)  # wakes the thread to end
 
 
-def _checkpoint(database: str) -> None:
-    """One ``PASSIVE`` checkpoint of the SQLite database file ``database``; a failure is left to the next."""
+def _checkpoint(database: str, gate: WriterGate, restart_at: int) -> int:
+    """One checkpoint of the SQLite database file ``database``; returns the WAL size (pages) at which the
+    next one starts the WAL over. A failure is left to the next pass.
+
+    Notes
+    -----
+    A ``PASSIVE`` checkpoint copies what it can and blocks no reader or writer (a writer may append to the
+    WAL meanwhile). SQLite starts the WAL over only when a writer begins after a checkpoint has copied all of
+    it and no reader is still in it; under steady load (issue 6's load run: reads and saves overlapping
+    without a pause) that moment never comes, and the WAL grew by 5 MB a second, to 556 MB in 100 s. So once
+    it holds ``restart_at`` pages or more, the pass takes the writer gate as an exclusive holder (no write
+    transaction of any process is then open; writers queue behind it), and a ``TRUNCATE`` checkpoint copies
+    the few pages written since, waits up to :data:`WAL_RESTART_WAIT_MS` for the readers still in the WAL
+    (readers that begin meanwhile read the database file) and empties the WAL file. When the readers do not
+    leave in time (a long read: an export, a backup), the restart is tried again once the WAL has grown by
+    :data:`WAL_RESTART_PAGES` more (or, when SQLite has started it over meanwhile, has that many again).
+    """
     try:
         # mode=rw: a database file removed meanwhile is not created again, empty
         connection = sqlite3.connect(
             f"file:{quote(database)}?mode=rw", uri=True, timeout=1.0, isolation_level=None
         )
     except sqlite3.Error:
-        return
+        return restart_at
     try:
-        connection.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
+        _, pages, _ = connection.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
+        if pages < WAL_RESTART_PAGES:
+            return WAL_RESTART_PAGES
+        if pages < restart_at - WAL_RESTART_PAGES:  # started over since the last attempt (by a writer)
+            restart_at = WAL_RESTART_PAGES
+        if pages < restart_at:
+            return restart_at
+        connection.execute(f"PRAGMA busy_timeout={WAL_RESTART_WAIT_MS}")
+        # its turn at the gate waited for no longer than the pause between two passes
+        with gate.held(timeout=CHECKPOINT_DELAY_SECONDS, exclusive=True) as is_held:
+            if not is_held:
+                return restart_at
+            busy, _, _ = connection.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
+        return WAL_RESTART_PAGES if busy == 0 else pages + WAL_RESTART_PAGES
     except sqlite3.Error:
-        pass  # the database busy (another process's checkpoint), gone, or not in WAL mode yet
+        return restart_at  # the database busy (another process's checkpoint), gone, or not in WAL mode yet
     finally:
         connection.close()
 
@@ -301,6 +337,7 @@ class WriterGate:
     def __init__(self, lock_file: Path | None = None) -> None:
         self._mutex = threading.Lock()
         self._waiters: deque[threading.Lock] = deque()
+        self._exclusive: set[threading.Lock] = set()  # waiters that join no open transaction (``acquire``)
         self._owner: int | None = None
         self._depth = 0
         self._lock_file = lock_file
@@ -308,8 +345,13 @@ class WriterGate:
         self._descriptors: tuple[int, int, int] | None = None
         self._file_locked = False  # this process holds the lock file's lock (kept when the gate is passed on)
 
-    def acquire(self, timeout: float) -> bool:
-        """Wait at most ``timeout`` seconds for the gate; ``True`` when the calling thread holds it."""
+    def acquire(self, timeout: float, *, exclusive: bool = False) -> bool:
+        """Wait at most ``timeout`` seconds for the gate; ``True`` when the calling thread holds it.
+
+        An ``exclusive`` holder is never handed a transaction left open by :meth:`pass_on`: when it is next in
+        line, ``pass_on`` refuses, so the holder commits and releases before the exclusive one goes on, with
+        no write transaction of any process open (the SQLite checkpointer's restart of the WAL).
+        """
         me = threading.get_ident()
         with self._mutex:
             if self._owner == me:
@@ -322,9 +364,12 @@ class WriterGate:
                 waiter = threading.Lock()
                 waiter.acquire()
                 self._waiters.append(waiter)
+                if exclusive:
+                    self._exclusive.add(waiter)
         if waiter is not None:
             handed = waiter.acquire(timeout=timeout)
             with self._mutex:
+                self._exclusive.discard(waiter)
                 if not handed and waiter in self._waiters:
                     self._waiters.remove(waiter)
                     return False
@@ -388,22 +433,23 @@ class WriterGate:
     def pass_on(self) -> bool:
         """Hand the gate to the next waiter of this process, keeping the lock file's lock for it.
 
-        Returns ``False``, the caller still holding the gate, when nobody waits. Group commit uses it: the
-        next writer goes on in the same database transaction, which holds the database's write lock.
+        Returns ``False``, the caller still holding the gate, when nobody waits or the next in line is an
+        exclusive holder (:meth:`acquire`). Group commit uses it: the next writer goes on in the same database
+        transaction, which holds the database's write lock.
         """
         with self._mutex:
             if self._owner != threading.get_ident() or self._depth != 1:
                 raise RuntimeError("the writer gate is passed on by a thread that does not hold it once")
-            if not self._waiters:
+            if not self._waiters or self._waiters[0] in self._exclusive:
                 return False
             self._owner, self._depth = -1, 0
             self._waiters.popleft().release()
             return True
 
     @contextmanager
-    def held(self, timeout: float) -> Iterator[bool]:
+    def held(self, timeout: float, *, exclusive: bool = False) -> Iterator[bool]:
         """Hold the gate for the ``with`` block; yields ``False`` (without holding it) after ``timeout``."""
-        if not self.acquire(timeout):
+        if not self.acquire(timeout, exclusive=exclusive):
             yield False
             return
         try:
