@@ -21,7 +21,9 @@ and verifies the audit chain with ``oligotrial audit verify``. Request loops are
 127.0.0.1 only. The figures include the CPU used by the server process(es), by this client (they share the
 machine's cores) and, on PostgreSQL, by the database server, per save+read pair; the load average when the
 run started; and per second of the run the saves' count, p50 and p99 (``save_count_p50_p99_ms_by_second``: a
-tail from a few stalled seconds looks different from one spread over the whole run).
+tail from a few stalled seconds looks different from one spread over the whole run); on SQLite, the largest
+and the last size of the WAL file, sampled every half second (``sqlite_wal_largest_and_last_mb``: under
+steady load it must not grow with the run's length).
 
 PostgreSQL runs on a throwaway cluster with the server's default settings, so every commit waits for its WAL
 flush (``synchronous_commit=on``); ``--postgres-setting synchronous_commit=off`` measures commits acknowledged before their
@@ -437,9 +439,11 @@ def run(
     rate: float,
     warm_up: float,
     database_pid: int | None = None,
+    wal: Path | None = None,
 ) -> dict[str, object]:
     """One load run; ``database_pid``: a database server's process, whose CPU (its children's included) is
-    reported beside the server processes' and the client's."""
+    reported beside the server processes' and the client's; ``wal``: a SQLite database's WAL file, whose size
+    is sampled every half second of the run (warm-up included)."""
     env = {**os.environ, "OLIGOTRIAL_SECRET_KEY": secrets.token_urlsafe(48), "OLIGOTRIAL_ENV": "production"}
     with server(url, workers, env) as (base, pid):
         subjects = prepare(base, clients)
@@ -449,6 +453,12 @@ def run(
         logins = [_login(base, COORDINATOR, COORDINATOR_PASSWORD) for _ in subjects]
 
         marks: dict[str, float] = {}
+        wal_sizes: list[int] = []
+
+        async def watch_wal(until: float) -> None:
+            while wal is not None and time.perf_counter() < until:
+                wal_sizes.append(wal.stat().st_size if wal.exists() else 0)
+                await asyncio.sleep(0.5)
 
         async def measure_from(moment: float) -> None:
             await asyncio.sleep(max(0.0, moment - time.perf_counter()))
@@ -467,6 +477,7 @@ def run(
             schedules = [(first + i / rate, clients / rate) if rate else None for i in range(clients)]
             await asyncio.gather(
                 measure_from(measured),
+                watch_wal(measured + seconds),
                 *(
                     client_loop(base, s, h, measured + seconds, tally, schedule, measured)
                     for s, h, schedule in zip(subjects, logins, schedules, strict=True)
@@ -514,6 +525,9 @@ def run(
         "client_cpu_ms_per_save_and_read": round(client_cpu / max(tally.saved, 1) * 1000, 2),
         "load_average_before_after": [round(load_before, 1), round(load_after, 1)],
         "save_count_p50_p99_ms_by_second": by_second(tally.save_starts, tally.saves, marks["at"]),
+        "sqlite_wal_largest_and_last_mb": [round(max(wal_sizes) / 1e6, 1), round(wal_sizes[-1] / 1e6, 1)]
+        if wal_sizes
+        else None,
         "acknowledged_versions_checked": checked,
         "audit_verify_exit": verify.returncode,
         "audit_verify": json.loads(verify.stdout)
@@ -569,6 +583,7 @@ def main() -> None:
                 args.workers,
                 args.rate,
                 args.warm_up,
+                wal=folder / "trial.db-wal",
             )
         )
         shutil.rmtree(folder, ignore_errors=True)
