@@ -228,8 +228,9 @@ def test_the_wal_stays_bounded_under_reads_and_writes_without_a_pause(tmp_path, 
         for thread in threads:
             thread.join(30)
     assert not errors
-    # without the restart the WAL holds every commit's pages: more than 6,000 pages (24 MB)
-    assert largest < 1500 * 4096, f"the WAL grew to {largest:,} bytes"
+    # without the restart the WAL holds every commit's pages, more than 6,000 (24 MB; 31.8 MB measured); with it,
+    # the threshold and what is written between two passes (about 2 MB measured)
+    assert largest < 2000 * 4096, f"the WAL grew to {largest:,} bytes"
     with engine.connect() as connection:
         assert connection.execute(text("SELECT count(*) FROM t")).scalar() == rows
     engine.dispose()
