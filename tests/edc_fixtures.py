@@ -16,7 +16,10 @@ import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -30,6 +33,7 @@ from oligotrial.services import admin as admin_services
 from oligotrial.services.auth import login
 from oligotrial.settings import Settings
 from oligotrial.store.audit import audit_entry, chain_entries
+from oligotrial.store.engine import WriterGate
 
 warnings.filterwarnings("ignore", message="Using `httpx` with `starlette.testclient` is deprecated")
 
@@ -333,3 +337,23 @@ def peak_megabytes(work: Path, *args: object) -> float:
     )
     assert run.returncode == 0, run.stderr
     return int(peak.read_text()) / 1024
+
+
+@contextmanager
+def held_elsewhere(gate: WriterGate) -> Iterator[None]:
+    """The writer gate held by another thread (a write transaction in progress) for the ``with`` block."""
+    held, done = threading.Event(), threading.Event()
+
+    def hold() -> None:
+        with gate.held(timeout=10):
+            held.set()
+            done.wait(30)
+
+    thread = threading.Thread(target=hold)
+    thread.start()
+    assert held.wait(10)
+    try:
+        yield
+    finally:
+        done.set()
+        thread.join(30)

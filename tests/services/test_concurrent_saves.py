@@ -8,6 +8,7 @@ import threading
 
 import pytest
 
+from edc_fixtures import held_elsewhere
 from oligotrial.errors import AuthenticationError, NotFoundError, ServiceUnavailableError
 from oligotrial.services import Actor, Role, admin, auth, data, read_transaction
 from oligotrial.services.audit_trail import read_audit, verify_audit
@@ -100,24 +101,9 @@ def test_a_writer_waiting_beyond_the_busy_timeout_gets_db_001(world):
     crc = world.actor(CRC)
     code = data.create_subject(world.edc, crc, "CN01").code
     world.edc.settings = world.edc.settings.model_copy(update={"db_busy_timeout_seconds": 0.05})
-    gate = writer_gate(world.edc.engine)
-    held, done = threading.Event(), threading.Event()
-
-    def holder() -> None:
-        with gate.held(timeout=10):
-            held.set()
-            done.wait(30)
-
-    thread = threading.Thread(target=holder)
-    thread.start()
-    held.wait(10)
-    try:
-        with pytest.raises(ServiceUnavailableError) as caught:
-            data.save_form(world.edc, crc, code, "BASELINE", "VITALS", {"WEIGHT": 70})
-        assert caught.value.problems[0].code == "DB-001"
-    finally:
-        done.set()
-        thread.join(30)
+    with held_elsewhere(writer_gate(world.edc.engine)), pytest.raises(ServiceUnavailableError) as caught:
+        data.save_form(world.edc, crc, code, "BASELINE", "VITALS", {"WEIGHT": 70})
+    assert caught.value.problems[0].code == "DB-001"
     assert data.list_forms(world.edc, crc, code) == []  # nothing half-written
     view = data.save_form(world.edc, crc, code, "BASELINE", "VITALS", {"WEIGHT": 70})
     assert view.version == 1

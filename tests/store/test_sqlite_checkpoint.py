@@ -7,12 +7,11 @@ import gc
 import sqlite3
 import threading
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 from sqlalchemy import text
 
+from edc_fixtures import held_elsewhere
 from oligotrial.store import engine as engine_module
 from oligotrial.store.engine import SQLITE_BEGIN_OPTION, WriterGate, _checkpoint, create_engine, writer_gate
 
@@ -107,26 +106,6 @@ def _wal_bytes(path: Path) -> int:
     return wal.stat().st_size if wal.exists() else 0
 
 
-@contextmanager
-def _held_elsewhere(gate: WriterGate) -> Iterator[None]:
-    """The gate held by another thread (a write transaction in progress) for the ``with`` block."""
-    held, done = threading.Event(), threading.Event()
-
-    def hold() -> None:
-        with gate.held(timeout=10):
-            held.set()
-            done.wait(30)
-
-    thread = threading.Thread(target=hold)
-    thread.start()
-    assert held.wait(10)
-    try:
-        yield
-    finally:
-        done.set()
-        thread.join(10)
-
-
 def test_a_long_wal_is_started_over_once_its_readers_have_left(tmp_path, monkeypatch):
     monkeypatch.setattr(engine_module, "WAL_RESTART_PAGES", RESTART_PAGES)
     path = tmp_path / "trial.db"
@@ -162,7 +141,7 @@ def test_a_wal_under_the_threshold_is_copied_and_left_in_place(tmp_path, monkeyp
     writer = _database_in_wal_mode(path)
     _commit_rows(writer, 20)
     gate = WriterGate()
-    with _held_elsewhere(gate):  # a restart would wait for its turn; a pass under the threshold does not
+    with held_elsewhere(gate):  # a restart would wait for its turn; a pass under the threshold does not
         assert _checkpoint(str(path), gate, RESTART_PAGES) == RESTART_PAGES
     assert _in_database_file(path) == 20
     assert _wal_bytes(path) > 0
@@ -176,7 +155,7 @@ def test_the_restart_waits_its_turn_at_the_writer_gate_and_gives_up_after_a_paus
     writer = _database_in_wal_mode(path)
     _commit_rows(writer, 300)
     gate = WriterGate()
-    with _held_elsewhere(gate):
+    with held_elsewhere(gate):
         assert _checkpoint(str(path), gate, RESTART_PAGES) == RESTART_PAGES  # gave up; tried at the next pass
         assert _wal_bytes(path) > 0
         assert not gate._waiters and not gate._exclusive
