@@ -3,9 +3,10 @@
 from pathlib import Path
 
 import pytest
+import yaml
 
 from oligotrial.errors import ProtocolError
-from oligotrial.protocol import load_protocol, parse_protocol
+from oligotrial.protocol import documents, load_protocol, parse_protocol
 from oligotrial.protocol.loader import DEFAULT_PROTOCOL
 
 SHIPPED = Path(__file__).resolve().parents[2] / "src" / "oligotrial" / "protocol" / DEFAULT_PROTOCOL
@@ -140,6 +141,41 @@ def test_yaml_syntax_error_has_a_line():
     error = _error("induction:\n", "induction: [\n")
     (problem,) = error.problems
     assert problem.code == "PROTO-002" and problem.line is not None
+
+
+def test_libyaml_parses_when_pyyaml_has_it():
+    assert documents._FAST_LOADER is (yaml.CSafeLoader if yaml.__with_libyaml__ else yaml.SafeLoader)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        TEXT,
+        TEXT.replace(
+            "  cycles: 4\n", "  cycles: four\n", 1
+        ),  # a model error: the same line from both parsers
+        "induction: [\n",
+        "a: b: c\n",
+        "a:\n\t- x\n",  # a tab: PyYAML names it, libyaml does not
+        "a: *nope\n",  # an undefined alias: PyYAML names it, libyaml does not
+        "a: &x [*x]\n",
+        "--- a\n--- b\n",
+        "",
+    ],
+)
+def test_libyaml_and_pyyaml_give_the_same_result(text, monkeypatch):
+    """The fast parser changes no outcome: the same protocol, or the same problems (codes, lines, messages;
+    a syntax error is reported in the words of PyYAML's own parser)."""
+
+    def outcome():
+        try:
+            return parse_protocol(text)
+        except ProtocolError as error:
+            return [(p.code, p.field, p.line, p.message) for p in error.problems]
+
+    fast = outcome()
+    monkeypatch.setattr(documents, "_FAST_LOADER", yaml.SafeLoader)
+    assert outcome() == fast
 
 
 def test_document_that_is_not_a_mapping():
