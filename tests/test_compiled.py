@@ -3,6 +3,8 @@ memory where numba finds no writable cache location (a read-only installation wi
 
 from __future__ import annotations
 
+import gc
+
 import numba
 import numpy as np
 import pytest
@@ -47,3 +49,34 @@ def test_other_compilation_errors_are_not_hidden(monkeypatch):
     monkeypatch.setattr(_compiled.numba, "njit", failing_njit)
     with pytest.raises(RuntimeError, match="something else"):
         _compiled.kernel()(_running_sum)
+
+
+@pytest.mark.parametrize("enabled", [True, False])
+def test_the_collector_is_paused_while_a_kernel_loads_and_then_restored(enabled, monkeypatch):
+    real_njit = numba.njit
+    during = []
+
+    def njit_watching_the_collector(*args, **options):
+        during.append(gc.isenabled())
+        return real_njit(*args, **options)
+
+    monkeypatch.setattr(_compiled.numba, "njit", njit_watching_the_collector)
+    was = gc.isenabled()
+    (gc.enable if enabled else gc.disable)()
+    try:
+        compiled = _compiled.kernel([numba.float64(numba.float64[:])])(_running_sum)
+        assert during == [False]
+        assert gc.isenabled() is enabled
+        assert compiled(np.array([1.0, 2.0])) == 3.0
+    finally:
+        (gc.enable if was else gc.disable)()
+
+
+def test_the_collector_is_restored_when_loading_fails(monkeypatch):
+    def failing_njit(*args, **options):
+        raise RuntimeError("something else went wrong")
+
+    monkeypatch.setattr(_compiled.numba, "njit", failing_njit)
+    with pytest.raises(RuntimeError):
+        _compiled.kernel()(_running_sum)
+    assert gc.isenabled()

@@ -9,7 +9,9 @@ memory instead, once per process, which costs seconds at its first use but chang
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import gc
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import Any, TypeVar, cast
 
 import numba
@@ -26,16 +28,35 @@ def kernel(signatures: list[Any] | None = None) -> Callable[[_F], _F]:
     ----------
     signatures
         Explicit signatures (``numba.njit``'s first argument), or ``None``: with them the kernel is compiled,
-        or loaded from the cache, when its module is imported, once for those types only.
+        or loaded from the cache, when its module is imported, once for those types only (with Python's garbage
+        collector paused meanwhile, :func:`_collector_paused`).
     """
 
     def decorate(function: _F) -> _F:
-        try:
-            compiled = numba.njit(signatures, cache=True, nogil=True)(function)
-        except RuntimeError as error:
-            if "no locator available" not in str(error):
-                raise
-            compiled = numba.njit(signatures, nogil=True)(function)
+        with _collector_paused():
+            try:
+                compiled = numba.njit(signatures, cache=True, nogil=True)(function)
+            except RuntimeError as error:
+                if "no locator available" not in str(error):
+                    raise
+                compiled = numba.njit(signatures, nogil=True)(function)
         return cast(_F, compiled)  # a dispatcher, called as the function is
 
     return decorate
+
+
+@contextmanager
+def _collector_paused() -> Iterator[None]:
+    """Python's cyclic garbage collector paused, and then restored as it was.
+
+    Loading the first kernel of a process sets up numba's typing and code generation, and loading each kernel
+    from the cache creates many short-lived objects: with the collector running, a process that loads the
+    ADaM derivation's kernels makes about 200 collections meanwhile, 0.1 s of the 0.5 s (measured).
+    """
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
