@@ -53,6 +53,14 @@ def test_cli_writes_both_formats_and_the_xpt_reads_back(run_cli, tmp_path):
     assert meta.table_name == "ADTTE"
 
 
+def test_cli_shows_its_steps_unless_asked_for_json(run_cli, tmp_path):
+    shown = run_cli("adam", WORKED, "--out", tmp_path / "shown")
+    assert shown.exit_code == 0, shown.stderr
+    assert "ADaM done" in shown.stderr and "3/3" in shown.stderr
+    quiet = run_cli("adam", WORKED, "--out", tmp_path / "quiet", "--json")
+    assert quiet.exit_code == 0 and "ADaM" not in quiet.stderr
+
+
 def test_cli_overrides_the_confirmation_interval(run_cli, tmp_path):
     # confirmation at >= 50 days: S09 (PR 02-16, PR 03-30: 42 days) is no longer confirmed; S01 is, by its
     # PR of 05-11 (84 days), and S11 by its CR of 05-11

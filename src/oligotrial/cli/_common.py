@@ -58,6 +58,20 @@ def progress_bars(quiet: bool, *steps: str) -> Iterator[Callable[[str, int, int]
 
 
 @contextlib.contextmanager
+def progress_steps(what: str, steps: list[str], quiet: bool) -> Iterator[Callable[[str], None]]:
+    """A progress bar over named steps, for work that reports no finer progress (:func:`live_progress`):
+    call ``start(step)`` as each step begins; the bar is complete when the block ends without error."""
+    with live_progress(quiet) as display:
+        task = display.add_task(f"{what} {steps[0]}", total=len(steps))
+
+        def start(step: str) -> None:
+            display.update(task, description=f"{what} {step}", completed=steps.index(step))
+
+        yield start
+        display.update(task, description=f"{what} done", completed=len(steps))
+
+
+@contextlib.contextmanager
 def progress_bar(what: str, quiet: bool) -> Iterator[Callable[[int, int], None]]:
     """One progress bar, :func:`progress_bars`; yields ``update(done, total)``."""
     with progress_bars(quiet, what) as update:

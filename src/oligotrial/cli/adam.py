@@ -17,6 +17,7 @@ from oligotrial.cli._common import (
     handle_errors,
     parse_dataset_formats,
     print_json,
+    progress_steps,
     stderr,
     stdout,
 )
@@ -45,19 +46,24 @@ def adam(
     """Derive the ADaM datasets (with define.xml for XPT); on any error nothing is written to --out."""
     formats = parse_dataset_formats(output_format)
     protocol = load_protocol(protocol_file)
-    tables = read_datasets(sdtm_dir, DOMAINS)
-    datasets = derive_adam(
-        tables,
-        protocol,
-        confirmation_min_days=confirm_days,
-        max_ne_between_confirmation=max_ne,
-        sd_min_days=min_sd_days,
-    )
-    written = write_datasets(datasets.as_dict(), out, formats)
-    if "xpt" in formats:
-        define = out / "define.xml"
-        define.write_bytes(build_define(datasets.as_dict(), protocol))
-        written.append(define)
+    steps = ["reading SDTM files", "deriving ADaM", "writing files"]
+    with progress_steps("ADaM", steps, json_output) as start:
+        start(steps[0])
+        tables = read_datasets(sdtm_dir, DOMAINS)
+        start(steps[1])
+        datasets = derive_adam(
+            tables,
+            protocol,
+            confirmation_min_days=confirm_days,
+            max_ne_between_confirmation=max_ne,
+            sd_min_days=min_sd_days,
+        )
+        start(steps[2])
+        written = write_datasets(datasets.as_dict(), out, formats)
+        if "xpt" in formats:
+            define = out / "define.xml"
+            define.write_bytes(build_define(datasets.as_dict(), protocol))
+            written.append(define)
     summary = _summary(datasets)
     provenance = {
         "software": f"oligotrial {__version__}",

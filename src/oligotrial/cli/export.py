@@ -12,8 +12,6 @@ from __future__ import annotations
 
 import json
 import xml.etree.ElementTree as ET
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -24,10 +22,10 @@ from oligotrial.cli._common import (
     JSON_OPTION,
     PROTOCOL_OPTION,
     handle_errors,
-    live_progress,
     parse_dataset_formats,
     print_json,
     progress_bar,
+    progress_steps,
     stderr,
     stdout,
 )
@@ -63,7 +61,7 @@ def sdtm(
     edc = open_edc(load_settings(database_url=database), pool_size=1)
     # The operator exports as a study-wide statistician would (read and export, no data entry); audited.
     try:
-        with _steps("SDTM export", [_FROM_DATABASE, _WRITING], json_output) as start:
+        with progress_steps("SDTM export", [_FROM_DATABASE, _WRITING], json_output) as start:
             start(_FROM_DATABASE)
             tables, problems = derive_sdtm(edc, _statistician(), protocol=protocol)
             start(_WRITING)
@@ -114,20 +112,6 @@ def _sdtm_tables(database: str | None, sdtm_dir: Path | None, protocol: Protocol
     return tables
 
 
-@contextmanager
-def _steps(what: str, steps: list[str], quiet: bool) -> Iterator[Callable[[str], None]]:
-    """A progress bar over named steps, for exports whose derivation reports no finer progress: call
-    ``start(step)`` as each step begins; the bar is complete when the block ends without error."""
-    with live_progress(quiet) as display:
-        task = display.add_task(f"{what} {steps[0]}", total=len(steps))
-
-        def start(step: str) -> None:
-            display.update(task, description=f"{what} {step}", completed=steps.index(step))
-
-        yield start
-        display.update(task, description=f"{what} done", completed=len(steps))
-
-
 SDTM_DIR_OPTION = typer.Option(
     None,
     "--sdtm",
@@ -176,12 +160,14 @@ def fhir(
 ) -> None:
     """Write the study and every subject as one FHIR R5 collection Bundle, validated before it is written."""
     protocol = load_protocol(protocol_file)
-    with _steps("FHIR export", [_source_step(sdtm_dir)], json_output) as start:
+    with progress_steps("FHIR export", [_source_step(sdtm_dir)], json_output) as start:
         start(_source_step(sdtm_dir))
         tables = _sdtm_tables(database, sdtm_dir, protocol)
     with progress_bar("FHIR export: subjects", json_output) as progress:
         bundle = derive_fhir_bundle(tables, protocol, progress=progress)
-    with _steps("FHIR export", ["validating (R5 models, value sets)", _WRITING], json_output) as start:
+    with progress_steps(
+        "FHIR export", ["validating (R5 models, value sets)", _WRITING], json_output
+    ) as start:
         start("validating (R5 models, value sets)")
         check_fhir_bundle(bundle)
         start(_WRITING)
@@ -210,7 +196,7 @@ def adam(
     """Derive the ADaM datasets from the database (or SDTM files) and write them; nothing is written on error."""
     formats = parse_dataset_formats(output_format)
     protocol = load_protocol(protocol_file)
-    with _steps("ADaM export", [_source_step(sdtm_dir), _ADAM, _WRITING], json_output) as start:
+    with progress_steps("ADaM export", [_source_step(sdtm_dir), _ADAM, _WRITING], json_output) as start:
         start(_source_step(sdtm_dir))
         tables = _sdtm_tables(database, sdtm_dir, protocol)
         start(_ADAM)
@@ -243,7 +229,7 @@ def define(
         raise InputError.single("CLI-002", "--standard", "expected sdtm or adam", value=standard)
     protocol = load_protocol(protocol_file)
     steps = [_source_step(sdtm_dir), *([_ADAM] if standard == "adam" else []), "writing define.xml"]
-    with _steps("Define-XML export", steps, json_output) as start:
+    with progress_steps("Define-XML export", steps, json_output) as start:
         start(_source_step(sdtm_dir))
         tables = _sdtm_tables(database, sdtm_dir, protocol)
         if standard == "adam":
