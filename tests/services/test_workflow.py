@@ -305,6 +305,32 @@ def test_roles_and_sites_apply(world):
     assert maintenance_dose(1, D0)["phase"] == "maintenance"
 
 
+def test_a_refusal_comes_before_the_values_are_checked(world):
+    """A user who may not enter the subject's data learns nothing from the values they send: the same 403 (or,
+    for another site's subject, 404) for bad values as for good ones."""
+    edc = world.edc
+    code = _enrolled(world)
+    bad_dose = {**induction_dose(1, D0), "date": "not a date"}
+    bad_eligibility = eligible(D0, ecog=9)
+    screening = data.create_subject(edc, world.actor(INV), "CN01").code
+    for name in ("monitor.cn01", "datamanager.cn01", "statistician"):
+        actor = world.actor(name)
+        for use_case, subject, values in (
+            (wf.record_dose, code, bad_dose),
+            (wf.save_eligibility, screening, bad_eligibility),
+        ):
+            with pytest.raises(Exception) as denied:
+                use_case(edc, actor, subject, values)
+            assert type(denied.value).__name__ == "PermissionDeniedError", name
+    other_site = world.actor("investigator.cn02")
+    with pytest.raises(NotFoundError):
+        wf.record_dose(edc, other_site, code, bad_dose)
+    with pytest.raises(NotFoundError):
+        wf.save_eligibility(edc, other_site, screening, bad_eligibility)
+    with pytest.raises(InputError):  # the same values from a user who may enter them
+        wf.record_dose(edc, world.actor(INV), code, bad_dose)
+
+
 def test_adverse_event_terms_and_grades_follow_the_imported_ctcae_workbook(world):
     edc, inv = world.edc, world.actor(INV)
     code = _enrolled(world)

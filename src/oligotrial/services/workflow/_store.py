@@ -18,7 +18,7 @@ from oligotrial.protocol import Protocol, load_protocol
 from oligotrial.services._context import Actor, Edc, Permission, write_transaction
 from oligotrial.services.data import load_subject, write_form_version
 from oligotrial.services.views import FormView
-from oligotrial.services.workflow.forms import FORM_MODELS, TermLookup, check_form_values
+from oligotrial.services.workflow.forms import FORM_MODELS, check_form_values
 from oligotrial.store.tables import DataQuery, Event, Form, Site, Subject
 
 POST_ENROLLMENT = ("enrolled", "withdrawn", "completed", "died")
@@ -174,22 +174,20 @@ def record_form(
     base_version: int | None = None,
     reason: str | None = None,
     protocol: Protocol | None = None,
-    term_lookup: TermLookup | None = None,
     is_term_deferred: bool = False,
     before: Hook | None = None,
     after: Hook | None = None,
 ) -> WorkflowView:
-    """The common shape of a workflow use case, in one transaction: check the subject (site, role, status),
-    validate the values with the form's model and the protocol, write the form (a new instance at
-    ``new_event(session, subject, model)`` when ``event_code`` is ``None``, else a change of that event's
-    form), then run ``after`` to derive values and raise edit-check queries."""
+    """The common shape of a workflow use case, in one transaction: check the subject and the actor's right to
+    enter its data (404, 403), validate the values with the form's model and the protocol (422), check the
+    subject's status (409), write the form (a new instance at ``new_event(session, subject, model)`` when
+    ``event_code`` is ``None``, else a change of that event's form), then run ``after`` to derive values and
+    raise edit-check queries. ``before(session, actor, subject, event code, model)`` runs before the write."""
     protocol = protocol or default_protocol()
-    model = check_form_values(
-        form_code, values, protocol, term_lookup=term_lookup, is_term_deferred=is_term_deferred
-    )
     with write_transaction(edc) as session:
         subject, _ = load_subject(session, actor, subject_code)
-        actor.require(Permission.ENTER_DATA, subject.site_id)
+        actor.require(Permission.ENTER_DATA, subject.site_id)  # a refusal says nothing of the values
+        model = check_form_values(form_code, values, protocol, is_term_deferred=is_term_deferred)
         require_status(subject, allowed_status, f"record {form_code}")
         if event_code is None:
             event_code, event_date = new_event(session, subject, model)

@@ -36,7 +36,7 @@ from oligotrial.services.workflow._store import (
     write_form,
 )
 from oligotrial.services.workflow.forms import EligibilityForm, ScreenFailureForm, check_form_values
-from oligotrial.store.tables import Subject
+from oligotrial.store.tables import Form, Subject
 
 __all__ = [
     "enroll_subject",
@@ -108,12 +108,15 @@ def save_eligibility(
         ``WF-001`` the subject is not in screening.
     """
     protocol = protocol or default_protocol()
-    form = check_form_values("ELIG", values, protocol)
-    parse_candidate(
-        form.candidate(), protocol
-    )  # the rules' own consistency checks, before anything is stored
 
-    def after(*_: Any) -> dict[str, Any]:
+    def before(
+        _session: Session, _actor: Actor, _subject: Subject, _code: str, form: EligibilityForm
+    ) -> None:
+        parse_candidate(form.candidate(), protocol)  # the rules' own consistency checks, before the write
+
+    def after(
+        _session: Session, _actor: Actor, _subject: Subject, _row: Form, form: EligibilityForm
+    ) -> dict[str, Any]:
         return evaluate_screening(form, protocol)
 
     return record_form(
@@ -128,6 +131,7 @@ def save_eligibility(
         base_version=base_version,
         reason=reason,
         protocol=protocol,
+        before=before,
         after=after,
     )
 
