@@ -78,6 +78,66 @@ def test_control_arm_maintenance_starts_3_weeks_after_cycle_4_until_24_months():
     assert len(surv) == 8 and surv[-1].target <= date(2030, 1, 5)
 
 
+def test_a_delayed_maintenance_dose_moves_the_doses_after_it():
+    # control arm: M01 2026-03-30, M02 planned 04-20 but given 04-27 (7 days late, recorded as delayed)
+    planned = by_id(derive_calendar(PROTOCOL, FIRST, randomized=date(2026, 3, 27), arm="control"))
+    events = by_id(
+        derive_calendar(
+            PROTOCOL,
+            FIRST,
+            randomized=date(2026, 3, 27),
+            arm="control",
+            maintenance_start=date(2026, 3, 30),
+            maintenance_given={2: date(2026, 4, 27)},
+        )
+    )
+    assert planned["M02"].target == events["M02"].target == date(2026, 4, 20)
+    assert planned["M03"].target == date(2026, 5, 11)
+    # as the dosing edit check counts: 21 days after the dose before, as given
+    assert (events["M03"].target, events["M03"].earliest, events["M03"].latest) == (
+        date(2026, 5, 18),
+        date(2026, 5, 15),
+        date(2026, 5, 21),
+    )
+    assert events["M04"].target == date(2026, 6, 8)
+    given = {"M01": date(2026, 3, 30), "M02": date(2026, 4, 27), "M03": date(2026, 5, 18)}
+    statuses = {
+        v.event.id: v.status for v in derive_visit_status(tuple(events.values()), given, date(2026, 5, 20))
+    }
+    assert (statuses["M02"], statuses["M03"], statuses["M04"]) == ("late", "on time", "upcoming")
+    # each dose's own date: M03 given early inside its window moves M04 earlier
+    early = by_id(
+        derive_calendar(
+            PROTOCOL,
+            FIRST,
+            randomized=date(2026, 3, 27),
+            arm="control",
+            maintenance_given={2: date(2026, 4, 27), 3: date(2026, 5, 16)},
+        )
+    )
+    assert early["M04"].target == date(2026, 6, 6)
+
+
+@pytest.mark.parametrize(
+    ("given", "randomized", "code", "field"),
+    [
+        ({1: date(2026, 4, 1)}, date(2026, 3, 31), "SCHED-002", "maintenance_given[1]"),
+        ({2: date(2026, 3, 1)}, date(2026, 3, 31), "SCHED-001", "maintenance_given[2]"),
+        ({2: date(2026, 4, 27)}, None, "SCHED-002", "maintenance_given[2]"),
+    ],
+)
+def test_maintenance_doses_given_are_checked(given, randomized, code, field):
+    with pytest.raises(InputError) as bad:
+        derive_calendar(
+            PROTOCOL,
+            FIRST,
+            randomized=randomized,
+            arm="control" if randomized else None,
+            maintenance_given=given,
+        )
+    assert (bad.value.problems[0].code, bad.value.problems[0].field) == (code, field)
+
+
 def test_experimental_arm_radiotherapy_window_and_maintenance_restart():
     events = by_id(
         derive_calendar(

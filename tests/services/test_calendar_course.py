@@ -228,3 +228,35 @@ def test_death_closes_the_adverse_event_follow_up(world):
     )
     assert not any(i.startswith("SURV") for i in items)
     assert items["ASMT01"][:2] == ("missed", date(2024, 2, 19))  # off treatment, not progressed: still due
+
+
+def test_a_delayed_maintenance_dose_moves_the_calendar_as_it_moves_the_window(world):
+    """The calendar and the dosing edit check agree: after a delayed dose the next is due a dose interval
+    after it, so a dose on that day is on time in both, and only the delayed dose is a schedule exception."""
+    edc, inv = world.edc, world.actor(INV)
+    rnd.upload_randomization_list(edc, world.actor("statistician"), HEADER + "1,control,CN01,CR/PR,1\n")
+    code = _induction(world)
+    wf.record_tumour_assessment(edc, inv, code, assessment(date(2024, 4, 1), 18, 15))
+    _randomize(world, code, "control", date(2024, 4, 2))
+    wf.record_dose(edc, inv, code, maintenance_dose(1, date(2024, 4, 2)))
+    delayed = {
+        **maintenance_dose(2, date(2024, 4, 30)),
+        "delayed": True,
+        "delay_reason": "neutropenia grade 3",
+    }
+    assert wf.record_dose(edc, inv, code, delayed).derived["window"]["status"] == "late"  # due 04-23
+    wf.record_tumour_assessment(edc, inv, code, assessment(date(2024, 5, 13), 18, 15))
+    third = wf.record_dose(edc, inv, code, maintenance_dose(3, date(2024, 5, 21)))
+    assert third.derived["window"]["status"] == "on time" and third.open_queries == []
+    items = _items(world, code, date(2024, 5, 22))
+    assert items["M02"][:2] == ("late", date(2024, 4, 23))
+    assert items["M03"] == (
+        "on time",
+        date(2024, 5, 21),
+        date(2024, 5, 18),
+        date(2024, 5, 24),
+        date(2024, 5, 21),
+    )
+    assert items["M04"][:2] == ("upcoming", date(2024, 6, 11))
+    exceptions = wf.list_schedule_exceptions(edc, inv, date(2024, 5, 22))
+    assert [(e["id"], e["status"]) for e in exceptions] == [("M02", "late")]

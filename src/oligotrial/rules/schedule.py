@@ -89,6 +89,7 @@ def derive_calendar(
     arm: str | None = None,
     rt_end: date | None = None,
     maintenance_start: date | None = None,
+    maintenance_given: Mapping[int, date] | None = None,
     last_dose: date | None = None,
     end_of_treatment: date | None = None,
     progression: date | None = None,
@@ -110,6 +111,10 @@ def derive_calendar(
     maintenance_start
         First maintenance dose, when it differs from the planned one (experimental arm: the restart after
         radiotherapy); later doses follow from it.
+    maintenance_given
+        The days later maintenance doses were given, by dose number (2, 3, ...): the next dose is due
+        ``interval_days`` after a dose as given, as the dosing edit check counts it
+        (:func:`oligotrial.services.workflow.dosing.dose_window`), so that a delay moves the doses after it.
     last_dose
         Actual last study drug dose, when treatment ended early: treatment items planned after the last
         treatment (this dose, or the end of radiotherapy if later) are dropped, and the end of treatment
@@ -154,9 +159,9 @@ def derive_calendar(
       induction dose. Experimental arm: radiotherapy starts within ``start_within_days_after_chemo_end``
       after the last induction dose, and maintenance restarts within
       ``maintenance_restart_within_days_after_rt_end`` after the end of radiotherapy.
-    * Maintenance doses every ``interval_days`` (+/- ``window_days``) until the end of treatment at
-      ``max_duration_months`` after the first dose, progression or an earlier end of treatment (section 3:
-      "until progression, intolerable toxicity or 24 months").
+    * Maintenance doses every ``interval_days`` (+/- ``window_days``) after the previous dose (as given, once
+      it is) until the end of treatment at ``max_duration_months`` after the first dose, progression or an
+      earlier end of treatment (section 3: "until progression, intolerable toxicity or 24 months").
     * Once treatment ended (``last_dose``), induction doses, randomization, radiotherapy and maintenance
       planned after the last treatment (last dose or end of radiotherapy, whichever is later; a dose given
       early inside its window still counts) are dropped; a recorded end of treatment is an event of its
@@ -179,6 +184,7 @@ def derive_calendar(
         arm,
         rt_end,
         maintenance_start,
+        maintenance_given or {},
         last_dose,
         end_of_treatment,
         progression,
@@ -286,7 +292,13 @@ def derive_calendar(
             first_maintenance = first_maintenance or last_induction + timedelta(days=offset)
         if first_maintenance is not None:
             events.extend(
-                _maintenance_doses(protocol, first_maintenance, eot_planned, skip_first=chosen.radiotherapy)
+                _maintenance_doses(
+                    protocol,
+                    first_maintenance,
+                    eot_planned,
+                    skip_first=chosen.radiotherapy,
+                    given=maintenance_given or {},
+                )
             )
         eot_phase: Phase = "maintenance"
     else:
@@ -390,7 +402,11 @@ def _planned_assessments(protocol: Protocol, first_dose: date) -> list[tuple[dat
     return planned
 
 
-def _maintenance_doses(protocol: Protocol, first: date, eot: date, skip_first: bool) -> list[PlannedEvent]:
+def _maintenance_doses(
+    protocol: Protocol, first: date, eot: date, skip_first: bool, given: Mapping[int, date]
+) -> list[PlannedEvent]:
+    """Maintenance dose 1 on ``first``, each later one ``interval_days`` after the one before as given (else
+    as planned), while before ``eot``."""
     maintenance = protocol.maintenance
     doses = []
     day, n = first, 1
@@ -406,7 +422,8 @@ def _maintenance_doses(protocol: Protocol, first: date, eot: date, skip_first: b
                     *_window(day, maintenance.window_days),
                 )
             )
-        day, n = day + timedelta(days=maintenance.interval_days), n + 1
+        day = (given[n] if n > 1 and n in given else day) + timedelta(days=maintenance.interval_days)
+        n += 1
     return doses
 
 
@@ -417,6 +434,7 @@ def _check_inputs(
     arm: str | None,
     rt_end: date | None,
     maintenance_start: date | None,
+    maintenance_given: Mapping[int, date],
     last_dose: date | None,
     end_of_treatment: date | None,
     progression: date | None,
@@ -483,6 +501,30 @@ def _check_inputs(
                     "maintenance_start",
                     "maintenance needs a randomization date and arm",
                     maintenance_start,
+                )
+            )
+    for number, given in sorted(maintenance_given.items()):
+        field = f"maintenance_given[{number}]"
+        if number < 2:
+            problems.append(
+                Problem(
+                    "SCHED-002",
+                    field,
+                    "later doses are numbered from 2 (dose 1 is maintenance_start)",
+                    number,
+                )
+            )
+        elif randomized is None:
+            problems.append(
+                Problem("SCHED-002", field, "maintenance needs a randomization date and arm", given)
+            )
+        elif given < randomized:
+            problems.append(
+                Problem(
+                    "SCHED-001",
+                    field,
+                    f"maintenance dose {number} is before randomization {randomized}",
+                    given,
                 )
             )
     if last_dose is not None and last_dose < first_dose:

@@ -5,7 +5,8 @@ Notes
 -----
 A subject's calendar starts at the first induction dose and follows the subject's course
 (:func:`oligotrial.rules.schedule.derive_calendar`): the randomization date and arm, the end of radiotherapy,
-the first maintenance dose, the recorded end of treatment (``EOT``: its date, last dose date and reason; the
+the maintenance doses given (each later one is due a dose interval after the one before as given, as the
+dosing edit check counts), the recorded end of treatment (``EOT``: its date, last dose date and reason; the
 reason ``progression`` documents progression), whether a grade >= ``severe_grade`` adverse event was
 recorded, and death or the end of study (the earlier of ``DEATH`` and ``DISPOSITION``). Actual dates come
 from the forms that fulfil each item: ``C<k>D1``/``M<nn>`` doses (in the experimental arm the first
@@ -114,7 +115,8 @@ def _calendar(
         randomized=randomized[0] if randomized else None,
         arm=arm,
         rt_end=rt_end if with_radiotherapy else None,
-        maintenance_start=maintenance[0].date if maintenance and randomized else None,
+        maintenance_start=next((d.date for d in maintenance if d.cycle == 1), None) if randomized else None,
+        maintenance_given={d.cycle: d.date for d in maintenance if d.cycle > 1} if randomized else None,
         last_dose=ended.last_dose_date if ended else None,
         end_of_treatment=ended.date if ended else None,
         progression=ended.date if ended and ended.reason == PROGRESSION_REASON else None,
