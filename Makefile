@@ -37,11 +37,13 @@ pytest: install
 	$(BIN)/pytest -q
 
 # Debian packages the test suite needs, installed only when missing: the PostgreSQL server for the EDC tests,
-# Chromium for the browser tests (Playwright drives Debian's build; no browser is downloaded).
+# Chromium for the browser tests (Playwright drives Debian's build; no browser is downloaded), a CJK font for
+# the Chinese labels of the figures (docs/administrator.md asks a server for one too).
 system-deps:
 	@missing=""; \
 	ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || missing="$$missing postgresql"; \
 	command -v chromium >/dev/null 2>&1 || missing="$$missing chromium"; \
+	dpkg -s fonts-wqy-microhei >/dev/null 2>&1 || missing="$$missing fonts-wqy-microhei"; \
 	if [ -n "$$missing" ]; then apt-get update && apt-get install -y --no-install-recommends $$missing; fi
 
 test: system-deps lint typecheck pytest

@@ -7,6 +7,7 @@ data give the same bytes.
 
 from __future__ import annotations
 
+import functools
 import io
 import math
 from collections.abc import Mapping, Sequence
@@ -60,7 +61,13 @@ SIZES: dict[str, tuple[float, float]] = {
     "enrollment": (8.0, 4.5),
 }
 #: Font families tried, in order, for text outside Latin script (the Chinese of the web pages).
-CJK_FONTS = ("Noto Sans CJK SC", "Source Han Sans SC", "WenQuanYi Zen Hei", "Droid Sans Fallback")
+CJK_FONTS = (
+    "Noto Sans CJK SC",
+    "Source Han Sans SC",
+    "WenQuanYi Micro Hei",
+    "WenQuanYi Zen Hei",
+    "Droid Sans Fallback",
+)
 ARM_COLOURS = ("#1f5fa8", "#c0392b", "#7f7f7f")
 _MAX_SWIMMERS = 80
 
@@ -404,9 +411,35 @@ def _families(texts: Sequence[str]) -> list[str] | None:
     sans-serif font followed by the first installed font of :data:`CJK_FONTS` (glyph fallback)."""
     if all(text.isascii() for text in texts):
         return None
-    installed = {f.name for f in font_manager.fontManager.ttflist}
-    cjk = [name for name in CJK_FONTS if name in installed][:1]
-    return [*plt.rcParams["font.sans-serif"][:1], *cjk]
+    cjk = _cjk_font()
+    return [*plt.rcParams["font.sans-serif"][:1], *([cjk] if cjk else [])]
+
+
+@functools.cache
+def _cjk_font() -> str | None:
+    """The first installed font of :data:`CJK_FONTS`, ``None`` when there is none.
+
+    Notes
+    -----
+    matplotlib lists the fonts of its cache, built the first time it ran on the machine; a font installed
+    since (the Debian package ``fonts-wqy-microhei`` that ``docs/administrator.md`` asks for) is not in it,
+    so the system's font folders are then read once and their fonts added.
+    """
+
+    def listed() -> str | None:
+        names = {f.name for f in font_manager.fontManager.ttflist}
+        return next((name for name in CJK_FONTS if name in names), None)
+
+    if (found := listed()) is not None:
+        return found
+    known = {f.fname for f in font_manager.fontManager.ttflist}
+    for path in font_manager.findSystemFonts():
+        if path not in known:
+            try:
+                font_manager.fontManager.addfont(path)
+            except (OSError, RuntimeError, ValueError):  # a file FreeType cannot read: not a font for us
+                continue
+    return listed()
 
 
 def draw_enrollment(
