@@ -179,8 +179,10 @@ def derive_recist(
     if not forms:
         return {}, []
     tu, tr = derive_tumour_tables((usubjid, f) for f in forms)
-    try:
-        check_recist_input(tu, tr)
+    try:  # the engine checks its input as check_recist_input does: one pass, not two
+        rs = derive_timepoint_responses(tu, tr) if len(forms) > 1 else None
+        if rs is None:
+            check_recist_input(tu, tr)
     except InputError as error:
         return {}, list(error.problems)
     baseline = min(forms, key=lambda f: f.date)
@@ -192,8 +194,7 @@ def derive_recist(
     derived: dict[str, dict[str, Any]] = {
         baseline.date.isoformat(): {"baseline": True, "SOD": sod, "rule": RULE}
     }
-    if len(forms) > 1:
-        rs = derive_timepoint_responses(tu, tr)
+    if rs is not None:
         for row in rs.iter_rows(named=True):
             values = {
                 k: (v.isoformat() if isinstance(v, date) else v) for k, v in row.items() if k != "USUBJID"
