@@ -42,10 +42,10 @@ from oligotrial.protocol import Protocol
 from oligotrial.rules.ctcae import term_key
 from oligotrial.rules.schedule import derive_calendar
 from oligotrial.services._context import Actor, Edc, Permission, write_audit, write_transaction
-from oligotrial.services.workflow import derive_recist, derive_tumour_tables
+from oligotrial.services.workflow import derive_recist_by_subject, derive_tumour_tables
 from oligotrial.services.workflow._store import default_protocol
 from oligotrial.services.workflow._trial import radiotherapy_courses, randomizations
-from oligotrial.services.workflow.forms import FORM_MODELS
+from oligotrial.services.workflow.forms import FORM_MODELS, TumourAssessmentForm
 from oligotrial.store.tables import CtcaeTermRow, Event, Form, Site, Subject
 
 __all__ = ["SDTM_DOMAINS", "SDTM_LABELS", "derive_sdtm", "export_sdtm"]
@@ -247,6 +247,13 @@ def _build(session: Session, protocol: Protocol) -> tuple[dict[str, pl.DataFrame
     rows: dict[str, list[dict[str, Any]]] = {name: [] for name in _COLUMNS}
     assessments: list[tuple[str, Any]] = []
     problems: list[Problem] = []
+    tumour_of = {  # every subject's tumour assessments, for one run of the RECIST engine over them all
+        f"{studyid}-{entry['subject'].code}": [
+            TumourAssessmentForm.model_validate(values) for _, values in entry["forms"].get("TUMOUR", [])
+        ]
+        for entry in subjects.values()
+    }
+    recist = derive_recist_by_subject(tumour_of)
     for sid, entry in subjects.items():
         subject, forms = entry["subject"], entry["forms"]
         usubjid = f"{studyid}-{subject.code}"
@@ -424,9 +431,8 @@ def _build(session: Session, protocol: Protocol) -> tuple[dict[str, pl.DataFrame
                     "DVSTDTC": _iso(deviation.date),
                 }
             )
-        tumour = [m for _, m in models("TUMOUR")]
-        assessments += [(usubjid, m) for m in tumour]
-        derived, found = derive_recist(usubjid, tumour)
+        assessments += [(usubjid, m) for m in tumour_of[usubjid]]
+        derived, found = recist[usubjid]
         problems += found
         for day in sorted(derived):
             values = derived[day]

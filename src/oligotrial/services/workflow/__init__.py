@@ -14,6 +14,7 @@ from oligotrial.services.workflow.adverse_events import (
 )
 from oligotrial.services.workflow.assessments import (
     derive_recist,
+    derive_recist_by_subject,
     derive_tumour_tables,
     list_tumour_assessments,
     record_tumour_assessment,
@@ -52,6 +53,7 @@ __all__ = [
     "check_form_values",
     "ctcae_term_lookup",
     "derive_recist",
+    "derive_recist_by_subject",
     "derive_tumour_tables",
     "enroll_subject",
     "get_eligibility",
