@@ -122,7 +122,6 @@ def test_a_delayed_maintenance_dose_moves_the_doses_after_it():
     ("given", "randomized", "code", "field"),
     [
         ({1: date(2026, 4, 1)}, date(2026, 3, 31), "SCHED-002", "maintenance_given[1]"),
-        ({2: date(2026, 3, 1)}, date(2026, 3, 31), "SCHED-001", "maintenance_given[2]"),
         ({2: date(2026, 4, 27)}, None, "SCHED-002", "maintenance_given[2]"),
     ],
 )

@@ -518,15 +518,6 @@ def _check_inputs(
             problems.append(
                 Problem("SCHED-002", field, "maintenance needs a randomization date and arm", given)
             )
-        elif given < randomized:
-            problems.append(
-                Problem(
-                    "SCHED-001",
-                    field,
-                    f"maintenance dose {number} is before randomization {randomized}",
-                    given,
-                )
-            )
     if last_dose is not None and last_dose < first_dose:
         problems.append(
             Problem(
