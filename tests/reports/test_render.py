@@ -11,7 +11,6 @@ import pytest
 
 from oligotrial.reports import render_html
 
-CHROMIUM = Path("/usr/bin/chromium")
 WORKED = Path(__file__).resolve().parents[1] / "data" / "adam" / "worked"
 
 
@@ -74,34 +73,24 @@ def test_cli_rejects_bad_options(run_cli, adam_dir, tmp_path):
     assert result.exit_code == 2 and result.json()["error"]["problems"][0]["code"] == "REPORT-001"
 
 
-@pytest.mark.skipif(not CHROMIUM.exists(), reason="Debian chromium is not installed")
-def test_report_opens_in_the_browser(document, tmp_path, artifacts):
-    from playwright.sync_api import sync_playwright
-
+def test_report_opens_in_the_browser(document, tmp_path, artifacts, browser):
     page_file = tmp_path / "report.html"
     page_file.write_text(document, encoding="utf-8")
-    with sync_playwright() as p:
-        browser = p.chromium.launch(
-            executable_path=str(CHROMIUM),
-            headless=True,
-            args=["--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                  "--disable-component-update", "--no-first-run"],
-        )  # fmt: skip
-        try:
-            page = browser.new_page(viewport={"width": 1200, "height": 900})
-            requests: list[str] = []
-            page.on("request", lambda r: requests.append(r.url))
-            page.goto(page_file.as_uri())
-            assert page.title() == "ESO-OLIGO-RT analysis report"
-            sizes = page.eval_on_selector_all(
-                "img", "els => els.map(e => [e.complete, e.naturalWidth, e.naturalHeight])"
-            )
-            assert len(sizes) == 6 and all(ok and w > 0 and h > 0 for ok, w, h in sizes)
-            assert page.locator("section").count() == 8
-            assert all(url.startswith(("file:", "data:")) for url in requests)
-            page.screenshot(path=str(artifacts / "report-screenshot.png"), full_page=False)
-        finally:
-            browser.close()
+    page = browser.new_page(viewport={"width": 1200, "height": 900})
+    try:
+        requests: list[str] = []
+        page.on("request", lambda r: requests.append(r.url))
+        page.goto(page_file.as_uri())
+        assert page.title() == "ESO-OLIGO-RT analysis report"
+        sizes = page.eval_on_selector_all(
+            "img", "els => els.map(e => [e.complete, e.naturalWidth, e.naturalHeight])"
+        )
+        assert len(sizes) == 6 and all(ok and w > 0 and h > 0 for ok, w, h in sizes)
+        assert page.locator("section").count() == 8
+        assert all(url.startswith(("file:", "data:")) for url in requests)
+        page.screenshot(path=str(artifacts / "report-screenshot.png"), full_page=False)
+    finally:
+        page.close()
     assert (artifacts / "report-screenshot.png").stat().st_size > 10_000
 
 

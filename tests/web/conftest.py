@@ -19,13 +19,6 @@ from oligotrial.api import create_app
 from oligotrial.services import open_edc, randomization
 
 ARTIFACTS = Path(__file__).resolve().parents[2] / "build" / "test-artifacts" / "web"
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--no-first-run",
-]
 
 
 @dataclass
@@ -64,16 +57,6 @@ def live_server(database_url):
     server.should_exit = True
     thread.join(10)
     live.world.edc.engine.dispose()
-
-
-@pytest.fixture(scope="session")
-def browser():
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        chromium = p.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS)
-        yield chromium
-        chromium.close()
 
 
 @pytest.fixture
