@@ -19,6 +19,7 @@ from hypothesis import strategies as st
 from polars.testing import assert_frame_equal
 
 from oligotrial.errors import InputError
+from oligotrial.rules import _recist_fast as fast
 from oligotrial.rules import _recist_kernels as kernels
 from oligotrial.rules._recist_bor import checked_matrices, fast_matrices
 from oligotrial.rules._recist_fast import FEW_RUNS, code_runs, fast_timepoint_frame
@@ -382,3 +383,23 @@ def test_mutate_spaces_after_every_tumour_record_is_dropped():
     mutated_tu, mutated_tr = mutate(tu, tr, [("drop_tu", 0), ("spaces", 0)])
     assert mutated_tu.height == 0
     assert mutated_tr["USUBJID"].to_list() == [" S00 ", "S00"]
+
+
+texts = st.lists(st.one_of(st.none(), st.sampled_from(["CR", "PR", "pr", " SD", "T01", "T1", "", "LIVER"])))
+
+
+@settings(max_examples=200, deadline=None)
+@given(texts, texts)
+def test_a_few_texts_are_looked_up_as_the_join_finds_them(values, reference):
+    """``index_in``'s dict for a few texts answers as its join: a position, or -2 (absent or null)."""
+    distinct = list(dict.fromkeys(reference))  # the reference holds distinct values
+    values_series, reference_series = pl.Series(values, dtype=pl.String), pl.Series(distinct, dtype=pl.String)
+    by_dict = fast.index_in(values_series, reference_series)
+    few = fast._FEW_TEXTS
+    fast._FEW_TEXTS = -1  # the join
+    try:
+        by_join = fast.index_in(values_series, reference_series)
+    finally:
+        fast._FEW_TEXTS = few
+    assert by_dict.tolist() == by_join.tolist()
+    assert by_dict.dtype == by_join.dtype
