@@ -403,3 +403,26 @@ def test_a_few_texts_are_looked_up_as_the_join_finds_them(values, reference):
         fast._FEW_TEXTS = few
     assert by_dict.tolist() == by_join.tolist()
     assert by_dict.dtype == by_join.dtype
+
+
+@settings(max_examples=200, deadline=None)
+@given(texts, st.booleans())
+def test_a_few_rows_are_encoded_as_the_categorical_path_encodes_them(rows, upper):
+    """``encode_text`` of a few rows (a dict) and of many (polars' categorical path): each row's normalized
+    text is the same (the values' order may differ: codes are only read through the values)."""
+
+    def decoded(encoded):
+        codes, values = encoded
+        names = values.to_list()
+        return [None if code < 0 else names[code] for code in codes]
+
+    series = pl.Series("TRSTRESC", rows, dtype=pl.String)
+    few = fast._FEW_TEXTS
+    by_dict = fast.encode_text(series, upper=upper)
+    fast._FEW_TEXTS = -1  # the categorical path
+    try:
+        by_categorical = fast.encode_text(series, upper=upper)
+    finally:
+        fast._FEW_TEXTS = few
+    assert decoded(by_dict) == decoded(by_categorical)
+    assert sorted(by_dict[1].to_list()) == sorted(by_categorical[1].to_list())

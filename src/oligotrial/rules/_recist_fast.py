@@ -8,8 +8,9 @@ does not handle (empty tables, NaN or huge diameters, measured NEW lesions used 
 lesions, key spaces too large for its lookup tables), so results and errors never depend on which path ran.
 
 How it is fast: each text column is coded to integers once, in polars: compared with its expected values
-as written, else cast to ``pl.Categorical`` with only its distinct values stripped and upper-cased (as
-the reference path does row by row); TR USUBJID, grouped by subject, is looked up once per run of equal
+as written, else cast to ``pl.Categorical`` (a few rows, as one subject's save gives: their distinct values
+found by a dict) with only its distinct values stripped and upper-cased (as the reference path does row by
+row); TR USUBJID, grouped by subject, is looked up once per run of equal
 values. The rows then go through three compiled passes (:mod:`oligotrial.rules._recist_kernels`): every
 row-level rule and the sort key in input order; one sort of (subject, date, lesion slot, test) (none
 when the rows are already in that order, numpy's run-merging sort when they are a few sorted blocks);
@@ -83,6 +84,8 @@ def encode_text(series: pl.Series, *, upper: bool) -> tuple[Ints, pl.Series] | N
                 return None
             lengths = np.diff(heads, append=series.len())
             return np.repeat(encoded[0], lengths), encoded[1]
+    if series.len() <= _FEW_TEXTS:
+        return _encode_few(series, upper=upper)
     cat = _categorical(series)
     uniques = cat.unique().drop_nulls()
     physical = uniques.to_physical().cast(pl.Int64).to_numpy()
@@ -98,6 +101,26 @@ def encode_text(series: pl.Series, *, upper: bool) -> tuple[Ints, pl.Series] | N
         lookup[physical] = index_in(normal, values)
     raw = cat.to_physical().cast(pl.Int64).fill_null(size - 1).to_numpy()
     return lookup[raw], values
+
+
+def _encode_few(series: pl.Series, *, upper: bool) -> tuple[Ints, pl.Series]:
+    """:func:`encode_text` of a few rows (one subject's tables, as a form's save derives them): the distinct
+    values found in Python, normalized by the same polars expressions; the values come in the order of their
+    first row (the codes are only ever read through the values)."""
+    rows = (series if series.dtype == pl.String else series.cast(pl.String)).to_list()
+    raw: dict[str, int] = {}
+    for value in rows:
+        if value is not None and value not in raw:
+            raw[value] = len(raw)
+    normal = pl.Series(series.name, list(raw), dtype=pl.String).str.strip_chars()
+    if upper:
+        normal = normal.str.to_uppercase()
+    position: dict[str, int] = {}
+    value_of_raw = [position.setdefault(text, len(position)) for text in normal.to_list()]
+    codes = np.fromiter(
+        (-1 if value is None else value_of_raw[raw[value]] for value in rows), dtype=np.int64, count=len(rows)
+    )
+    return codes, pl.Series(series.name, list(position), dtype=pl.String)
 
 
 def code_runs(series: pl.Series, reference: pl.Series) -> tuple[Ints, Ints] | None:
