@@ -78,19 +78,15 @@ def test_control_arm_maintenance_starts_3_weeks_after_cycle_4_until_24_months():
     assert len(surv) == 8 and surv[-1].target <= date(2030, 1, 5)
 
 
+def _control_arm(**maintenance):
+    """The calendar of a control-arm subject randomized on 2026-03-27 (M01 planned 2026-03-30)."""
+    return by_id(derive_calendar(PROTOCOL, FIRST, randomized=date(2026, 3, 27), arm="control", **maintenance))
+
+
 def test_a_delayed_maintenance_dose_moves_the_doses_after_it():
     # control arm: M01 2026-03-30, M02 planned 04-20 but given 04-27 (7 days late, recorded as delayed)
-    planned = by_id(derive_calendar(PROTOCOL, FIRST, randomized=date(2026, 3, 27), arm="control"))
-    events = by_id(
-        derive_calendar(
-            PROTOCOL,
-            FIRST,
-            randomized=date(2026, 3, 27),
-            arm="control",
-            maintenance_start=date(2026, 3, 30),
-            maintenance_given={2: date(2026, 4, 27)},
-        )
-    )
+    planned = _control_arm()
+    events = _control_arm(maintenance_start=date(2026, 3, 30), maintenance_given={2: date(2026, 4, 27)})
     assert planned["M02"].target == events["M02"].target == date(2026, 4, 20)
     assert planned["M03"].target == date(2026, 5, 11)
     # as the dosing edit check counts: 21 days after the dose before, as given
@@ -106,15 +102,7 @@ def test_a_delayed_maintenance_dose_moves_the_doses_after_it():
     }
     assert (statuses["M02"], statuses["M03"], statuses["M04"]) == ("late", "on time", "upcoming")
     # each dose's own date: M03 given early inside its window moves M04 earlier
-    early = by_id(
-        derive_calendar(
-            PROTOCOL,
-            FIRST,
-            randomized=date(2026, 3, 27),
-            arm="control",
-            maintenance_given={2: date(2026, 4, 27), 3: date(2026, 5, 16)},
-        )
-    )
+    early = _control_arm(maintenance_given={2: date(2026, 4, 27), 3: date(2026, 5, 16)})
     assert early["M04"].target == date(2026, 6, 6)
 
 
