@@ -29,10 +29,22 @@ from oligotrial.cli._common import (
     stderr,
     stdout,
 )
+from oligotrial.cli.adam import (
+    CONFIRM_DAYS_OPTION,
+    DERIVING_ADAM,
+    MAX_NE_OPTION,
+    MIN_SD_DAYS_OPTION,
+    READING_FILES,
+    WRITING_FILES,
+    derive_and_write,
+    file_digests,
+    print_outcome,
+    response_overrides,
+)
 from oligotrial.cli.server import DATABASE_OPTION, cli_source
 from oligotrial.endpoints import derive_adam
-from oligotrial.errors import InputError
-from oligotrial.exports.datasets import read_datasets, write_datasets
+from oligotrial.errors import InputError, Problem
+from oligotrial.exports.datasets import csv_digest, read_datasets, write_datasets
 from oligotrial.exports.define import build_define
 from oligotrial.exports.fhir import check_fhir_bundle, derive_fhir_bundle
 from oligotrial.exports.odm import export_odm
@@ -61,10 +73,10 @@ def sdtm(
     edc = open_edc(load_settings(database_url=database), pool_size=1)
     # The operator exports as a study-wide statistician would (read and export, no data entry); audited.
     try:
-        with progress_steps("SDTM export", [_FROM_DATABASE, _WRITING], json_output) as start:
+        with progress_steps("SDTM export", [_FROM_DATABASE, WRITING_FILES], json_output) as start:
             start(_FROM_DATABASE)
             tables, problems = derive_sdtm(edc, _statistician(), protocol=protocol)
-            start(_WRITING)
+            start(WRITING_FILES)
             written = write_datasets(tables, out, formats)
     finally:
         edc.engine.dispose()
@@ -78,10 +90,7 @@ def sdtm(
         return
     counts = ", ".join(f"{name} {n}" for name, n in result["records"].items())
     stdout.print(f"SDTM written to {out}: {counts}.")
-    for problem in result["problems"]:
-        stderr.print(
-            f"not exported: {problem['code']} {problem['field']}: {problem['message']}", markup=False
-        )
+    _print_not_exported(problems)
 
 
 def _statistician() -> Actor:
@@ -91,25 +100,34 @@ def _statistician() -> Actor:
 
 
 _FROM_DATABASE = "SDTM from the database"
-_FROM_FILES = "reading SDTM files"
-_ADAM = "deriving ADaM"
-_WRITING = "writing files"
 
 
 def _source_step(sdtm_dir: Path | None) -> str:
-    return _FROM_FILES if sdtm_dir is not None else _FROM_DATABASE
+    return READING_FILES if sdtm_dir is not None else _FROM_DATABASE
 
 
 def _sdtm_tables(database: str | None, sdtm_dir: Path | None, protocol: Protocol) -> dict[str, pl.DataFrame]:
     """SDTM from a folder of SDTM files (any EDC's) or derived from the database."""
     if sdtm_dir is not None:
         return read_datasets(sdtm_dir, SDTM_DOMAINS)
+    return _database_sdtm(database, protocol)[0]
+
+
+def _database_sdtm(
+    database: str | None, protocol: Protocol
+) -> tuple[dict[str, pl.DataFrame], list[Problem], str]:
+    """SDTM derived from the database, the problems that kept records out, and the database (no password)."""
     edc = open_edc(load_settings(database_url=database), pool_size=1)
     try:
-        tables, _ = derive_sdtm(edc, _statistician(), protocol=protocol)
+        tables, problems = derive_sdtm(edc, _statistician(), protocol=protocol)
+        return tables, problems, edc.engine.url.render_as_string(hide_password=True)
     finally:
         edc.engine.dispose()
-    return tables
+
+
+def _print_not_exported(problems: list[Problem]) -> None:
+    for problem in problems:
+        stderr.print(f"not exported: {problem.code} {problem.field}: {problem.message}", markup=False)
 
 
 SDTM_DIR_OPTION = typer.Option(
@@ -166,11 +184,11 @@ def fhir(
     with progress_bar("FHIR export: subjects", json_output) as progress:
         bundle = derive_fhir_bundle(tables, protocol, progress=progress)
     with progress_steps(
-        "FHIR export", ["validating (R5 models, value sets)", _WRITING], json_output
+        "FHIR export", ["validating (R5 models, value sets)", WRITING_FILES], json_output
     ) as start:
         start("validating (R5 models, value sets)")
         check_fhir_bundle(bundle)
-        start(_WRITING)
+        start(WRITING_FILES)
         out.parent.mkdir(parents=True, exist_ok=True)
         out.write_text(json.dumps(bundle, indent=1, ensure_ascii=False), encoding="utf-8")
     counts: dict[str, int] = {}
@@ -191,27 +209,43 @@ def adam(
     database: str | None = DATABASE_OPTION,
     sdtm_dir: Path | None = SDTM_DIR_OPTION,
     protocol_file: Path | None = PROTOCOL_OPTION,
+    confirm_days: int | None = CONFIRM_DAYS_OPTION,
+    max_ne: int | None = MAX_NE_OPTION,
+    min_sd_days: int | None = MIN_SD_DAYS_OPTION,
     json_output: bool = JSON_OPTION,
 ) -> None:
-    """Derive the ADaM datasets from the database (or SDTM files) and write them; nothing is written on error."""
+    """Derive the ADaM datasets from the database (or SDTM files) and write them as ``oligotrial adam`` does,
+    ``provenance.json`` included; nothing is written on error."""
     formats = parse_dataset_formats(output_format)
     protocol = load_protocol(protocol_file)
-    with progress_steps("ADaM export", [_source_step(sdtm_dir), _ADAM, _WRITING], json_output) as start:
+    steps = [_source_step(sdtm_dir), DERIVING_ADAM, WRITING_FILES]
+    with progress_steps("ADaM export", steps, json_output) as start:
         start(_source_step(sdtm_dir))
-        tables = _sdtm_tables(database, sdtm_dir, protocol)
-        start(_ADAM)
-        datasets = derive_adam(tables, protocol).as_dict()
-        start(_WRITING)
-        written = write_datasets(datasets, out, formats)
-        if "xpt" in formats:
-            define = out / "define.xml"
-            define.write_bytes(build_define(datasets, protocol))
-            written.append(define)
-    records = {name: frame.height for name, frame in datasets.items()}
-    if json_output:
-        print_json({"out": str(out), "records": records, "files": [p.name for p in written]})
-        return
-    stdout.print(f"ADaM written to {out}: " + ", ".join(f"{k} {n}" for k, n in records.items()) + ".")
+        problems: list[Problem] = []  # records the database could not export (open RECIST queries)
+        if sdtm_dir is not None:
+            tables = read_datasets(sdtm_dir, SDTM_DOMAINS)
+            inputs: dict[str, Any] = file_digests(sdtm_dir)
+            from_database: dict[str, Any] = {}
+        else:
+            tables, problems, source = _database_sdtm(database, protocol)
+            from_database = {"not_exported": [problem.to_dict() for problem in problems]}
+            inputs = {
+                "database": source,
+                "sdtm": {f"{name.lower()}.csv": csv_digest(frame) for name, frame in tables.items()},
+                **from_database,
+            }
+        datasets, written = derive_and_write(
+            tables,
+            protocol,
+            out,
+            formats,
+            overrides=response_overrides(confirm_days, max_ne, min_sd_days),
+            inputs=inputs,
+            start=start,
+        )
+    print_outcome(datasets, out, written, json_output, from_database)
+    if not json_output:
+        _print_not_exported(problems)
 
 
 @app.command("define")
@@ -228,12 +262,12 @@ def define(
     if standard not in ("sdtm", "adam"):
         raise InputError.single("CLI-002", "--standard", "expected sdtm or adam", value=standard)
     protocol = load_protocol(protocol_file)
-    steps = [_source_step(sdtm_dir), *([_ADAM] if standard == "adam" else []), "writing define.xml"]
+    steps = [_source_step(sdtm_dir), *([DERIVING_ADAM] if standard == "adam" else []), "writing define.xml"]
     with progress_steps("Define-XML export", steps, json_output) as start:
         start(_source_step(sdtm_dir))
         tables = _sdtm_tables(database, sdtm_dir, protocol)
         if standard == "adam":
-            start(_ADAM)
+            start(DERIVING_ADAM)
         datasets = derive_adam(tables, protocol).as_dict() if standard == "adam" else tables
         start("writing define.xml")
         out.parent.mkdir(parents=True, exist_ok=True)

@@ -8,6 +8,7 @@ null.
 
 from __future__ import annotations
 
+import hashlib
 import math
 import os
 import shutil
@@ -22,9 +23,11 @@ import pyreadstat
 from oligotrial.errors import InputError
 from oligotrial.exports.xpt import check_xpt, write_xpt
 
-__all__ = ["DatasetFormat", "read_datasets", "write_datasets"]
+__all__ = ["DatasetFormat", "csv_digest", "read_datasets", "write_datasets"]
 
 DatasetFormat = Literal["csv", "xpt"]
+
+_CSV_DATE_FORMAT = "%Y-%m-%d"
 
 
 def read_datasets(
@@ -91,9 +94,12 @@ def _number_text(value: float | None) -> str | None:
 
 
 def write_datasets(
-    tables: Mapping[str, pl.DataFrame], folder: Path, formats: Iterable[DatasetFormat]
+    tables: Mapping[str, pl.DataFrame],
+    folder: Path,
+    formats: Iterable[DatasetFormat],
+    files: Mapping[str, bytes] | None = None,
 ) -> list[Path]:
-    """Write each table as ``<name lower>.<format>``, all or nothing.
+    """Write each table as ``<name lower>.<format>``, and each of ``files`` (name to content), all or nothing.
 
     XPORT files are checked and labelled by :mod:`oligotrial.exports.xpt` before anything is written. Every
     file is first written to a temporary folder beside ``folder``; only when all are written are they moved
@@ -113,9 +119,11 @@ def write_datasets(
             for fmt in formats:
                 target = staging / f"{name.lower()}.{fmt}"
                 if fmt == "csv":
-                    table.write_csv(target, date_format="%Y-%m-%d")
+                    table.write_csv(target, date_format=_CSV_DATE_FORMAT)
                 else:
                     write_xpt(name, table, target)
+        for name, content in (files or {}).items():
+            (staging / name).write_bytes(content)
         for path in sorted(staging.iterdir()):
             final = folder / path.name
             os.replace(path, final)
@@ -123,3 +131,8 @@ def write_datasets(
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     return written
+
+
+def csv_digest(table: pl.DataFrame) -> str:
+    """SHA-256 of ``table`` as :func:`write_datasets` writes it in CSV: the digest of that file's bytes."""
+    return hashlib.sha256(table.write_csv(date_format=_CSV_DATE_FORMAT).encode("utf-8")).hexdigest()
