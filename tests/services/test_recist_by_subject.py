@@ -12,7 +12,11 @@ from hypothesis import strategies as st
 
 from oligotrial.protocol import load_protocol
 from oligotrial.services.workflow import assessments
-from oligotrial.services.workflow.assessments import derive_recist, derive_recist_by_subject
+from oligotrial.services.workflow.assessments import (
+    derive_recist,
+    derive_recist_by_subject,
+    derive_tumour_tables,
+)
 from oligotrial.services.workflow.forms import check_form_values
 from workflow_data import assessment
 
@@ -45,6 +49,17 @@ def test_many_subjects_at_once_give_each_subjects_own_values(study):
     assert list(together) == list(forms)
     for usubjid, subject_forms in forms.items():
         assert together[usubjid] == derive_recist(usubjid, subject_forms), usubjid
+    # the SDTM export's TU/TR of them all, given, are read instead of built again: the same values
+    tables = derive_tumour_tables((usubjid, form) for usubjid, done in forms.items() for form in done)
+    assert derive_recist_by_subject(forms, tables) == together
+
+
+def test_given_tables_are_read_by_the_first_run(monkeypatch):
+    forms = {f"S{n}": _forms([(30.0, 20.0), (25.0, 20.0)]) for n in range(3)}
+    tables = derive_tumour_tables((usubjid, form) for usubjid, done in forms.items() for form in done)
+    expected = {usubjid: derive_recist(usubjid, done) for usubjid, done in forms.items()}
+    monkeypatch.setattr(assessments, "derive_tumour_tables", None)  # a call would fail
+    assert derive_recist_by_subject(forms, tables) == expected
 
 
 def test_refused_subjects_are_found_by_halving(monkeypatch):

@@ -245,7 +245,6 @@ def _build(session: Session, protocol: Protocol) -> tuple[dict[str, pl.DataFrame
     soc = {term_key(t.term): t.soc for t in protocol.adverse_events.expected_toxicities}
     soc.update({key: name for key, name in session.execute(select(CtcaeTermRow.term_key, CtcaeTermRow.soc))})
     rows: dict[str, list[dict[str, Any]]] = {name: [] for name in _COLUMNS}
-    assessments: list[tuple[str, Any]] = []
     problems: list[Problem] = []
     tumour_of = {  # every subject's tumour assessments, for one run of the RECIST engine over them all
         f"{studyid}-{entry['subject'].code}": [
@@ -253,7 +252,8 @@ def _build(session: Session, protocol: Protocol) -> tuple[dict[str, pl.DataFrame
         ]
         for entry in subjects.values()
     }
-    recist = derive_recist_by_subject(tumour_of)
+    tu, tr = derive_tumour_tables((usubjid, form) for usubjid, done in tumour_of.items() for form in done)
+    recist = derive_recist_by_subject(tumour_of, (tu, tr))
     for sid, entry in subjects.items():
         subject, forms = entry["subject"], entry["forms"]
         usubjid = f"{studyid}-{subject.code}"
@@ -431,7 +431,6 @@ def _build(session: Session, protocol: Protocol) -> tuple[dict[str, pl.DataFrame
                     "DVSTDTC": _iso(deviation.date),
                 }
             )
-        assessments += [(usubjid, m) for m in tumour_of[usubjid]]
         derived, found = recist[usubjid]
         problems += found
         for day in sorted(derived):
@@ -477,7 +476,6 @@ def _build(session: Session, protocol: Protocol) -> tuple[dict[str, pl.DataFrame
         for row in rows[name]:
             counters[row["USUBJID"]] = counters.get(row["USUBJID"], 0) + 1
             row[f"{name}SEQ"] = counters[row["USUBJID"]]
-    tu, tr = derive_tumour_tables(assessments)
     prefix = pl.lit(studyid).alias("STUDYID")
     tables = {name: _frame(name, rows[name]) for name in ("DM", "DS", "EX", "PR", "CM", "AE", "SUPPAE")}
     tables["TU"] = tu.select(prefix, pl.lit("TU").alias("DOMAIN"), pl.all())

@@ -182,9 +182,13 @@ def derive_recist(
 
 def derive_recist_by_subject(
     forms: Mapping[str, Sequence[TumourAssessmentForm]],
+    tables: tuple[pl.DataFrame, pl.DataFrame] | None = None,
 ) -> dict[str, tuple[dict[str, dict[str, Any]], list[Problem]]]:
     """:func:`derive_recist` of every subject (USUBJID -> its assessments), from as few runs of the engine as
     the input allows.
+
+    ``tables``, when given, are :func:`derive_tumour_tables` of all of ``forms`` in that order (the SDTM
+    export has built them for TU and TR); the first run reads them instead of building them again.
 
     Notes
     -----
@@ -202,7 +206,10 @@ def derive_recist_by_subject(
         group = groups.pop()
         if not group:
             continue
-        tu, tr = derive_tumour_tables((usubjid, form) for usubjid in group for form in forms[usubjid])
+        if tables is not None:  # the first group is every subject with assessments: the tables given
+            (tu, tr), tables = tables, None
+        else:
+            tu, tr = derive_tumour_tables((usubjid, form) for usubjid in group for form in forms[usubjid])
         try:  # the engine checks its input as check_recist_input does
             if any(len(forms[usubjid]) > 1 for usubjid in group):
                 rs = derive_timepoint_responses(tu, tr)
