@@ -83,6 +83,20 @@ def _control_arm(**maintenance):
     return by_id(derive_calendar(PROTOCOL, FIRST, randomized=date(2026, 3, 27), arm="control", **maintenance))
 
 
+def _experimental_arm(**course):
+    """The calendar of an experimental-arm subject randomized on 2026-03-31, radiotherapy to 2026-05-15."""
+    return by_id(
+        derive_calendar(
+            PROTOCOL,
+            FIRST,
+            randomized=date(2026, 3, 31),
+            arm="experimental",
+            rt_end=date(2026, 5, 15),
+            **course,
+        )
+    )
+
+
 def test_a_delayed_maintenance_dose_moves_the_doses_after_it():
     # control arm: M01 2026-03-30, M02 planned 04-20 but given 04-27 (7 days late, recorded as delayed)
     planned = _control_arm()
@@ -126,16 +140,7 @@ def test_maintenance_doses_given_are_checked(given, randomized, code, field):
 
 
 def test_experimental_arm_radiotherapy_window_and_maintenance_restart():
-    events = by_id(
-        derive_calendar(
-            PROTOCOL,
-            FIRST,
-            randomized=date(2026, 3, 31),
-            arm="experimental",
-            rt_end=date(2026, 5, 15),
-            maintenance_start=date(2026, 6, 1),
-        )
-    )
+    events = _experimental_arm(maintenance_start=date(2026, 6, 1))
     assert (events["RTSTART"].earliest, events["RTSTART"].latest) == (date(2026, 3, 31), date(2026, 5, 4))
     restart = events["MAINTSTART"]
     assert (restart.target, restart.earliest, restart.latest) == (
@@ -145,6 +150,18 @@ def test_experimental_arm_radiotherapy_window_and_maintenance_restart():
     )
     assert "M01" not in events and events["M02"].target == date(2026, 6, 22)
     assert events["RAND"].latest == date(2026, 5, 4)
+
+
+def test_doses_entered_before_the_restart_dose_plan_the_doses_after_them():
+    # experimental arm, the restart dose (M01) not yet entered but M02 and M03 are: the calendar plans on
+    # from them (before, nothing was planned after the restart window until M01 was entered)
+    events = _experimental_arm(maintenance_given={2: date(2026, 6, 22), 3: date(2026, 7, 15)})
+    assert events["MAINTSTART"].target is None and "M01" not in events
+    assert events["M02"].target == date(2026, 6, 22)
+    assert events["M03"].target == date(2026, 7, 13)  # planned 21 days after M02 as given
+    assert events["M04"].target == date(2026, 8, 5)  # 21 days after M03 as given (2 days late)
+    doses = [e for e in events.values() if e.kind == "maintenance dose"]
+    assert doses[-1].target < events["EOT"].target <= doses[-1].target + timedelta(days=21)
 
 
 def test_treatment_ended_early_moves_end_of_treatment_and_follow_up():
@@ -331,17 +348,8 @@ def test_nothing_is_planned_after_death():
 
 def test_radiotherapy_is_treatment_follow_up_counts_from_its_end():
     # experimental arm: radiotherapy to 2026-05-15, progression on 2026-06-22 before camrelizumab restarted
-    events = by_id(
-        derive_calendar(
-            PROTOCOL,
-            FIRST,
-            randomized=date(2026, 3, 31),
-            arm="experimental",
-            rt_end=date(2026, 5, 15),
-            last_dose=date(2026, 3, 9),
-            end_of_treatment=date(2026, 6, 23),
-            progression=date(2026, 6, 22),
-        )
+    events = _experimental_arm(
+        last_dose=date(2026, 3, 9), end_of_treatment=date(2026, 6, 23), progression=date(2026, 6, 22)
     )
     assert "RTSTART" in events and "MAINTSTART" not in events
     assert not any(e.kind == "maintenance dose" for e in events.values())

@@ -115,6 +115,8 @@ def derive_calendar(
         The days later maintenance doses were given, by dose number (2, 3, ...): the next dose is due
         ``interval_days`` after a dose as given, as the dosing edit check counts it
         (:func:`oligotrial.services.workflow.dosing.dose_window`), so that a delay moves the doses after it.
+        While the restart dose after radiotherapy is not entered (``maintenance_start``), the doses are planned
+        from the earliest one given.
     last_dose
         Actual last study drug dose, when treatment ended early: treatment items planned after the last
         treatment (this dose, or the end of radiotherapy if later) are dropped, and the end of treatment
@@ -290,16 +292,16 @@ def derive_calendar(
         else:
             offset = chosen.maintenance_start_days_after_last_induction_dose or 0
             first_maintenance = first_maintenance or last_induction + timedelta(days=offset)
+        given = maintenance_given or {}
         if first_maintenance is not None:
             events.extend(
                 _maintenance_doses(
-                    protocol,
-                    first_maintenance,
-                    eot_planned,
-                    skip_first=chosen.radiotherapy,
-                    given=maintenance_given or {},
+                    protocol, first_maintenance, eot_planned, given, skip_first=chosen.radiotherapy
                 )
             )
+        elif given:  # later doses entered before the restart dose: the doses follow the earliest of them
+            number = min(given)
+            events.extend(_maintenance_doses(protocol, given[number], eot_planned, given, number=number))
         eot_phase: Phase = "maintenance"
     else:
         eot_phase = "induction"
@@ -403,13 +405,20 @@ def _planned_assessments(protocol: Protocol, first_dose: date) -> list[tuple[dat
 
 
 def _maintenance_doses(
-    protocol: Protocol, first: date, eot: date, skip_first: bool, given: Mapping[int, date]
+    protocol: Protocol,
+    first: date,
+    eot: date,
+    given: Mapping[int, date],
+    *,
+    number: int = 1,
+    skip_first: bool = False,
 ) -> list[PlannedEvent]:
-    """Maintenance dose 1 on ``first``, each later one ``interval_days`` after the one before as given (else
-    as planned), while before ``eot``."""
+    """Maintenance dose ``number`` on ``first``, each later one ``interval_days`` after the one before as given
+    (else as planned), while before ``eot``; ``skip_first`` leaves dose 1 out (the restart after
+    radiotherapy is its own event)."""
     maintenance = protocol.maintenance
     doses = []
-    day, n = first, 1
+    day, n = first, number
     while day < eot:
         if not (skip_first and n == 1):
             doses.append(
