@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import date
+
 import numpy as np
 import polars as pl
 import pytest
@@ -49,10 +51,14 @@ def test_sdtm_is_accepted_and_matches_the_generated_histories():
             assert t["progression_seen"] is None or t["progression_seen"] > t["cutoff"]
     randomized = sum(t["randomization"] is not None for t in truth.values())
     assert pfs.height == randomized
-    # not randomized = progression seen during induction (PD at an assessment up to day 84)
+    # not randomized = progression seen during induction (PD at an assessment up to the end-of-induction
+    # one, day 84-87), or progression then death before that assessment
     for t in truth.values():
         if t["randomization"] is None:
-            assert t["progression_seen"] is not None and t["progression_seen"] - t["first_dose"] <= 84 + 3
+            if t["progression_seen"] is not None:
+                assert t["progression_seen"] - t["first_dose"] <= 84 + 3
+            else:
+                assert t["progression"] < t["death"] <= t["first_dose"] + 84 + 3
 
 
 def test_records_follow_the_protocol():
@@ -74,6 +80,19 @@ def test_records_follow_the_protocol():
     deaths = dm.filter(pl.col("DTHDTC").is_not_null()).select("USUBJID", "DTHDTC")
     after = tables["EX"].join(deaths, on="USUBJID").filter(pl.col("EXSTDTC") > pl.col("DTHDTC"))
     assert after.is_empty()
+    # randomization the day after the end-of-induction assessment, which is on or after the end of cycle 4
+    # (day 84) inside its window; before, randomization was on day 85 and that assessment on day 81-87
+    randomized = 0
+    for record in records:
+        rand = record.truth["randomization"]
+        if rand is None:
+            continue
+        randomized += 1
+        first = record.truth["first_dose"]
+        days = sorted({(date.fromisoformat(r["TRDTC"]) - date(2026, 1, 1)).days for r in record.rows["TR"]})
+        post_induction = next(day for day in days if day >= first + 84)
+        assert post_induction <= first + 87 and rand == post_induction + 1, record.usubjid
+    assert randomized > 0
     # every subject's rows are grouped per domain, ready for a loader through the services
     assert all(r.rows["DM"][0]["USUBJID"] == r.usubjid for r in records)
 

@@ -17,10 +17,7 @@ the generated accrual period, each subject is randomized on its generated day (t
 ``randomized_at``, an in-process back-dating that the audit entry marks as retrospective; noon UTC of that
 day) and the follow-up runs up to the cut-off. Intervals *and* the calendar are therefore the generated ones
 (PFS, OS and every ``AVAL`` match the generator's; dates match it up to the common shift), and no record is
-dated after the load day. The generator may date the post-induction assessment a day or two after the
-randomization (its visit window): the loader then enters the randomization after that assessment, still
-dated on its generated day and with the generated response given (the service refuses a randomization dated
-before the assessment it reads the response from, ``RAND-015``).
+dated after the load day.
 
 *Allocation.* The arms are those of the generated trial (its records, radiotherapy included, depend on
 them), so the statistician uploads them as the concealed list (``upload_randomization_list``: one stratum's
@@ -304,16 +301,14 @@ def _plan(record: SubjectRecords, protocol: Protocol, load_date: date, site_code
         else:
             maintenance_dates.append(day)
         add(day, "dose", values)
-    # randomization: dated on its generated day; entered after the post-induction assessment, which the
-    # generator may date a day or two later
+    # randomization: on its generated day, the day after the end-of-induction assessment
     arm = truth.get("arm")
     response = {"CR/PR": "PR", "SD": "SD"}.get(supp.get("INDRESP", ""))
     organ_count = int(supp.get("METORGN", len({t["TULOC"] for t in targets}) or 1))
     rand = _first(rows.get("DS", []), DSDECOD="RANDOMIZED")
     if rand is not None:
         day = at(rand["DSSTDTC"])
-        later = [d for d in by_date if day < d <= day + timedelta(days=7)]
-        add(max([day, *later]), "randomization", day)
+        add(day, "randomization", day)
     # radiotherapy courses (entered when they end) and the restart of camrelizumab after them
     courses = rows.get("PR", [])
     for r in courses:

@@ -94,7 +94,8 @@ def generate_subjects(
     days before, baseline imaging 1–7 days before; induction doses on days 0, 21, ... of each cycle;
     tumour assessments every ``interval_days`` of the protocol's periods, until progression is seen, death,
     loss to follow-up, the cut-off or the end of the schedule. Progression during induction happens on a
-    uniform day of it. Randomization is the day after the end-of-induction assessment. PFS and OS from
+    uniform day of it. The end-of-induction assessment is 0–3 days after the end of the last cycle (the others
+    -3 to +3 days around their day), and randomization the day after it. PFS and OS from
     the model are turned into the progression and death days; progression is *seen* at the first
     assessment on or after it, where every target lesion is 30 % plus 5 mm above its nadir (RECIST PD);
     before it, lesions sit at 45–65 % of baseline for induction responders (PR, confirmed) and 85–100 % for
@@ -141,6 +142,7 @@ def generate_subjects(
         while day + period.interval_days <= limit:
             day += period.interval_days
             schedule.append(day)
+    end_of_induction = min(offset for offset in schedule if offset >= induction_days)
     max_treatment = round(protocol.maintenance.max_duration_months * dpm)
     regimens = protocol.induction.regimens
     toxicities = protocol.adverse_events.expected_toxicities
@@ -156,7 +158,9 @@ def generate_subjects(
         regimen = regimens[int(rng.integers(0, len(regimens)))]
         is_rand = bool(randomized[j])
         arm_id = ("experimental" if batch.arm[0, j] == 1 else "control") if is_rand else None
-        rand_day = first + induction_days + 1 if is_rand else None
+        # the end-of-induction assessment: on or after the end of the last cycle, inside its window
+        post_induction = first + end_of_induction + int(rng.integers(0, 4))
+        rand_day = post_induction + 1 if is_rand else None
         if is_rand:
             assert rand_day is not None
             pfs_day = rand_day + max(1, round(batch.pfs[0, j] * dpm))
@@ -194,7 +198,7 @@ def generate_subjects(
         seen: int | None = None
         assessments: list[int] = []
         for offset in schedule:
-            day = first + offset + int(rng.integers(-3, 4))
+            day = post_induction if offset == end_of_induction else first + offset + int(rng.integers(-3, 4))
             if day > end_follow or (seen is not None):
                 break
             assessments.append(day)
