@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 from datetime import UTC, date, datetime, timedelta, timezone
 
+import polars as pl
 import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import select
@@ -13,6 +14,7 @@ from sqlalchemy.orm import Session
 
 from oligotrial.api import create_app
 from oligotrial.errors import ConflictError, InputError, NotFoundError, PermissionDeniedError
+from oligotrial.exports.sdtm import derive_sdtm
 from oligotrial.protocol import load_protocol
 from oligotrial.randomization import compute_running_imbalance, parse_stratum_key
 from oligotrial.services import data
@@ -314,21 +316,22 @@ def test_a_past_allocation_keeps_its_date_and_the_audit_marks_it_retrospective(w
         ),
         (date(2024, 4, 3), "PR", InputError, "RAND-012", "datetime.date(2024, 4, 3)"),
         (datetime(2999, 1, 1, tzinfo=UTC), "PR", InputError, "RAND-013", "2999-01-01T00:00:00+00:00"),
-        # before the enrollment (2024-01-05), even with the response given
+        # before the enrollment (2024-01-05), even with the response given: 23:59 on 01-04 at the site
+        # (Asia/Shanghai, UTC+8)
         (
-            datetime(2024, 1, 4, 23, 59, tzinfo=UTC),
+            datetime(2024, 1, 4, 15, 59, tzinfo=UTC),
             "PR",
             ConflictError,
             "RAND-014",
-            "2024-01-04T23:59:00+00:00",
+            "2024-01-04T15:59:00+00:00",
         ),
         # before the post-induction assessment (2024-04-01) its response is read from
         (
-            datetime(2024, 3, 31, 23, 59, tzinfo=UTC),
+            datetime(2024, 3, 31, 15, 59, tzinfo=UTC),
             None,
             ConflictError,
             "RAND-015",
-            "2024-03-31T23:59:00+00:00",
+            "2024-03-31T15:59:00+00:00",
         ),
     ],
 )
@@ -347,6 +350,22 @@ def test_a_bad_randomization_date_names_the_rule_and_stores_nothing(
     assert _audit_count(world) == before
     with pytest.raises(NotFoundError):
         rnd.get_randomization(world.edc, world.actor(INV1), subject)
+
+
+def test_the_randomization_date_is_the_site_s_day(world):
+    """07:30 on 2024-04-01 at a site in Asia/Shanghai is 23:30 on 03-31 in UTC: the subject was randomized on
+    04-01, the day of its post-induction assessment, in the checks, the calendar and the SDTM export alike."""
+    rnd.generate_randomization_list(world.edc, world.actor(STAT), entries_per_stratum=2, seed=5)
+    code = enrolled_with_records(world)
+    when = datetime(2024, 3, 31, 23, 30, tzinfo=UTC)
+    view = rnd.randomize_subject(world.edc, world.actor(INV1), code, randomized_at=when)  # not RAND-015
+    assert view.randomized_at == when
+    calendar = wf.get_subject_calendar(world.edc, world.actor(INV1), code, as_of=date(2024, 4, 2))
+    (rand,) = [item for item in calendar.items if item.id == "RAND"]
+    assert rand.actual == date(2024, 4, 1)
+    tables, _ = derive_sdtm(world.edc, world.actor(STAT))
+    ds = tables["DS"].filter(pl.col("DSDECOD") == "RANDOMIZED")
+    assert ds["DSSTDTC"].to_list() == ["2024-04-01"]
 
 
 def test_the_http_api_does_not_take_a_randomization_date(world):

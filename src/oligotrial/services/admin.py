@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import functools
 import re
-from datetime import UTC, datetime
-from zoneinfo import available_timezones
+from datetime import UTC, date, datetime
+from zoneinfo import ZoneInfo, available_timezones
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -38,6 +38,7 @@ __all__ = [
     "list_users",
     "revoke_role",
     "set_site_time_zone",
+    "site_date",
 ]
 
 _SITE_CODE = re.compile(r"^[A-Z0-9]{2,12}$")
@@ -81,6 +82,12 @@ def check_time_zone(time_zone: str, field: str = "time_zone") -> str:
             value=time_zone,
         )
     return time_zone
+
+
+def site_date(moment: datetime, time_zone: str) -> date:
+    """The calendar day of a timezone-aware ``moment`` at a site in ``time_zone`` (an IANA name): the day a
+    site records for what it did at that moment."""
+    return moment.astimezone(ZoneInfo(time_zone)).date()
 
 
 def create_site(edc: Edc, actor: Actor, code: str, name: str, time_zone: str | None = None) -> SiteView:

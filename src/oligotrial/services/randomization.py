@@ -64,6 +64,7 @@ from oligotrial.services._context import (
     write_audit,
     write_transaction,
 )
+from oligotrial.services.admin import site_date
 from oligotrial.services.data import load_subject, lock_subject_for_entry, readable_sites
 from oligotrial.store.audit import canonical_json
 from oligotrial.store.tables import (
@@ -646,10 +647,11 @@ def _enrollment_date(session: Session, subject: Subject) -> date | None:
 
 
 def _check_not_before(
-    randomized_at: datetime, enrollment: date | None, assessed: date | None, source: str
+    randomized_at: datetime, time_zone: str, enrollment: date | None, assessed: date | None, source: str
 ) -> None:
-    """``randomized_at`` is on or after the enrollment and the post-induction assessment it relies on."""
-    day = randomized_at.date()
+    """``randomized_at`` is on or after the enrollment and the post-induction assessment it relies on, on the
+    calendar of the subject's site (``time_zone``), whose dates those are."""
+    day = site_date(randomized_at, time_zone)
     if enrollment is not None and day < enrollment:
         raise ConflictError(
             Problem(
@@ -801,6 +803,7 @@ def randomize_subject(
         if randomized_at is not None:
             _check_not_before(
                 randomized_at,
+                session.get_one(Site, subject.site_id).time_zone,
                 _enrollment_date(session, subject),
                 assessed,
                 sources["induction_response"],

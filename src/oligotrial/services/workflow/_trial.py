@@ -14,6 +14,7 @@ from typing import Any
 from sqlalchemy import inspect, select
 from sqlalchemy.orm import Session
 
+from oligotrial.services.admin import site_date
 from oligotrial.store import tables
 
 
@@ -22,15 +23,22 @@ def _has(session: Session, name: str, table: str) -> bool:
 
 
 def randomizations(session: Session, subject_ids: Iterable[int]) -> dict[int, tuple[date, str]]:
-    """Subject id -> (randomization date in UTC, arm id) for the randomized ones among ``subject_ids``."""
+    """Subject id -> (randomization date, arm id) for the randomized ones among ``subject_ids``.
+
+    The allocation's moment is stored in UTC; its date is the day it was at the subject's site (the site's
+    time zone), as every other date of the subject is the site's: a site in Asia/Shanghai that randomizes at
+    07:30 on 27 July randomized on 27 July, though it was 26 July in UTC.
+    """
     ids = list(subject_ids)
     if not ids or not _has(session, "RandomizationRecord", "randomizations"):
         return {}
     record: Any = tables.RandomizationRecord  # type: ignore[attr-defined,unused-ignore]
     rows = session.execute(
-        select(record.subject_id, record.randomized_at, record.arm).where(record.subject_id.in_(ids))
+        select(record.subject_id, record.randomized_at, record.arm, tables.Site.time_zone)
+        .join(tables.Site, tables.Site.id == record.site_id)
+        .where(record.subject_id.in_(ids))
     ).all()
-    return {sid: (at.date(), arm) for sid, at, arm in rows}
+    return {sid: (site_date(at, zone), arm) for sid, at, arm, zone in rows}
 
 
 def radiotherapy_courses(session: Session, subject_ids: Iterable[int]) -> dict[int, list[dict[str, Any]]]:
