@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import json
 from collections import Counter
-from datetime import date, timedelta
+from datetime import UTC, date, timedelta
 
 import numpy as np
 import polars as pl
@@ -20,7 +20,8 @@ from oligotrial.endpoints.sdtm import DOMAINS
 from oligotrial.errors import ConflictError
 from oligotrial.exports.datasets import read_datasets
 from oligotrial.protocol import load_protocol
-from oligotrial.services import data
+from oligotrial.services import data, synthetic
+from oligotrial.services.admin import site_date
 from oligotrial.services.auth import authenticate, login
 from oligotrial.services.randomization import list_randomizations
 from oligotrial.services.synthetic import load_synthetic_subjects
@@ -173,3 +174,10 @@ def test_synth_command_initializes_an_empty_database_and_loads(run_cli, tmp_path
     again = run_cli("synth", "--subjects", "2", "--database", url, "--json")
     assert again.exit_code == 1
     assert again.json()["error"]["problems"][0]["code"] == "SIM-041"
+
+
+@pytest.mark.parametrize("zone", ["Asia/Shanghai", "Pacific/Kiritimati", "Pacific/Pago_Pago", "UTC"])
+def test_a_replayed_randomization_is_dated_on_its_day_at_the_site(zone):
+    day = date(2026, 3, 2)
+    moment = synthetic._dated(day, zone)
+    assert moment.tzinfo == UTC and site_date(moment, zone) == day

@@ -14,8 +14,8 @@ Notes
 generated date is moved by the same whole number of days (the load day minus the generated cut-off), so
 that the whole trial lies in the past, as a trial's records do at a data cut-off. Enrollment is spread over
 the generated accrual period, each subject is randomized on its generated day (the randomization service's
-``randomized_at``, an in-process back-dating that the audit entry marks as retrospective; noon UTC of that
-day) and the follow-up runs up to the cut-off. Intervals *and* the calendar are therefore the generated ones
+``randomized_at``, an in-process back-dating that the audit entry marks as retrospective; noon of that
+day at the site) and the follow-up runs up to the cut-off. Intervals *and* the calendar are therefore the generated ones
 (PFS, OS and every ``AVAL`` match the generator's; dates match it up to the common shift), and no record is
 dated after the load day.
 
@@ -48,6 +48,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from oligotrial.errors import ConflictError, OligotrialError, Problem
 from oligotrial.protocol import Protocol
@@ -605,9 +606,11 @@ def load_synthetic_subjects(
     return summary
 
 
-def _dated(day: date) -> datetime:
-    """Noon UTC of a past day (the moment a replayed randomization is dated), or now if that is later."""
-    return min(datetime(day.year, day.month, day.day, 12, tzinfo=UTC), datetime.now(UTC))
+def _dated(day: date, time_zone: str) -> datetime:
+    """Noon of a past day at the site (``time_zone``), in UTC: the moment a replayed randomization is dated,
+    or now if that is later."""
+    noon = datetime(day.year, day.month, day.day, 12, tzinfo=ZoneInfo(time_zone))
+    return min(noon.astimezone(UTC), datetime.now(UTC))
 
 
 def _replay(edc: Edc, actor: Actor, plan: _Plan, protocol: Protocol, summary: SyntheticLoadSummary) -> None:
@@ -648,7 +651,7 @@ def _replay(edc: Edc, actor: Actor, plan: _Plan, protocol: Protocol, summary: Sy
                     code,
                     induction_response=plan.response,
                     metastatic_organ_count=plan.organ_count,
-                    randomized_at=_dated(payload),
+                    randomized_at=_dated(payload, edc.settings.default_site_time_zone),
                     protocol=protocol,
                 )
                 summary.randomized += 1
