@@ -21,6 +21,7 @@ from __future__ import annotations
 
 from datetime import UTC, date, datetime, timedelta
 
+import polars as pl
 import pytest
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -28,6 +29,8 @@ from sqlalchemy.orm import Session
 from oligotrial import endpoints
 from oligotrial.errors import InputError, PermissionDeniedError
 from oligotrial.exports.sdtm import derive_sdtm
+from oligotrial.protocol import load_protocol
+from oligotrial.reports.tables import get_arms
 from oligotrial.services import data, reports
 from oligotrial.services import randomization as rnd
 from oligotrial.services import workflow as wf
@@ -338,3 +341,31 @@ def test_a_refused_derivation_leaves_enrollment_and_names_the_problem(world, mon
     assert [r.site for r in report.enrollment] == ["CN01", "CN02"]
     with pytest.raises(InputError, match="SDTM-010"):
         reports.survival_curves(world.edc, world.actor("dsmbmember"), "PFS")
+
+
+def test_every_response_group_has_the_same_best_response_levels():
+    """A level outside the standard ones (MISSING: no assessment after baseline) found in one group only is
+    a column of every group, with 0 where it is absent: the page's table takes its columns from the first."""
+    protocol = load_protocol()
+    arms = get_arms(protocol)
+    control, experimental = (next(a for a in arms if a.is_experimental is e) for e in (False, True))
+    subjects = [
+        ("S1", control.name, "Y", "PR"),
+        ("S2", experimental.name, "Y", "SD"),
+        ("S3", None, "N", "MISSING"),
+    ]
+    adrs = pl.DataFrame(
+        [
+            {"USUBJID": s, "PARAMCD": p, "AVALC": v, "TRT01P": arm, "ITTFL": itt, "ENRLFL": "Y"}
+            for s, arm, itt, best in subjects
+            for p, v in (
+                ("CBOR", best),
+                ("CRSP", "Y" if best == "PR" else "N"),
+                ("CB", "N" if best == "MISSING" else "Y"),
+            )
+        ]
+    )
+    groups = {g.group: g.best_response for g in reports._response(adrs, protocol, arms).groups}
+    levels = ["CR", "PR", "SD", "NON-CR/NON-PD", "PD", "NE", "MISSING"]
+    assert all(list(best) == levels for best in groups.values())
+    assert (groups[control.code]["MISSING"], groups["ALL"]["MISSING"], groups["ALL"]["PR"]) == (0, 1, 1)

@@ -305,13 +305,14 @@ def _response(adrs: pl.DataFrame, protocol: Protocol, arms: Sequence[ArmInfo]) -
         (arm.code, cbor.filter((pl.col("ITTFL") == "Y") & (pl.col("_ARM") == arm.code))) for arm in arms
     ]
     populations.append(("ALL", cbor.filter(pl.col("ENRLFL") == "Y")))
+    # every group has the same levels (a table's columns): the standard ones, then any other found (MISSING)
+    found = {code: frame.get_column("AVALC").fill_null("NE").to_list() for code, frame in populations}
+    others = sorted({v for values in found.values() for v in values} - set(_BOR_ORDER))
     groups = []
-    for (code, frame), (_, k_orr, n, rate_orr), (_, k_dcr, _n, rate_dcr) in zip(
+    for (code, _), (_, k_orr, n, rate_orr), (_, k_dcr, _n, rate_dcr) in zip(
         populations, orr.rows, dcr.rows, strict=True
     ):
-        values = frame.get_column("AVALC").fill_null("NE").to_list()
-        best = {level: values.count(level) for level in _BOR_ORDER}
-        best.update({v: values.count(v) for v in sorted(set(values) - set(_BOR_ORDER))})
+        best = {level: found[code].count(level) for level in (*_BOR_ORDER, *others)}
         groups.append(
             ResponseGroup(
                 group=code,
