@@ -235,6 +235,19 @@ def test_cli_schedule(run_cli, tmp_path):
     assert "Protocol calendar" in run_cli("schedule", "--first-dose", "2026-01-05").stdout
 
 
+def test_cli_schedule_moves_the_maintenance_doses_after_a_delayed_one(run_cli, tmp_path):
+    # as test_a_delayed_maintenance_dose_moves_the_doses_after_it: M02 given 7 days late, M03 21 days after it
+    actual = tmp_path / "actual.json"
+    doses = {"M01": "2026-03-30", "M02": "2026-04-27", "M03": "2026-05-18"}
+    actual.write_text(json.dumps(doses), encoding="utf-8")
+    options = ["--first-dose", "2026-01-05", "--randomized", "2026-03-27", "--arm", "control"]
+    result = run_cli("schedule", *options, "--actual", actual, "--as-of", "2026-05-20", "--json")
+    assert result.exit_code == 0, result.stderr
+    events = {e["id"]: e for e in result.json()["events"]}
+    assert (events["M02"]["status"], events["M03"]["status"]) == ("late", "on time")
+    assert (events["M03"]["target"], events["M04"]["target"]) == ("2026-05-18", "2026-06-08")
+
+
 def test_cli_schedule_bad_input(run_cli, tmp_path):
     wrong_order = run_cli(
         "schedule", "--first-dose", "2026-01-05", "--randomized", "2025-12-01", "--arm", "control"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import date
 from pathlib import Path
 from typing import Any
@@ -21,6 +22,8 @@ from oligotrial.cli._common import (
 from oligotrial.errors import InputError, Problem
 from oligotrial.protocol import load_protocol
 from oligotrial.rules.schedule import PlannedEvent, VisitStatus, derive_calendar, derive_visit_status
+
+_MAINTENANCE_DOSE = re.compile(r"M\d{2,}")
 
 _STYLE = {
     "on time": "green",
@@ -53,15 +56,24 @@ def schedule(
     protocol_file: Path | None = PROTOCOL_OPTION,
     json_output: bool = JSON_OPTION,
 ) -> None:
-    """Print the calendar of planned events with target dates and windows; with --actual, each event's status."""
+    """Print the calendar of planned events with target dates and windows; with --actual, each event's status.
+
+    The maintenance doses in --actual move the doses after them as the EDC's calendar does: each is due
+    ``interval_days`` after the dose before as given (``M02``, ``M03``, ...; ``M01`` or ``MAINTSTART`` is the
+    first maintenance dose unless --maintenance-start says otherwise).
+    """
     protocol = load_protocol(protocol_file)
+    actual = {} if actual_file is None else _read_actual(actual_file)
+    course = {} if randomized is None else actual  # maintenance doses count once randomized
+    first_maintenance = course.get("MAINTSTART", course.get("M01"))
     events = derive_calendar(
         protocol,
         _required(parse_date_option(first_dose, "--first-dose")),
         randomized=parse_date_option(randomized, "--randomized"),
         arm=arm,
         rt_end=parse_date_option(rt_end, "--rt-end"),
-        maintenance_start=parse_date_option(maintenance_start, "--maintenance-start"),
+        maintenance_start=parse_date_option(maintenance_start, "--maintenance-start") or first_maintenance,
+        maintenance_given=_maintenance_given(course),
         last_dose=parse_date_option(last_dose, "--last-dose"),
     )
     if actual_file is None:
@@ -70,7 +82,6 @@ def schedule(
         else:
             _render_calendar(events)
         return
-    actual = _read_actual(actual_file)
     day = parse_date_option(as_of, "--as-of") or date.today()  # noqa: DTZ011 - a calendar day, site-local
     statuses = derive_visit_status(events, actual, day)
     if json_output:
@@ -95,6 +106,12 @@ def schedule(
 def _required(value: date | None) -> date:
     assert value is not None
     return value
+
+
+def _maintenance_given(actual: dict[str, date]) -> dict[int, date]:
+    """The later maintenance doses among the actual dates, by dose number (``M02`` -> 2)."""
+    doses = {int(key[1:]): day for key, day in actual.items() if _MAINTENANCE_DOSE.fullmatch(key)}
+    return {number: day for number, day in doses.items() if number > 1}
 
 
 def _read_actual(path: Path) -> dict[str, date]:
