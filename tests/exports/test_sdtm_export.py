@@ -9,10 +9,12 @@ import polars as pl
 import pyreadstat
 import pytest
 
+from oligotrial.endpoints import derive_adam
 from oligotrial.endpoints.sdtm import REQUIRED
 from oligotrial.errors import PermissionDeniedError
 from oligotrial.exports.datasets import read_datasets
 from oligotrial.exports.sdtm import SDTM_DOMAINS, derive_sdtm, export_sdtm
+from oligotrial.protocol import load_protocol
 from oligotrial.services import data
 from oligotrial.services import workflow as wf
 from workflow_data import adverse_event, assessment, eligible, induction_dose
@@ -48,6 +50,20 @@ def test_domains_hold_what_was_captured(captured):
         61,
         "M",
         "NOT ASSIGNED",
+    )
+    # the baseline disease of the eligibility form, which ADSL reads from SUPPDM (HISTOL, ECOGBL, METORGN)
+    assert tables["SUPPDM"].select("QNAM", "QVAL", "QORIG").rows() == [
+        ("HISTOL", "squamous cell carcinoma", "CRF"),
+        ("ECOG", "1", "CRF"),
+        ("METORGN", "2", "DERIVED"),
+        ("METLESN", "2", "DERIVED"),
+    ]
+    adsl = derive_adam(tables, load_protocol()).adsl.row(0, named=True)
+    assert (adsl["HISTOL"], adsl["ECOGBL"], adsl["METORGN"], adsl["METLESN"]) == (
+        "squamous cell carcinoma",
+        1,
+        2,
+        2,
     )
     assert tables["DS"].select("DSDECOD", "DSSTDTC").rows() == [
         ("INFORMED CONSENT OBTAINED", "2023-12-27"),

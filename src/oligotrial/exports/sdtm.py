@@ -1,6 +1,6 @@
 """SDTM from the EDC database: what was captured, as the domains the analysis path reads.
 
-:func:`derive_sdtm` builds DM, DS, EX, PR, CM, AE (+ SUPPAE), TU, TR, RS, SV, DV and the trial design
+:func:`derive_sdtm` builds DM (+ SUPPDM), DS, EX, PR, CM, AE (+ SUPPAE), TU, TR, RS, SV, DV and the trial design
 domains TS, TA, TE, TV from the protocol; :func:`export_sdtm` writes them with
 :func:`oligotrial.exports.datasets.write_datasets` (CSV or SAS XPORT v5, all or nothing). The export is one
 audited transaction by a study-wide role holding ``export`` (statisticians; the command line acts as one).
@@ -10,7 +10,10 @@ Conventions (SDTMIG 3.4, and those :mod:`oligotrial.endpoints.sdtm` reads):
 * ``USUBJID`` = ``<STUDYID>-<subject code>``; dates are ISO 8601 text.
 * DM: ``RFICDTC`` consent; ``RFSTDTC``/``RFXSTDTC`` first dose, ``RFXENDTC`` last dose, ``RFENDTC`` the end of
   participation (disposition, else death); ``ARMCD``/``ACTARMCD`` from the randomization (null before it,
-  ``ARMNRS`` ``SCREEN FAILURE`` or ``NOT ASSIGNED``); ``DTHDTC``/``DTHFL`` from the death form.
+  ``ARMNRS`` ``SCREEN FAILURE`` or ``NOT ASSIGNED``); ``DTHDTC``/``DTHFL`` from the death form. SUPPDM: the
+  baseline disease of the eligibility form, as ADSL reads it (``HISTOL`` histology, ``ECOG`` performance
+  status, ``METORGN``/``METLESN`` the metastatic organs and lesions counted as the eligibility rules and the
+  randomization's stratum count them).
 * DS: ``PROTOCOL MILESTONE`` ``INFORMED CONSENT OBTAINED``, ``ENROLLED``, ``RANDOMIZED``; ``DISPOSITION EVENT``
   ``SCREEN FAILURE`` and the disposition form's term.
 * EX: one record per agent given on a dose form (``EPOCH`` INDUCTION or MAINTENANCE; ``EXADJ`` a reduction
@@ -40,18 +43,20 @@ from oligotrial.errors import Problem
 from oligotrial.exports.datasets import DatasetFormat, write_datasets
 from oligotrial.protocol import Protocol
 from oligotrial.rules.ctcae import term_key
+from oligotrial.rules.eligibility import parse_candidate
 from oligotrial.rules.schedule import derive_calendar
 from oligotrial.services._context import Actor, Edc, Permission, write_audit, write_transaction
 from oligotrial.services.workflow import derive_recist_by_subject, derive_tumour_tables
 from oligotrial.services.workflow._store import default_protocol
 from oligotrial.services.workflow._trial import radiotherapy_courses, randomizations
-from oligotrial.services.workflow.forms import FORM_MODELS, TumourAssessmentForm
+from oligotrial.services.workflow.forms import FORM_MODELS, EligibilityForm, TumourAssessmentForm
 from oligotrial.store.tables import CtcaeTermRow, Event, Form, Site, Subject
 
 __all__ = ["SDTM_DOMAINS", "SDTM_LABELS", "derive_sdtm", "export_sdtm"]
 
 SDTM_LABELS = {
     "DM": "Demographics",
+    "SUPPDM": "Supplemental Qualifiers for DM",
     "DS": "Disposition",
     "EX": "Exposure",
     "PR": "Procedures",
@@ -71,6 +76,7 @@ SDTM_LABELS = {
 SDTM_DOMAINS = tuple(SDTM_LABELS)
 
 S, N, F = pl.Utf8, pl.Int64, pl.Float64
+_SUPP = ["STUDYID", "RDOMAIN", "USUBJID", "IDVAR", "IDVARVAL", "QNAM", "QLABEL", "QVAL", "QORIG"]
 _COLUMNS: dict[str, dict[str, Any]] = {
     "DM": dict.fromkeys(
         [
@@ -129,9 +135,8 @@ _COLUMNS: dict[str, dict[str, Any]] = {
         ],
         S,
     ),
-    "SUPPAE": dict.fromkeys(
-        ["STUDYID", "RDOMAIN", "USUBJID", "IDVAR", "IDVARVAL", "QNAM", "QLABEL", "QVAL", "QORIG"], S
-    ),
+    "SUPPDM": dict.fromkeys(_SUPP, S),
+    "SUPPAE": dict.fromkeys(_SUPP, S),
     "RS": {**dict.fromkeys(["STUDYID", "DOMAIN", "USUBJID"], S), "RSSEQ": N}
     | dict.fromkeys(["RSTESTCD", "RSTEST", "RSCAT", "RSORRES", "RSSTRESC", "RSEVAL", "RSDTC"], S),
     "SV": {**dict.fromkeys(["STUDYID", "DOMAIN", "USUBJID"], S), "VISITNUM": N}
@@ -305,6 +310,8 @@ def _build(session: Session, protocol: Protocol) -> tuple[dict[str, pl.DataFrame
                 else "NOT ASSIGNED",
             }
         )
+        if elig is not None:
+            rows["SUPPDM"] += _baseline_qualifiers(base, elig, protocol)
         ds = rows["DS"]
 
         def disposition_row(
@@ -477,7 +484,9 @@ def _build(session: Session, protocol: Protocol) -> tuple[dict[str, pl.DataFrame
             counters[row["USUBJID"]] = counters.get(row["USUBJID"], 0) + 1
             row[f"{name}SEQ"] = counters[row["USUBJID"]]
     prefix = pl.lit(studyid).alias("STUDYID")
-    tables = {name: _frame(name, rows[name]) for name in ("DM", "DS", "EX", "PR", "CM", "AE", "SUPPAE")}
+    tables = {
+        name: _frame(name, rows[name]) for name in ("DM", "SUPPDM", "DS", "EX", "PR", "CM", "AE", "SUPPAE")
+    }
     tables["TU"] = tu.select(prefix, pl.lit("TU").alias("DOMAIN"), pl.all())
     tables["TR"] = tr.select(prefix, pl.lit("TR").alias("DOMAIN"), pl.all())
     tables["RS"] = _frame("RS", rows["RS"])
@@ -485,6 +494,25 @@ def _build(session: Session, protocol: Protocol) -> tuple[dict[str, pl.DataFrame
     tables["DV"] = _frame("DV", rows["DV"])
     tables.update(_trial_design(protocol))
     return tables, problems
+
+
+def _baseline_qualifiers(
+    base: dict[str, Any], elig: EligibilityForm, protocol: Protocol
+) -> list[dict[str, Any]]:
+    """SUPPDM rows of one subject's eligibility form: histology and ECOG as entered, the metastatic organ and
+    lesion counts as the eligibility rules count them (all distant lymph nodes one organ)."""
+    candidate = parse_candidate(elig.candidate(), protocol)
+    qualifiers = (
+        ("HISTOL", "Histology", elig.histology, "CRF"),
+        ("ECOG", "Baseline ECOG Performance Status", elig.ecog, "CRF"),
+        ("METORGN", "Number of Metastatic Organs", candidate.metastatic_organ_count, "DERIVED"),
+        ("METLESN", "Number of Metastatic Lesions", candidate.metastatic_lesion_count, "DERIVED"),
+    )
+    return [
+        {**base, "RDOMAIN": "DM", "QNAM": qnam, "QLABEL": label, "QVAL": str(value), "QORIG": origin}
+        for qnam, label, value, origin in qualifiers
+        if value is not None
+    ]
 
 
 def _trial_design(protocol: Protocol) -> dict[str, pl.DataFrame]:
