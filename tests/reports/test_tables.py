@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import itertools
 import math
 import re
-from datetime import date
+from datetime import date, timedelta
 
 import polars as pl
 import pytest
@@ -17,6 +18,9 @@ from oligotrial.reports.tables import (
     compute_rt_compliance,
     compute_subgroups,
     compute_survival,
+    compute_swimmer,
+    get_arms,
+    longest_swimmers,
 )
 
 
@@ -178,3 +182,35 @@ def test_radiotherapy_compliance_from_pr(protocol, worked_inputs):
     assert any("Timing windows not checked" in note for note in summary.notes)
     unavailable = compute_rt_compliance(None, None, worked_inputs.adsl, protocol)
     assert isinstance(unavailable, str) and "--sdtm" in unavailable
+
+
+def test_the_swimmer_plot_shows_the_longest_treatments_of_every_arm(protocol):
+    """Grouped by arm in the protocol's order (then the subjects not randomized), longest first; of more
+    subjects than the figure holds, the longest whatever their arm: before, the first 80 rows sorted by arm
+    name were drawn, so a 150-subject trial lost its experimental arm."""
+    control, experimental = (a.name for a in get_arms(protocol))
+    start = date(2026, 1, 5)
+    groups = [(experimental, 60), (control, 50), ("INDUCTION ONLY", 40)]  # days of treatment: 10 .. 10 x n
+    adsl = pl.DataFrame(
+        [
+            {
+                "USUBJID": f"{arm[:3]}{k:03d}",
+                "TRT01P": arm,
+                "TRTSDT": start,
+                "TRTEDT": start + timedelta(days=10 * k),
+            }
+            for arm, n in groups
+            for k in range(1, n + 1)
+        ]
+    ).with_columns(pl.lit(None, pl.Date).alias(c) for c in ("DTHDT", "RTSDT", "RTEDT"))
+    adrs = pl.DataFrame(schema={"USUBJID": pl.Utf8, "PARAMCD": pl.Utf8, "AVALC": pl.Utf8, "ADT": pl.Date})
+    swimmer = compute_swimmer(adsl, adrs, protocol)
+    assert swimmer.height == 150
+    arms = [code for code, _ in itertools.groupby(swimmer["_ARM"].to_list())]
+    assert arms == ["CTRL", "RT", "INDUCTION ONLY"]
+    assert swimmer["DURATION"].head(50).is_sorted(descending=True)
+    shown = longest_swimmers(swimmer, 80)
+    assert shown.height == 80 and set(shown["_ARM"]) == {"CTRL", "RT", "INDUCTION ONLY"}
+    assert shown["DURATION"].min() >= swimmer.sort("DURATION", descending=True)["DURATION"][79]
+    assert shown.equals(swimmer.filter(pl.col("USUBJID").is_in(shown["USUBJID"].to_list())))  # same order
+    assert longest_swimmers(swimmer.head(20), 80).equals(swimmer.head(20))

@@ -31,6 +31,7 @@ from oligotrial.reports.tables import (
     Consort,
     SubgroupRow,
     SurvivalSummary,
+    longest_swimmers,
 )
 
 __all__ = [
@@ -284,11 +285,12 @@ def draw_spider(changes: pl.DataFrame, arms: Sequence[ArmInfo]) -> bytes:
 
 def draw_swimmer(swimmer: pl.DataFrame, arms: Sequence[ArmInfo]) -> bytes:
     """Treatment duration per subject (bars, coloured by arm) with first response (▲), progression (●),
-    death (✕) and radiotherapy (thick segment); at most 80 subjects, the longest first."""
+    death (✕) and radiotherapy (thick segment); grouped by arm, the longest first; of more than 80 subjects,
+    the 80 longest (whatever their arm), as the title says."""
     colours = _arm_colours(arms)
     fig = _new("swimmer")
-    ax = fig.add_axes((0.12, 0.1, 0.84, 0.82))
-    frame = swimmer.head(_MAX_SWIMMERS)
+    ax = fig.add_axes((0.17, 0.1, 0.79, 0.82))
+    frame = longest_swimmers(swimmer, _MAX_SWIMMERS)
     n = frame.height
     rows = frame.to_dicts()
     for i, r in enumerate(rows):
@@ -308,7 +310,8 @@ def draw_swimmer(swimmer: pl.DataFrame, arms: Sequence[ArmInfo]) -> bytes:
     ax.set_yticks(range(n))
     ax.set_yticklabels([str(r["USUBJID"]) for r in rows], fontsize=max(4, min(8, int(400 / max(n, 1)))))
     ax.set_xlabel("Months from first dose")
-    ax.set_title("Swimmer plot: treatment duration and events", fontsize=11)
+    shown = "" if n == swimmer.height else f" (the {n} longest of {swimmer.height} subjects)"
+    ax.set_title(f"Swimmer plot: treatment duration and events{shown}", fontsize=11)
     handles: list[Artist] = [Patch(color=colours[a.code], alpha=0.75, label=a.label) for a in arms]
     handles.append(Patch(color=_colour(len(arms)), alpha=0.75, label="not randomized"))
     handles += [

@@ -77,6 +77,7 @@ __all__ = [
     "get_arms",
     "get_strata_columns",
     "get_strata_labels",
+    "longest_swimmers",
 ]
 
 INDUCTION_ONLY = "INDUCTION ONLY"
@@ -504,7 +505,8 @@ def compute_swimmer(adsl: pl.DataFrame, adrs: pl.DataFrame, protocol: Protocol) 
     polars.DataFrame
         ``USUBJID _ARM DURATION RESPONSE PROGRESSION DEATH RTSTART RTEND`` in months from the first dose
         (``TRTSDT``); duration from ``TRTSDT`` to ``TRTEDT`` + 1 day; response = the first OVR CR or PR,
-        progression the first OVR PD. Sorted by arm then duration.
+        progression the first OVR PD. Sorted by arm (the protocol's arms in order, then the subjects not
+        randomized) and duration, longest first.
     """
     arms = get_arms(protocol)
     dpm = protocol.protocol.days_per_month
@@ -528,16 +530,32 @@ def compute_swimmer(adsl: pl.DataFrame, adrs: pl.DataFrame, protocol: Protocol) 
             return pl.lit(None, pl.Float64)
         return (pl.col(column) - pl.col("TRTSDT")).dt.total_days() / dpm
 
-    return frame.select(
-        "USUBJID",
-        "_ARM",
-        ((months("TRTEDT") + 1.0 / dpm).alias("DURATION")),
-        months("_RESP").alias("RESPONSE"),
-        months("_PD").alias("PROGRESSION"),
-        months("DTHDT").alias("DEATH"),
-        months("RTSDT").alias("RTSTART"),
-        months("RTEDT").alias("RTEND"),
-    ).sort("_ARM", "DURATION", nulls_last=True)
+    return (
+        frame.select(
+            "USUBJID",
+            "_ARM",
+            ((months("TRTEDT") + 1.0 / dpm).alias("DURATION")),
+            months("_RESP").alias("RESPONSE"),
+            months("_PD").alias("PROGRESSION"),
+            months("DTHDT").alias("DEATH"),
+            months("RTSDT").alias("RTSTART"),
+            months("RTEDT").alias("RTEND"),
+            pl.col("_ARM")
+            .replace_strict({a.code: i for i, a in enumerate(arms)}, default=len(arms), return_dtype=pl.Int64)
+            .alias("_GROUP"),
+        )
+        .sort("_GROUP", "DURATION", descending=[False, True], nulls_last=True)
+        .drop("_GROUP")
+    )
+
+
+def longest_swimmers(swimmer: pl.DataFrame, limit: int) -> pl.DataFrame:
+    """The ``limit`` rows of :func:`compute_swimmer` with the longest treatment durations, whatever their arm,
+    in its order (by arm, then duration)."""
+    if swimmer.height <= limit:
+        return swimmer
+    chosen = swimmer.with_row_index("_ROW").sort("DURATION", descending=True, nulls_last=True).head(limit)
+    return chosen.sort("_ROW").drop("_ROW")
 
 
 # --- CONSORT and baseline ----------------------------------------------------------------------------------
