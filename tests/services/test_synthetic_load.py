@@ -135,11 +135,16 @@ def test_synthetic_subjects_go_through_the_services_and_back_to_the_same_adam(
     # the allocations are stored on their generated days, and audited as dated retrospectively
     monitor = next(x for x in summary.logins if x.username == "monitor")
     reader = authenticate(edc, login(edc, monitor.username, monitor.password, "t").access_token, "t")
-    stored = {
-        usubjid[f"{PROTOCOL.protocol.id}-{v.subject}"]: v.randomized_at.date()
-        for v in list_randomizations(edc, reader, protocol=PROTOCOL)
-    }
+    allocations = list_randomizations(edc, reader, protocol=PROTOCOL)
+    stored = {usubjid[f"{PROTOCOL.protocol.id}-{v.subject}"]: v.randomized_at.date() for v in allocations}
     assert stored == {u: day for (u, what), day in expected_days.items() if what == "RANDOMIZED"}
+    # ADSL's strata (from the exported SDTM, SUPPDM included) are those the allocations were made in
+    names = [stratum.id for stratum in PROTOCOL.randomization.strata]
+    derived = {
+        row["USUBJID"]: {name: row[f"STRAT{n}V"] for n, name in enumerate(names, 1)}
+        for row in from_edc.adsl.filter(pl.col("ITTFL") == "Y").iter_rows(named=True)
+    }
+    assert derived == {f"{PROTOCOL.protocol.id}-{v.subject}": v.strata for v in allocations}
     with edc.engine.connect() as connection:
         audited = connection.execute(
             select(AuditEntry.new_values).where(AuditEntry.table_name == "randomizations")
