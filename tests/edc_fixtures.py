@@ -21,7 +21,9 @@ import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from datetime import date, datetime
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import pytest
 from sqlalchemy import create_engine as sa_create_engine
@@ -47,6 +49,13 @@ FAST_HASH_ENV = {
     "OLIGOTRIAL_ARGON2_PARALLELISM": "1",
 }
 BACKENDS = ["sqlite", "postgresql"]
+
+
+def site_today() -> date:
+    """Today at the test sites, which are in the default site time zone (``Asia/Shanghai``): the day the
+    server dates a randomization made now (from 16:00 UTC it is already tomorrow in UTC terms)."""
+    zone = Settings.model_fields["default_site_time_zone"].default
+    return datetime.now(ZoneInfo(zone)).date()
 
 
 def free_port() -> int:

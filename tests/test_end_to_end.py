@@ -8,7 +8,7 @@ assessment (CN01-0004); experimental arm, new therapy before progression, then l
 
 Randomization goes through ``POST /api/v1/subjects/{code}/randomization`` without a body: the service reads
 the post-induction response from the tumour assessments and the number of metastatic organs from the
-eligibility form. It stamps the allocation with today's date; every other date is therefore placed relative
+eligibility form. It dates the allocation on the site's today; every other date is therefore placed relative
 to today (taken when the test starts), so the endpoint values below are literal day counts. CN01-0003 gets a
 radiotherapy course (the end of chemo-immunotherapy defaults to its last induction dose), which SDTM PR and ADSL
 RTFL/RTSDT/RTEDT carry.
@@ -16,12 +16,13 @@ RTFL/RTSDT/RTEDT carry.
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, timedelta
 
 import polars as pl
 import pytest
 from fastapi.testclient import TestClient
 
+from edc_fixtures import site_today
 from oligotrial.api import create_app
 from oligotrial.endpoints import derive_adam
 from oligotrial.endpoints.sdtm import DOMAINS
@@ -71,8 +72,9 @@ def _induction(api, code, d0, cycles=4):
 
 
 def test_every_path_through_the_api_to_adam(api, world, run_cli, tmp_path, database_url):
-    # Today when the test runs (not when pytest imports the module): the server stamps the randomization then.
-    today = datetime.now(UTC).date()
+    # Today at the sites when the test runs (not when pytest imports the module): the server dates the
+    # randomization made then on the site's calendar.
+    today = site_today()
     d0 = today - timedelta(days=90)  # first induction dose
 
     def day(offset: int) -> date:

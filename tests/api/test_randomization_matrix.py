@@ -4,7 +4,7 @@ that does not exist, and writes nothing. Only the statistician sees the conceale
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import UTC, date, datetime
 
 import pytest
 from fastapi.testclient import TestClient
@@ -83,7 +83,14 @@ def _records(world, site: str) -> dict[str, str]:
 
     while True:
         code = enrolled()
-        view = rnd.randomize_subject(edc, inv, code, induction_response="SD", metastatic_organ_count=2)
+        view = rnd.randomize_subject(
+            edc,
+            inv,
+            code,
+            induction_response="SD",
+            metastatic_organ_count=2,
+            randomized_at=datetime(2025, 2, 20, 2, tzinfo=UTC),  # before the courses of 2025-03
+        )
         if view.arm == "experimental":
             break
     rt.record_radiotherapy_course(

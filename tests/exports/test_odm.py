@@ -7,7 +7,7 @@ from __future__ import annotations
 import json
 import threading
 import xml.etree.ElementTree as ET
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from importlib import resources
 
 import pytest
@@ -149,7 +149,12 @@ def populate(edc) -> None:
         "position,arm,site,induction_response,metastatic_organs\n1,experimental,CN02,CR/PR,2-3\n"
         "2,control,CN02,CR/PR,2-3\n",
     )
-    assert randomize_subject(edc, inv2, other, request_id="rq-CN02-0001").arm == "experimental"
+    # dated the day after the post-induction assessment (D0 + 92), at 10:00 at the site, before its courses
+    when = datetime.combine(D0 + timedelta(days=93), time(2), tzinfo=UTC)
+    assert (
+        randomize_subject(edc, inv2, other, request_id="rq-CN02-0001", randomized_at=when).arm
+        == "experimental"
+    )
     for lesion, organ, fractions in (("T1", "liver", 5), ("T2", "lung", 3)):
         course = {
             "lesion_id": lesion,

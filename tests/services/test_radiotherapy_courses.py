@@ -3,7 +3,7 @@ windows and the maintenance restart window; corrections need a reason; refusals 
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import UTC, date, datetime
 
 import pytest
 
@@ -16,6 +16,7 @@ from oligotrial.services.audit_trail import verify_audit
 from workflow_data import induction_dose
 
 HEADER = "position,arm,site,induction_response,metastatic_organs\n"
+RANDOMIZED_AT = datetime(2025, 2, 20, 2, tzinfo=UTC)  # 10:00 at the site (Asia/Shanghai): before the courses
 
 
 def randomized(world, arm):
@@ -27,7 +28,14 @@ def randomized(world, arm):
         return code
     level, response, organs = ("CR/PR,1", "CR", 1) if arm == "control" else ("SD,2-3", "SD", 2)
     rnd.upload_randomization_list(world.edc, world.actor("statistician"), HEADER + f"1,{arm},CN01,{level}\n")
-    rnd.randomize_subject(world.edc, inv, code, induction_response=response, metastatic_organ_count=organs)
+    rnd.randomize_subject(
+        world.edc,
+        inv,
+        code,
+        induction_response=response,
+        metastatic_organ_count=organs,
+        randomized_at=RANDOMIZED_AT,
+    )
     return code
 
 
@@ -122,6 +130,8 @@ def test_control_arm_unrandomized_and_bad_courses_are_refused_and_store_nothing(
     cases += [
         (code, course(organ="moon"), InputError, "RT-011"),
         (code, course(fractions=0), InputError, "RT-010"),
+        # the day before the randomization on 2025-02-20 at the site
+        (code, course(start_date="2025-02-19", end_date="2025-02-28"), InputError, "RT-025"),
         (code, course(), InputError, "RT-022"),  # first course: no end of chemo-immunotherapy, no dose
     ]
     for subject, values, kind, expected in cases:

@@ -9,14 +9,14 @@ In Chinese, no visible text may be an English message of the catalog. Screenshot
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, timedelta
 from pathlib import Path
 
 import pytest
 from babel.messages.pofile import read_po
 
 import oligotrial.web
-from edc_fixtures import PASSWORD
+from edc_fixtures import PASSWORD, site_today
 
 PO = Path(oligotrial.web.__file__).parent / "locale" / "zh_Hans" / "LC_MESSAGES" / "messages.po"
 
@@ -138,7 +138,7 @@ def test_walk_through(browser, live_server, artifacts, language):
     page = context.new_page()
     page.set_default_timeout(60000)  # 15 s was once too short for a form submit on a loaded 2-core machine
     w = Walk(page, live_server.url, language, artifacts)
-    today = datetime.now(UTC).date()  # when the test runs: the server takes its today per request
+    today = site_today()  # when the test runs, at the sites: the server takes the site's today per request
     d0 = today - timedelta(days=90)
 
     # coordinator: register, screen (bad input first, then the live result), enroll

@@ -36,8 +36,9 @@ from oligotrial.services._context import (
 from oligotrial.services._validate import require_reason
 from oligotrial.services.data import load_subject, lock_subject_for_entry
 from oligotrial.services.randomization import current_protocol
+from oligotrial.services.workflow._trial import randomizations
 from oligotrial.services.workflow.dosing import get_induction_doses
-from oligotrial.store.tables import RadiotherapyCourseRow, RadiotherapyPlanRow, RandomizationRecord, Subject
+from oligotrial.store.tables import RadiotherapyCourseRow, RadiotherapyPlanRow, Subject
 
 __all__ = [
     "RadiotherapyPlanView",
@@ -75,14 +76,14 @@ def _jsonable(value: Any) -> Any:
     return value
 
 
-def _check_arm(session: Session, subject: Subject, protocol: Protocol) -> None:
-    arm = session.execute(
-        select(RandomizationRecord.arm).where(RandomizationRecord.subject_id == subject.id)
-    ).scalar_one_or_none()
-    if arm is None:
+def _check_arm(session: Session, subject: Subject, protocol: Protocol) -> date:
+    """The subject's randomization date (the site's day), once randomized to the radiotherapy arm."""
+    randomized = randomizations(session, [subject.id]).get(subject.id)
+    if randomized is None:
         raise ConflictError(
             Problem("RT-021", "subject", "the subject is not randomized yet", value=subject.code)
         )
+    day, arm = randomized
     if arm != protocol.radiotherapy.arm:
         raise ConflictError(
             Problem(
@@ -93,6 +94,7 @@ def _check_arm(session: Session, subject: Subject, protocol: Protocol) -> None:
                 value=subject.code,
             )
         )
+    return day
 
 
 def _evaluate(
@@ -186,6 +188,7 @@ def record_radiotherapy_course(
         ``RT-020`` the subject is in the control arm; ``RT-021`` not randomized.
     InputError
         ``RT-010``/``RT-011``/``RT-012`` (see :func:`oligotrial.rules.radiotherapy.parse_radiotherapy_plan`);
+        ``RT-025`` the course starts before the randomization (the site's day);
         ``RT-022`` the end of chemo-immunotherapy is neither given nor derivable (no induction dose
         recorded); ``EDC-010`` a change without a reason.
     """
@@ -194,12 +197,20 @@ def record_radiotherapy_course(
         raise InputError.single("RT-010", "course", "expected an object")
     with write_transaction(edc) as session:
         subject, site_code = lock_subject_for_entry(session, actor, subject_code)
-        _check_arm(session, subject, protocol)
+        randomized = _check_arm(session, subject, protocol)
         # validate the course alone first, so that a malformed entry is named by its own fields
         end = chemo_immunotherapy_end or date(2000, 1, 1)
         single = parse_radiotherapy_plan(
             {"chemo_immunotherapy_end": end.isoformat(), "courses": [dict(course)]}, protocol
         )
+        if single.courses[0].start_date < randomized:
+            raise InputError.single(
+                "RT-025",
+                "plan.courses[0].start_date",
+                f"radiotherapy follows randomization: a course starts on or after the randomization on "
+                f"{randomized.isoformat()}",
+                value=single.courses[0].start_date.isoformat(),
+            )
         values = _jsonable(single.courses[0].model_dump())
         now = datetime.now(UTC)
         plan = session.execute(

@@ -83,6 +83,7 @@ PROBLEM_MESSAGES: dict[str, str] = {
     "RT-012": N_("This lesion is already in the plan; enter each irradiated lesion once."),
     "RT-023": N_("No radiotherapy is recorded for the subject."),
     "RT-024": N_("Enter the radiotherapy courses before the maintenance restart."),
+    "RT-025": N_("Radiotherapy follows randomization: the course cannot start before it."),
     "AE-105": N_("The CTCAE term does not define this grade; choose a grade the term has."),
     "AUTH-002": N_("Your session has ended; log in again."),
     "AUTH-111": N_("Only a study-wide administrator or data manager may import the terminology."),
