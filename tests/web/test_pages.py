@@ -4,7 +4,7 @@ logout and password change, site isolation, translated pages, ISO 8601 dates."""
 from __future__ import annotations
 
 import re
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 
 import pytest
 from fastapi.testclient import TestClient
@@ -12,9 +12,15 @@ from sqlalchemy import update
 
 from edc_fixtures import PASSWORD
 from oligotrial.api import create_app
+from oligotrial.services import data as data_services
+from oligotrial.services import randomization as rnd
+from oligotrial.services import workflow as wf
 from oligotrial.services.auth import hash_token
 from oligotrial.store.tables import Token
 from oligotrial.web._i18n import format_datetime
+from workflow_data import eligible, induction_dose
+
+D0 = date(2024, 1, 8)
 
 
 @pytest.fixture
@@ -156,3 +162,26 @@ def test_the_maintenance_restart_opens_the_dose_form_at_maintenance_dose_1(clien
     form = client.get(f"/subjects/{code}/dose?event=MAINTSTART").text
     assert re.search(r'<option value="maintenance"[^>]*selected', form), form[:2000]
     assert re.search(r'name="cycle"[^>]*value="1"', form)
+
+
+def test_dates_that_break_a_calendar_rule_leave_the_pages_working(client, world):
+    """A randomization dated before the first dose (possible only for an allocation dated in the past, as a
+    migration replays it) breaks the calendar's rule SCHED-001: the subject page still shows the subject and
+    its forms, with the problem where the timeline would be, and the dashboard names the subject."""
+    inv = world.actor("investigator.cn01")
+    code = data_services.create_subject(world.edc, inv, "CN01").code
+    wf.save_eligibility(world.edc, inv, code, eligible(D0 - timedelta(days=10)))
+    wf.enroll_subject(world.edc, inv, code, D0 - timedelta(days=5))
+    wf.record_dose(world.edc, inv, code, induction_dose(1, D0))
+    rnd.generate_randomization_list(world.edc, world.actor("statistician"), entries_per_stratum=2, seed=3)
+    when = datetime.combine(D0 - timedelta(days=2), datetime.min.time(), tzinfo=UTC)
+    rnd.randomize_subject(
+        world.edc, inv, code, induction_response="PR", metastatic_organ_count=2, randomized_at=when
+    )
+    _login(client, "investigator.cn01")
+    page = client.get(f"/subjects/{code}")
+    assert page.status_code == 200 and "SCHED-001" in page.text and "<code>randomized</code>" in page.text
+    assert f"/subjects/{code}/eligibility" in page.text  # the forms are still listed
+    dashboard = client.get("/")
+    assert dashboard.status_code == 200
+    assert f'<a href="/subjects/{code}">{code}</a> <code>SCHED-001 randomized</code>' in dashboard.text

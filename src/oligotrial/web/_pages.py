@@ -10,7 +10,7 @@ from zoneinfo import ZoneInfo
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import RedirectResponse, Response
 
-from oligotrial.errors import NotFoundError, OligotrialError, PermissionDeniedError, Problem
+from oligotrial.errors import InputError, NotFoundError, OligotrialError, PermissionDeniedError, Problem
 from oligotrial.services import Permission
 from oligotrial.services import queries as query_services
 from oligotrial.services.admin import list_sites
@@ -102,9 +102,14 @@ def dashboard(request: Request, session: Session) -> Response:
         today = site_today(request)
         horizon = today + timedelta(days=14)
         visits, aes = [], []
+        unavailable: list[tuple[str, list[Problem]]] = []  # subjects whose dates break a calendar rule
         for subject in subjects:
             if subject.status == "enrolled":
-                calendar = get_subject_calendar(edc, actor, subject.code, today)
+                try:
+                    calendar = get_subject_calendar(edc, actor, subject.code, today)
+                except InputError as error:
+                    unavailable.append((subject.code, list(error.problems)))
+                    continue
                 for item in calendar.items:
                     if item.status == "missed" or (
                         item.status in ("due", "upcoming") and item.earliest <= horizon
@@ -118,6 +123,7 @@ def dashboard(request: Request, session: Session) -> Response:
         context.update(
             counts=counts,
             visits=visits,
+            unavailable=unavailable,
             aes=aes[:10],
             open_queries=open_queries,
             total_open=total_open,
@@ -241,11 +247,14 @@ def subject_page(request: Request, session: Session, code: str) -> Response:
     try:
         subject = get_subject(edc, actor, code)
         forms = list_forms(edc, actor, code)
-        calendar = get_subject_calendar(edc, actor, code, site_today(request))
         signatures = list_signatures(edc, actor, code)
         deviations = list_deviations(edc, actor, code)
     except OligotrialError as error:
         return refused(request, session, error)
+    try:
+        calendar, calendar_problems = get_subject_calendar(edc, actor, code, site_today(request)), []
+    except InputError as error:  # the recorded dates break a calendar rule: the rest of the page still shows
+        calendar, calendar_problems = None, list(error.problems)
     return render(
         request,
         "subject.html",
@@ -253,6 +262,7 @@ def subject_page(request: Request, session: Session, code: str) -> Response:
             "subject": subject,
             "forms": forms,
             "timeline": _timeline(subject, forms, calendar),
+            "calendar_problems": calendar_problems,
             "signatures": signatures,
             "deviations": [d.form for d in deviations],
             "deviation_category": _deviation_category,
@@ -291,11 +301,14 @@ def subject_sign(
     try:
         subject = get_subject(edc, actor, code)
         forms = list_forms(edc, actor, code)
-        calendar = get_subject_calendar(edc, actor, code, site_today(request))
         signatures = list_signatures(edc, actor, code)
         deviations = list_deviations(edc, actor, code)
     except OligotrialError as error:
         return refused(request, session, error)
+    try:
+        calendar, calendar_problems = get_subject_calendar(edc, actor, code, site_today(request)), []
+    except InputError as error:  # the recorded dates break a calendar rule: the rest of the page still shows
+        calendar, calendar_problems = None, list(error.problems)
     return render(
         request,
         "subject.html",
@@ -303,6 +316,7 @@ def subject_sign(
             "subject": subject,
             "forms": forms,
             "timeline": _timeline(subject, forms, calendar),
+            "calendar_problems": calendar_problems,
             "signatures": signatures,
             "deviations": [d.form for d in deviations],
             "deviation_category": _deviation_category,
