@@ -260,3 +260,14 @@ def test_a_delayed_maintenance_dose_moves_the_calendar_as_it_moves_the_window(wo
     assert items["M04"][:2] == ("upcoming", date(2024, 6, 11))
     exceptions = wf.list_schedule_exceptions(edc, inv, date(2024, 5, 22))
     assert [(e["id"], e["status"]) for e in exceptions] == [("M02", "late")]
+
+
+def test_a_subject_whose_dates_break_a_calendar_rule_is_listed_as_unavailable(world):
+    """An allocation dated before the first dose (as a migration may replay one) breaks SCHED-001: the
+    exceptions list that subject as unavailable, with the problem, instead of failing for every subject."""
+    code = _induction(world)
+    rnd.generate_randomization_list(world.edc, world.actor("statistician"), entries_per_stratum=2, seed=3)
+    _randomize(world, code, "control", D0 - timedelta(days=1))
+    (entry,) = wf.list_schedule_exceptions(world.edc, world.actor(INV), date(2024, 3, 1))
+    assert (entry["subject"], entry["id"], entry["status"]) == (code, "CALENDAR", "unavailable")
+    assert [(p["code"], p["field"]) for p in entry["problems"]] == [("SCHED-001", "randomized")]

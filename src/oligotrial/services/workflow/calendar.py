@@ -27,6 +27,7 @@ from pydantic import BaseModel, ConfigDict
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from oligotrial.errors import InputError
 from oligotrial.protocol import Protocol
 from oligotrial.rules.schedule import derive_calendar, derive_visit_status, match_actual_dates
 from oligotrial.services._context import Actor, Edc, read_transaction
@@ -181,7 +182,11 @@ def list_schedule_exceptions(
     edc: Edc, actor: Actor, as_of: date, *, site_code: str | None = None, protocol: Protocol | None = None
 ) -> list[dict[str, Any]]:
     """Overdue (missed) and out-of-window (early, late) calendar items of the subjects on study at the actor's
-    sites (optionally one site), by site and subject."""
+    sites (optionally one site), by site and subject.
+
+    A subject whose recorded dates break a calendar rule (``SCHED-*``, e.g. an allocation dated before the
+    first dose) has, instead of its items, one entry ``id`` ``CALENDAR``, ``status`` ``unavailable`` and the
+    ``problems``: the others are still listed."""
     protocol = protocol or default_protocol()
     sites = readable_sites(actor)
     with read_transaction(edc) as session:
@@ -196,7 +201,21 @@ def list_schedule_exceptions(
             stmt = stmt.where(Site.code == site_code)
         found = []
         for subject, site in session.execute(stmt.order_by(Site.code, Subject.code)).all():
-            for item in _calendar(session, subject, site, as_of, protocol).items:
+            try:
+                items = _calendar(session, subject, site, as_of, protocol).items
+            except InputError as error:
+                problems = [problem.to_dict() for problem in error.problems]
+                found.append(
+                    {
+                        "site": site,
+                        "subject": subject.code,
+                        "id": "CALENDAR",
+                        "status": "unavailable",
+                        "problems": problems,
+                    }
+                )
+                continue
+            for item in items:
                 if item.status in ("missed", "late", "early"):
                     found.append({"site": site, "subject": subject.code, **item.model_dump(mode="json")})
         return found
