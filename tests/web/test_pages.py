@@ -18,7 +18,7 @@ from oligotrial.services import workflow as wf
 from oligotrial.services.auth import hash_token
 from oligotrial.store.tables import Token
 from oligotrial.web._i18n import format_datetime
-from workflow_data import eligible, induction_dose
+from workflow_data import adverse_event, eligible, induction_dose
 
 D0 = date(2024, 1, 8)
 
@@ -173,6 +173,7 @@ def test_dates_that_break_a_calendar_rule_leave_the_pages_working(client, world)
     wf.save_eligibility(world.edc, inv, code, eligible(D0 - timedelta(days=10)))
     wf.enroll_subject(world.edc, inv, code, D0 - timedelta(days=5))
     wf.record_dose(world.edc, inv, code, induction_dose(1, D0))
+    wf.record_adverse_event(world.edc, inv, code, adverse_event(D0 + timedelta(days=9)))
     rnd.generate_randomization_list(world.edc, world.actor("statistician"), entries_per_stratum=2, seed=3)
     when = datetime.combine(D0 - timedelta(days=2), datetime.min.time(), tzinfo=UTC)
     rnd.randomize_subject(
@@ -185,3 +186,6 @@ def test_dates_that_break_a_calendar_rule_leave_the_pages_working(client, world)
     dashboard = client.get("/")
     assert dashboard.status_code == 200
     assert f'<a href="/subjects/{code}">{code}</a> <code>SCHED-001 randomized</code>' in dashboard.text
+    assert (
+        "Neutrophil count decreased" in dashboard.text
+    )  # its adverse events are still among the recent ones

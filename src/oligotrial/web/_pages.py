@@ -106,11 +106,11 @@ def dashboard(request: Request, session: Session) -> Response:
         for subject in subjects:
             if subject.status == "enrolled":
                 try:
-                    calendar = get_subject_calendar(edc, actor, subject.code, today)
+                    items = get_subject_calendar(edc, actor, subject.code, today).items
                 except InputError as error:
                     unavailable.append((subject.code, list(error.problems)))
-                    continue
-                for item in calendar.items:
+                    items = []
+                for item in items:
                     if item.status == "missed" or (
                         item.status in ("due", "upcoming") and item.earliest <= horizon
                     ):
