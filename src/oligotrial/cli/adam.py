@@ -82,8 +82,8 @@ def response_overrides(
 
 
 def file_digests(folder: Path) -> dict[str, str]:
-    """SHA-256 of the dataset files (CSV, XPT) of ``folder``, by name: the inputs as ``provenance.json`` records
-    them."""
+    """SHA-256 of the dataset files (CSV, XPT) of ``folder``, by name: the inputs as ``provenance.json``
+    records them."""
     return {
         path.name: hashlib.sha256(path.read_bytes()).hexdigest()
         for path in sorted(folder.iterdir())

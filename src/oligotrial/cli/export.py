@@ -67,7 +67,8 @@ def sdtm(
     protocol_file: Path | None = PROTOCOL_OPTION,
     json_output: bool = JSON_OPTION,
 ) -> None:
-    """Write DM, SUPPDM, DS, EX, PR, CM, AE, SUPPAE, TU, TR, RS, SV, DV, TS, TA, TE, TV; nothing written on error."""
+    """Write DM, SUPPDM, DS, EX, PR, CM, AE, SUPPAE, TU, TR, RS, SV, DV, TS, TA, TE, TV; nothing is written on
+    error."""
     formats = parse_dataset_formats(output_format)
     protocol = load_protocol(protocol_file)
     edc = open_edc(load_settings(database_url=database), pool_size=1)

@@ -1,7 +1,7 @@
 """SDTM from the EDC database: what was captured, as the domains the analysis path reads.
 
-:func:`derive_sdtm` builds DM (+ SUPPDM), DS, EX, PR, CM, AE (+ SUPPAE), TU, TR, RS, SV, DV and the trial design
-domains TS, TA, TE, TV from the protocol; :func:`export_sdtm` writes them with
+:func:`derive_sdtm` builds DM (+ SUPPDM), DS, EX, PR, CM, AE (+ SUPPAE), TU, TR, RS, SV, DV and the trial
+design domains TS, TA, TE, TV from the protocol; :func:`export_sdtm` writes them with
 :func:`oligotrial.exports.datasets.write_datasets` (CSV or SAS XPORT v5, all or nothing). The export is one
 audited transaction by a study-wide role holding ``export`` (statisticians; the command line acts as one).
 

@@ -14,10 +14,10 @@ Notes
 generated date is moved by the same whole number of days (the load day minus the generated cut-off), so
 that the whole trial lies in the past, as a trial's records do at a data cut-off. Enrollment is spread over
 the generated accrual period, each subject is randomized on its generated day (the randomization service's
-``randomized_at``, an in-process back-dating that the audit entry marks as retrospective; noon of that
-day at the site) and the follow-up runs up to the cut-off. Intervals *and* the calendar are therefore the generated ones
-(PFS, OS and every ``AVAL`` match the generator's; dates match it up to the common shift), and no record is
-dated after the load day.
+``randomized_at``, an in-process back-dating that the audit entry marks as retrospective; noon of that day at
+the site) and the follow-up runs up to the cut-off. Intervals *and* the calendar are therefore the generated
+ones (PFS, OS and every ``AVAL`` match the generator's; dates match it up to the common shift), and no record
+is dated after the load day.
 
 *Allocation.* The arms are those of the generated trial (its records, radiotherapy included, depend on
 them), so the statistician uploads them as the concealed list (``upload_randomization_list``: one stratum's
