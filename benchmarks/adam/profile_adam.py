@@ -14,9 +14,10 @@ call, the thread, start and end (ms from the start of the run) and the thread's 
 minor page faults (``getrusage(RUSAGE_THREAD)``: work polars hands to its own threads is not counted
 there, only in the run's totals). The last run's timeline is printed, nested calls indented. The wrapping
 costs a few microseconds per call; the totals are of the wrapped run. ``--pause S`` waits S seconds before
-each run, long enough for polars' allocator to return the previous run's pages to the system (its decay
-is 10 s): each run then touches its memory afresh, as in ``bench_adam.py``, where every run follows the
-reference's seconds of work.
+each run, long enough for polars' allocator to return the previous run's pages to the system (polars sets
+its dirty pages to decay in 0.5 s and its muzzy ones in 1 s when it loads; 2 s or more will do): each run
+then touches its memory afresh, as in ``bench_adam.py``, where every run follows the reference's seconds of
+work.
 """
 
 from __future__ import annotations
