@@ -56,7 +56,7 @@ SIZES: dict[str, tuple[float, float]] = {
     "km": (8.0, 6.0),
     "forest": (9.0, 6.0),
     "waterfall": (8.0, 4.5),
-    "swimmer": (8.0, 6.0),
+    "swimmer": (8.0, 7.5),
     "spider": (8.0, 4.5),
     "bed": (7.0, 4.0),
     "enrollment": (8.0, 4.5),
@@ -289,7 +289,7 @@ def draw_swimmer(swimmer: pl.DataFrame, arms: Sequence[ArmInfo]) -> bytes:
     the 80 longest (whatever their arm), as the title says."""
     colours = _arm_colours(arms)
     fig = _new("swimmer")
-    ax = fig.add_axes((0.17, 0.1, 0.79, 0.82))
+    ax = fig.add_axes((0.17, 0.16, 0.79, 0.78))
     frame = longest_swimmers(swimmer, _MAX_SWIMMERS)
     n = frame.height
     rows = frame.to_dicts()
@@ -320,7 +320,10 @@ def draw_swimmer(swimmer: pl.DataFrame, arms: Sequence[ArmInfo]) -> bytes:
         Line2D([], [], ls="", marker="x", color="#8e44ad", label="death"),
         Line2D([], [], color="#f1c40f", lw=4, label="radiotherapy"),
     ]
-    ax.legend(handles=handles, fontsize=7, frameon=False, loc="lower right")
+    # under the axis (not over the bars): arms on one row, the markers on the next
+    ax.legend(
+        handles=handles, fontsize=7, frameon=False, loc="upper center", bbox_to_anchor=(0.5, -0.07), ncol=4
+    )
     return figure_png(fig)
 
 
