@@ -28,7 +28,7 @@ from oligotrial.cli._common import (
 )
 from oligotrial.endpoints import AdamDatasets, derive_adam
 from oligotrial.endpoints.sdtm import DOMAINS
-from oligotrial.exports.datasets import DatasetFormat, read_datasets, write_datasets
+from oligotrial.exports.datasets import DatasetFormat, dataset_file_name, read_datasets, write_datasets
 from oligotrial.exports.define import build_define
 from oligotrial.protocol import Protocol, load_protocol
 
@@ -111,7 +111,7 @@ def derive_and_write(
     start(WRITING_FILES)
     frames = datasets.as_dict()
     files = {"define.xml": build_define(frames, protocol)} if "xpt" in formats else {}
-    names = sorted([*(f"{name.lower()}.{fmt}" for name in frames for fmt in formats), *files])
+    names = sorted([*(dataset_file_name(name, fmt) for name in frames for fmt in formats), *files])
     settings = {
         name: getattr(protocol.response, name) if value is None else value
         for name, value in overrides.items()

@@ -44,7 +44,7 @@ from oligotrial.cli.adam import (
 from oligotrial.cli.server import DATABASE_OPTION, cli_source
 from oligotrial.endpoints import derive_adam
 from oligotrial.errors import InputError, Problem
-from oligotrial.exports.datasets import csv_digest, read_datasets, write_datasets
+from oligotrial.exports.datasets import csv_digest, dataset_file_name, read_datasets, write_datasets
 from oligotrial.exports.define import build_define
 from oligotrial.exports.fhir import check_fhir_bundle, derive_fhir_bundle
 from oligotrial.exports.odm import export_odm
@@ -232,7 +232,7 @@ def adam(
             from_database = {"not_exported": [problem.to_dict() for problem in problems]}
             inputs = {
                 "database": source,
-                "sdtm": {f"{name.lower()}.csv": csv_digest(frame) for name, frame in tables.items()},
+                "sdtm": {dataset_file_name(name, "csv"): csv_digest(frame) for name, frame in tables.items()},
                 **from_database,
             }
         datasets, written = derive_and_write(

@@ -23,7 +23,7 @@ import pyreadstat
 from oligotrial.errors import InputError
 from oligotrial.exports.xpt import check_xpt, write_xpt
 
-__all__ = ["DatasetFormat", "csv_digest", "read_datasets", "write_datasets"]
+__all__ = ["DatasetFormat", "csv_digest", "dataset_file_name", "read_datasets", "write_datasets"]
 
 DatasetFormat = Literal["csv", "xpt"]
 
@@ -93,6 +93,11 @@ def _number_text(value: float | None) -> str | None:
     return str(int(value)) if float(value).is_integer() else repr(float(value))
 
 
+def dataset_file_name(name: str, fmt: str) -> str:
+    """The file a dataset is written to: ``<name lower>.<format>`` (``adsl.xpt``)."""
+    return f"{name.lower()}.{fmt}"
+
+
 def write_datasets(
     tables: Mapping[str, pl.DataFrame],
     folder: Path,
@@ -117,7 +122,7 @@ def write_datasets(
     try:
         for name, table in tables.items():
             for fmt in formats:
-                target = staging / f"{name.lower()}.{fmt}"
+                target = staging / dataset_file_name(name, fmt)
                 if fmt == "csv":
                     table.write_csv(target, date_format=_CSV_DATE_FORMAT)
                 else:

@@ -15,6 +15,7 @@ from datetime import UTC, datetime
 import polars as pl
 
 from oligotrial import __version__
+from oligotrial.exports.datasets import dataset_file_name
 from oligotrial.exports.xpt import Metadata, load_metadata
 from oligotrial.protocol.models import Protocol
 
@@ -134,8 +135,8 @@ def build_define(
             item_defs.append(_item_def(name, column, frame, metadata))
         ET.SubElement(group, _q(DEF, "Class"), Name=dataset.klass)
         leaf = ET.Element(_q(DEF, "leaf"), ID=f"LF.{name}")
-        leaf.set(_q(XLINK, "href"), f"{name.lower()}.{extension}")
-        ET.SubElement(leaf, _q(DEF, "title")).text = f"{name.lower()}.{extension}"
+        leaf.set(_q(XLINK, "href"), dataset_file_name(name, extension))
+        ET.SubElement(leaf, _q(DEF, "title")).text = dataset_file_name(name, extension)
         leaves.append(leaf)
     version.extend(item_defs)
     version.extend(leaves)
