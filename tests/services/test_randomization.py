@@ -354,12 +354,16 @@ def test_a_bad_randomization_date_names_the_rule_and_stores_nothing(
 
 def test_the_randomization_date_is_the_site_s_day(world):
     """07:30 on 2024-04-01 at a site in Asia/Shanghai is 23:30 on 03-31 in UTC: the subject was randomized on
-    04-01, the day of its post-induction assessment, in the checks, the calendar and the SDTM export alike."""
+    04-01, the day of its post-induction assessment, in the checks, the calendar, the assignment as read and
+    the SDTM export alike."""
     rnd.generate_randomization_list(world.edc, world.actor(STAT), entries_per_stratum=2, seed=5)
     code = enrolled_with_records(world)
     when = datetime(2024, 3, 31, 23, 30, tzinfo=UTC)
     view = rnd.randomize_subject(world.edc, world.actor(INV1), code, randomized_at=when)  # not RAND-015
-    assert view.randomized_at == when
+    assert (view.randomized_at, view.randomized_on) == (when, date(2024, 4, 1))
+    read = rnd.get_randomization(world.edc, world.actor(INV1), code)
+    (listed,) = [v for v in rnd.list_randomizations(world.edc, world.actor(STAT)) if v.subject == code]
+    assert read.randomized_on == listed.randomized_on == date(2024, 4, 1)
     calendar = wf.get_subject_calendar(world.edc, world.actor(INV1), code, as_of=date(2024, 4, 2))
     (rand,) = [item for item in calendar.items if item.id == "RAND"]
     assert rand.actual == date(2024, 4, 1)

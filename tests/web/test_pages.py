@@ -189,3 +189,33 @@ def test_dates_that_break_a_calendar_rule_leave_the_pages_working(client, world)
     assert (
         "Neutrophil count decreased" in dashboard.text
     )  # its adverse events are still among the recent ones
+
+
+def test_the_subjects_list_and_the_subject_page_show_the_arm_and_the_site_s_randomization_day(client, world):
+    """Open label: whoever reads a subject sees its arm. The list has the arm and the randomization day at the
+    site (17:00 UTC on 2024-02-01 is 2024-02-02 in Shanghai) for the randomized subject, nothing for the
+    other; the subject page says the same under its title."""
+    inv = world.actor("investigator.cn01")
+    randomized, waiting = (data_services.create_subject(world.edc, inv, "CN01").code for _ in range(2))
+    for code in (randomized, waiting):
+        wf.save_eligibility(world.edc, inv, code, eligible(D0 - timedelta(days=10)))
+        wf.enroll_subject(world.edc, inv, code, D0 - timedelta(days=5))
+        wf.record_dose(world.edc, inv, code, induction_dose(1, D0))
+    rnd.generate_randomization_list(world.edc, world.actor("statistician"), entries_per_stratum=2, seed=3)
+    when = datetime(2024, 2, 1, 17, 0, tzinfo=UTC)
+    arm = rnd.randomize_subject(
+        world.edc, inv, randomized, induction_response="PR", metastatic_organ_count=2, randomized_at=when
+    ).arm
+    label = f"{arm} arm"
+    _login(client, "investigator.cn01")
+    rows = {
+        m.group(1): m.group(0)
+        for m in re.finditer(
+            r'<tr><td><a href="/subjects/([A-Z0-9-]+)">.*?</tr>', client.get("/subjects").text
+        )
+    }
+    assert f'<span class="status status-{arm}">{label}</span></td><td>2024-02-02</td>' in rows[randomized]
+    assert "</td><td></td><td></td><td>" in rows[waiting] and "2024-02-02" not in rows[waiting]
+    page = client.get(f"/subjects/{randomized}").text
+    assert f'Arm: <span class="status status-{arm}">{label}</span> randomized on 2024-02-02' in page
+    assert 'id="assignment"' not in client.get(f"/subjects/{waiting}").text

@@ -126,6 +126,9 @@ class RandomizationView(_View):
     covariates: dict[str, Any]
     list_position: int | None
     randomized_at: datetime
+    randomized_on: (
+        date  # the day at the subject's site: the randomization date of the calendar and of SDTM DS
+    )
     randomized_by: str | None
     is_replay: bool = False
 
@@ -514,13 +517,15 @@ def list_randomization_entries(
 def _view(
     record: RandomizationRecord,
     subject_code: str,
-    site_code: str,
+    site: tuple[str, str],
     by: str | None,
     protocol: Protocol,
     *,
     is_replay: bool = False,
 ) -> RandomizationView:
+    """The assignment as read: ``site`` is the site's code and time zone."""
     arm = next(a for a in protocol.arms if a.id == record.arm)
+    site_code, time_zone = site
     return RandomizationView(
         subject=subject_code,
         site=site_code,
@@ -534,6 +539,7 @@ def _view(
         covariates=record.covariates,
         list_position=record.list_position,
         randomized_at=record.randomized_at,
+        randomized_on=site_date(record.randomized_at, time_zone),
         randomized_by=by,
         is_replay=is_replay,
     )
@@ -761,7 +767,7 @@ def randomize_subject(
                 return _view(
                     existing,
                     subject.code,
-                    site_code,
+                    (site_code, session.get_one(Site, subject.site_id).time_zone),
                     None if by is None else by.username,
                     protocol,
                     is_replay=True,
@@ -930,7 +936,8 @@ def randomize_subject(
             if randomized_at is None
             else f"retrospective dating: the allocation was decided at {decided.isoformat()} and entered now",
         )
-        return _view(record, subject.code, site_code, actor.username, protocol)
+        time_zone = session.get_one(Site, subject.site_id).time_zone
+        return _view(record, subject.code, (site_code, time_zone), actor.username, protocol)
 
 
 def get_randomization(
@@ -941,7 +948,8 @@ def get_randomization(
     with read_transaction(edc) as session:
         subject, site_code = load_subject(session, actor, subject_code)
         row = session.execute(
-            select(RandomizationRecord, User.username)
+            select(RandomizationRecord, User.username, Site.time_zone)
+            .join(Site, Site.id == RandomizationRecord.site_id)
             .outerjoin(User, User.id == RandomizationRecord.randomized_by)
             .where(RandomizationRecord.subject_id == subject.id)
         ).first()
@@ -949,7 +957,8 @@ def get_randomization(
             raise NotFoundError(
                 Problem("RAND-011", "subject", "the subject has not been randomized", value=subject_code)
             )
-        return _view(row[0], subject.code, site_code, row[1], protocol)
+        record, by, time_zone = row
+        return _view(record, subject.code, (site_code, time_zone), by, protocol)
 
 
 def list_randomizations(
@@ -960,7 +969,7 @@ def list_randomizations(
     sites = readable_sites(actor)
     with read_transaction(edc) as session:
         stmt = (
-            select(RandomizationRecord, Subject.code, Site.code, User.username)
+            select(RandomizationRecord, Subject.code, Site.code, Site.time_zone, User.username)
             .join(Subject, Subject.id == RandomizationRecord.subject_id)
             .join(Site, Site.id == RandomizationRecord.site_id)
             .outerjoin(User, User.id == RandomizationRecord.randomized_by)
@@ -970,4 +979,4 @@ def list_randomizations(
         if site_code is not None:
             stmt = stmt.where(Site.code == site_code)
         rows = session.execute(stmt.order_by(RandomizationRecord.sequence)).all()
-        return [_view(r, s, c, u, protocol) for r, s, c, u in rows]
+        return [_view(r, s, (c, z), u, protocol) for r, s, c, z, u in rows]

@@ -27,6 +27,7 @@ from oligotrial.services.data import (
     unlock_form,
     verify_form,
 )
+from oligotrial.services.randomization import RandomizationView, get_randomization, list_randomizations
 from oligotrial.services.signatures import SIGNATURE_MEANINGS, list_signatures, sign
 from oligotrial.services.views import FormView
 from oligotrial.services.workflow import get_subject_calendar, list_deviations
@@ -134,11 +135,13 @@ def dashboard(request: Request, session: Session) -> Response:
 
 @router.get("/subjects")
 def subjects_page(request: Request, session: Session, status: str | None = None) -> Response:
-    """The subjects of the user's sites (optionally one status), with a button to register one."""
+    """The subjects of the user's sites (optionally one status) with their arms and randomization days, and a
+    button to register one."""
     edc, actor = session.edc, session.actor
     chosen = status if status in SUBJECT_STATUSES else None
     try:
         subjects, total = list_subjects(edc, actor, status=chosen, limit=1000)
+        assignments = {a.subject: a for a in list_randomizations(edc, actor)}
     except OligotrialError as error:
         return refused(request, session, error)
     sites = (
@@ -151,6 +154,7 @@ def subjects_page(request: Request, session: Session, status: str | None = None)
         "subjects.html",
         {
             "subjects": subjects,
+            "assignments": assignments,
             "total": total,
             "status": chosen,
             "statuses": SUBJECT_STATUSES,
@@ -242,34 +246,40 @@ def _timeline(subject: Any, forms: list[Any], calendar: Any) -> list[dict[str, A
 
 @router.get("/subjects/{code}")
 def subject_page(request: Request, session: Session, code: str) -> Response:
-    """A subject: status, protocol timeline (done, due, late), its forms, signatures and the sign dialog."""
-    edc, actor = session.edc, session.actor
+    """A subject: status, arm, protocol timeline (done, due, late), its forms, signatures and the sign dialog."""
     try:
-        subject = get_subject(edc, actor, code)
-        forms = list_forms(edc, actor, code)
-        signatures = list_signatures(edc, actor, code)
-        deviations = list_deviations(edc, actor, code)
+        context = _subject_context(request, session, code)
     except OligotrialError as error:
         return refused(request, session, error)
+    return render(request, "subject.html", context, session=session)
+
+
+def _subject_context(request: Request, session: WebSession, code: str) -> dict[str, Any]:
+    """What the subject page shows (raises what the services raise when the subject cannot be read)."""
+    edc, actor = session.edc, session.actor
+    subject = get_subject(edc, actor, code)
+    forms = list_forms(edc, actor, code)
+    signatures = list_signatures(edc, actor, code)
+    deviations = list_deviations(edc, actor, code)
+    try:
+        assignment: RandomizationView | None = get_randomization(edc, actor, code)
+    except NotFoundError:
+        assignment = None
     try:
         calendar, calendar_problems = get_subject_calendar(edc, actor, code, site_today(request)), []
     except InputError as error:  # the recorded dates break a calendar rule: the rest of the page still shows
         calendar, calendar_problems = None, list(error.problems)
-    return render(
-        request,
-        "subject.html",
-        {
-            "subject": subject,
-            "forms": forms,
-            "timeline": _timeline(subject, forms, calendar),
-            "calendar_problems": calendar_problems,
-            "signatures": signatures,
-            "deviations": [d.form for d in deviations],
-            "deviation_category": _deviation_category,
-            "meanings": list(SIGNATURE_MEANINGS),
-        },
-        session=session,
-    )
+    return {
+        "subject": subject,
+        "assignment": assignment,
+        "forms": forms,
+        "timeline": _timeline(subject, forms, calendar),
+        "calendar_problems": calendar_problems,
+        "signatures": signatures,
+        "deviations": [d.form for d in deviations],
+        "deviation_category": _deviation_category,
+        "meanings": list(SIGNATURE_MEANINGS),
+    }
 
 
 @router.post("/subjects/{code}/sign")
@@ -299,35 +309,11 @@ def subject_sign(
         except OligotrialError as error:
             errors = field_errors(error)
     try:
-        subject = get_subject(edc, actor, code)
-        forms = list_forms(edc, actor, code)
-        signatures = list_signatures(edc, actor, code)
-        deviations = list_deviations(edc, actor, code)
+        context = _subject_context(request, session, code)
     except OligotrialError as error:
         return refused(request, session, error)
-    try:
-        calendar, calendar_problems = get_subject_calendar(edc, actor, code, site_today(request)), []
-    except InputError as error:  # the recorded dates break a calendar rule: the rest of the page still shows
-        calendar, calendar_problems = None, list(error.problems)
-    return render(
-        request,
-        "subject.html",
-        {
-            "subject": subject,
-            "forms": forms,
-            "timeline": _timeline(subject, forms, calendar),
-            "calendar_problems": calendar_problems,
-            "signatures": signatures,
-            "deviations": [d.form for d in deviations],
-            "deviation_category": _deviation_category,
-            "meanings": list(SIGNATURE_MEANINGS),
-            "errors": errors,
-            "typed": {"meaning": meaning, "form_id": form_id},
-            "sign_open": True,
-        },
-        session=session,
-        status_code=422,
-    )
+    context.update(errors=errors, typed={"meaning": meaning, "form_id": form_id}, sign_open=True)
+    return render(request, "subject.html", context, session=session, status_code=422)
 
 
 def _form_context(session: WebSession, form_id: int) -> dict[str, Any]:
