@@ -303,3 +303,45 @@ def test_walk_through(browser, live_server, artifacts, language):
     w.go("/randomization-list")
     w.shot("randomization-list")
     context.close()
+
+
+_CUT_CHOICES = """() => {
+  const canvas = document.createElement('canvas').getContext('2d');
+  const cut = [];
+  for (const select of document.querySelectorAll('#entry .table-scroll select')) {
+    const style = getComputedStyle(select);
+    canvas.font = style.font;
+    const shown = select.options[select.selectedIndex].text;
+    const room = select.clientWidth - parseFloat(style.paddingLeft) - parseFloat(style.paddingRight) - 16;
+    if (canvas.measureText(shown).width > room) cut.push(`${select.name}: ${shown}`);
+  }
+  const table = document.querySelector('#entry .table-scroll');
+  return {cut, overflow: table.scrollWidth - table.clientWidth};
+}"""
+
+
+@pytest.mark.parametrize("width", [1024, 1280])
+def test_the_lesion_table_shows_every_choice_whole(browser, live_server, artifacts, width):
+    """On a tablet (1024 px, the live result under the form) and a laptop (1280 px, beside it), a lesion row
+    with the longest choices (non-target, gastroesophageal junction, unequivocal progression) shows each one
+    whole, and the table fits without scrolling sideways (before, the choices were cut to "non-tar",
+    "gastroe", "unequiv")."""
+    page = browser.new_context(viewport={"width": width, "height": 900}).new_page()
+    w = Walk(page, live_server.url, "en", artifacts)
+    w.login("researchcoordinator.cn01")
+    w.go("/subjects")
+    w.submit("form[method=post][action='/subjects']")
+    code = page.url.split("/subjects/")[1].split("?")[0]
+    w.go(f"/subjects/{code}/tumour")
+    w.fill(
+        {
+            "lesions.0.lesion_id": "NT1",
+            "lesions.0.role": "non-target",
+            "lesions.0.organ": "gastroesophageal junction",
+            "lesions.0.is_node": "false",
+            "lesions.0.state": "unequivocal progression",
+        }
+    )
+    measured = page.evaluate(_CUT_CHOICES)
+    assert measured == {"cut": [], "overflow": 0}, measured
+    page.context.close()
