@@ -15,6 +15,7 @@ if TYPE_CHECKING:
     from pydantic import ValidationError
 
 __all__ = [
+    "MISSING_FIELD",
     "AuditChainError",
     "AuthenticationError",
     "ComputationError",
@@ -28,6 +29,10 @@ __all__ = [
     "ProtocolError",
     "ServiceUnavailableError",
 ]
+
+
+MISSING_FIELD = "required field is missing"
+"""The message of a problem whose field is required and absent (the code is the rule's or the record's)."""
 
 
 @dataclass(frozen=True)
@@ -128,7 +133,7 @@ class InputError(OligotrialError):
             message = error["msg"].removeprefix("Value error, ")
             message = message[:1].lower() + message[1:]
             if kind == "missing":
-                problems.append(Problem(code, field, "required field is missing"))
+                problems.append(Problem(code, field, MISSING_FIELD))
             elif kind == "extra_forbidden":
                 problems.append(Problem(code, field, "unknown field; remove it or check its spelling"))
             else:

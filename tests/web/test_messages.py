@@ -17,8 +17,9 @@ from pathlib import Path
 import pytest
 
 import oligotrial
-from oligotrial.errors import Problem
-from oligotrial.services.workflow.forms import FORM_MODELS
+from oligotrial.errors import InputError, Problem
+from oligotrial.protocol import load_protocol
+from oligotrial.services.workflow.forms import FORM_MODELS, check_form_values
 from oligotrial.web import _i18n
 from oligotrial.web._messages import PROBLEM_MESSAGES
 from oligotrial.web._render import problem_message
@@ -138,4 +139,46 @@ def test_the_message_is_shown_in_the_users_language_with_its_code():
     )
     _i18n.use_language("zh_Hans")
     assert problem_message(problem) == "治疗结束已记录；请修改已录入的表单。 (EOT-105)"
+    _i18n.use_language("en")
+
+
+def _refused(form_code: str, values: dict) -> list[str]:
+    with pytest.raises(InputError) as refused:
+        check_form_values(form_code, values, load_protocol())
+    return [f"{p.field}: {problem_message(p)}" for p in refused.value.problems]
+
+
+def test_a_form_s_item_problem_and_its_record_rule_have_their_own_messages():
+    """The problems the services raise for the tumour and dose forms: a missing item says it is required, a
+    wrong item is an invalid value, and a rule that ties a row's or the record's items together says which
+    rule (before, every TUMOUR-101 said "a present target lesion needs its diameter", even for a missing role
+    or a lesion identifier with a space)."""
+    _i18n.use_language("en")
+    row = {"lesion_id": "T1", "role": "target", "organ": "lung", "diameter_mm": 12.0}
+    assert _refused(
+        "TUMOUR",
+        {
+            "date": "2024-03-01",
+            "lesions": [row, {"lesion_id": "T 9", "role": "target", "organ": "lung"}, {"organ": "liver"}],
+        },
+    ) == [
+        "values.lesions[1].lesion_id: Invalid value. (TUMOUR-101)",
+        "values.lesions[2].lesion_id: This field is required. (TUMOUR-101)",
+        "values.lesions[2].role: This field is required. (TUMOUR-101)",
+    ]
+    unmeasured = {**row, "lesion_id": "T2", "diameter_mm": None}
+    assert _refused("TUMOUR", {"date": "2024-03-01", "lesions": [row, unmeasured]}) == [
+        "values.lesions[1]: Inconsistent values: a present target lesion needs its diameter; 'too small to "
+        "measure' is for target lesions only. (TUMOUR-101)"
+    ]
+    dose = {"phase": "maintenance", "cycle": 1, "date": "2024-03-01", "delayed": True}
+    assert _refused("DOSE", {**dose, "agents": [{"agent": "camrelizumab", "dose": 200}]}) == [
+        "values: Inconsistent values: an induction dose names its regimen, and a delayed or reduced dose needs "
+        "its reason. (DOSE-101)"
+    ]
+    _i18n.use_language("zh_Hans")
+    agents = [{"agent": "camrelizumab", "dose": 200}, {"agent": "cisplatin"}]
+    assert _refused("DOSE", {**dose, "delayed": False, "agents": agents}) == [
+        "values.agents[1].dose: 此项为必填项。 (DOSE-101)"
+    ]
     _i18n.use_language("en")

@@ -26,6 +26,7 @@ from oligotrial.api._routes import router
 from oligotrial.api._workflow_routes import workflow_router
 from oligotrial.api.schemas import ErrorDocument
 from oligotrial.errors import (
+    MISSING_FIELD,
     AuthenticationError,
     ConflictError,
     InputError,
@@ -136,7 +137,7 @@ async def _on_validation_error(_request: Request, exc: Exception) -> JSONRespons
         if is_union_member:
             message = "expected a string, number, boolean or null"
         elif kind == "missing":
-            message = "required field is missing"
+            message = MISSING_FIELD
         elif kind == "extra_forbidden":
             message = "unknown field; remove it or check its spelling"
         elif kind == "json_invalid":

@@ -10,6 +10,7 @@ __all__ = [
     "NOTICES",
     "N_",
     "PROBLEM_MESSAGES",
+    "RECORD_RULE_MESSAGES",
     "STATUS_LABELS",
 ]
 
@@ -52,12 +53,12 @@ PROBLEM_MESSAGES: dict[str, str] = {
     "ENROLL-001": N_("The subject is not eligible (or the eligibility form is missing)."),
     "ENROLL-002": N_("Enrollment cannot be before the informed consent."),
     "SCRFAIL-101": N_("No criterion is failed: state why the subject is not enrolled."),
-    "DOSE-101": N_("Invalid value: a reduced or delayed dose needs its reason."),
+    "DOSE-101": N_("Invalid value."),
     "DOSE-102": N_("The value is outside the protocol (regimen, cycle or agent)."),
     "DOSE-103": N_("The dose is out of order (cycle 1 first, nothing after the end of treatment)."),
     "DOSE-104": N_("This dose is already recorded; change it from the subject page."),
     "DOSE-201": N_("The dose is outside its window; record the delay and its reason or correct the date."),
-    "TUMOUR-101": N_("Invalid value: a present target lesion needs its diameter."),
+    "TUMOUR-101": N_("Invalid value."),
     "TUMOUR-102": N_("Choose an organ from the protocol's list."),
     "TUMOUR-103": N_("A lesion keeps its role, organ and kind; give a new lesion another identifier."),
     "TUMOUR-104": N_("An assessment cannot change its date; enter a new one."),
@@ -221,6 +222,19 @@ NOTICES: dict[str, str] = {
     "screen_failed": N_("The screen failure is recorded."),
 }
 """Notices shown after an action (``?done=<key>`` or a page's own)."""
+
+RECORD_RULE_MESSAGES: dict[str, str] = {
+    "DOSE-101": N_(
+        "Inconsistent values: an induction dose names its regimen, and a delayed or reduced dose needs its reason."
+    ),
+    "TUMOUR-101": N_(
+        "Inconsistent values: a present target lesion needs its diameter; 'too small to measure' is for target "
+        "lesions only."
+    ),
+}
+"""Messages of a form's ``-101`` problems found on a whole record or row rather than on one item: the rules
+that tie items together (the same code's item problems are a wrong value of that item)."""
+
 
 FINDING_MESSAGES: dict[tuple[str, str], str] = {
     ("RT-P01", "deviation"): N_("The primary lesion must be treated with conventional fractionation."),

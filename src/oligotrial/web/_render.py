@@ -12,10 +12,16 @@ from fastapi import Request
 from fastapi.responses import HTMLResponse
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 
-from oligotrial.errors import OligotrialError, Problem
+from oligotrial.errors import MISSING_FIELD, OligotrialError, Problem
 from oligotrial.services import Permission, Role
 from oligotrial.web import _i18n
-from oligotrial.web._messages import KIND_LABELS, NOTICES, PROBLEM_MESSAGES, STATUS_LABELS
+from oligotrial.web._messages import (
+    KIND_LABELS,
+    NOTICES,
+    PROBLEM_MESSAGES,
+    RECORD_RULE_MESSAGES,
+    STATUS_LABELS,
+)
 from oligotrial.web._session import LANGUAGE_COOKIE, STUDY_WIDE_TIME_ZONE, WebSession
 
 __all__ = [
@@ -87,9 +93,20 @@ def field_errors(error: OligotrialError | Iterable[Problem]) -> FieldErrors:
     return found
 
 
+_RECORD_FIELD = re.compile(r"(^values|\])$")  # a form's values as a whole, or one row of a table
+
+
 def problem_message(problem: Problem) -> str:
-    """The message of a problem in the user's language (by its code), with the code for support."""
-    msgid = PROBLEM_MESSAGES.get(problem.code)
+    """The message of a problem in the user's language (by its code), with the code for support.
+
+    A required item that is missing says so whatever its code; a form's rule that ties items together
+    (found on the whole record or row) has its own message (:data:`RECORD_RULE_MESSAGES`)."""
+    if problem.message == MISSING_FIELD:
+        msgid: str | None = PROBLEM_MESSAGES["WEB-004"]
+    elif problem.code in RECORD_RULE_MESSAGES and _RECORD_FIELD.search(problem.field):
+        msgid = RECORD_RULE_MESSAGES[problem.code]
+    else:
+        msgid = PROBLEM_MESSAGES.get(problem.code)
     if msgid is None and "-" in problem.code:
         msgid = PROBLEM_MESSAGES.get(problem.code.split("-")[0] + "-*")
     text = _i18n.gettext(msgid) if msgid else _i18n.gettext("The value was refused.")
