@@ -345,3 +345,23 @@ def test_the_lesion_table_shows_every_choice_whole(browser, live_server, artifac
     measured = page.evaluate(_CUT_CHOICES)
     assert measured == {"cut": [], "overflow": 0}, measured
     page.context.close()
+
+
+_LINES = """cell => { const range = document.createRange(); range.selectNodeContents(cell);
+  return new Set([...range.getClientRects()].map(r => Math.round(r.top))).size; }"""
+
+
+def test_the_audit_trail_keeps_when_who_and_what_on_one_line(browser, live_server, artifacts):
+    """At 1280 px a monitor reads each entry's position, time, user, action and record on one line; only the
+    values before and after wrap (the time was broken over five lines, "2026-" "11-" "27T19" ...)."""
+    page = browser.new_context(viewport={"width": 1280, "height": 900}).new_page()
+    w = Walk(page, live_server.url, "en", artifacts)
+    w.login("researchcoordinator.cn01")
+    w.go("/subjects")
+    w.submit("form[method=post][action='/subjects']")  # a subject registered: an entry of the site's trail
+    w.login("monitor.cn01")
+    w.go("/audit")
+    first = page.locator("table.audit tbody tr").first
+    lines = [first.locator("td").nth(i).evaluate(_LINES) for i in range(5)]
+    assert lines == [1, 1, 1, 1, 1], lines
+    page.context.close()
