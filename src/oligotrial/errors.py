@@ -123,10 +123,17 @@ class InputError(OligotrialError):
     def from_validation(cls, exc: ValidationError, code: str, prefix: str = "") -> InputError:
         """Translate a pydantic validation error on input data into located problems, all with ``code``.
 
-        ``prefix`` names the record (e.g. ``plan``) in front of each field path.
+        ``prefix`` names the record (e.g. ``plan``) in front of each field path. A list that is too short only
+        because some of its items failed is not a problem of its own (pydantic counts the items that passed).
         """
         problems = []
-        for error in exc.errors():
+        errors = exc.errors()
+        failed_items = {
+            tuple(e["loc"][:i]) for e in errors for i, p in enumerate(e["loc"]) if isinstance(p, int)
+        }
+        for error in errors:
+            if error["type"] == "too_short" and tuple(error["loc"]) in failed_items:
+                continue  # too few items only because some failed: their own problems say why
             path = "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in error["loc"]).lstrip(".")
             field = f"{prefix}.{path}".strip(".") if prefix else path or "<record>"
             kind = error["type"]

@@ -171,6 +171,14 @@ def test_a_form_s_item_problem_and_its_record_rule_have_their_own_messages():
         "values.lesions[1]: Inconsistent values: a present target lesion needs its diameter; 'too small to "
         "measure' is for target lesions only. (TUMOUR-101)"
     ]
+    # the only lesion failing is its own problem, not also "at least 1 item after validation, not 0"
+    assert _refused("TUMOUR", {"date": "2024-03-01", "lesions": [unmeasured]}) == [
+        "values.lesions[0]: Inconsistent values: a present target lesion needs its diameter; 'too small to "
+        "measure' is for target lesions only. (TUMOUR-101)"
+    ]
+    assert _refused("TUMOUR", {"date": "2024-03-01", "lesions": []}) == [
+        "values.lesions: Invalid value. (TUMOUR-101)"
+    ]
     dose = {"phase": "maintenance", "cycle": 1, "date": "2024-03-01", "delayed": True}
     assert _refused("DOSE", {**dose, "agents": [{"agent": "camrelizumab", "dose": 200}]}) == [
         "values: Inconsistent values: an induction dose names its regimen, and a delayed or reduced dose needs "
