@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import threading
+from concurrent.futures import ThreadPoolExecutor
 from contextvars import ContextVar
 
 import pytest
@@ -254,7 +255,10 @@ def test_the_busiest_routes_use_cases_run_in_request_threads_with_the_request_s_
             await in_thread(failing, edc)
         return results
 
-    results = asyncio.run(requests())
+    with ThreadPoolExecutor(
+        1
+    ) as loop_thread:  # a loop of its own: the browser tests' Playwright keeps one running
+        results = loop_thread.submit(asyncio.run, requests()).result()
     assert [n for _, _, n in results] == list(range(9))
     assert {seen for _, seen, _ in results} == {"request 7"}
     assert len({name for name, _, _ in results}) == 3 and running[1] == 3
