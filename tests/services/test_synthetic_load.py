@@ -20,7 +20,7 @@ from oligotrial.endpoints.sdtm import DOMAINS
 from oligotrial.errors import ConflictError
 from oligotrial.exports.datasets import read_datasets
 from oligotrial.protocol import load_protocol
-from oligotrial.services import data, synthetic
+from oligotrial.services import data, synthetic, workflow
 from oligotrial.services.admin import site_date
 from oligotrial.services.auth import authenticate, login
 from oligotrial.services.randomization import list_randomizations
@@ -186,3 +186,33 @@ def test_a_replayed_randomization_is_dated_on_its_day_at_the_site(zone):
     day = date(2026, 3, 2)
     moment = synthetic._dated(day, zone)
     assert moment.tzinfo == UTC and site_date(moment, zone) == day
+
+
+def test_screen_failures_are_entered_as_screen_failures_and_exported_as_such(edc, run_cli, tmp_path):
+    """A screened subject the generator fails on ECOG or on the organ count is entered through the eligibility
+    form, found not eligible by that criterion and recorded as a screen failure; the SDTM export says so (DM
+    ``ARMNRS``, DS), and ADaM counts the subject as not enrolled."""
+    records = generate_subjects(PROTOCOL, SCENARIO, 6, 2, np.random.default_rng(7), screen_failures=4)
+    failures = {r.usubjid: r.truth["failed"] for r in records if "screening" in r.truth}
+    summary = load_synthetic_subjects(edc, records, protocol=PROTOCOL)
+    assert summary.refusals == [] and (summary.subjects, summary.enrolled, summary.screen_failed) == (
+        10,
+        6,
+        4,
+    )
+    monitor = next(x for x in summary.logins if x.username == "monitor")
+    reader = authenticate(edc, login(edc, monitor.username, monitor.password, "t").access_token, "t")
+    criterion = {"ecog": "INC-08", "metastatic_organ_count": "INC-04"}
+    for usubjid, field in failures.items():
+        code = summary.subject_codes[usubjid]
+        assert data.get_subject(edc, reader, code).status == "screen_failed"
+        derived = workflow.get_eligibility(edc, reader, code, protocol=PROTOCOL).derived
+        failed = [c["id"] for c in derived["criteria"] if c["status"] == "not met"]
+        assert (derived["verdict"], failed) == ("ineligible", [criterion[field]]), derived
+    sdtm = tmp_path / "sdtm"
+    assert run_cli("export", "sdtm", "--out", sdtm, "--database", edc.settings.database_url).exit_code == 0
+    tables = read_datasets(sdtm, DOMAINS)
+    assert tables["DM"].filter(pl.col("ARMNRS") == "SCREEN FAILURE").height == 4
+    assert tables["DS"].filter(pl.col("DSDECOD") == "SCREEN FAILURE").height == 4
+    adsl = derive_adam(tables, PROTOCOL).adsl
+    assert adsl.filter(pl.col("ENRLFL") == "N").height == 4

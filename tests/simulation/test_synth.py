@@ -125,3 +125,38 @@ def test_hazard_ratio_recovered_through_sdtm_adam_cox():
     proportion = covered / len(seeds)
     print(f"coverage of HR 0.6 by the 95% CI: {covered}/{len(seeds)} = {proportion:.2f} (nominal 0.95)")
     assert proportion >= 0.8
+
+
+def test_screen_failures_are_screened_not_enrolled_and_leave_the_enrolled_unchanged():
+    """Screened subjects who fail one criterion (ECOG 2, or four metastatic organs): DM without treatment and
+    ``ARMNRS`` SCREEN FAILURE, DS SCREEN FAILURE, placed among the enrolled by their screening day; the
+    enrolled subjects are those of the same seed without them, and ADaM counts them as not enrolled."""
+    scenario = parse_scenario(SCENARIO % {"hr": 0.6, "events": 40})
+    plain = generate_subjects(PROTOCOL, scenario, 60, 4, np.random.default_rng(3))
+    records = generate_subjects(PROTOCOL, scenario, 60, 4, np.random.default_rng(3), screen_failures=15)
+    failures = [r for r in records if "screening" in r.truth]
+    enrolled = [r for r in records if "screening" not in r.truth]
+    assert len(failures) == 15 and len(records) == 75
+    assert [(r.usubjid, r.truth, r.rows) for r in enrolled] == [(r.usubjid, r.truth, r.rows) for r in plain]
+    assert len({r.usubjid for r in records}) == 75
+    for i, failure in enumerate(records):
+        if failure in failures:
+            day = failure.truth["screening"]
+            before = [r.truth["first_dose"] for r in records[:i] if r in enrolled]
+            after = [r.truth["first_dose"] for r in records[i + 1 :] if r in enrolled]
+            assert all(d <= day for d in before) and all(d > day for d in after[:1]), (day, before, after)
+            (dm,) = failure.rows["DM"]
+            assert dm["ARMNRS"] == "SCREEN FAILURE" and "RFSTDTC" not in dm
+            assert set(failure.rows) == {"DM", "SUPPDM", "DS", "SV"}
+            assert [r["DSDECOD"] for r in failure.rows["DS"]] == ["SCREEN FAILURE"]
+            supp = {r["QNAM"]: r["QVAL"] for r in failure.rows["SUPPDM"]}
+            failed = failure.truth["failed"]
+            assert (supp["ECOG"], supp["METORGN"]) == (
+                ("2", "1") if failed == "ecog" else (supp["ECOG"], "4")
+            )
+            assert supp["ECOG"] in ("0", "1") or failed == "ecog"
+    assert {f.truth["failed"] for f in failures} == {"ecog", "metastatic_organ_count"}
+    adsl = derive_adam(derive_sdtm_tables(records), PROTOCOL).adsl
+    assert adsl.height == 75
+    not_enrolled = adsl.filter(pl.col("ENRLFL") == "N")["USUBJID"].sort().to_list()
+    assert not_enrolled == sorted(f.usubjid for f in failures)

@@ -30,7 +30,11 @@ def test_demo_data_in_the_browser(tmp_path, browser, artifacts):
     assert started.isoformat() <= last_known_alive <= datetime.now(UTC).date().isoformat()
     dated = adsl.select(pl.col("^.*DT$")).unpivot()["value"].drop_nulls()
     assert dated.max() == last_known_alive
-    assert min(adsl["ENRLDT"].to_list()) < min(adsl["RANDDT"].drop_nulls().to_list())
+    assert min(adsl["ENRLDT"].drop_nulls().to_list()) < min(adsl["RANDDT"].drop_nulls().to_list())
+    # one subject screened and not enrolled for every five enrolled: in ADSL and in the report's CONSORT
+    assert adsl["ENRLFL"].value_counts().sort("ENRLFL").rows() == [("N", 2), ("Y", 12)]
+    report = (output / "report" / "report.html").read_text(encoding="utf-8")
+    assert 'Not enrolled</td><td class="num">2<' in report
     edc = open_edc(edc_settings(database))
     port = free_port()
     server = uvicorn.Server(

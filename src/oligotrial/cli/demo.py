@@ -138,7 +138,9 @@ def demo(
 
 def run_pipeline(output: Path, subjects: int) -> str:
     """synth (through the EDC services) -> export sdtm -> adam -> report -> simulate, each as the command a
-    user would type; returns the database URL."""
+    user would type (one subject screened and not enrolled for every five enrolled); returns the database
+    URL."""
+    screen_failures = subjects // 5
     if output.exists():
         stdout.print(f"Resetting the demo: removing {output}/ from an earlier run.")
         shutil.rmtree(output)
@@ -151,11 +153,14 @@ def run_pipeline(output: Path, subjects: int) -> str:
     sdtm, adam, report = output / "sdtm", output / "adam", output / "report"
     steps = [
         (
-            f"A synthetic trial entered through the EDC services: {subjects} subjects at 10 sites",
+            f"A synthetic trial entered through the EDC services: {subjects} subjects enrolled and "
+            f"{screen_failures} screen failures at 10 sites",
             [
                 "synth",
                 "--subjects",
                 str(subjects),
+                "--screen-failures",
+                str(screen_failures),
                 "--sites",
                 "10",
                 "--database",

@@ -221,6 +221,9 @@ def simulate(
 @handle_errors
 def synth(
     subjects: int = typer.Option(..., "--subjects", help="Subjects to enroll."),
+    screen_failures: int = typer.Option(
+        0, "--screen-failures", help="Subjects screened and not enrolled (ECOG 2, or 4 metastatic organs)."
+    ),
     sites: int = typer.Option(5, "--sites", help="Number of sites."),
     out: Path | None = typer.Option(None, "--out", help="Folder to write the SDTM datasets into."),
     database: str | None = typer.Option(None, "--database", help="Load through the EDC services (URL)."),
@@ -250,6 +253,8 @@ def synth(
         raise InputError.single("CLI-003", "--out", "give exactly one of --out and --database")
     if subjects < 1 or sites < 1:
         raise InputError.single("CLI-003", "--subjects", "expected at least 1 subject and 1 site")
+    if screen_failures < 0:
+        raise InputError.single("CLI-003", "--screen-failures", "expected 0 or more", value=screen_failures)
     formats = parse_dataset_formats(output_format)
     scenario = _scenario(
         scenario_file,
@@ -273,8 +278,10 @@ def synth(
         np.random.default_rng(seed),
         start=start_date,
         cutoff_months=cutoff_months,
+        screen_failures=screen_failures,
     )
-    randomized = sum(1 for r in records if r.truth["randomization"] is not None)
+    randomized = sum(1 for r in records if r.truth.get("randomization") is not None)
+    failed = sum(1 for r in records if "screening" in r.truth)
     if database is not None:
         password = _read_password(password_file) if password_file is not None else None
         _load_into_database(database, records, protocol, sites, seed, randomized, json_output, password)
@@ -284,6 +291,7 @@ def synth(
     written = write_datasets(tables, out, formats)
     document = {
         "subjects": len(records),
+        "screen_failures": failed,
         "randomized": randomized,
         "sites": sites,
         "seed": seed,
@@ -295,7 +303,9 @@ def synth(
     if json_output:
         print_json(document)
         return
-    stdout.print(f"{len(records)} subjects ({randomized} randomized) at {sites} sites")
+    stdout.print(
+        f"{len(records)} subjects ({failed} screen failures, {randomized} randomized) at {sites} sites"
+    )
     stderr.print(f"wrote {', '.join(p.name for p in written)} to {out}")
 
 
@@ -362,7 +372,13 @@ def _load_into_database(
     document = {
         **dataclasses.asdict(summary),
         "logins": [dataclasses.asdict(login) for login in logins],
-        "generated": {"subjects": len(records), "randomized": randomized, "sites": sites, "seed": seed},
+        "generated": {
+            "subjects": len(records),
+            "screen_failures": sum(1 for r in records if "screening" in r.truth),
+            "randomized": randomized,
+            "sites": sites,
+            "seed": seed,
+        },
         "database": settings.database_url if "@" not in settings.database_url else "(hidden)",
         "database_initialized": admin_login is not None,
     }
@@ -370,7 +386,8 @@ def _load_into_database(
         print_json(document)
     else:
         stdout.print(
-            f"{summary.subjects} subjects loaded ({summary.enrolled} enrolled, {summary.randomized} randomized"
+            f"{summary.subjects} subjects loaded ({summary.enrolled} enrolled, {summary.screen_failed} screen failures, "
+            f"{summary.randomized} randomized"
             f" {summary.arms}) at {len(summary.sites)} sites in {summary.seconds:.1f} s; "
             f"data cut-off on {summary.load_date} (the day of the load)"
         )

@@ -32,6 +32,11 @@ action taken and seriousness criterion (``hospitalization`` for a serious event)
 ``OTHER`` regimen. The generator writes ``DOSE`` as the unit of ``other_chemotherapy``; the dose form knows
 ``mg``, ``mg/m2``, ``mg/kg`` and ``AUC`` only, so such a dose is entered in ``mg``.
 
+*Screen failures.* A generated subject screened and not enrolled (DM ``ARMNRS`` ``SCREEN FAILURE``) is
+entered as its eligibility form only, with the metastatic lesions the generator keeps in ``truth`` (a site
+records no imaging for such a subject); the eligibility rules find the failed criterion, and the screen
+failure is recorded on the screening day.
+
 *Refusals and queries.* A record a service refuses (an ``OligotrialError``) stops that subject's replay; the
 refusal is reported (:attr:`SyntheticLoadSummary.refusals`) and the next subject is loaded. An edit check
 that fires (e.g. a dose outside its window) raises its query as it would for a site; the summary counts them.
@@ -231,6 +236,8 @@ def _plan(record: SubjectRecords, protocol: Protocol, load_date: date, site_code
     truth = record.truth
     dm = rows["DM"][0]
     supp = {r["QNAM"]: r["QVAL"] for r in rows.get("SUPPDM", [])}
+    if dm.get("ARMNRS") == "SCREEN FAILURE":
+        return _screen_failure_plan(record, supp, load_date, site_codes)
     first_dose = _day(dm["RFSTDTC"])
     assert first_dose is not None
     origin = first_dose - timedelta(days=int(truth["first_dose"]))
@@ -413,25 +420,7 @@ def _plan(record: SubjectRecords, protocol: Protocol, load_date: date, site_code
         if r.get("DSCAT") == "DISPOSITION EVENT":
             day = at(r["DSSTDTC"])
             add(day, "disposition", {"date": day.isoformat(), "reason": r["DSDECOD"]})
-    consent = at(dm["RFICDTC"])
-    eligibility = {
-        "screening_date": consent.isoformat(),
-        "sex": dm.get("SEX"),
-        "age": int(dm["AGE"]) if dm.get("AGE") is not None else None,
-        "diagnosis": "esophageal cancer",
-        "histology": supp.get("HISTOL"),
-        "disease_setting": "metastatic",
-        "primary_site": "esophagus",
-        "metastatic_lesions": [
-            {"organ": str(t["TULOC"]).lower(), "lesion_id": t["TULNKID"]} for t in targets
-        ],
-        "measurable_disease": bool(targets),
-        "ecog": int(supp["ECOG"]) if "ECOG" in supp else None,
-        "labs": _NORMAL_LABS,
-        "prior_systemic_therapy": False,
-        "consent_date": consent.isoformat(),
-        "first_procedure_date": consent.isoformat(),
-    }
+    eligibility = _eligibility(dm, supp, at(dm["RFICDTC"]), [(t["TULNKID"], t["TULOC"]) for t in targets])
     enrolled = _first(rows.get("DS", []), DSDECOD="ENROLLED")
     enrollment = at(enrolled["DSSTDTC"]) if enrolled else first_dose + shift
     stratum = _stratum(protocol, site_codes[str(dm["SITEID"])], response, organ_count)
@@ -448,6 +437,45 @@ def _plan(record: SubjectRecords, protocol: Protocol, load_date: date, site_code
         stratum,
         steps,
     )
+
+
+def _eligibility(
+    dm: dict[str, Any], supp: dict[str, Any], consent: date, lesions: Sequence[tuple[str, str]]
+) -> dict[str, Any]:
+    """The eligibility form: DM, SUPPDM and the metastatic ``(lesion id, organ)`` pairs, screened on the day
+    of consent (with the values the generator does not provide: see the module notes)."""
+    return {
+        "screening_date": consent.isoformat(),
+        "sex": dm.get("SEX"),
+        "age": int(dm["AGE"]) if dm.get("AGE") is not None else None,
+        "diagnosis": "esophageal cancer",
+        "histology": supp.get("HISTOL"),
+        "disease_setting": "metastatic",
+        "primary_site": "esophagus",
+        "metastatic_lesions": [
+            {"organ": str(organ).lower(), "lesion_id": lesion} for lesion, organ in lesions
+        ],
+        "measurable_disease": bool(lesions),
+        "ecog": int(supp["ECOG"]) if "ECOG" in supp else None,
+        "labs": _NORMAL_LABS,
+        "prior_systemic_therapy": False,
+        "consent_date": consent.isoformat(),
+        "first_procedure_date": consent.isoformat(),
+    }
+
+
+def _screen_failure_plan(
+    record: SubjectRecords, supp: dict[str, Any], load_date: date, site_codes: dict[str, str]
+) -> _Plan:
+    """A subject screened and not enrolled (DM ``ARMNRS`` ``SCREEN FAILURE``): the eligibility form only, with
+    the lesions the generator keeps in ``truth``, dated as the enrolled subjects' records are (the cut-off
+    moved to the day of the load)."""
+    dm = record.rows["DM"][0]
+    screened = load_date - timedelta(days=int(record.truth["cutoff"]) - int(record.truth["screening"]))
+    lesions = [(str(lesion), str(organ)) for lesion, organ in record.truth["lesions"]]
+    site = site_codes[str(dm["SITEID"])]
+    eligibility = _eligibility(dm, supp, screened, lesions)
+    return _Plan(record.usubjid, site, eligibility, screened, "", None, len(lesions), None, {}, [])
 
 
 def _stratum(protocol: Protocol, site: str, response: str | None, organ_count: int) -> dict[str, str]:

@@ -71,8 +71,10 @@ def generate_subjects(
     start: date = date(2026, 1, 1),
     cutoff_months: float | None = None,
     study_id: str | None = None,
+    screen_failures: int = 0,
 ) -> list[SubjectRecords]:
-    """Generate ``subjects`` enrolled subjects at ``sites`` sites.
+    """Generate ``subjects`` enrolled subjects at ``sites`` sites, and ``screen_failures`` screened subjects who
+    were not enrolled.
 
     Parameters
     ----------
@@ -87,6 +89,12 @@ def generate_subjects(
         Data cut-off after ``start``; default: the scenario's analysis time (its calendar time, or the time
         of its PFS event count, at most three quarters of the randomized subjects), and at least one month
         after the last randomization, so that every subject asked for is enrolled.
+    screen_failures
+        Subjects screened and found not eligible, each for one criterion: ECOG performance status 2, or four
+        metastatic organs (the protocol allows 0-1 and at most 3). Each is screened on a day drawn uniformly
+        over the enrollment period, at a site drawn uniformly, and placed in the result before the first
+        subject enrolled after that day. Their draws come after all the others', so the enrolled subjects do
+        not depend on this number.
 
     Notes
     -----
@@ -413,7 +421,76 @@ def generate_subjects(
         for name, day in visits:
             rec.add("SV", USUBJID=usubjid, VISIT=name, SVSTDTC=_iso(start, day))
         records.append(rec)
+    if screen_failures:
+        failures_rng = np.random.default_rng(int(rng.integers(2**63)))
+        last_day = max((int(r.truth["first_dose"]) for r in records), default=cutoff)
+        for _ in range(screen_failures):
+            day = int(failures_rng.integers(0, last_day + 1))
+            site = int(failures_rng.integers(1, sites + 1))
+            failure = _screen_failure(
+                protocol, study, f"{len(records) + 1:04d}", site, day, start, cutoff, failures_rng
+            )
+            where = next(
+                (i for i, r in enumerate(records) if r.truth.get("first_dose", -1) > day), len(records)
+            )
+            records.insert(where, failure)
     return records
+
+
+def _screen_failure(
+    protocol: Protocol,
+    study: str,
+    subjid: str,
+    site: int,
+    day: int,
+    start: date,
+    cutoff: int,
+    rng: np.random.Generator,
+) -> SubjectRecords:
+    """A subject screened (consent and screening on ``day``) and not enrolled: ECOG 2 or four metastatic organs
+    (one lesion each). ``truth`` keeps the screening day, the cut-off, the failed criterion's field and the
+    lesions, which a site records on the eligibility form only."""
+    usubjid = f"{study}-{site:03d}-{subjid}"
+    rec = SubjectRecords(usubjid)
+    is_ecog = bool(rng.random() < 0.5)
+    organs = rng.choice(len(_ORGANS), 1 if is_ecog else 4, replace=False)
+    lesions = [(f"T{i + 1:02d}", _ORGANS[int(organ)]) for i, organ in enumerate(organs)]
+    rec.truth = {
+        "screening": day,
+        "cutoff": cutoff,
+        "failed": "ecog" if is_ecog else "metastatic_organ_count",
+        "lesions": lesions,
+    }
+    rec.add(
+        "DM",
+        STUDYID=study,
+        USUBJID=usubjid,
+        SUBJID=subjid,
+        SITEID=f"{site:03d}",
+        AGE=str(int(rng.integers(35, 80))),
+        AGEU="YEARS",
+        SEX="M" if rng.random() < 0.75 else "F",
+        ARMNRS="SCREEN FAILURE",
+        RFICDTC=_iso(start, day),
+    )
+    histology = protocol.population.histologies[0 if rng.random() < 0.85 else -1]
+    for qnam, qval in (
+        ("HISTOL", histology),
+        ("ECOG", "2" if is_ecog else str(int(rng.random() < 0.4))),
+        ("METORGN", str(len(lesions))),
+        ("METLESN", str(len(lesions))),
+    ):
+        rec.add("SUPPDM", STUDYID=study, USUBJID=usubjid, RDOMAIN="DM", QNAM=qnam, QVAL=qval)
+    rec.add(
+        "DS",
+        USUBJID=usubjid,
+        DSCAT="DISPOSITION EVENT",
+        DSDECOD="SCREEN FAILURE",
+        EPOCH="SCREENING",
+        DSSTDTC=_iso(start, day),
+    )
+    rec.add("SV", USUBJID=usubjid, VISIT="SCREENING", SVSTDTC=_iso(start, day))
+    return rec
 
 
 def derive_sdtm_tables(subjects: Sequence[SubjectRecords]) -> dict[str, pl.DataFrame]:
