@@ -153,8 +153,7 @@ def run_pipeline(output: Path, subjects: int) -> str:
     sdtm, adam, report = output / "sdtm", output / "adam", output / "report"
     steps = [
         (
-            f"A synthetic trial entered through the EDC services: {subjects} subjects enrolled and "
-            f"{screen_failures} screen failures at 10 sites",
+            f"Synthetic trial through the EDC: {subjects} enrolled, {screen_failures} screen failures, 10 sites",
             [
                 "synth",
                 "--subjects",
