@@ -222,7 +222,9 @@ def simulate(
 def synth(
     subjects: int = typer.Option(..., "--subjects", help="Subjects to enroll."),
     screen_failures: int = typer.Option(
-        0, "--screen-failures", help="Subjects screened and not enrolled (ECOG 2, or 4 metastatic organs)."
+        0,
+        "--screen-failures",
+        help="Subjects screened and not enrolled (ECOG or metastatic organs above the protocol's maximum).",
     ),
     sites: int = typer.Option(5, "--sites", help="Number of sites."),
     out: Path | None = typer.Option(None, "--out", help="Folder to write the SDTM datasets into."),

@@ -23,7 +23,7 @@ from typing import Any
 import numpy as np
 import polars as pl
 
-from oligotrial.protocol.models import Arm, Protocol
+from oligotrial.protocol.models import Arm, Protocol, RangeCriterion
 from oligotrial.rules.recist import derive_timepoint_responses
 from oligotrial.simulation.model import build_trials, compile_model, draw_trials
 from oligotrial.simulation.scenario import SampleSize, Scenario, Sites
@@ -90,8 +90,8 @@ def generate_subjects(
         of its PFS event count, at most three quarters of the randomized subjects), and at least one month
         after the last randomization, so that every subject asked for is enrolled.
     screen_failures
-        Subjects screened and found not eligible, each for one criterion: ECOG performance status 2, or four
-        metastatic organs (the protocol allows 0-1 and at most 3). Each is screened on a day drawn uniformly
+        Subjects screened and found not eligible, each for one criterion: an ECOG performance status or a
+        count of metastatic organs one above the protocol's inclusion maximum (2, 4). Each is screened on a day drawn uniformly
         over the enrollment period, at a site drawn uniformly, and placed in the result before the first
         subject enrolled after that day. Their draws come after all the others', so the enrolled subjects do
         not depend on this number.
@@ -447,20 +447,30 @@ def _screen_failure(
     cutoff: int,
     rng: np.random.Generator,
 ) -> SubjectRecords:
-    """A subject screened (consent and screening on ``day``) and not enrolled: ECOG 2 or four metastatic organs
-    (one lesion each). ``truth`` keeps the screening day, the cut-off, the failed criterion's field and the
-    lesions, which a site records on the eligibility form only."""
+    """A subject screened (consent and screening on ``day``) and not enrolled: an ECOG status or a count of
+    metastatic organs (one lesion each) one above the protocol's inclusion maximum. ``truth`` keeps the
+    screening day, the cut-off, the failed criterion's field and the lesions, which a site records on the
+    eligibility form only."""
     usubjid = f"{study}-{site:03d}-{subjid}"
     rec = SubjectRecords(usubjid)
-    is_ecog = bool(rng.random() < 0.5)
-    organs = rng.choice(len(_ORGANS), 1 if is_ecog else 4, replace=False)
-    lesions = [(f"T{i + 1:02d}", _ORGANS[int(organ)]) for i, organ in enumerate(organs)]
-    rec.truth = {
-        "screening": day,
-        "cutoff": cutoff,
-        "failed": "ecog" if is_ecog else "metastatic_organ_count",
-        "lesions": lesions,
+    above = {
+        f: int(c.max) + 1
+        for c in protocol.population.criteria
+        for f in ("ecog", "metastatic_organ_count")
+        if isinstance(c, RangeCriterion) and c.kind == "inclusion" and c.field == f and c.max is not None
     }
+    if above.get("metastatic_organ_count", 0) > len(_ORGANS):
+        del above["metastatic_organ_count"]
+    if not above:
+        raise ValueError(
+            "the protocol has no ECOG or metastatic organ maximum that a screen failure can fail"
+        )
+    failed = sorted(above)[int(rng.integers(0, len(above)))]
+    organs = rng.choice(
+        len(_ORGANS), above[failed] if failed == "metastatic_organ_count" else 1, replace=False
+    )
+    lesions = [(f"T{i + 1:02d}", _ORGANS[int(organ)]) for i, organ in enumerate(organs)]
+    rec.truth = {"screening": day, "cutoff": cutoff, "failed": failed, "lesions": lesions}
     rec.add(
         "DM",
         STUDYID=study,
@@ -476,7 +486,7 @@ def _screen_failure(
     histology = protocol.population.histologies[0 if rng.random() < 0.85 else -1]
     for qnam, qval in (
         ("HISTOL", histology),
-        ("ECOG", "2" if is_ecog else str(int(rng.random() < 0.4))),
+        ("ECOG", str(above["ecog"]) if failed == "ecog" else str(int(rng.random() < 0.4))),
         ("METORGN", str(len(lesions))),
         ("METLESN", str(len(lesions))),
     ):
