@@ -14,6 +14,7 @@ from tests.reports.conftest import make_study
 from oligotrial.reports import apply_cutoff, build_report, prepare_adam, render_html, summarize_report
 from oligotrial.reports.tables import (
     compute_best_change,
+    compute_consort,
     compute_response,
     compute_rt_compliance,
     compute_subgroups,
@@ -214,3 +215,31 @@ def test_the_swimmer_plot_shows_the_longest_treatments_of_every_arm(protocol):
     assert shown["DURATION"].min() >= swimmer.sort("DURATION", descending=True)["DURATION"][79]
     assert shown.equals(swimmer.filter(pl.col("USUBJID").is_in(shown["USUBJID"].to_list())))  # same order
     assert longest_swimmers(swimmer.head(20), 80).equals(swimmer.head(20))
+
+
+def test_consort_counts_the_screen_failures_by_the_criteria_they_did_not_meet(protocol):
+    """SDTM IE gives the reasons of the subjects not enrolled: subjects per criterion (an inclusion criterion not
+    met, an exclusion criterion met; a subject failing two counts under both), most first, and "reason not
+    recorded" for a screen failure without an IE record. IE records of enrolled subjects are not reasons."""
+    adam = prepare_adam(make_study([_subject(i, "CTRL", (200, False)) for i in range(1, 4)]))
+    failures = pl.DataFrame(
+        {"USUBJID": ["F1", "F2", "F3", "F4"], "ENRLFL": ["N"] * 4, "ITTFL": ["N"] * 4},
+    )
+    adsl = pl.concat([adam.adsl, failures], how="diagonal_relaxed")
+    ecog, organs, brain = "ECOG performance status 0-1", "At most 3 metastatic organs", "Brain metastases"
+    ie = pl.DataFrame(
+        {
+            "USUBJID": ["F1", "F2", "F2", "F3", "X01"],
+            "IETEST": [ecog, ecog, brain, organs, ecog],
+            "IECAT": ["INCLUSION", "INCLUSION", "EXCLUSION", "INCLUSION", "INCLUSION"],
+        }
+    )
+    consort = compute_consort(adsl, adam.adtte, protocol, ie)
+    assert (consort.screened, consort.not_enrolled) == (7, 4)
+    assert consort.not_enrolled_reasons == (
+        ("not met: ECOG performance status 0-1", 2),
+        ("met: Brain metastases", 1),
+        ("not met: At most 3 metastatic organs", 1),
+        ("reason not recorded", 1),
+    )
+    assert compute_consort(adsl, adam.adtte, protocol).not_enrolled_reasons == ()

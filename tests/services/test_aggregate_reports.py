@@ -165,6 +165,7 @@ def test_dsmb_member_sees_the_aggregates_by_arm(study):
         consort.induction_progression,
         consort.not_randomized_other,
     ) == (5, 1, 4, 1, 0)
+    assert consort.not_enrolled_reasons == [("not met: ECOG performance status 0-1", 1)]  # the ECOG 3 subject
     assert consort.randomized == {"CTRL": 1, "RT": 2} and consort.analysed == {"CTRL": 1, "RT": 2}
 
     pfs, os_ = report.survival

@@ -211,8 +211,20 @@ def test_screen_failures_are_entered_as_screen_failures_and_exported_as_such(edc
         assert (derived["verdict"], failed) == ("ineligible", [criterion[field]]), derived
     sdtm = tmp_path / "sdtm"
     assert run_cli("export", "sdtm", "--out", sdtm, "--database", edc.settings.database_url).exit_code == 0
-    tables = read_datasets(sdtm, DOMAINS)
+    tables = read_datasets(sdtm, (*DOMAINS, "IE"))
     assert tables["DM"].filter(pl.col("ARMNRS") == "SCREEN FAILURE").height == 4
     assert tables["DS"].filter(pl.col("DSDECOD") == "SCREEN FAILURE").height == 4
+    # IE: the criterion each failed, as the generator's own SDTM says it
+    codes = {summary.subject_codes[u]: u for u in failures}
+    exported = {
+        (codes[row["USUBJID"].removeprefix("ESO-OLIGO-RT-")], row["IETESTCD"], row["IECAT"], row["IEORRES"])
+        for row in tables["IE"].iter_rows(named=True)
+    }
+    generated = derive_sdtm_tables(records)["IE"]
+    assert exported == {
+        (row["USUBJID"], row["IETESTCD"], row["IECAT"], row["IEORRES"])
+        for row in generated.iter_rows(named=True)
+    }
+    assert {code for _, code, _, _ in exported} <= {"INC08", "INC04"} and len(exported) == 4
     adsl = derive_adam(tables, PROTOCOL).adsl
     assert adsl.filter(pl.col("ENRLFL") == "N").height == 4

@@ -147,7 +147,7 @@ def test_screen_failures_are_screened_not_enrolled_and_leave_the_enrolled_unchan
             assert all(d <= day for d in before) and all(d > day for d in after[:1]), (day, before, after)
             (dm,) = failure.rows["DM"]
             assert dm["ARMNRS"] == "SCREEN FAILURE" and "RFSTDTC" not in dm
-            assert set(failure.rows) == {"DM", "SUPPDM", "DS", "SV"}
+            assert set(failure.rows) == {"DM", "SUPPDM", "DS", "IE", "SV"}
             assert [r["DSDECOD"] for r in failure.rows["DS"]] == ["SCREEN FAILURE"]
             supp = {r["QNAM"]: r["QVAL"] for r in failure.rows["SUPPDM"]}
             failed = failure.truth["failed"]

@@ -35,6 +35,7 @@ def test_demo_data_in_the_browser(tmp_path, browser, artifacts):
     assert adsl["ENRLFL"].value_counts().sort("ENRLFL").rows() == [("N", 2), ("Y", 12)]
     report = (output / "report" / "report.html").read_text(encoding="utf-8")
     assert 'Not enrolled</td><td class="num">2<' in report
+    assert report.count("&nbsp;not met: ") >= 1  # each with the criterion it did not meet (SDTM IE)
     edc = open_edc(edc_settings(database))
     port = free_port()
     server = uvicorn.Server(
@@ -60,6 +61,16 @@ def test_demo_data_in_the_browser(tmp_path, browser, artifacts):
         codes = [c.strip() for c in page.locator("table tbody tr td:first-child").all_inner_texts()]
         assert codes and all(code.startswith(f"{site}-") for code in codes), codes
         page.screenshot(path=str(artifacts / "demo-subjects.png"), full_page=True)
+        # the statistician's reports page: the screen failures with the criteria they did not meet
+        page.context.clear_cookies()
+        page.goto(f"{base}/login")
+        page.fill("#f-username", "statistician")
+        page.fill("#f-password", DEMO_PASSWORD)
+        with page.expect_navigation():
+            page.click("form[action='/login'] button[type=submit]")
+        page.goto(f"{base}/reports")
+        reasons = page.locator("dl.consort dt.reason").all_inner_texts()
+        assert reasons and all(r.startswith("not met: ") for r in reasons), reasons
         page.goto(f"file://{output / 'report' / 'report.html'}")
         assert page.locator("h2").count() >= 8
         page.screenshot(path=str(artifacts / "demo-report.png"))

@@ -6,9 +6,10 @@ From a database::
     oligotrial adam SDTM --out ADAM
     oligotrial report ADAM --out REPORT --sdtm SDTM --format both [--cutoff YYYY-MM-DD]
 
-``--sdtm`` adds the radiotherapy compliance section (PR, and EX for the timing windows); the data cutoff rule is
-documented in :mod:`oligotrial.reports.data`. Exit codes: 0 ok, 2 bad input (``REPORT-001`` missing ADaM
-dataset, ``REPORT-002`` missing variable, ``REPORT-003`` no PR in ``--sdtm``, ``FILE-0nn`` unreadable files).
+``--sdtm`` adds the radiotherapy compliance section (PR, and EX for the timing windows) and the CONSORT reasons
+of the screen failures (IE); the data cutoff rule is documented in :mod:`oligotrial.reports.data`. Exit codes: 0
+ok, 2 bad input (``REPORT-001`` missing ADaM dataset, ``REPORT-002`` missing variable, ``REPORT-003`` no PR in
+``--sdtm``, ``FILE-0nn`` unreadable files).
 """
 
 from __future__ import annotations
@@ -51,7 +52,9 @@ def report(
     ),
     title: str | None = typer.Option(None, "--title", help="Report title."),
     sdtm_dir: Path | None = typer.Option(
-        None, "--sdtm", help="SDTM folder with PR (and EX) for the radiotherapy compliance section."
+        None,
+        "--sdtm",
+        help="SDTM folder with PR (and EX) for the radiotherapy compliance section, IE for the screen failures.",
     ),
     protocol_file: Path | None = PROTOCOL_OPTION,
     json_output: bool = JSON_OPTION,

@@ -1,6 +1,6 @@
 """SDTM from the EDC database: what was captured, as the domains the analysis path reads.
 
-:func:`derive_sdtm` builds DM (+ SUPPDM), DS, EX, PR, CM, AE (+ SUPPAE), TU, TR, RS, SV, DV and the trial
+:func:`derive_sdtm` builds DM (+ SUPPDM), DS, IE, EX, PR, CM, AE (+ SUPPAE), TU, TR, RS, SV, DV and the trial
 design domains TS, TA, TE, TV from the protocol; :func:`export_sdtm` writes them with
 :func:`oligotrial.exports.datasets.write_datasets` (CSV or SAS XPORT v5, all or nothing). The export is one
 audited transaction by a study-wide role holding ``export`` (statisticians; the command line acts as one).
@@ -16,6 +16,8 @@ Conventions (SDTMIG 3.4, and those :mod:`oligotrial.endpoints.sdtm` reads):
   randomization's stratum count them).
 * DS: ``PROTOCOL MILESTONE`` ``INFORMED CONSENT OBTAINED``, ``ENROLLED``, ``RANDOMIZED``; ``DISPOSITION EVENT``
   ``SCREEN FAILURE`` and the disposition form's term.
+* IE: the eligibility criteria a screen failure names (``IETESTCD`` the protocol's criterion id without
+  punctuation, ``IETEST`` its text, ``IECAT`` INCLUSION or EXCLUSION, ``IEORRES`` N or Y).
 * EX: one record per agent given on a dose form (``EPOCH`` INDUCTION or MAINTENANCE; ``EXADJ`` a reduction
   reason). PR: one record per radiotherapy course (``PRDOSE`` Gy per fraction, ``PRDOSTOT`` total Gy,
   ``PRFRACN`` fractions). CM: ``SUBSEQUENT ANTICANCER THERAPY``. AE: CTCAE term, grade (``AETOXGR``), system
@@ -42,6 +44,7 @@ from sqlalchemy.orm import Session
 from oligotrial.errors import Problem
 from oligotrial.exports.datasets import DatasetFormat, write_datasets
 from oligotrial.protocol import Protocol
+from oligotrial.protocol.models import Criterion, sdtm_test_code
 from oligotrial.rules.ctcae import term_key
 from oligotrial.rules.eligibility import parse_candidate
 from oligotrial.rules.schedule import derive_calendar
@@ -49,7 +52,12 @@ from oligotrial.services._context import Actor, Edc, Permission, write_audit, wr
 from oligotrial.services.workflow import derive_recist_by_subject, derive_tumour_tables
 from oligotrial.services.workflow._store import default_protocol
 from oligotrial.services.workflow._trial import radiotherapy_courses, randomizations
-from oligotrial.services.workflow.forms import FORM_MODELS, EligibilityForm, TumourAssessmentForm
+from oligotrial.services.workflow.forms import (
+    FORM_MODELS,
+    EligibilityForm,
+    ScreenFailureForm,
+    TumourAssessmentForm,
+)
 from oligotrial.store.tables import CtcaeTermRow, Event, Form, Site, Subject
 
 __all__ = ["SDTM_DOMAINS", "SDTM_LABELS", "derive_sdtm", "export_sdtm"]
@@ -58,6 +66,7 @@ SDTM_LABELS = {
     "DM": "Demographics",
     "SUPPDM": "Supplemental Qualifiers for DM",
     "DS": "Disposition",
+    "IE": "Inclusion/Exclusion Criteria Not Met",
     "EX": "Exposure",
     "PR": "Procedures",
     "CM": "Concomitant Medications",
@@ -105,6 +114,8 @@ _COLUMNS: dict[str, dict[str, Any]] = {
     | {"AGE": N},
     "DS": {**dict.fromkeys(["STUDYID", "DOMAIN", "USUBJID"], S), "DSSEQ": N}
     | dict.fromkeys(["DSTERM", "DSDECOD", "DSCAT", "EPOCH", "DSSTDTC"], S),
+    "IE": {**dict.fromkeys(["STUDYID", "DOMAIN", "USUBJID"], S), "IESEQ": N}
+    | dict.fromkeys(["IETESTCD", "IETEST", "IECAT", "IEORRES", "IESTRESC", "VISIT", "IEDTC"], S),
     "EX": {**dict.fromkeys(["STUDYID", "DOMAIN", "USUBJID"], S), "EXSEQ": N}
     | dict.fromkeys(["EXTRT", "EXCAT"], S)
     | {"EXDOSE": F}
@@ -247,6 +258,7 @@ def _build(session: Session, protocol: Protocol) -> tuple[dict[str, pl.DataFrame
     courses = radiotherapy_courses(session, subjects)
     arms: dict[str, Any] = {arm.id: arm for arm in protocol.arms}
     agents = {agent.id: agent for agent in protocol.agents}
+    criteria = {criterion.id: criterion for criterion in protocol.population.criteria}
     soc = {term_key(t.term): t.soc for t in protocol.adverse_events.expected_toxicities}
     soc.update({key: name for key, name in session.execute(select(CtcaeTermRow.term_key, CtcaeTermRow.soc))})
     rows: dict[str, list[dict[str, Any]]] = {name: [] for name in _COLUMNS}
@@ -333,6 +345,7 @@ def _build(session: Session, protocol: Protocol) -> tuple[dict[str, pl.DataFrame
             disposition_row("INFORMED CONSENT OBTAINED", "PROTOCOL MILESTONE", elig.consent_date, "SCREENING")
         if screen_failure is not None:
             disposition_row("SCREEN FAILURE", "DISPOSITION EVENT", screen_failure.date, "SCREENING")
+            rows["IE"] += _criteria_not_met(base, screen_failure, criteria)
         if enrolled is not None:
             disposition_row("ENROLLED", "PROTOCOL MILESTONE", enrolled["enrollment_date"], "SCREENING")
         if rand is not None:
@@ -478,14 +491,15 @@ def _build(session: Session, protocol: Protocol) -> tuple[dict[str, pl.DataFrame
                     "SVENDTC": _iso(day),
                 }
             )
-    for name in ("DS", "EX", "PR", "CM", "AE", "RS", "DV"):
+    for name in ("DS", "IE", "EX", "PR", "CM", "AE", "RS", "DV"):
         counters: dict[str, int] = {}
         for row in rows[name]:
             counters[row["USUBJID"]] = counters.get(row["USUBJID"], 0) + 1
             row[f"{name}SEQ"] = counters[row["USUBJID"]]
     prefix = pl.lit(studyid).alias("STUDYID")
     tables = {
-        name: _frame(name, rows[name]) for name in ("DM", "SUPPDM", "DS", "EX", "PR", "CM", "AE", "SUPPAE")
+        name: _frame(name, rows[name])
+        for name in ("DM", "SUPPDM", "DS", "IE", "EX", "PR", "CM", "AE", "SUPPAE")
     }
     tables["TU"] = tu.select(prefix, pl.lit("TU").alias("DOMAIN"), pl.all())
     tables["TR"] = tr.select(prefix, pl.lit("TR").alias("DOMAIN"), pl.all())
@@ -494,6 +508,32 @@ def _build(session: Session, protocol: Protocol) -> tuple[dict[str, pl.DataFrame
     tables["DV"] = _frame("DV", rows["DV"])
     tables.update(_trial_design(protocol))
     return tables, problems
+
+
+def _criteria_not_met(
+    base: dict[str, Any], failure: ScreenFailureForm, criteria: dict[str, Criterion]
+) -> list[dict[str, Any]]:
+    """IE: one record per eligibility criterion the screen failure names (an inclusion criterion not met,
+    ``IEORRES`` N; an exclusion criterion met, Y), coded by :func:`~oligotrial.protocol.models.sdtm_test_code`."""
+    found = []
+    for criterion_id in failure.criteria_not_met:
+        criterion = criteria.get(criterion_id)
+        is_exclusion = criterion is not None and criterion.kind == "exclusion"
+        answer = "Y" if is_exclusion else "N"
+        found.append(
+            {
+                **base,
+                "DOMAIN": "IE",
+                "IETESTCD": sdtm_test_code(criterion_id),
+                "IETEST": (criterion.text if criterion is not None else criterion_id)[:200],
+                "IECAT": "EXCLUSION" if is_exclusion else "INCLUSION",
+                "IEORRES": answer,
+                "IESTRESC": answer,
+                "VISIT": "SCREENING",
+                "IEDTC": _iso(failure.date),
+            }
+        )
+    return found
 
 
 def _baseline_qualifiers(

@@ -49,6 +49,7 @@ __all__ = [
     "Stratum",
     "TimeToEventEndpoint",
     "UlnMultipleCriterion",
+    "sdtm_test_code",
 ]
 
 PositiveInt = Annotated[int, Field(ge=1)]
@@ -102,6 +103,12 @@ class ProtocolInfo(_Frozen):
 
 
 # --- population -----------------------------------------------------------------------------------------
+
+
+def sdtm_test_code(identifier: str) -> str:
+    """The SDTM test code of an eligibility criterion (``IETESTCD``): its id's letters and digits, at most 8
+    (``INC-08`` -> ``INC08``)."""
+    return "".join(ch for ch in identifier if ch.isalnum())[:8]
 
 
 class _CriterionBase(_Frozen):

@@ -61,7 +61,7 @@ class Report:
 def build_report(inputs: ReportInputs, protocol: Protocol, *, title: str | None = None) -> Report:
     """Compute every table and draw every figure of the report (``inputs`` already cut off)."""
     arms = get_arms(protocol)
-    consort = compute_consort(inputs.adsl, inputs.adtte, protocol)
+    consort = compute_consort(inputs.adsl, inputs.adtte, protocol, inputs.ie)
     baseline, balance = compute_baseline(inputs.adsl, protocol)
     survival = tuple(
         compute_survival(inputs.adtte, paramcd, protocol, title=name)
@@ -173,6 +173,8 @@ def summarize_report(report: Report) -> dict[str, Any]:
         "cutoff": report.cutoff.isoformat() if report.cutoff else None,
         "consort": {
             "screened": consort.screened,
+            "not_enrolled": consort.not_enrolled,
+            "not_enrolled_reasons": dict(consort.not_enrolled_reasons),
             "enrolled": consort.enrolled,
             "progressed_during_induction": consort.induction_progression,
             "randomized": consort.randomized,

@@ -52,7 +52,7 @@ _REQUIRED = {
 }
 _FLOATS = ("AVAL", "PCHG", "CHG", "NADIR", "PCHGNAD", "PCHGBL", "SOD", "BASE", "PRDOSE", "PRDOSTOT", "AGE")
 _INTS = ("CNSR", "ATOXGRN")
-_SDTM_DOMAINS = ("PR", "EX", "SUPPDM")
+_SDTM_DOMAINS = ("PR", "EX", "SUPPDM", "IE")
 
 
 @dataclass(frozen=True)
@@ -67,6 +67,8 @@ class ReportInputs:
         ADTR (sums of diameters with their percent changes), or ``None`` when the ADaM folder has none.
     pr, ex
         SDTM radiotherapy (PR) and exposure (EX), or ``None`` when no SDTM folder was given.
+    ie
+        SDTM eligibility criteria not met (IE: the reasons of the screen failures), or ``None`` when not given.
     checksums
         SHA-256 of every input file, by file name (``sdtm/<name>`` for SDTM files).
     cutoff
@@ -80,6 +82,7 @@ class ReportInputs:
     adtr: pl.DataFrame | None = None
     pr: pl.DataFrame | None = None
     ex: pl.DataFrame | None = None
+    ie: pl.DataFrame | None = None
     checksums: tuple[tuple[str, str], ...] = ()
     cutoff: date | None = None
 
@@ -147,7 +150,7 @@ def _dataset_files(folder: Path, names: tuple[str, ...]) -> list[Path]:
 
 
 def load_report_inputs(adam_dir: Path, sdtm_dir: Path | None = None) -> ReportInputs:
-    """Read ADaM datasets (CSV or XPT) from ``adam_dir`` and, when given, PR and EX from ``sdtm_dir``.
+    """Read ADaM datasets (CSV or XPT) from ``adam_dir`` and, when given, PR, EX and IE from ``sdtm_dir``.
 
     Raises
     ------
@@ -156,7 +159,7 @@ def load_report_inputs(adam_dir: Path, sdtm_dir: Path | None = None) -> ReportIn
     """
     inputs = prepare_adam(read_datasets(adam_dir, (*ADAM_NAMES, "ADTR"), prefer="xpt"))
     files = [(p.name, p) for p in _dataset_files(adam_dir, (*ADAM_NAMES, "ADTR"))]
-    pr = ex = None
+    pr = ex = ie = None
     if sdtm_dir is not None:
         sdtm = read_datasets(sdtm_dir, _SDTM_DOMAINS)
         if "PR" not in sdtm:
@@ -165,8 +168,9 @@ def load_report_inputs(adam_dir: Path, sdtm_dir: Path | None = None) -> ReportIn
             )
         pr = _typed(sdtm["PR"])
         ex = _typed(sdtm["EX"]) if "EX" in sdtm else None
+        ie = _typed(sdtm["IE"]) if "IE" in sdtm else None
         files += [(f"sdtm/{p.name}", p) for p in _dataset_files(sdtm_dir, _SDTM_DOMAINS)]
-    return replace(inputs, pr=pr, ex=ex, checksums=compute_checksums(files))
+    return replace(inputs, pr=pr, ex=ex, ie=ie, checksums=compute_checksums(files))
 
 
 def _null_after(column: str, cutoff: date) -> pl.Expr:
@@ -272,5 +276,6 @@ def apply_cutoff(inputs: ReportInputs, cutoff: date | None) -> ReportInputs:
         adtr=_sdtm(inputs.adtr, "ADT"),
         pr=_sdtm(inputs.pr, "PRSTDTC"),
         ex=_sdtm(inputs.ex, "EXSTDTC"),
+        ie=None if inputs.ie is None else inputs.ie.filter(pl.col("USUBJID").is_in(subjects.implode())),
         cutoff=cutoff,
     )

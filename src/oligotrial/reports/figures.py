@@ -10,6 +10,7 @@ from __future__ import annotations
 import functools
 import io
 import math
+import textwrap
 from collections.abc import Mapping, Sequence
 
 import matplotlib
@@ -359,11 +360,12 @@ def draw_consort(consort: Consort) -> bytes:
     ax.axis("off")
 
     def box(x: float, y: float, text: str, width: float = 0.36) -> None:
+        height = max(0.09, 0.017 * (text.count("\n") + 1) + 0.02)  # five lines fit the usual height
         ax.add_patch(
             FancyBboxPatch(
-                (x - width / 2, y - 0.045),
+                (x - width / 2, y - height / 2),
                 width,
-                0.09,
+                height,
                 boxstyle="round,pad=0.005",
                 fc="#f4f6f8",
                 ec="#333333",
@@ -376,7 +378,11 @@ def draw_consort(consort: Consort) -> bytes:
         ax.annotate("", xy=(x1, y1), xytext=(x0, y0), arrowprops={"arrowstyle": "->", "lw": 0.8})
 
     box(0.5, 0.93, f"Screened (consented)\nn = {consort.screened}")
-    box(0.85, 0.83, f"Not enrolled\nn = {consort.not_enrolled}", 0.26)
+    excluded = "".join(
+        "\n" + textwrap.fill(f"{r}: {k}", 40, subsequent_indent="  ")
+        for r, k in consort.not_enrolled_reasons[:3]
+    )
+    box(0.85, 0.83, f"Not enrolled\nn = {consort.not_enrolled}{excluded}", 0.28)
     arrow(0.5, 0.885, 0.5, 0.775)
     arrow(0.5, 0.83, 0.72, 0.83)
     box(0.5, 0.73, f"Enrolled: induction chemo-immunotherapy\nn = {consort.enrolled}")

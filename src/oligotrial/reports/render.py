@@ -193,6 +193,7 @@ def _consort_table(report: Report) -> str:
     rows: list[tuple[str, ...]] = [
         ("Screened (consented)", str(c.screened)),
         ("Not enrolled", str(c.not_enrolled)),
+        *((f"    {r}", str(k)) for r, k in c.not_enrolled_reasons),
         ("Enrolled (induction)", str(c.enrolled)),
         ("Not randomized: progressed during induction", str(c.induction_progression)),
         ("Not randomized: other reasons", str(c.not_randomized_other)),

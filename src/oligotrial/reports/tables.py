@@ -56,6 +56,7 @@ __all__ = [
     "LANDMARK_MONTHS",
     "MIN_SUBGROUP_EVENTS",
     "RCCEP_TERMS",
+    "REASON_NOT_RECORDED",
     "RT_TOXICITY_TERMS",
     "ArmInfo",
     "Consort",
@@ -567,7 +568,9 @@ class Consort:
 
     ``treated`` counts the randomized subjects with study treatment on or after randomization (ADSL
     ``TRTEDT >= RANDDT``) or radiotherapy (``RTFL = Y``); ``discontinued`` the ``EOSSTT = DISCONTINUED``
-    subjects with their ``DCSREAS``; ``analysed`` the randomized subjects with a PFS record.
+    subjects with their ``DCSREAS``; ``analysed`` the randomized subjects with a PFS record;
+    ``not_enrolled_reasons`` the subjects not enrolled per eligibility criterion not met (SDTM IE, when given;
+    a subject may fail several).
     """
 
     screened: int
@@ -583,13 +586,18 @@ class Consort:
     discontinued_reasons: dict[str, tuple[tuple[str, int], ...]]
     analysed: dict[str, int]
     arms: tuple[ArmInfo, ...] = field(default=())
+    not_enrolled_reasons: tuple[tuple[str, int], ...] = ()
+
+
+REASON_NOT_RECORDED = "reason not recorded"
+"""The reason counted for a subject whose reason (``DCSREAS``, IE) is missing."""
 
 
 def _reasons(frame: pl.DataFrame, column: str) -> tuple[tuple[str, int], ...]:
     if frame.height == 0 or column not in frame.columns:
         return ()
     counts = (
-        frame.with_columns(pl.col(column).fill_null("reason not recorded"))
+        frame.with_columns(pl.col(column).fill_null(REASON_NOT_RECORDED))
         .group_by(column)
         .len()
         .sort(["len", column], descending=[True, False])
@@ -597,10 +605,12 @@ def _reasons(frame: pl.DataFrame, column: str) -> tuple[tuple[str, int], ...]:
     return tuple((str(r[column]), int(r["len"])) for r in counts.to_dicts())
 
 
-def compute_consort(adsl: pl.DataFrame, adtte: pl.DataFrame, protocol: Protocol) -> Consort:
-    """The CONSORT counts: screened (ADSL subjects), enrolled (``ENRLFL``), not randomized (progression during
-    induction: ``INDRESP = PD``; other: ``DCSREAS``), randomized, treated, radiotherapy and discontinued by arm,
-    analysed (PFS records)."""
+def compute_consort(
+    adsl: pl.DataFrame, adtte: pl.DataFrame, protocol: Protocol, ie: pl.DataFrame | None = None
+) -> Consort:
+    """The CONSORT counts: screened (ADSL subjects), enrolled (``ENRLFL``) and not (with the criteria not met
+    of ``ie``, SDTM IE, when given), not randomized (progression during induction: ``INDRESP = PD``; other:
+    ``DCSREAS``), randomized, treated, radiotherapy and discontinued by arm, analysed (PFS records)."""
     arms = get_arms(protocol)
     adsl = _with_arm(adsl, arms)
     enrolled = adsl.filter(pl.col("ENRLFL") == "Y")
@@ -648,7 +658,26 @@ def compute_consort(adsl: pl.DataFrame, adtte: pl.DataFrame, protocol: Protocol)
         },
         analysed=per_arm(randomized.filter(pl.col("USUBJID").is_in(list(analysed_ids)))),
         arms=arms,
+        not_enrolled_reasons=()
+        if ie is None
+        else _criteria_not_met(adsl.filter(pl.col("ENRLFL") != "Y"), ie),
     )
+
+
+def _criteria_not_met(not_enrolled: pl.DataFrame, ie: pl.DataFrame) -> tuple[tuple[str, int], ...]:
+    """Subjects per criterion (IE ``IETEST``: "not met: <inclusion criterion>", "met: <exclusion criterion>"
+    by ``IECAT``), most first; those without an IE record as "reason not recorded"."""
+    is_exclusion = pl.col("IECAT") == "EXCLUSION" if "IECAT" in ie.columns else pl.lit(False)
+    reason = pl.when(is_exclusion).then(pl.lit("met: ")).otherwise(pl.lit("not met: ")) + pl.col("IETEST")
+    failed = (
+        ie.select("USUBJID", reason.alias("IETEST"))
+        .unique()
+        .join(not_enrolled.select("USUBJID"), on="USUBJID")
+    )
+    unexplained = not_enrolled.join(failed, on="USUBJID", how="anti").select(
+        "USUBJID", pl.lit(None, pl.Utf8).alias("IETEST")
+    )
+    return _reasons(pl.concat([failed, unexplained]), "IETEST")
 
 
 def _pct(k: int, n: int) -> str:

@@ -31,7 +31,7 @@ import threading
 import time
 import weakref
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -183,7 +183,7 @@ def _derive(edc: Edc, actor: Actor, protocol: Protocol) -> tuple[ReportInputs, i
 
     tables, problems = derive_sdtm(edc, system, protocol=protocol)
     adam = derive_adam(tables, protocol)
-    return prepare_adam(adam.as_dict()), len(problems)
+    return replace(prepare_adam(adam.as_dict()), ie=tables["IE"]), len(problems)
 
 
 def _analysis_inputs(edc: Edc, actor: Actor, protocol: Protocol) -> tuple[ReportInputs, int, int]:
@@ -389,12 +389,16 @@ def _adverse_events(
 
 
 def _consort(inputs: ReportInputs, protocol: Protocol) -> ConsortCounts:
-    from oligotrial.reports.tables import compute_consort
+    from oligotrial.reports.tables import REASON_NOT_RECORDED, compute_consort
 
-    consort = compute_consort(inputs.adsl, inputs.adtte, protocol)
+    consort = compute_consort(inputs.adsl, inputs.adtte, protocol, inputs.ie)
     return ConsortCounts(
         screened=consort.screened,
         not_enrolled=consort.not_enrolled,
+        not_enrolled_reasons=[
+            (None if reason == REASON_NOT_RECORDED else reason, n)
+            for reason, n in consort.not_enrolled_reasons
+        ],
         enrolled=consort.enrolled,
         induction_progression=consort.induction_progression,
         not_randomized_other=consort.not_randomized_other,

@@ -224,6 +224,7 @@ class ConsortCounts(_View):
 
     screened: int
     not_enrolled: int
+    not_enrolled_reasons: list[tuple[str | None, int]]  # subjects per criterion not met (None: not recorded)
     enrolled: int
     induction_progression: int
     not_randomized_other: int

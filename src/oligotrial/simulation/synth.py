@@ -8,7 +8,7 @@ adverse events with CTCAE terms and grades, subsequent therapy, visits and dispo
 
 Output is one :class:`SubjectRecords` per subject (its rows per SDTM domain), so that a loader can replay a
 subject through the EDC services one record at a time; :func:`derive_sdtm_tables` stacks them into SDTM
-tables (DM, SUPPDM, DS, EX, PR, CM, TU, TR, RS, AE, SV) that ``oligotrial adam`` accepts. RS is derived
+tables (DM, SUPPDM, DS, IE, EX, PR, CM, TU, TR, RS, AE, SV) that ``oligotrial adam`` accepts. RS is derived
 from TU/TR by the RECIST engine (:func:`oligotrial.rules.recist.derive_timepoint_responses`).
 """
 
@@ -23,14 +23,14 @@ from typing import Any
 import numpy as np
 import polars as pl
 
-from oligotrial.protocol.models import Arm, Protocol, RangeCriterion
+from oligotrial.protocol.models import Arm, Protocol, RangeCriterion, sdtm_test_code
 from oligotrial.rules.recist import derive_timepoint_responses
 from oligotrial.simulation.model import build_trials, compile_model, draw_trials
 from oligotrial.simulation.scenario import SampleSize, Scenario, Sites
 
 __all__ = ["DOMAIN_ORDER", "SubjectRecords", "derive_sdtm_tables", "generate_subjects"]
 
-DOMAIN_ORDER = ("DM", "SUPPDM", "DS", "EX", "PR", "CM", "TU", "TR", "RS", "AE", "SV")
+DOMAIN_ORDER = ("DM", "SUPPDM", "DS", "IE", "EX", "PR", "CM", "TU", "TR", "RS", "AE", "SV")
 _ORGANS = ("LUNG", "LIVER", "ADRENAL GLAND", "SOFT TISSUE", "KIDNEY", "SPLEEN")
 _GRADES = np.array([0.5, 0.3, 0.15, 0.05])
 _CHEMO_DOSES = {
@@ -453,12 +453,15 @@ def _screen_failure(
     eligibility form only."""
     usubjid = f"{study}-{site:03d}-{subjid}"
     rec = SubjectRecords(usubjid)
-    above = {
-        f: int(c.max) + 1
+    maxima = {
+        c.field: c
         for c in protocol.population.criteria
-        for f in ("ecog", "metastatic_organ_count")
-        if isinstance(c, RangeCriterion) and c.kind == "inclusion" and c.field == f and c.max is not None
+        if isinstance(c, RangeCriterion)
+        and c.kind == "inclusion"
+        and c.field in ("ecog", "metastatic_organ_count")
+        and c.max is not None
     }
+    above = {f: int(c.max) + 1 for f, c in maxima.items() if c.max is not None}
     if above.get("metastatic_organ_count", 0) > len(_ORGANS):
         del above["metastatic_organ_count"]
     if not above:
@@ -498,6 +501,18 @@ def _screen_failure(
         DSDECOD="SCREEN FAILURE",
         EPOCH="SCREENING",
         DSSTDTC=_iso(start, day),
+    )
+    criterion = maxima[failed]
+    rec.add(
+        "IE",
+        USUBJID=usubjid,
+        IETESTCD=sdtm_test_code(criterion.id),
+        IETEST=criterion.text,
+        IECAT="INCLUSION",
+        IEORRES="N",
+        IESTRESC="N",
+        VISIT="SCREENING",
+        IEDTC=_iso(start, day),
     )
     rec.add("SV", USUBJID=usubjid, VISIT="SCREENING", SVSTDTC=_iso(start, day))
     return rec
