@@ -5,6 +5,7 @@ from __future__ import annotations
 import itertools
 import math
 import re
+from dataclasses import replace
 from datetime import date, timedelta
 
 import polars as pl
@@ -243,3 +244,27 @@ def test_consort_counts_the_screen_failures_by_the_criteria_they_did_not_meet(pr
         ("reason not recorded", 1),
     )
     assert compute_consort(adsl, adam.adtte, protocol).not_enrolled_reasons == ()
+
+
+def test_cutoff_drops_the_screen_failures_consented_after_it(protocol):
+    """At a cutoff, a subject never enrolled counts as screened only when consented on or before it; its IE
+    records (the criteria not met) go with it."""
+    adam = prepare_adam(make_study([_subject(1, "CTRL", (200, False))]))
+    failures = pl.DataFrame(
+        {
+            "USUBJID": ["F1", "F2"],
+            "ENRLFL": ["N", "N"],
+            "ITTFL": ["N", "N"],
+            "RFICDT": [date(2026, 2, 1), date(2026, 7, 1)],
+        }
+    )
+    ie = pl.DataFrame({"USUBJID": ["F1", "F2"], "IETEST": ["ECOG performance status 0-1"] * 2})
+    inputs = replace(adam, adsl=pl.concat([adam.adsl, failures], how="diagonal_relaxed"), ie=ie)
+    cut = apply_cutoff(inputs, date(2026, 6, 1))
+    assert sorted(cut.adsl["USUBJID"].to_list()) == ["F1", "X01"]
+    assert cut.ie is not None and cut.ie["USUBJID"].to_list() == ["F1"]
+    consort = compute_consort(cut.adsl, cut.adtte, protocol, cut.ie)
+    assert (consort.screened, consort.not_enrolled_reasons) == (
+        2,
+        (("not met: ECOG performance status 0-1", 1),),
+    )

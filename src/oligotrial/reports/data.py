@@ -1,4 +1,5 @@
-"""The report's inputs: ADaM datasets (and optional SDTM PR/EX for radiotherapy), typed, cut off, checksummed.
+"""The report's inputs: ADaM datasets (and optional SDTM: PR/EX for radiotherapy, IE for the screen failures),
+typed, cut off, checksummed.
 
 ADaM datasets arrive as text columns (:func:`oligotrial.exports.datasets.read_datasets`) or as the typed frames
 of :func:`oligotrial.endpoints.derive_adam`; :func:`prepare_adam` turns either into the same typed frames, so
@@ -9,7 +10,8 @@ Data cutoff (:func:`apply_cutoff`), documented rule
 The cutoff keeps data on or before the cutoff date, applied to the analysis datasets (not a re-derivation from
 SDTM):
 
-* ADSL: subjects enrolled after the cutoff are dropped; a randomization after the cutoff makes the subject
+* ADSL: subjects enrolled after the cutoff are dropped, and so are subjects never enrolled whose consent
+  (``RFICDT``) is after it; a randomization after the cutoff makes the subject
   not randomized (``ITTFL = N``, ``TRT01P = INDUCTION ONLY``); death, radiotherapy and end-of-study dates after
   the cutoff are removed with their flags (``DTHFL``, ``RTFL``, ``EOSSTT = ONGOING``, ``DCSREAS``).
 * ADTTE: records whose origin (``STARTDT``) is after the cutoff are dropped; a record whose analysis date
@@ -19,7 +21,7 @@ SDTM):
   the cutoff no longer counts: ``CRSP``/``CB`` become ``N`` and ``BOR``/``CBOR`` ``NE``. A confirmation that
   falls after the cutoff is not re-checked: for a formal cut, derive ADaM again from SDTM cut at that date.
 * ADAE: records starting after the cutoff are dropped.
-* SDTM PR and EX records starting after the cutoff are dropped.
+* SDTM PR and EX records starting after the cutoff are dropped; IE records follow their subjects in ADSL.
 """
 
 from __future__ import annotations
@@ -183,7 +185,10 @@ def apply_cutoff(inputs: ReportInputs, cutoff: date | None) -> ReportInputs:
         return inputs
     adsl = inputs.adsl
     if "ENRLDT" in adsl.columns:
-        adsl = adsl.filter(pl.col("ENRLDT").is_null() | (pl.col("ENRLDT") <= cutoff))
+        never_enrolled = pl.col("ENRLDT").is_null()
+        if "RFICDT" in adsl.columns:
+            never_enrolled = never_enrolled & (pl.col("RFICDT").is_null() | (pl.col("RFICDT") <= cutoff))
+        adsl = adsl.filter(never_enrolled | (pl.col("ENRLDT") <= cutoff))
     if "RANDDT" in adsl.columns:
         late = pl.col("RANDDT").is_not_null() & (pl.col("RANDDT") > cutoff)
         adsl = adsl.with_columns(
