@@ -15,6 +15,7 @@ from oligotrial.errors import PermissionDeniedError
 from oligotrial.exports.datasets import read_datasets
 from oligotrial.exports.sdtm import SDTM_DOMAINS, derive_sdtm, export_sdtm
 from oligotrial.protocol import load_protocol
+from oligotrial.reports.tables import screen_failure_reasons
 from oligotrial.services import data
 from oligotrial.services import workflow as wf
 from workflow_data import adverse_event, assessment, eligible, induction_dose
@@ -110,3 +111,42 @@ def test_export_writes_csv_and_xpt_and_needs_the_export_permission(captured, tmp
         path.rename(tmp_path / "csv" / path.name)
     csv = read_datasets(tmp_path / "csv", ["DM", "RS"])
     assert csv["RS"].filter(pl.col("RSTESTCD") == "OVRLRESP")["RSSTRESC"].to_list() == ["PR"]
+
+
+@pytest.mark.parametrize("backend", ["sqlite"], indirect=True)
+def test_screen_failures_give_ie_and_their_stated_reason_in_ds(world):
+    """A screen failure on ECOG 3 gives one IE record (INC-08 not met); one with no criterion failed but a stated
+    reason gives none, and DS keeps the reason as DSTERM (DSDECOD SCREEN FAILURE). The CONSORT reasons come from
+    both."""
+    edc, inv = world.edc, world.actor("investigator.cn01")
+    ecog, withdrew = (data.create_subject(edc, inv, "CN01").code for _ in range(2))
+    wf.save_eligibility(edc, inv, ecog, eligible(D0, ecog=3))
+    wf.record_screen_failure(edc, inv, ecog, D0 + timedelta(days=1))
+    wf.save_eligibility(edc, inv, withdrew, eligible(D0))
+    wf.record_screen_failure(edc, inv, withdrew, D0 + timedelta(days=2), "consent withdrawn")
+    tables, _ = derive_sdtm(edc, world.actor("statistician"))
+    ie = tables["IE"].select("USUBJID", "IESEQ", "IETESTCD", "IETEST", "IECAT", "IEORRES", "VISIT", "IEDTC")
+    assert ie.rows() == [
+        (
+            f"ESO-OLIGO-RT-{ecog}",
+            1,
+            "INC08",
+            "ECOG performance status 0-1",
+            "INCLUSION",
+            "N",
+            "SCREENING",
+            "2024-01-09",
+        )
+    ]
+    failures = (
+        tables["DS"].filter(pl.col("DSDECOD") == "SCREEN FAILURE").select("USUBJID", "DSTERM").sort("USUBJID")
+    )
+    assert failures.rows() == [
+        (f"ESO-OLIGO-RT-{ecog}", "SCREEN FAILURE"),
+        (f"ESO-OLIGO-RT-{withdrew}", "consent withdrawn"),
+    ]
+    reasons = screen_failure_reasons(tables["IE"], tables["DS"])
+    assert reasons is not None and sorted(reasons.rows()) == [
+        (f"ESO-OLIGO-RT-{ecog}", "not met: ECOG performance status 0-1"),
+        (f"ESO-OLIGO-RT-{withdrew}", "consent withdrawn"),
+    ]

@@ -23,6 +23,7 @@ from oligotrial.reports.tables import (
     compute_swimmer,
     get_arms,
     longest_swimmers,
+    screen_failure_reasons,
 )
 
 
@@ -219,12 +220,13 @@ def test_the_swimmer_plot_shows_the_longest_treatments_of_every_arm(protocol):
 
 
 def test_consort_counts_the_screen_failures_by_the_criteria_they_did_not_meet(protocol):
-    """SDTM IE gives the reasons of the subjects not enrolled: subjects per criterion (an inclusion criterion not
-    met, an exclusion criterion met; a subject failing two counts under both), most first, and "reason not
-    recorded" for a screen failure without an IE record. IE records of enrolled subjects are not reasons."""
+    """SDTM IE and DS give the reasons of the subjects not enrolled: subjects per criterion (an inclusion criterion
+    not met, an exclusion criterion met; a subject failing two counts under both) or per reason stated on the
+    screen-failure form (DS ``DSTERM``), most first, and "reason not recorded" for a screen failure with
+    neither. IE records of enrolled subjects are not reasons."""
     adam = prepare_adam(make_study([_subject(i, "CTRL", (200, False)) for i in range(1, 4)]))
     failures = pl.DataFrame(
-        {"USUBJID": ["F1", "F2", "F3", "F4"], "ENRLFL": ["N"] * 4, "ITTFL": ["N"] * 4},
+        {"USUBJID": ["F1", "F2", "F3", "F4", "F5"], "ENRLFL": ["N"] * 5, "ITTFL": ["N"] * 5},
     )
     adsl = pl.concat([adam.adsl, failures], how="diagonal_relaxed")
     ecog, organs, brain = "ECOG performance status 0-1", "At most 3 metastatic organs", "Brain metastases"
@@ -235,15 +237,24 @@ def test_consort_counts_the_screen_failures_by_the_criteria_they_did_not_meet(pr
             "IECAT": ["INCLUSION", "INCLUSION", "EXCLUSION", "INCLUSION", "INCLUSION"],
         }
     )
-    consort = compute_consort(adsl, adam.adtte, protocol, ie)
-    assert (consort.screened, consort.not_enrolled) == (7, 4)
+    ds = pl.DataFrame(  # F5 failed no criterion: the reason stated on its screen-failure form
+        {
+            "USUBJID": ["F1", "F5", "F4"],
+            "DSDECOD": ["SCREEN FAILURE", "SCREEN FAILURE", "SCREEN FAILURE"],
+            "DSTERM": ["SCREEN FAILURE", "consent withdrawn", "SCREEN FAILURE"],
+        }
+    )
+    consort = compute_consort(adsl, adam.adtte, protocol, screen_failure_reasons(ie, ds))
+    assert (consort.screened, consort.not_enrolled) == (8, 5)
     assert consort.not_enrolled_reasons == (
         ("not met: ECOG performance status 0-1", 2),
+        ("consent withdrawn", 1),
         ("met: Brain metastases", 1),
         ("not met: At most 3 metastatic organs", 1),
         ("reason not recorded", 1),
     )
     assert compute_consort(adsl, adam.adtte, protocol).not_enrolled_reasons == ()
+    assert screen_failure_reasons(None, None) is None
 
 
 def test_cutoff_drops_the_screen_failures_consented_after_it(protocol):
@@ -263,7 +274,7 @@ def test_cutoff_drops_the_screen_failures_consented_after_it(protocol):
     cut = apply_cutoff(inputs, date(2026, 6, 1))
     assert sorted(cut.adsl["USUBJID"].to_list()) == ["F1", "X01"]
     assert cut.ie is not None and cut.ie["USUBJID"].to_list() == ["F1"]
-    consort = compute_consort(cut.adsl, cut.adtte, protocol, cut.ie)
+    consort = compute_consort(cut.adsl, cut.adtte, protocol, screen_failure_reasons(cut.ie, cut.ds))
     assert (consort.screened, consort.not_enrolled_reasons) == (
         2,
         (("not met: ECOG performance status 0-1", 1),),

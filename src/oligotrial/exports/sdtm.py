@@ -15,7 +15,8 @@ Conventions (SDTMIG 3.4, and those :mod:`oligotrial.endpoints.sdtm` reads):
   status, ``METORGN``/``METLESN`` the metastatic organs and lesions counted as the eligibility rules and the
   randomization's stratum count them).
 * DS: ``PROTOCOL MILESTONE`` ``INFORMED CONSENT OBTAINED``, ``ENROLLED``, ``RANDOMIZED``; ``DISPOSITION EVENT``
-  ``SCREEN FAILURE`` and the disposition form's term.
+  ``SCREEN FAILURE`` (``DSTERM`` the reason stated on the screen-failure form, if any) and the disposition
+  form's term.
 * IE: the eligibility criteria a screen failure names (``IETESTCD`` the protocol's criterion id without
   punctuation, ``IETEST`` its text, ``IECAT`` INCLUSION or EXCLUSION, ``IEORRES`` N or Y).
 * EX: one record per agent given on a dose form (``EPOCH`` INDUCTION or MAINTENANCE; ``EXADJ`` a reduction
@@ -327,13 +328,19 @@ def _build(session: Session, protocol: Protocol) -> tuple[dict[str, pl.DataFrame
         ds = rows["DS"]
 
         def disposition_row(
-            term: str, category: str, day: Any, epoch: str, ds: list[dict[str, Any]] = ds, base: Any = base
+            term: str,
+            category: str,
+            day: Any,
+            epoch: str,
+            verbatim: str | None = None,
+            ds: list[dict[str, Any]] = ds,
+            base: Any = base,
         ) -> None:
             ds.append(
                 {
                     **base,
                     "DOMAIN": "DS",
-                    "DSTERM": term,
+                    "DSTERM": verbatim or term,
                     "DSDECOD": term,
                     "DSCAT": category,
                     "EPOCH": epoch,
@@ -344,7 +351,9 @@ def _build(session: Session, protocol: Protocol) -> tuple[dict[str, pl.DataFrame
         if elig is not None and elig.consent_date is not None:
             disposition_row("INFORMED CONSENT OBTAINED", "PROTOCOL MILESTONE", elig.consent_date, "SCREENING")
         if screen_failure is not None:
-            disposition_row("SCREEN FAILURE", "DISPOSITION EVENT", screen_failure.date, "SCREENING")
+            disposition_row(
+                "SCREEN FAILURE", "DISPOSITION EVENT", screen_failure.date, "SCREENING", screen_failure.reason
+            )
             rows["IE"] += _criteria_not_met(base, screen_failure, criteria)
         if enrolled is not None:
             disposition_row("ENROLLED", "PROTOCOL MILESTONE", enrolled["enrollment_date"], "SCREENING")

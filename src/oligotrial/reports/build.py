@@ -30,6 +30,7 @@ from oligotrial.reports.tables import (
     compute_survival,
     compute_swimmer,
     get_arms,
+    screen_failure_reasons,
 )
 
 __all__ = ["Report", "build_report", "summarize_report"]
@@ -61,7 +62,9 @@ class Report:
 def build_report(inputs: ReportInputs, protocol: Protocol, *, title: str | None = None) -> Report:
     """Compute every table and draw every figure of the report (``inputs`` already cut off)."""
     arms = get_arms(protocol)
-    consort = compute_consort(inputs.adsl, inputs.adtte, protocol, inputs.ie)
+    consort = compute_consort(
+        inputs.adsl, inputs.adtte, protocol, screen_failure_reasons(inputs.ie, inputs.ds)
+    )
     baseline, balance = compute_baseline(inputs.adsl, protocol)
     survival = tuple(
         compute_survival(inputs.adtte, paramcd, protocol, title=name)

@@ -1,4 +1,4 @@
-"""The report's inputs: ADaM datasets (and optional SDTM: PR/EX for radiotherapy, IE for the screen failures),
+"""The report's inputs: ADaM datasets (and optional SDTM: PR/EX for radiotherapy, IE/DS for the screen failures),
 typed, cut off, checksummed.
 
 ADaM datasets arrive as text columns (:func:`oligotrial.exports.datasets.read_datasets`) or as the typed frames
@@ -21,7 +21,8 @@ SDTM):
   the cutoff no longer counts: ``CRSP``/``CB`` become ``N`` and ``BOR``/``CBOR`` ``NE``. A confirmation that
   falls after the cutoff is not re-checked: for a formal cut, derive ADaM again from SDTM cut at that date.
 * ADAE: records starting after the cutoff are dropped.
-* SDTM PR and EX records starting after the cutoff are dropped; IE records follow their subjects in ADSL.
+* SDTM PR and EX records starting after the cutoff are dropped; IE and DS records follow their subjects in
+  ADSL.
 """
 
 from __future__ import annotations
@@ -54,7 +55,7 @@ _REQUIRED = {
 }
 _FLOATS = ("AVAL", "PCHG", "CHG", "NADIR", "PCHGNAD", "PCHGBL", "SOD", "BASE", "PRDOSE", "PRDOSTOT", "AGE")
 _INTS = ("CNSR", "ATOXGRN")
-_SDTM_DOMAINS = ("PR", "EX", "SUPPDM", "IE")
+_SDTM_DOMAINS = ("PR", "EX", "SUPPDM", "IE", "DS")
 
 
 @dataclass(frozen=True)
@@ -69,8 +70,9 @@ class ReportInputs:
         ADTR (sums of diameters with their percent changes), or ``None`` when the ADaM folder has none.
     pr, ex
         SDTM radiotherapy (PR) and exposure (EX), or ``None`` when no SDTM folder was given.
-    ie
-        SDTM eligibility criteria not met (IE: the reasons of the screen failures), or ``None`` when not given.
+    ie, ds
+        SDTM eligibility criteria not met (IE) and disposition (DS): the reasons of the screen failures, or
+        ``None`` when not given.
     checksums
         SHA-256 of every input file, by file name (``sdtm/<name>`` for SDTM files).
     cutoff
@@ -85,6 +87,7 @@ class ReportInputs:
     pr: pl.DataFrame | None = None
     ex: pl.DataFrame | None = None
     ie: pl.DataFrame | None = None
+    ds: pl.DataFrame | None = None
     checksums: tuple[tuple[str, str], ...] = ()
     cutoff: date | None = None
 
@@ -152,7 +155,7 @@ def _dataset_files(folder: Path, names: tuple[str, ...]) -> list[Path]:
 
 
 def load_report_inputs(adam_dir: Path, sdtm_dir: Path | None = None) -> ReportInputs:
-    """Read ADaM datasets (CSV or XPT) from ``adam_dir`` and, when given, PR, EX and IE from ``sdtm_dir``.
+    """Read ADaM datasets (CSV or XPT) from ``adam_dir`` and, when given, PR, EX, IE and DS from ``sdtm_dir``.
 
     Raises
     ------
@@ -161,7 +164,7 @@ def load_report_inputs(adam_dir: Path, sdtm_dir: Path | None = None) -> ReportIn
     """
     inputs = prepare_adam(read_datasets(adam_dir, (*ADAM_NAMES, "ADTR"), prefer="xpt"))
     files = [(p.name, p) for p in _dataset_files(adam_dir, (*ADAM_NAMES, "ADTR"))]
-    pr = ex = ie = None
+    pr = ex = ie = ds = None
     if sdtm_dir is not None:
         sdtm = read_datasets(sdtm_dir, _SDTM_DOMAINS)
         if "PR" not in sdtm:
@@ -171,8 +174,9 @@ def load_report_inputs(adam_dir: Path, sdtm_dir: Path | None = None) -> ReportIn
         pr = _typed(sdtm["PR"])
         ex = _typed(sdtm["EX"]) if "EX" in sdtm else None
         ie = _typed(sdtm["IE"]) if "IE" in sdtm else None
+        ds = _typed(sdtm["DS"]) if "DS" in sdtm else None
         files += [(f"sdtm/{p.name}", p) for p in _dataset_files(sdtm_dir, _SDTM_DOMAINS)]
-    return replace(inputs, pr=pr, ex=ex, ie=ie, checksums=compute_checksums(files))
+    return replace(inputs, pr=pr, ex=ex, ie=ie, ds=ds, checksums=compute_checksums(files))
 
 
 def _null_after(column: str, cutoff: date) -> pl.Expr:
@@ -282,5 +286,6 @@ def apply_cutoff(inputs: ReportInputs, cutoff: date | None) -> ReportInputs:
         pr=_sdtm(inputs.pr, "PRSTDTC"),
         ex=_sdtm(inputs.ex, "EXSTDTC"),
         ie=None if inputs.ie is None else inputs.ie.filter(pl.col("USUBJID").is_in(subjects.implode())),
+        ds=None if inputs.ds is None else inputs.ds.filter(pl.col("USUBJID").is_in(subjects.implode())),
         cutoff=cutoff,
     )

@@ -79,6 +79,7 @@ __all__ = [
     "get_strata_columns",
     "get_strata_labels",
     "longest_swimmers",
+    "screen_failure_reasons",
 ]
 
 INDUCTION_ONLY = "INDUCTION ONLY"
@@ -569,8 +570,8 @@ class Consort:
     ``treated`` counts the randomized subjects with study treatment on or after randomization (ADSL
     ``TRTEDT >= RANDDT``) or radiotherapy (``RTFL = Y``); ``discontinued`` the ``EOSSTT = DISCONTINUED``
     subjects with their ``DCSREAS``; ``analysed`` the randomized subjects with a PFS record;
-    ``not_enrolled_reasons`` the subjects not enrolled per eligibility criterion not met (SDTM IE, when given;
-    a subject may fail several).
+    ``not_enrolled_reasons`` the subjects not enrolled per reason (:func:`screen_failure_reasons`, when given; a
+    subject may fail several criteria).
     """
 
     screened: int
@@ -590,7 +591,7 @@ class Consort:
 
 
 REASON_NOT_RECORDED = "reason not recorded"
-"""The reason counted for a subject whose reason (``DCSREAS``, IE) is missing."""
+"""The reason counted for a subject whose reason (``DCSREAS``, screen failure) is missing."""
 
 
 def _reasons(frame: pl.DataFrame, column: str) -> tuple[tuple[str, int], ...]:
@@ -606,11 +607,12 @@ def _reasons(frame: pl.DataFrame, column: str) -> tuple[tuple[str, int], ...]:
 
 
 def compute_consort(
-    adsl: pl.DataFrame, adtte: pl.DataFrame, protocol: Protocol, ie: pl.DataFrame | None = None
+    adsl: pl.DataFrame, adtte: pl.DataFrame, protocol: Protocol, screening: pl.DataFrame | None = None
 ) -> Consort:
-    """The CONSORT counts: screened (ADSL subjects), enrolled (``ENRLFL``) and not (with the criteria not met
-    of ``ie``, SDTM IE, when given), not randomized (progression during induction: ``INDRESP = PD``; other:
-    ``DCSREAS``), randomized, treated, radiotherapy and discontinued by arm, analysed (PFS records)."""
+    """The CONSORT counts: screened (ADSL subjects), enrolled (``ENRLFL``) and not (with their reasons, when
+    ``screening`` gives them: :func:`screen_failure_reasons`), not randomized (progression during induction:
+    ``INDRESP = PD``; other: ``DCSREAS``), randomized, treated, radiotherapy and discontinued by arm, analysed
+    (PFS records)."""
     arms = get_arms(protocol)
     adsl = _with_arm(adsl, arms)
     enrolled = adsl.filter(pl.col("ENRLFL") == "Y")
@@ -659,25 +661,40 @@ def compute_consort(
         analysed=per_arm(randomized.filter(pl.col("USUBJID").is_in(list(analysed_ids)))),
         arms=arms,
         not_enrolled_reasons=()
-        if ie is None
-        else _criteria_not_met(adsl.filter(pl.col("ENRLFL") != "Y"), ie),
+        if screening is None
+        else _not_enrolled_reasons(adsl.filter(pl.col("ENRLFL") != "Y"), screening),
     )
 
 
-def _criteria_not_met(not_enrolled: pl.DataFrame, ie: pl.DataFrame) -> tuple[tuple[str, int], ...]:
-    """Subjects per criterion (IE ``IETEST``: "not met: <inclusion criterion>", "met: <exclusion criterion>"
-    by ``IECAT``), most first; those without an IE record as "reason not recorded"."""
-    is_exclusion = pl.col("IECAT") == "EXCLUSION" if "IECAT" in ie.columns else pl.lit(False)
-    reason = pl.when(is_exclusion).then(pl.lit("met: ")).otherwise(pl.lit("not met: ")) + pl.col("IETEST")
-    failed = (
-        ie.select("USUBJID", reason.alias("IETEST"))
-        .unique()
-        .join(not_enrolled.select("USUBJID"), on="USUBJID")
+def screen_failure_reasons(ie: pl.DataFrame | None, ds: pl.DataFrame | None) -> pl.DataFrame | None:
+    """Why each screen failure was not enrolled (``USUBJID``, ``REASON``), from SDTM: every eligibility
+    criterion of IE (``not met: <inclusion criterion>``, ``met: <exclusion criterion>`` by ``IECAT``), else the
+    reason stated in DS (a ``SCREEN FAILURE`` whose ``DSTERM`` is its own). ``None`` when neither is given."""
+    if ie is None and ds is None:
+        return None
+    criteria = pl.DataFrame(schema={"USUBJID": pl.Utf8, "REASON": pl.Utf8})
+    if ie is not None and ie.height:
+        is_exclusion = pl.col("IECAT") == "EXCLUSION" if "IECAT" in ie.columns else pl.lit(False)
+        prefix = pl.when(is_exclusion).then(pl.lit("met: ")).otherwise(pl.lit("not met: "))
+        criteria = ie.select("USUBJID", (prefix + pl.col("IETEST")).alias("REASON"))
+    stated = criteria.clear()
+    if ds is not None and {"DSDECOD", "DSTERM"} <= set(ds.columns):
+        stated = (
+            ds.filter((pl.col("DSDECOD") == "SCREEN FAILURE") & (pl.col("DSTERM") != "SCREEN FAILURE"))
+            .join(criteria, on="USUBJID", how="anti")
+            .select("USUBJID", pl.col("DSTERM").alias("REASON"))
+        )
+    return pl.concat([criteria, stated]).unique()
+
+
+def _not_enrolled_reasons(not_enrolled: pl.DataFrame, screening: pl.DataFrame) -> tuple[tuple[str, int], ...]:
+    """Subjects per reason, most first; a subject with several counts under each, one with none as "reason
+    not recorded"."""
+    known = screening.join(not_enrolled.select("USUBJID"), on="USUBJID")
+    unexplained = not_enrolled.join(known, on="USUBJID", how="anti").select(
+        "USUBJID", pl.lit(None, pl.Utf8).alias("REASON")
     )
-    unexplained = not_enrolled.join(failed, on="USUBJID", how="anti").select(
-        "USUBJID", pl.lit(None, pl.Utf8).alias("IETEST")
-    )
-    return _reasons(pl.concat([failed, unexplained]), "IETEST")
+    return _reasons(pl.concat([known, unexplained]), "REASON")
 
 
 def _pct(k: int, n: int) -> str:

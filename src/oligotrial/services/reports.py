@@ -183,7 +183,7 @@ def _derive(edc: Edc, actor: Actor, protocol: Protocol) -> tuple[ReportInputs, i
 
     tables, problems = derive_sdtm(edc, system, protocol=protocol)
     adam = derive_adam(tables, protocol)
-    return replace(prepare_adam(adam.as_dict()), ie=tables["IE"]), len(problems)
+    return replace(prepare_adam(adam.as_dict()), ie=tables["IE"], ds=tables["DS"]), len(problems)
 
 
 def _analysis_inputs(edc: Edc, actor: Actor, protocol: Protocol) -> tuple[ReportInputs, int, int]:
@@ -389,9 +389,11 @@ def _adverse_events(
 
 
 def _consort(inputs: ReportInputs, protocol: Protocol) -> ConsortCounts:
-    from oligotrial.reports.tables import REASON_NOT_RECORDED, compute_consort
+    from oligotrial.reports.tables import REASON_NOT_RECORDED, compute_consort, screen_failure_reasons
 
-    consort = compute_consort(inputs.adsl, inputs.adtte, protocol, inputs.ie)
+    consort = compute_consort(
+        inputs.adsl, inputs.adtte, protocol, screen_failure_reasons(inputs.ie, inputs.ds)
+    )
     return ConsortCounts(
         screened=consort.screened,
         not_enrolled=consort.not_enrolled,
