@@ -92,3 +92,16 @@ def test_adam_cli_writes_define_with_xpt(run_cli, tmp_path, schema):
     out = tmp_path / "adam"
     assert run_cli("adam", WORKED, "--out", out, "--format", "xpt").exit_code == 0
     assert list(schema.iter_errors(str(out / "define.xml"))) == []
+
+
+def test_the_document_s_bytes_do_not_depend_on_what_the_process_loaded_before(adam, document, monkeypatch):
+    """WeasyPrint (loaded for the PDF report) gives ElementTree's empty prefix to the empty namespace when it is
+    imported, and odmlib maps ODM to ``odm``; a Define-XML document written after either is still the same
+    bytes (it came out as ``<ns0:ODM xmlns:ns0=...>``)."""
+    monkeypatch.setattr(ET, "_namespace_map", dict(ET._namespace_map))  # the process-wide map, restored after
+    ET.register_namespace("", "")
+    ET.register_namespace("odm", "http://www.cdisc.org/ns/odm/v1.3")
+    ET.register_namespace("d", "http://www.cdisc.org/ns/def/v2.1")
+    again = build_define(adam, PROTOCOL, created=datetime(2026, 11, 25, 8, 0, tzinfo=UTC))
+    assert again == document
+    assert again.splitlines()[1].startswith(b'<ODM xmlns="http://www.cdisc.org/ns/odm/v1.3"')

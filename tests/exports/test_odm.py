@@ -515,3 +515,21 @@ def test_a_randomization_time_without_its_offset_is_refused(exported):
     (rand,) = [r for r in records if r.form_code == "RAND"]
     assert rand.values["randomized_at"] == moment and rand.values["strata"]["metastatic_organs"] == "2-3"
     assert rand.audit is not None and rand.audit["user"] == "USR.inv.cn02"
+
+
+def test_the_export_spells_its_namespace_the_same_after_other_libraries_changed_the_prefixes(
+    edc, exported, monkeypatch
+):
+    """After WeasyPrint's import (the empty prefix given to the empty namespace) and odmlib's (ODM as ``odm``),
+    the ODM export still writes ``<ODM xmlns=...>`` with unprefixed elements: a text search for
+    ``<ItemData ItemOID=...`` finds what it found before (a test importing an edited export failed that way)."""
+    monkeypatch.setattr(ET, "_namespace_map", dict(ET._namespace_map))  # the process-wide map, restored after
+    ET.register_namespace("", "")
+    ET.register_namespace("odm", "http://www.cdisc.org/ns/odm/v1.3")
+    again = export_odm(edc, STAT)
+    assert again.splitlines()[1].startswith(b'<ODM xmlns="http://www.cdisc.org/ns/odm/v1.3"')
+    assert (
+        again.count(b'<ItemData ItemOID="IT.AE.grade"')
+        == exported.count(b'<ItemData ItemOID="IT.AE.grade"')
+        > 0
+    )

@@ -15,6 +15,7 @@ from datetime import UTC, datetime
 import polars as pl
 
 from oligotrial import __version__
+from oligotrial.exports._xml import xml_document
 from oligotrial.exports.datasets import dataset_file_name
 from oligotrial.exports.xpt import Metadata, load_metadata
 from oligotrial.protocol.models import Protocol
@@ -25,9 +26,6 @@ ODM = "http://www.cdisc.org/ns/odm/v1.3"
 DEF = "http://www.cdisc.org/ns/def/v2.1"
 XLINK = "http://www.w3.org/1999/xlink"
 XML = "http://www.w3.org/XML/1998/namespace"
-ET.register_namespace("", ODM)
-ET.register_namespace("def", DEF)
-ET.register_namespace("xlink", XLINK)
 
 _STANDARDS = {
     "SDTM": ("STD.SDTMIG.3.4", "SDTMIG", "3.4", "Tabulation"),
@@ -140,9 +138,7 @@ def build_define(
         leaves.append(leaf)
     version.extend(item_defs)
     version.extend(leaves)
-    ET.indent(root)
-    document: bytes = ET.tostring(root, encoding="utf-8", xml_declaration=True)
-    return document
+    return xml_document(root, ODM, {"def": DEF, "xlink": XLINK})
 
 
 def _item_def(dataset: str, column: str, frame: pl.DataFrame, metadata: Metadata) -> ET.Element:

@@ -43,6 +43,7 @@ from sqlalchemy import select
 
 from oligotrial import __version__
 from oligotrial.errors import InputError, Problem
+from oligotrial.exports._xml import xml_document
 from oligotrial.protocol import Protocol
 from oligotrial.rules.radiotherapy import RadiotherapyCourse, Verdict
 from oligotrial.services._context import Actor, Edc, Permission, write_audit, write_transaction
@@ -82,7 +83,6 @@ __all__ = [
 
 ODM_NS = "http://www.cdisc.org/ns/odm/v1.3"
 XML_NS = "http://www.w3.org/XML/1998/namespace"
-ET.register_namespace("", ODM_NS)
 
 DataType = Literal["text", "integer", "float", "boolean", "date", "datetime"]
 GroupKind = Literal["single", "records", "values", "mapping"]
@@ -761,9 +761,7 @@ def export_odm(
                 "radiotherapy_plans": len(plans),
             },
         )
-    ET.indent(root)
-    document: bytes = ET.tostring(root, encoding="utf-8", xml_declaration=True)
-    return document
+    return xml_document(root, ODM_NS)
 
 
 def _radiotherapy_event(
