@@ -93,3 +93,17 @@ def adverse_event(start: date, **changes: Any) -> dict[str, Any]:
     }
     values.update(changes)
     return values
+
+
+def radiotherapy_course(lesion: str = "L1", **changes: Any) -> dict[str, Any]:
+    base = {
+        "lesion_id": lesion,
+        "lesion_type": "metastasis",
+        "organ": "lung",
+        "technique": "SBRT",
+        "dose_per_fraction_gy": 8,
+        "fractions": 5,
+        "start_date": "2025-03-01",
+        "end_date": "2025-03-10",
+    }
+    return {**base, **changes}

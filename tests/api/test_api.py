@@ -134,3 +134,33 @@ def test_workflow_forms_are_refused_by_the_generic_form_save(client, world):
     for form_code, (_, endpoint) in WORKFLOW_FORMS.items():
         method, path = endpoint.split(" ")
         assert method.lower() in paths.get(path, {}), form_code  # the route the refusal names exists
+
+
+def test_a_subjects_audit_trail_newest_first(client, world):
+    """``GET /audit?subject=`` keeps the entries about one subject's records; ``before`` pages newest first;
+    a subject the reader cannot see is 404 naming the field and the value; ``before`` below 0 is 422."""
+    inv = bearer(world, "investigator.cn01")
+    code = client.post("/api/v1/subjects", json={"site": "CN01"}, headers=inv).json()["code"]
+    client.post("/api/v1/subjects", json={"site": "CN01"}, headers=inv)
+    saved = client.put(
+        f"/api/v1/subjects/{code}/forms/SCREENING/DM", json={"values": {"AGE": 64}}, headers=inv
+    )
+    assert saved.status_code == 200, saved.text
+    mon = bearer(world, "monitor.cn01")
+    page = client.get("/api/v1/audit", params={"subject": code, "before": 0, "limit": 1}, headers=mon).json()
+    assert [(e["table"], e["action"]) for e in page["entries"]] == [("forms", "create")]
+    assert page["next_after"] is None and page["next_before"] == page["entries"][0]["id"]
+    rest = client.get(
+        "/api/v1/audit", params={"subject": code, "before": page["next_before"]}, headers=mon
+    ).json()
+    assert [(e["table"], e["action"]) for e in rest["entries"]] == [
+        ("events", "create"),
+        ("subjects", "create"),
+    ]
+    assert rest["entries"][-1]["record_id"] == code
+    assert rest["next_before"] is None
+    elsewhere = client.get("/api/v1/audit", params={"subject": code}, headers=bearer(world, "monitor.cn02"))
+    problem = elsewhere.json()["error"]["problems"][0]
+    assert elsewhere.status_code == 404 and (problem["field"], problem["value"]) == ("subject", code)
+    negative = client.get("/api/v1/audit", params={"before": -1}, headers=mon)
+    assert negative.status_code == 422 and negative.json()["error"]["problems"][0]["field"] == "query.before"

@@ -13,7 +13,7 @@ from oligotrial.services import radiotherapy as rt
 from oligotrial.services import randomization as rnd
 from oligotrial.services import workflow as wf
 from oligotrial.services.audit_trail import verify_audit
-from workflow_data import induction_dose
+from workflow_data import induction_dose, radiotherapy_course
 
 HEADER = "position,arm,site,induction_response,metastatic_organs\n"
 RANDOMIZED_AT = datetime(2025, 2, 20, 2, tzinfo=UTC)  # 10:00 at the site (Asia/Shanghai): before the courses
@@ -39,35 +39,21 @@ def randomized(world, arm):
     return code
 
 
-def course(lesion="L1", **changes):
-    base = {
-        "lesion_id": lesion,
-        "lesion_type": "metastasis",
-        "organ": "lung",
-        "technique": "SBRT",
-        "dose_per_fraction_gy": 8,
-        "fractions": 5,
-        "start_date": "2025-03-01",
-        "end_date": "2025-03-10",
-    }
-    return {**base, **changes}
-
-
 def test_experimental_arm_courses_are_checked_per_lesion_and_windows(world):
     code = randomized(world, "experimental")
     inv = world.actor("investigator.cn01")
     plan = rt.record_radiotherapy_course(
-        world.edc, inv, code, course(), chemo_immunotherapy_end=date(2025, 2, 1)
+        world.edc, inv, code, radiotherapy_course(), chemo_immunotherapy_end=date(2025, 2, 1)
     )
     assert plan.verdict == "compliant" and plan.lesions[0]["bed10_gy"] == pytest.approx(72.0)
     assert [w["code"] for w in plan.windows] == ["RT-W02"]
-    plan = rt.record_radiotherapy_course(world.edc, inv, code, course("L2", fractions=3))
+    plan = rt.record_radiotherapy_course(world.edc, inv, code, radiotherapy_course("L2", fractions=3))
     assert plan.verdict == "advisory"  # 8 Gy x 3: allowed, BED10 43.2 below the 60 recommended
     plan = rt.record_radiotherapy_course(
         world.edc,
         inv,
         code,
-        course(
+        radiotherapy_course(
             "P",
             lesion_type="primary",
             organ="esophagus",
@@ -84,7 +70,7 @@ def test_experimental_arm_courses_are_checked_per_lesion_and_windows(world):
             world.edc,
             inv,
             code,
-            course(
+            radiotherapy_course(
                 "P",
                 lesion_type="primary",
                 organ="esophagus",
@@ -99,7 +85,7 @@ def test_experimental_arm_courses_are_checked_per_lesion_and_windows(world):
         world.edc,
         inv,
         code,
-        course(
+        radiotherapy_course(
             "P",
             lesion_type="primary",
             organ="esophagus",
@@ -123,16 +109,21 @@ def test_control_arm_unrandomized_and_bad_courses_are_refused_and_store_nothing(
     inv = world.actor("investigator.cn01")
     control = randomized(world, "control")
     cases = [
-        (control, course(), ConflictError, "RT-020"),
-        (randomized(world, None), course(), ConflictError, "RT-021"),
+        (control, radiotherapy_course(), ConflictError, "RT-020"),
+        (randomized(world, None), radiotherapy_course(), ConflictError, "RT-021"),
     ]
     code = randomized(world, "experimental")
     cases += [
-        (code, course(organ="moon"), InputError, "RT-011"),
-        (code, course(fractions=0), InputError, "RT-010"),
+        (code, radiotherapy_course(organ="moon"), InputError, "RT-011"),
+        (code, radiotherapy_course(fractions=0), InputError, "RT-010"),
         # the day before the randomization on 2025-02-20 at the site
-        (code, course(start_date="2025-02-19", end_date="2025-02-28"), InputError, "RT-025"),
-        (code, course(), InputError, "RT-022"),  # first course: no end of chemo-immunotherapy, no dose
+        (code, radiotherapy_course(start_date="2025-02-19", end_date="2025-02-28"), InputError, "RT-025"),
+        (
+            code,
+            radiotherapy_course(),
+            InputError,
+            "RT-022",
+        ),  # first course: no end of chemo-immunotherapy, no dose
     ]
     for subject, values, kind, expected in cases:
         before = verify_audit(world.edc).entries
@@ -149,7 +140,7 @@ def test_the_end_of_chemo_immunotherapy_defaults_to_the_last_induction_dose(worl
     code = randomized(world, "experimental")
     for cycle, day in [(1, date(2025, 1, 6)), (2, date(2025, 1, 27))]:
         wf.record_dose(world.edc, inv, code, induction_dose(cycle, day))
-    plan = rt.record_radiotherapy_course(world.edc, inv, code, course())
+    plan = rt.record_radiotherapy_course(world.edc, inv, code, radiotherapy_course())
     assert plan.chemo_immunotherapy_end == date(2025, 1, 27)
     (window,) = plan.windows
     assert (window["code"], window["verdict"]) == ("RT-W02", "compliant")

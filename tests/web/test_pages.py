@@ -219,3 +219,43 @@ def test_the_subjects_list_and_the_subject_page_show_the_arm_and_the_site_s_rand
     page = client.get(f"/subjects/{randomized}").text
     assert f'Arm: <span class="status status-{arm}">{label}</span> randomized on 2024-02-02' in page
     assert 'id="assignment"' not in client.get(f"/subjects/{waiting}").text
+
+
+def test_a_subjects_audit_trail_is_read_newest_first_and_pages_with_its_filter(client, world):
+    """The subject page's "Audit trail" is every entry about the subject's records (its forms too, which the
+    trail of the subjects table alone left out), newest first; "Next entries" keeps the filter and goes
+    further back; "oldest first" reads it in chain order."""
+    inv = world.actor("investigator.cn01")
+    code, other = (data_services.create_subject(world.edc, inv, "CN01").code for _ in range(2))
+    wf.save_eligibility(world.edc, inv, code, eligible(D0 - timedelta(days=10)))
+    wf.enroll_subject(world.edc, inv, code, D0 - timedelta(days=5))
+    data_services.save_form(world.edc, inv, code, "SCREENING", "DM", {"AGE": 60})
+    for version in range(1, 200):  # more than a page (200 entries) of the subject's own
+        values = {"AGE": 61 + version % 2}
+        data_services.save_form(
+            world.edc, inv, code, "SCREENING", "DM", values, base_version=version, reason="source check"
+        )
+    wf.save_eligibility(world.edc, inv, other, eligible(D0 - timedelta(days=10)))
+    _login(client, "monitor.cn01")
+
+    subject_page = client.get(f"/subjects/{code}").text
+    assert f'href="/audit?subject={code}"' in subject_page
+    first = client.get(f"/audit?subject={code}")
+    positions = [int(p) for p in re.findall(r"<tr><td>(\d+)</td>", first.text)]
+    assert len(positions) == 200 and positions == sorted(positions, reverse=True)
+    assert "forms" in first.text and other not in first.text
+    following = re.search(r'<a href="/audit\?([^"]+)">Next entries</a>', first.text)
+    assert following is not None
+    assert following.group(1).replace("&amp;", "&") == (
+        f"subject={code}&table=&record=&order=newest&before={positions[-1]}"
+    )
+    rest = client.get("/audit?" + following.group(1).replace("&amp;", "&")).text
+    older = [int(p) for p in re.findall(r"<tr><td>(\d+)</td>", rest)]
+    assert older and max(older) < positions[-1] and other not in rest
+    oldest = client.get(f"/audit?subject={code}&order=oldest").text
+    in_chain = [int(p) for p in re.findall(r"<tr><td>(\d+)</td>", oldest)]
+    assert in_chain == sorted(in_chain) and in_chain[0] == min(older)
+    assert '<option value="oldest" selected>' in oldest
+    unknown = client.get("/audit?subject=CN01-999")
+    assert unknown.status_code == 404 and 'value="CN01-999" size="12" aria-invalid="true"' in unknown.text
+    assert '<p class="field-error" id="subject-error">Not found. (EDC-020)' in unknown.text

@@ -332,11 +332,24 @@ def get_audit(
     actor: CurrentActor,
     table: str | None = None,
     record_id: str | None = None,
+    subject: str | None = None,
     after: Offset = 0,
+    before: Annotated[int | None, Query(ge=0, le=MAX_INT64)] = None,
     limit: Limit = 100,
 ) -> AuditPage:
-    """Audit entries in chain order (read only: nothing in the API changes the audit trail)."""
-    return audit_trail.read_audit(edc, actor, table=table, record_id=record_id, after=after, limit=limit)
+    """Audit entries in chain order after ``after``, or newest first before ``before`` (0: from the newest);
+    ``subject`` keeps the entries about one subject's records (read only: nothing in the API changes the
+    audit trail)."""
+    return audit_trail.read_audit(
+        edc,
+        actor,
+        table=table,
+        record_id=record_id,
+        subject=subject,
+        after=after,
+        before=before,
+        limit=limit,
+    )
 
 
 @router.get("/reports/enrollment", response_model=list[EnrollmentReport], tags=["reports"])

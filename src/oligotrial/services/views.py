@@ -182,6 +182,7 @@ class AuditEntryView(_View):
 class AuditPage(_View):
     entries: list[AuditEntryView]
     next_after: int | None
+    next_before: int | None = None
 
 
 class EnrollmentReport(_View):

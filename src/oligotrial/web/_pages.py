@@ -510,20 +510,40 @@ def query_action(
 
 @router.get("/audit")
 def audit_page(
-    request: Request, session: Session, table: str | None = None, record: str | None = None, after: int = 0
+    request: Request,
+    session: Session,
+    table: str | None = None,
+    record: str | None = None,
+    subject: str | None = None,
+    order: str = "newest",
+    after: int = 0,
+    before: int = 0,
 ) -> Response:
-    """The audit trail (of one record when ``table`` and ``record`` are given), in chain order."""
+    """The audit trail, newest first (or oldest first: chain order), of one subject's records, one table or
+    one record when asked. A subject the reader cannot see is marked on the filter (404)."""
+    oldest = order == "oldest"
+    filters = {"subject": subject or "", "table": table or "", "record": record or ""}
     try:
         page = read_audit(
             session.edc,
             session.actor,
             table=table or None,
             record_id=record or None,
+            subject=subject or None,
             after=max(after, 0),
+            before=None if oldest else max(before, 0),
             limit=200,
         )
+    except NotFoundError as error:
+        context = {"page": None, **filters, "oldest": oldest, "errors": field_errors(error)}
+        return render(request, "audit.html", context, session=session, status_code=404)
     except OligotrialError as error:
         return refused(request, session, error)
+    cursor = ("after", page.next_after) if oldest else ("before", page.next_before)
+    following = None if cursor[1] is None else {**filters, "order": order, cursor[0]: cursor[1]}
     return render(
-        request, "audit.html", {"page": page, "table": table or "", "record": record or ""}, session=session
+        request,
+        "audit.html",
+        {"page": page, **filters, "oldest": oldest, "following": following},
+        session=session,
     )
