@@ -3,6 +3,10 @@ logout and password change, site isolation, translated pages, ISO 8601 dates."""
 
 from __future__ import annotations
 
+import codecs
+import csv
+import io
+import json
 import re
 from datetime import UTC, date, datetime, timedelta
 
@@ -15,6 +19,7 @@ from oligotrial.api import create_app
 from oligotrial.services import data as data_services
 from oligotrial.services import randomization as rnd
 from oligotrial.services import workflow as wf
+from oligotrial.services.audit_trail import read_audit
 from oligotrial.services.auth import hash_token
 from oligotrial.store.tables import Token
 from oligotrial.web._i18n import format_datetime
@@ -259,3 +264,53 @@ def test_a_subjects_audit_trail_is_read_newest_first_and_pages_with_its_filter(c
     unknown = client.get("/audit?subject=CN01-999")
     assert unknown.status_code == 404 and 'value="CN01-999" size="12" aria-invalid="true"' in unknown.text
     assert '<p class="field-error" id="subject-error">Not found. (EDC-020)' in unknown.text
+
+
+def test_the_audit_trail_downloads_as_csv_whole_and_in_chain_order(client, world):
+    """ "Download all as CSV" writes every entry the filters keep, not one page of 200: read back by the csv
+    module (UTF-8 with a byte-order mark, for spreadsheets), the same entries as the API's, a reason in
+    Chinese intact, the values as JSON; a subject the reader cannot see is refused before any download."""
+    inv = world.actor("investigator.cn01")
+    code = data_services.create_subject(world.edc, inv, "CN01").code
+    data_services.save_form(world.edc, inv, code, "SCREENING", "DM", {"AGE": 60})
+    for version in range(1, 1100):  # more than one service page (1,000) and the web page (200)
+        values = {"AGE": 61 + version % 2}
+        reason = "核对原始病历" if version == 1 else "source check"
+        data_services.save_form(
+            world.edc, inv, code, "SCREENING", "DM", values, base_version=version, reason=reason
+        )
+    expected = read_audit(world.edc, world.actor("monitor.cn01"), subject=code, limit=1000).entries
+    expected += read_audit(
+        world.edc, world.actor("monitor.cn01"), subject=code, after=expected[-1].id, limit=1000
+    ).entries
+    _login(client, "monitor.cn01")
+
+    page = client.get(f"/audit?subject={code}").text
+    assert f'href="/audit.csv?subject={code}&amp;table=&amp;record=" download>Download all as CSV</a>' in page
+    download = client.get(f"/audit.csv?subject={code}&table=&record=")
+    assert download.status_code == 200 and download.headers["content-type"] == "text/csv; charset=utf-8"
+    assert download.headers["content-disposition"] == f'attachment; filename="audit-trail-{code}.csv"'
+    assert download.content.startswith(codecs.BOM_UTF8)
+    text = download.content.decode("utf-8-sig")
+    assert text.startswith("position,at_utc,user,action,table,record,site,old,new,reason,source,hash\r\n")
+    _header, *rows = csv.reader(io.StringIO(text, newline=""))
+    assert len(rows) == len(expected) > 1100
+    for row, entry in zip(rows, expected, strict=True):
+        assert (int(row[0]), datetime.fromisoformat(row[1]), row[2], row[3], row[4], row[5], row[6]) == (
+            entry.id,
+            entry.at,
+            entry.actor,
+            entry.action,
+            entry.table,
+            entry.record_id,
+            entry.site,
+        )
+        assert (json.loads(row[7]) if row[7] else None, json.loads(row[8]) if row[8] else None) == (
+            entry.old,
+            entry.new,
+        )
+        assert (row[9], row[11]) == (entry.reason or "", entry.hash)
+    assert "核对原始病历" in {row[9] for row in rows}
+    _login(client, "monitor.cn02")
+    refused = client.get(f"/audit.csv?subject={code}")
+    assert refused.status_code == 404 and refused.headers["content-type"].startswith("text/html")
