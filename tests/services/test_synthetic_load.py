@@ -20,7 +20,7 @@ from oligotrial.endpoints.sdtm import DOMAINS
 from oligotrial.errors import ConflictError
 from oligotrial.exports.datasets import read_datasets
 from oligotrial.protocol import load_protocol
-from oligotrial.services import data, synthetic, workflow
+from oligotrial.services import data, queries, synthetic, workflow
 from oligotrial.services.admin import site_date
 from oligotrial.services.auth import authenticate, login
 from oligotrial.services.randomization import list_randomizations
@@ -179,6 +179,10 @@ def test_synth_command_initializes_an_empty_database_and_loads(run_cli, tmp_path
     again = run_cli("synth", "--subjects", "2", "--database", url, "--json")
     assert again.exit_code == 1
     assert again.json()["error"]["problems"][0]["code"] == "SIM-041"
+    files_only = run_cli("synth", "--subjects", "2", "--out", tmp_path / "sdtm", "--monitoring", "--json")
+    problem = files_only.json()["error"]["problems"][0]
+    assert files_only.exit_code == 2 and (problem["field"], problem["code"]) == ("--monitoring", "CLI-003")
+    assert not (tmp_path / "sdtm").exists()
 
 
 @pytest.mark.parametrize("zone", ["Asia/Shanghai", "Pacific/Kiritimati", "Pacific/Pago_Pago", "UTC"])
@@ -195,6 +199,7 @@ def test_screen_failures_are_entered_as_screen_failures_and_exported_as_such(edc
     records = generate_subjects(PROTOCOL, SCENARIO, 6, 2, np.random.default_rng(7), screen_failures=4)
     failures = {r.usubjid: r.truth["failed"] for r in records if "screening" in r.truth}
     summary = load_synthetic_subjects(edc, records, protocol=PROTOCOL)
+    assert summary.monitoring == {}  # no monitoring pass unless asked
     assert summary.refusals == [] and (summary.subjects, summary.enrolled, summary.screen_failed) == (
         10,
         6,
@@ -228,3 +233,56 @@ def test_screen_failures_are_entered_as_screen_failures_and_exported_as_such(edc
     assert {code for _, code, _, _ in exported} <= {"INC08", "INC04"} and len(exported) == 4
     adsl = derive_adam(tables, PROTOCOL).adsl
     assert adsl.filter(pl.col("ENRLFL") == "N").height == 4
+
+
+def test_the_monitoring_pass_verifies_forms_and_leaves_queries_in_every_state(edc):
+    """With ``monitoring=True`` the monitor source-verifies every form of the enrolled subjects numbered 1, 5,
+    9, 13 (load order, screen failures not counted), queries subjects 2, 8 and 14, the site answers 2 and
+    14 and the monitor closes 2's: one query open, one answered, one closed, each by its role, audited."""
+    records = generate_subjects(PROTOCOL, SCENARIO, 14, 3, np.random.default_rng(7), screen_failures=2)
+    summary = load_synthetic_subjects(edc, records, protocol=PROTOCOL, monitoring=True)
+    assert summary.refusals == [] and summary.enrolled == 14
+    failed = {r.usubjid for r in records if "screening" in r.truth}
+    enrolled = [code for usubjid, code in summary.subject_codes.items() if usubjid not in failed]
+    monitor = next(x for x in summary.logins if x.username == "monitor")
+    reader = authenticate(edc, login(edc, monitor.username, monitor.password, "t").access_token, "t")
+
+    verified = {
+        number: {form.is_verified for form in data.list_forms(edc, reader, code)}
+        for number, code in enumerate(enrolled, start=1)
+    }
+    assert verified == {n: {n in (1, 5, 9, 13)} for n in range(1, 15)}
+    found, total = queries.list_queries(edc, reader)
+    assert total == 3
+    states = {query.subject: query.state for query in found}
+    assert states == {enrolled[1]: "closed", enrolled[7]: "open", enrolled[13]: "answered"}
+    for query in found:
+        assert (query.origin, query.item) in {("manual", "grade"), ("manual", "date")}
+        authors = [(m.action, m.author) for m in query.messages]
+        expected = {
+            "open": [("raise", "monitor")],
+            "answered": [("raise", "monitor"), ("answer", f"coordinator.{query.site.lower()}")],
+            "closed": [
+                ("raise", "monitor"),
+                ("answer", f"coordinator.{query.site.lower()}"),
+                ("close", "monitor"),
+            ],
+        }[query.state]
+        assert authors == expected
+    forms = sum(len(data.list_forms(edc, reader, enrolled[n - 1])) for n in (1, 5, 9, 13))
+    assert summary.monitoring == {
+        "forms verified": forms,
+        "queries raised": 3,
+        "queries answered": 2,
+        "queries closed": 1,
+    }
+    with edc.engine.connect() as connection:
+        by_monitor = connection.execute(
+            select(AuditEntry.table_name, AuditEntry.action).where(AuditEntry.actor_username == "monitor")
+        ).all()
+    assert Counter(by_monitor) == {
+        ("users", "login"): 2,  # the pass's and this test's
+        ("forms", "update"): forms,
+        ("data_queries", "create"): 3,
+        ("data_queries", "update"): 1,
+    }

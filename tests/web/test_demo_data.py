@@ -1,6 +1,6 @@
 """The demo as a new user meets it: the demo pipeline on a small synthetic trial, then the web app on its
-database in Debian's chromium (a coordinator sees their site's subjects, the statistician the reports page)
-and the analysis report opened in the browser."""
+database in Debian's chromium (a coordinator sees their site's subjects, the statistician the reports page,
+the monitor the queries the demo's monitoring pass left) and the analysis report opened in the browser."""
 
 from __future__ import annotations
 
@@ -49,11 +49,7 @@ def test_demo_data_in_the_browser(tmp_path, browser, artifacts):
     base = f"http://127.0.0.1:{port}"
     try:
         page = browser.new_page(viewport={"width": 1024, "height": 1366})
-        page.goto(f"{base}/login")
-        page.fill("#f-username", f"coordinator.{site.lower()}")
-        page.fill("#f-password", DEMO_PASSWORD)
-        with page.expect_navigation():
-            page.click("form[action='/login'] button[type=submit]")
+        log_in(page, base, f"coordinator.{site.lower()}")
         assert page.url == base + "/", page.url
         page.goto(f"{base}/subjects")
         rows = page.locator("table tbody tr")
@@ -62,15 +58,18 @@ def test_demo_data_in_the_browser(tmp_path, browser, artifacts):
         assert codes and all(code.startswith(f"{site}-") for code in codes), codes
         page.screenshot(path=str(artifacts / "demo-subjects.png"), full_page=True)
         # the statistician's reports page: the screen failures with the criteria they did not meet
-        page.context.clear_cookies()
-        page.goto(f"{base}/login")
-        page.fill("#f-username", "statistician")
-        page.fill("#f-password", DEMO_PASSWORD)
-        with page.expect_navigation():
-            page.click("form[action='/login'] button[type=submit]")
+        log_in(page, base, "statistician")
         page.goto(f"{base}/reports")
         reasons = page.locator("dl.consort dt.reason").all_inner_texts()
         assert reasons and all(r.startswith("not met: ") for r in reasons), reasons
+        # the monitor's queries: the demo's monitoring pass left one open (subject 8 of 12) and closed one
+        log_in(page, base, "monitor")
+        page.goto(f"{base}/queries")
+        assert page.locator("article.query").count() == 1
+        page.goto(f"{base}/queries?state=closed")
+        closed = page.locator("article.query ol.messages li").all_inner_texts()
+        authors = [text.split(" ", 1)[0] for text in closed]
+        assert authors[::2] == ["monitor", "monitor"] and authors[1].startswith("coordinator."), authors
         page.goto(f"file://{output / 'report' / 'report.html'}")
         assert page.locator("h2").count() >= 8
         page.screenshot(path=str(artifacts / "demo-report.png"))
@@ -79,3 +78,13 @@ def test_demo_data_in_the_browser(tmp_path, browser, artifacts):
         server.should_exit = True
         thread.join(10)
         edc.engine.dispose()
+
+
+def log_in(page, base: str, username: str) -> None:
+    """Log in as ``username`` with the demo password (out of any earlier session)."""
+    page.context.clear_cookies()
+    page.goto(f"{base}/login")
+    page.fill("#f-username", username)
+    page.fill("#f-password", DEMO_PASSWORD)
+    with page.expect_navigation():
+        page.click("form[action='/login'] button[type=submit]")

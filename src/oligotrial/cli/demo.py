@@ -168,6 +168,7 @@ def run_pipeline(output: Path, subjects: int) -> str:
                 str(password_file),
                 "--scenario",
                 str(scenario),
+                "--monitoring",
             ],
         ),
         ("SDTM exported from the EDC", ["export", "sdtm", "--database", database, "--out", str(sdtm)]),

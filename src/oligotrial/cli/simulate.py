@@ -243,6 +243,12 @@ def synth(
     start: str | None = typer.Option(None, "--start", help="Calendar date of time 0 (YYYY-MM-DD)."),
     cutoff_months: float | None = typer.Option(None, "--cutoff-months", help="Data cut-off after --start."),
     output_format: str = typer.Option("csv", "--format", help="csv, xpt or both."),
+    monitoring: bool = typer.Option(
+        False,
+        "--monitoring",
+        help="With --database: then verify forms and raise, answer and close queries as the monitor and "
+        "the sites would.",
+    ),
     protocol_file: Path | None = PROTOCOL_OPTION,
     json_output: bool = JSON_OPTION,
 ) -> None:
@@ -257,6 +263,8 @@ def synth(
         raise InputError.single("CLI-003", "--subjects", "expected at least 1 subject and 1 site")
     if screen_failures < 0:
         raise InputError.single("CLI-003", "--screen-failures", "expected 0 or more", value=screen_failures)
+    if monitoring and database is None:
+        raise InputError.single("CLI-003", "--monitoring", "needs --database (it works through the EDC)")
     formats = parse_dataset_formats(output_format)
     scenario = _scenario(
         scenario_file,
@@ -286,7 +294,9 @@ def synth(
     failed = sum(1 for r in records if "screening" in r.truth)
     if database is not None:
         password = _read_password(password_file) if password_file is not None else None
-        _load_into_database(database, records, protocol, sites, seed, randomized, json_output, password)
+        _load_into_database(
+            database, records, protocol, sites, seed, randomized, json_output, password, monitoring
+        )
         return
     tables = derive_sdtm_tables(records)
     assert out is not None
@@ -332,6 +342,7 @@ def _load_into_database(
     randomized: int,
     json_output: bool,
     password: str | None = None,
+    monitoring: bool = False,
 ) -> None:
     """``synth --database``: open (or create, when empty) the EDC and replay the subjects through the services,
     with a progress bar on stderr; print the summary with the accounts created (passwords included)."""
@@ -367,6 +378,7 @@ def _load_into_database(
                 sites=sites,
                 password=password,
                 source=cli_source(),
+                monitoring=monitoring,
             )
     finally:
         edc.engine.dispose()
@@ -398,6 +410,8 @@ def _load_into_database(
             stdout.print(f"  {login.username}  {login.password}  {login.role}  {login.site or 'study-wide'}")
         if summary.queries:
             stdout.print(f"edit-check queries raised: {summary.queries}")
+        if summary.monitoring:
+            stdout.print("monitoring: " + ", ".join(f"{n} {what}" for what, n in summary.monitoring.items()))
     if summary.refusals:
         stderr.print(f"[bold red]{summary.refused_subjects} subjects had a record refused[/]; the first:")
         for refusal in summary.refusals[:10]:

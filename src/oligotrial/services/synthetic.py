@@ -40,6 +40,13 @@ failure is recorded on the screening day.
 *Refusals and queries.* A record a service refuses (an ``OligotrialError``) stops that subject's replay; the
 refusal is reported (:attr:`SyntheticLoadSummary.refusals`) and the next subject is loaded. An edit check
 that fires (e.g. a dose outside its window) raises its query as it would for a site; the summary counts them.
+
+*Monitoring* (``monitoring=True``). After the replay the study monitor works through the trial as on a
+monitoring visit, through the same services and with the same rule for every load of the same subjects (the
+enrolled subjects numbered 1, 2, ... in load order): every form of each subject numbered 1, 5, 9, ... is
+source-data verified; each subject numbered 2, 8, 14, ... gets a query on its first adverse event's grade
+(else its first dose's date), which the site's coordinator answers for 2, 14, 26, ... and the monitor then
+closes for 2, 26, 50, ...: the query workflow in each of its states, as a trial in progress has it.
 """
 
 from __future__ import annotations
@@ -60,8 +67,9 @@ from oligotrial.protocol import Protocol
 from oligotrial.services import admin
 from oligotrial.services._context import Actor, Edc, Role
 from oligotrial.services.auth import authenticate, login
-from oligotrial.services.data import create_subject
+from oligotrial.services.data import create_subject, list_forms, verify_form
 from oligotrial.services.database import init_database, open_edc
+from oligotrial.services.queries import answer_query, close_query, raise_query
 from oligotrial.services.radiotherapy import record_maintenance_restart, record_radiotherapy_course
 from oligotrial.services.randomization import randomize_subject, upload_randomization_list
 from oligotrial.services.workflow import (
@@ -142,6 +150,8 @@ class SyntheticLoadSummary:
     subject_codes: dict[str, str] = field(default_factory=dict)
     service_calls: dict[str, int] = field(default_factory=dict)
     queries: dict[str, int] = field(default_factory=dict)
+    monitoring: dict[str, int] = field(default_factory=dict)
+    """With ``monitoring=True``: forms verified, queries raised, answered and closed by the monitoring pass."""
     refusals: list[SyntheticRefusal] = field(default_factory=list)
     refused_subjects: int = 0
     load_date: str | None = None
@@ -528,6 +538,7 @@ def load_synthetic_subjects(
     sites: int | None = None,
     password: str | None = None,
     source: str = "synth",
+    monitoring: bool = False,
 ) -> SyntheticLoadSummary:
     """Create the sites and staff of a synthetic trial and replay each subject through the EDC services.
 
@@ -548,6 +559,9 @@ def load_synthetic_subjects(
     password
         Password of every account created; default: a generated password per account (returned in
         :attr:`SyntheticLoadSummary.logins`).
+    monitoring
+        Then verify forms and raise, answer and close queries as the monitor and the sites would (module
+        notes, *Monitoring*).
 
     Returns
     -------
@@ -626,12 +640,70 @@ def load_synthetic_subjects(
         )
     coordinators = {code: actor_for(f"coordinator.{code.lower()}") for code in site_codes.values()}
     total = len(plans)
+    enrolled: list[tuple[str, str]] = []  # (site, subject code) in load order
     for done, plan in enumerate(plans, start=1):
+        before = summary.enrolled
         _replay(edc, coordinators[plan.site], plan, protocol, summary)
+        if summary.enrolled > before:
+            enrolled.append((plan.site, summary.subject_codes[plan.usubjid]))
         if progress is not None:
             progress(done, total, plan.usubjid)
+    if monitoring:
+        _monitoring_visit(edc, actor_for("monitor"), coordinators, enrolled, summary)
     summary.seconds = time.perf_counter() - started
     return summary
+
+
+_QUERY_TEXT = {
+    ("AE", "grade"): "Please confirm the grade against the laboratory report or the clinical notes.",
+    ("DOSE", "date"): "Please confirm the administration date against the infusion record.",
+}
+_ANSWER_TEXT = "Checked against the source documents: correct as entered."
+_CLOSE_TEXT = "Answer accepted."
+
+
+def _monitoring_visit(
+    edc: Edc,
+    monitor: Actor,
+    coordinators: dict[str, Actor],
+    enrolled: Sequence[tuple[str, str]],
+    summary: SyntheticLoadSummary,
+) -> None:
+    """The monitor's pass over the enrolled subjects (``(site, code)`` in load order; module notes,
+    *Monitoring*): source-data verification of every form of one subject in four, a query on one in six,
+    answered by the site for one in twelve and closed by the monitor for one in twenty-four."""
+    counts = Counter[str]()
+    for number, (site, code) in enumerate(enrolled, start=1):
+        if number % 4 != 1 and number % 6 != 2:
+            continue
+        forms = list_forms(edc, monitor, code)
+        if number % 4 == 1:
+            for form in forms:
+                verify_form(edc, monitor, form.id, form.version)
+                counts["forms verified"] += 1
+        if number % 6 != 2:
+            continue
+        target = next(
+            (
+                (form, item)
+                for (form_code, item) in _QUERY_TEXT
+                for form in forms
+                if form.form_code == form_code
+            ),
+            None,
+        )
+        if target is None:
+            continue
+        form, item = target
+        query = raise_query(edc, monitor, form.id, item, _QUERY_TEXT[(form.form_code, item)])
+        counts["queries raised"] += 1
+        if number % 12 == 2:
+            answer_query(edc, coordinators[site], query.id, _ANSWER_TEXT)
+            counts["queries answered"] += 1
+            if number % 24 == 2:
+                close_query(edc, monitor, query.id, _CLOSE_TEXT)
+                counts["queries closed"] += 1
+    summary.monitoring = dict(counts)
 
 
 def _dated(day: date, time_zone: str) -> datetime:
