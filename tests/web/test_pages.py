@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import codecs
 import csv
+import html
 import io
 import json
 import re
@@ -16,6 +17,8 @@ from sqlalchemy import update
 
 from edc_fixtures import PASSWORD
 from oligotrial.api import create_app
+from oligotrial.services import Actor, Role, queries
+from oligotrial.services import admin as admin_services
 from oligotrial.services import data as data_services
 from oligotrial.services import randomization as rnd
 from oligotrial.services import workflow as wf
@@ -314,3 +317,67 @@ def test_the_audit_trail_downloads_as_csv_whole_and_in_chain_order(client, world
     _login(client, "monitor.cn02")
     refused = client.get(f"/audit.csv?subject={code}")
     assert refused.status_code == 404 and refused.headers["content-type"].startswith("text/html")
+
+
+def test_the_queries_page_filters_by_site_and_subject_pages_by_fifty_and_keeps_its_place(client, world):
+    """A monitor of two sites chooses a site or a subject; more than fifty queries are paged; answering or
+    closing one goes back to the same filtered page; a monitor of one site has no site choice."""
+    system = Actor.system("test")
+    admin_services.create_user(
+        world.edc,
+        system,
+        "monitor.both",
+        PASSWORD,
+        "Monitor",
+        roles=[(Role.MONITOR, s) for s in ("CN01", "CN02")],
+    )
+    forms = {}
+    for site in ("CN01", "CN02"):
+        inv = world.actor(f"investigator.{site.lower()}")
+        code = data_services.create_subject(world.edc, inv, site).code
+        forms[site] = data_services.save_form(world.edc, inv, code, "SCREENING", "DM", {"AGE": 60})
+    for n in range(55):
+        queries.raise_query(
+            world.edc, world.actor("monitor.cn01"), forms["CN01"].id, f"ITEM{n}", "Please check"
+        )
+    queries.raise_query(world.edc, world.actor("monitor.cn02"), forms["CN02"].id, "AGE", "Please check")
+    _login(client, "monitor.both")
+
+    def shown(html: str) -> list[str]:
+        return re.findall(r'<article class="card query" id="q(\d+)">', html)
+
+    first = client.get("/queries").text
+    assert "56 queries · 1–50 shown" in first and len(shown(first)) == 50
+    assert '<option value="CN01" >CN01</option><option value="CN02" >CN02</option>' in first
+    following = re.search(r'<a href="/queries\?([^"]+)" rel="next">Next</a>', first)
+    assert following is not None and following.group(1) == "state=open&amp;site=&amp;subject=&amp;page=2"
+    second = client.get("/queries?state=open&site=&subject=&page=2").text
+    assert "56 queries · 51–56 shown" in second and len(shown(second)) == 6 and 'rel="prev"' in second
+    assert not set(shown(first)) & set(shown(second))
+    only = client.get("/queries?state=open&site=CN02").text
+    assert "1 query" in only and forms["CN02"].subject in only and 'rel="next"' not in only
+    assert '<option value="CN02" selected>CN02</option>' in only
+    of_subject = client.get(f"/queries?state=&subject={forms['CN01'].subject}").text
+    assert "55 queries · 1–50 shown" in of_subject
+    # closing one on page 2 goes back to page 2 of the same list
+    query_id = shown(second)[0]
+    back = re.search(rf'action="/queries/{query_id}".*?name="back" value="([^"]+)"', second, re.S)
+    assert back is not None
+
+    def close(query_id: str, text: str, back: str):
+        form = {"csrf_token": _csrf(second), "action": "close", "text": text, "back": back}
+        return client.post(f"/queries/{query_id}", data=form)
+
+    closed = close(query_id, "Resolved", html.unescape(back.group(1)))
+    assert closed.status_code == 303
+    assert closed.headers["location"] == "/queries?state=open&page=2&done=closed"
+    assert "55 queries · 51–55 shown" in client.get(closed.headers["location"]).text
+    # an empty text is refused on the same filtered page, with the message next to the text
+    refused = close(shown(second)[1], "", "state=open&site=CN01&page=2")
+    assert refused.status_code == 422 and "54 queries · 51–54 shown" in refused.text  # CN01's open ones
+    assert '<option value="CN01" selected>CN01</option>' in refused.text
+    assert f'id="f-q{shown(second)[1]}" name="text" rows="2" aria-invalid="true"' in refused.text
+    beyond = client.get("/queries?state=open&page=9").text  # past the end: the last page
+    assert "55 queries · 51–55 shown" in beyond and 'rel="next"' not in beyond
+    _login(client, "monitor.cn01")
+    assert 'id="f-site"' not in client.get("/queries").text

@@ -10,6 +10,7 @@ import json
 from collections.abc import Iterator
 from datetime import date, datetime, timedelta
 from typing import Annotated, Any
+from urllib.parse import parse_qsl, urlencode
 from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, Form, Request
@@ -34,7 +35,7 @@ from oligotrial.services.data import (
 )
 from oligotrial.services.randomization import RandomizationView, get_randomization, list_randomizations
 from oligotrial.services.signatures import SIGNATURE_MEANINGS, list_signatures, sign
-from oligotrial.services.views import AuditEntryView, AuditPage, FormView
+from oligotrial.services.views import AuditEntryView, AuditPage, FormView, QueryView
 from oligotrial.services.workflow import get_subject_calendar, list_deviations
 from oligotrial.web import _i18n
 from oligotrial.web._messages import DEVIATION_CATEGORIES
@@ -454,20 +455,63 @@ def form_action(
     return RedirectResponse(path, status_code=303)
 
 
+QUERIES_PER_PAGE = 50
+_QUERY_FILTERS = ("state", "site", "subject", "page")
+
+
 @router.get("/queries")
-def queries_page(request: Request, session: Session, state: str | None = "open") -> Response:
-    """Queries of the user's sites by state, each with its history and the allowed actions."""
-    chosen = state if state in query_services.QUERY_STATES else None
+def queries_page(
+    request: Request,
+    session: Session,
+    state: str | None = "open",
+    site: str | None = None,
+    subject: str | None = None,
+    page: int = 1,
+) -> Response:
+    """Queries of the user's sites by state, site and subject, fifty a page, each with its history and the
+    allowed actions."""
+    filters = {"state": state or "", "site": site or "", "subject": subject or "", "page": str(page)}
     try:
-        found, total = query_services.list_queries(session.edc, session.actor, state=chosen, limit=500)
+        context = _queries_context(session, filters)
     except OligotrialError as error:
         return refused(request, session, error)
-    return render(
-        request,
-        "queries.html",
-        {"queries": found, "total": total, "state": chosen, "states": query_services.QUERY_STATES},
-        session=session,
-    )
+    return render(request, "queries.html", context, session=session)
+
+
+def _queries_context(session: WebSession, filters: dict[str, str]) -> dict[str, Any]:
+    """The queries page's context for ``filters`` (state, site, subject, page; an unknown state or a page
+    out of range read as "all" and the nearest page)."""
+    state = filters["state"] if filters["state"] in query_services.QUERY_STATES else ""
+    page = max(int(filters["page"]) if filters["page"].isdigit() else 1, 1)
+
+    def listed(page: int) -> tuple[list[QueryView], int]:
+        return query_services.list_queries(
+            session.edc,
+            session.actor,
+            state=state or None,
+            site_code=filters["site"] or None,
+            subject_code=filters["subject"] or None,
+            limit=QUERIES_PER_PAGE,
+            offset=(page - 1) * QUERIES_PER_PAGE,
+        )
+
+    found, total = listed(page)
+    pages = max(-(-total // QUERIES_PER_PAGE), 1)
+    if page > pages:  # past the end (the last page's queries answered or closed): its last page
+        page = pages
+        found, total = listed(page)
+    shown = {**filters, "state": state}
+    return {
+        "queries": found,
+        "total": total,
+        "first": (page - 1) * QUERIES_PER_PAGE + 1,
+        **shown,
+        "states": query_services.QUERY_STATES,
+        "sites": [s.code for s in list_sites(session.edc, session.actor)],
+        "back": {**shown, "page": page},
+        "previous": {**shown, "page": page - 1} if page > 1 else None,
+        "following": {**shown, "page": page + 1} if page < pages else None,
+    }
 
 
 @router.post("/queries/{query_id}")
@@ -478,39 +522,33 @@ def query_action(
     csrf_token: Csrf = "",
     action: Annotated[str, Form(max_length=16)] = "",
     text: Annotated[str, Form(max_length=4000)] = "",
+    back: Annotated[str, Form(max_length=400)] = "",
 ) -> Response:
-    """Answer (site), close or re-open (monitor, data manager) a query, with a text."""
+    """Answer (site), close or re-open (monitor, data manager) a query, with a text; back to the list as it
+    was filtered (``back``: its state, site, subject and page)."""
     check_csrf(request, csrf_token, session.token)
     edc, actor = session.edc, session.actor
+    kept = dict(parse_qsl(back))
+    filters = {key: kept.get(key, "") for key in _QUERY_FILTERS}
+    listing = "/queries?" + urlencode({k: v for k, v in filters.items() if v or k == "state"})
     functions = {
         "answer": (query_services.answer_query, "answered"),
         "close": (query_services.close_query, "closed"),
         "reopen": (query_services.reopen_query, "reopened"),
     }
     if action not in functions:
-        return RedirectResponse("/queries", status_code=303)
+        return RedirectResponse(listing, status_code=303)
     function, key = functions[action]
     try:
         function(edc, actor, query_id, text)
     except (NotFoundError, PermissionDeniedError) as error:
         return refused(request, session, error)
     except OligotrialError as error:
-        found, total = query_services.list_queries(edc, actor, limit=500)
-        return render(
-            request,
-            "queries.html",
-            {
-                "queries": found,
-                "total": total,
-                "state": None,
-                "states": query_services.QUERY_STATES,
-                "errors": {f"q{query_id}.text": field_errors(error).get("text", list(error.problems))},
-                "typed": {f"q{query_id}.text": text},
-            },
-            session=session,
-            status_code=422,
-        )
-    return _done("/queries", key)
+        context = _queries_context(session, filters)
+        context["errors"] = {f"q{query_id}.text": field_errors(error).get("text", list(error.problems))}
+        context["typed"] = {f"q{query_id}.text": text}
+        return render(request, "queries.html", context, session=session, status_code=422)
+    return _done(listing, key)
 
 
 @router.get("/audit")
