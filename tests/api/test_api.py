@@ -164,3 +164,37 @@ def test_a_subjects_audit_trail_newest_first(client, world):
     assert elsewhere.status_code == 404 and (problem["field"], problem["value"]) == ("subject", code)
     negative = client.get("/api/v1/audit", params={"before": -1}, headers=mon)
     assert negative.status_code == 422 and negative.json()["error"]["problems"][0]["field"] == "query.before"
+
+
+def test_a_casebook_lock_over_the_api(client, world):
+    """``POST /subjects/{code}/lock`` locks every form (the forms returned), 409 naming the open queries while
+    any is open; ``/unlock`` needs a reason (422 naming ``body.reason`` when it is missing)."""
+    inv, dm = bearer(world, "investigator.cn01"), bearer(world, "datamanager.cn01")
+    code = client.post("/api/v1/subjects", json={"site": "CN01"}, headers=inv).json()["code"]
+    form = client.put(
+        f"/api/v1/subjects/{code}/forms/SCREENING/DM", json={"values": {"AGE": 64}}, headers=inv
+    )
+    query = client.post(
+        f"/api/v1/forms/{form.json()['id']}/queries",
+        json={"item": "AGE", "text": "Please confirm"},
+        headers=bearer(world, "monitor.cn01"),
+    )
+    assert query.status_code in (200, 201), query.text
+    pending = client.post(f"/api/v1/subjects/{code}/lock", headers=dm)
+    problem = pending.json()["error"]["problems"][0]
+    assert pending.status_code == 409 and (problem["code"], problem["field"], problem["value"]) == (
+        "EDC-027",
+        "queries",
+        1,
+    )
+    client.post(
+        f"/api/v1/queries/{query.json()['id']}/close",
+        json={"text": "ok"},
+        headers=bearer(world, "monitor.cn01"),
+    )
+    locked = client.post(f"/api/v1/subjects/{code}/lock", headers=dm)
+    assert locked.status_code == 200 and [f["is_locked"] for f in locked.json()] == [True]
+    missing = client.post(f"/api/v1/subjects/{code}/unlock", json={}, headers=dm)
+    assert missing.status_code == 422 and missing.json()["error"]["problems"][0]["field"] == "body.reason"
+    unlocked = client.post(f"/api/v1/subjects/{code}/unlock", json={"reason": "late results"}, headers=dm)
+    assert unlocked.status_code == 200 and [f["is_locked"] for f in unlocked.json()] == [False]

@@ -43,6 +43,8 @@ ENDPOINTS = {
     "form_history": ("GET", "/forms/{form}/history", None, READ),
     "lock": ("POST", "/forms/{form}/lock", None, {DM}),
     "unlock": ("POST", "/forms/{form}/unlock", {"reason": "correction"}, {DM}),
+    "lock_casebook": ("POST", "/subjects/{settled}/lock", None, {DM}),
+    "unlock_casebook": ("POST", "/subjects/{settled}/unlock", {"reason": "correction"}, {DM}),
     "verify": ("POST", "/forms/{form}/verify", {"version": 1}, {MON}),
     "raise_query": ("POST", "/forms/{form}/queries", {"item": "AGE", "text": "check"}, {MON, DM}),
     "get_query": ("GET", "/queries/{query}", None, READ),
@@ -74,7 +76,14 @@ ENDPOINTS = {
     "deviations": ("GET", "/subjects/{subject}/deviations", None, READ),
     "calendar": ("GET", "/subjects/{subject}/calendar?as_of=2024-03-01", None, READ),
 }
-MISSING = {"subject": "CN02-9999", "form": "999999", "query": "999999", "answered": "999998", "site": "ZZ99"}
+MISSING = {
+    "subject": "CN02-9999",
+    "settled": "CN02-9998",
+    "form": "999999",
+    "query": "999999",
+    "answered": "999998",
+    "site": "ZZ99",
+}
 
 
 def _records(world, site: str) -> dict[str, str]:
@@ -88,8 +97,11 @@ def _records(world, site: str) -> dict[str, str]:
     query = queries.raise_query(edc, mon, form.id, "AGE", "check")
     answered = queries.raise_query(edc, mon, form.id, "SEX", "missing")
     queries.answer_query(edc, inv, answered.id, "male")
+    settled = data.create_subject(edc, inv, site)  # a form and no query: its casebook may be locked
+    data.save_form(edc, inv, settled.code, "SCREENING", "DM", {"AGE": 70})
     return {
         "subject": subject.code,
+        "settled": settled.code,
         "form": str(form.id),
         "query": str(query.id),
         "answered": str(answered.id),

@@ -107,6 +107,58 @@ def test_locking_by_data_manager(world):
     assert not data.unlock_form(world.edc, dm, form.id, "correction requested").is_locked
 
 
+def test_a_casebook_is_locked_whole_once_its_queries_are_closed(world):
+    """The data manager locks every form of a subject at once: refused while a query is open or answered
+    (nothing locked), then each form locked and audited on its own; unlocking needs a reason, recorded on
+    each form's entry; site staff may not, another site's data manager does not see the subject."""
+    dm, inv = world.actor(DM), world.actor(INV)
+    first = _form(world)
+    code = first.subject
+    second = data.save_form(world.edc, inv, code, "C1D1", "VITALS", {"W": 60}, event_date=date(2024, 3, 1))
+    query = queries.raise_query(world.edc, world.actor(MON), first.id, "AGE", "Please confirm")
+    queries.answer_query(world.edc, world.actor(CRC), query.id, "Confirmed")
+    entries = verify_audit(world.edc).entries
+    with pytest.raises(ConflictError) as pending:
+        data.lock_casebook(world.edc, dm, code)
+    (problem,) = pending.value.problems
+    assert (problem.code, problem.field, problem.value) == ("EDC-027", "queries", 1)
+    assert not any(f.is_locked for f in data.list_forms(world.edc, dm, code))
+    assert verify_audit(world.edc).entries == entries
+    queries.close_query(world.edc, world.actor(MON), query.id, "Thanks")
+    with pytest.raises(PermissionDeniedError):
+        data.lock_casebook(world.edc, inv, code)
+    with pytest.raises(NotFoundError):
+        data.lock_casebook(world.edc, world.actor("datamanager.cn02"), code)
+
+    locked = data.lock_casebook(world.edc, dm, code)
+
+    assert sorted((f.id, f.is_locked) for f in locked) == [(first.id, True), (second.id, True)]
+    trail = read_audit(world.edc, dm, subject=code, before=0, limit=2).entries
+    assert {(e.record_id, e.action, e.new["is_locked"]) for e in trail} == {
+        (str(first.id), "update", True),
+        (str(second.id), "update", True),
+    }
+    with pytest.raises(ConflictError) as refused:
+        data.save_form(world.edc, inv, code, "C1D1", "VITALS", {"W": 61}, base_version=1, reason="x")
+    assert refused.value.code == "EDC-025"
+    entries = verify_audit(world.edc).entries
+    data.lock_casebook(world.edc, dm, code)  # already locked: nothing to audit
+    assert verify_audit(world.edc).entries == entries
+    with pytest.raises(InputError) as no_reason:
+        data.unlock_casebook(world.edc, dm, code, " ")
+    assert no_reason.value.problems[0].field == "reason"
+    data.unlock_form(world.edc, dm, second.id, "one form first")
+    unlocked = data.unlock_casebook(world.edc, dm, code, "late laboratory results")
+    assert not any(f.is_locked for f in unlocked)
+    last = read_audit(world.edc, dm, subject=code, before=0, limit=1).entries[0]
+    assert (last.record_id, last.new, last.reason) == (
+        str(first.id),
+        {"is_locked": False},
+        "late laboratory results",
+    )
+    assert verify_audit(world.edc).is_intact
+
+
 def test_query_lifecycle_history_and_counts(world):
     form = _form(world)
     mon, inv, crc = world.actor(MON), world.actor(INV), world.actor(CRC)

@@ -381,3 +381,45 @@ def test_the_queries_page_filters_by_site_and_subject_pages_by_fifty_and_keeps_i
     assert "55 queries · 51–55 shown" in beyond and 'rel="next"' not in beyond
     _login(client, "monitor.cn01")
     assert 'id="f-site"' not in client.get("/queries").text
+
+
+def test_the_data_manager_locks_and_unlocks_a_whole_casebook_from_the_subject_page(client, world):
+    """The subject page tells the data manager how many forms are locked and locks them all at once; an open
+    query refuses it with the reason next to the button; unlocking asks for a reason."""
+    inv = world.actor("investigator.cn01")
+    code = data_services.create_subject(world.edc, inv, "CN01").code
+    form = data_services.save_form(world.edc, inv, code, "SCREENING", "DM", {"AGE": 60})
+    data_services.save_form(world.edc, inv, code, "C1D1", "VITALS", {"W": 60}, event_date=D0)
+    query = queries.raise_query(world.edc, world.actor("monitor.cn01"), form.id, "AGE", "Please check")
+    _login(client, "datamanager.cn01")
+    page = client.get(f"/subjects/{code}").text
+    assert "0 of 2 forms locked" in page and "Unlock every form" not in page
+
+    def casebook(action: str, text: str = ""):
+        form = {"csrf_token": _csrf(page), "action": action, "text": text}
+        return client.post(f"/subjects/{code}/casebook", data=form)
+
+    pending = casebook("lock")
+    assert pending.status_code == 422 and "0 of 2 forms locked" in pending.text
+    assert (
+        '<p class="field-error" id="casebook-queries-error">Queries on this subject are open or answered: close '
+        "them before locking its casebook. (EDC-027)" in pending.text
+    )
+    queries.close_query(world.edc, world.actor("monitor.cn01"), query.id, "Resolved")
+    locked = casebook("lock")
+    assert locked.status_code == 303 and locked.headers["location"] == f"/subjects/{code}?done=locked"
+    page = client.get(f"/subjects/{code}").text
+    assert "2 of 2 forms locked" in page and "Lock every form" not in page
+    assert page.count('<span class="mark">locked</span>') == 2
+    no_reason = casebook("unlock")
+    assert (
+        no_reason.status_code == 422
+        and 'id="f-casebook-text" name="text" value="" aria-invalid="true"' in no_reason.text
+    )
+    assert casebook("unlock", "late laboratory results").status_code == 303
+    assert "0 of 2 forms locked" in client.get(f"/subjects/{code}").text
+    _login(client, "investigator.cn01")
+    page = client.get(f"/subjects/{code}").text  # the investigator's own session and token
+    assert "forms locked" not in page
+    refused = casebook("lock")
+    assert refused.status_code == 403 and "Your roles do not allow this page." in refused.text

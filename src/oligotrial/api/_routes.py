@@ -243,6 +243,18 @@ def post_unlock(edc: CurrentEdc, actor: CurrentActor, form_id: RecordId, body: R
     return data.unlock_form(edc, actor, form_id, body.reason)
 
 
+@router.post("/subjects/{code}/lock", response_model=list[FormView], tags=["forms"])
+def post_casebook_lock(edc: CurrentEdc, actor: CurrentActor, code: str) -> list[FormView]:
+    """Lock every form of a subject (data managers); 409 while a query on it is open or answered."""
+    return data.lock_casebook(edc, actor, code)
+
+
+@router.post("/subjects/{code}/unlock", response_model=list[FormView], tags=["forms"])
+def post_casebook_unlock(edc: CurrentEdc, actor: CurrentActor, code: str, body: Reason) -> list[FormView]:
+    """Unlock every form of a subject (data managers; reason required)."""
+    return data.unlock_casebook(edc, actor, code, body.reason)
+
+
 @router.post("/forms/{form_id}/verify", response_model=FormView, tags=["forms"])
 def post_verify(edc: CurrentEdc, actor: CurrentActor, form_id: RecordId, body: VerifyForm) -> FormView:
     """Record source-data verification of a form version (monitors)."""

@@ -50,12 +50,14 @@ __all__ = [
     "list_subjects",
     "load_form",
     "load_subject",
+    "lock_casebook",
     "lock_form",
     "lock_subject_for_entry",
     "readable_sites",
     "save_form",
     "set_subject_status",
     "sync_edit_check_queries",
+    "unlock_casebook",
     "unlock_form",
     "update_subject_status",
     "verify_form",
@@ -975,41 +977,86 @@ def _form_for_change(session: Session, actor: Actor, form_id: int, permission: P
 def lock_form(edc: Edc, actor: Actor, form_id: int) -> FormView:
     """Lock a form against changes (data managers)."""
     with write_transaction(edc) as session:
-        form = _form_for_change(session, actor, form_id, Permission.LOCK_FORM)
-        if not form.is_locked:
-            form.is_locked = True
-            write_audit(
-                session,
-                actor,
-                "update",
-                "forms",
-                form.id,
-                site_id=form.site_id,
-                old={"is_locked": False},
-                new={"is_locked": True},
-            )
-        return _view_of(session, form.id)
+        _set_lock(session, actor, _form_for_change(session, actor, form_id, Permission.LOCK_FORM), True, None)
+        return _view_of(session, form_id)
 
 
 def unlock_form(edc: Edc, actor: Actor, form_id: int, reason: str | None) -> FormView:
     """Unlock a form (data managers); the reason is recorded."""
     with write_transaction(edc) as session:
         form = _form_for_change(session, actor, form_id, Permission.LOCK_FORM)
-        text = require_reason(reason)
-        if form.is_locked:
-            form.is_locked = False
-            write_audit(
-                session,
-                actor,
-                "update",
-                "forms",
-                form.id,
-                site_id=form.site_id,
-                old={"is_locked": True},
-                new={"is_locked": False},
-                reason=text,
+        _set_lock(session, actor, form, False, require_reason(reason))
+        return _view_of(session, form_id)
+
+
+def _set_lock(session: Session, actor: Actor, form: Form, locked: bool, reason: str | None) -> None:
+    """Lock or unlock ``form`` (a row locked for update), audited, unless it is so already."""
+    if form.is_locked != locked:
+        form.is_locked = locked
+        write_audit(
+            session,
+            actor,
+            "update",
+            "forms",
+            form.id,
+            site_id=form.site_id,
+            old={"is_locked": not locked},
+            new={"is_locked": locked},
+            reason=reason,
+        )
+
+
+def lock_casebook(edc: Edc, actor: Actor, subject_code: str) -> list[FormView]:
+    """Lock every form of a subject (data managers), as when its follow-up ends or before a database lock.
+
+    Refused (409 ``EDC-027``) while a query on the subject is open or answered: a casebook is locked with
+    its questions settled. Each form locked is audited as :func:`lock_form` audits it; a form entered later
+    is not locked. Returns the subject's forms.
+    """
+    with write_transaction(edc) as session:
+        subject, _ = load_subject(session, actor, subject_code)
+        actor.require(Permission.LOCK_FORM, subject.site_id)
+        pending = session.execute(
+            select(func.count())
+            .select_from(DataQuery)
+            .where(DataQuery.subject_id == subject.id, DataQuery.state != "closed")
+        ).scalar_one()
+        if pending:
+            raise ConflictError(
+                Problem(
+                    "EDC-027",
+                    "queries",
+                    f"{pending} queries on this subject are open or answered: close them before locking "
+                    "its casebook",
+                    value=pending,
+                )
             )
-        return _view_of(session, form.id)
+        _set_casebook_lock(session, actor, subject, locked=True, reason=None)
+    return list_forms(edc, actor, subject_code)
+
+
+def unlock_casebook(edc: Edc, actor: Actor, subject_code: str, reason: str | None) -> list[FormView]:
+    """Unlock every locked form of a subject (data managers); the reason is recorded on each. Returns the
+    subject's forms."""
+    with write_transaction(edc) as session:
+        subject, _ = load_subject(session, actor, subject_code)
+        actor.require(Permission.LOCK_FORM, subject.site_id)
+        _set_casebook_lock(session, actor, subject, locked=False, reason=require_reason(reason))
+    return list_forms(edc, actor, subject_code)
+
+
+def _set_casebook_lock(
+    session: Session, actor: Actor, subject: Subject, *, locked: bool, reason: str | None
+) -> None:
+    """Lock (or unlock) each of the subject's forms that is not so yet, each audited on its own."""
+    forms = session.execute(
+        select(Form)
+        .where(Form.subject_id == subject.id, Form.is_locked == (not locked))
+        .order_by(Form.id)
+        .with_for_update(key_share=True)
+    ).scalars()
+    for form in forms:
+        _set_lock(session, actor, form, locked, reason)
 
 
 def verify_form(edc: Edc, actor: Actor, form_id: int, version: int) -> FormView:

@@ -40,6 +40,7 @@ PROBLEM_MESSAGES: dict[str, str] = {
     "EDC-020": N_("Not found."),
     "EDC-023": N_("The record changed since you opened it; reload the page and apply your change again."),
     "EDC-025": N_("The form is locked; ask a data manager to unlock it."),
+    "EDC-027": N_("Queries on this subject are open or answered: close them before locking its casebook."),
     "EDC-030": N_("Enter a text of 1 to 4000 characters."),
     "EDC-032": N_("The query is not in a state that allows this action."),
     "EDC-040": N_("Choose the meaning of the signature."),

@@ -29,7 +29,9 @@ from oligotrial.services.data import (
     get_subject,
     list_forms,
     list_subjects,
+    lock_casebook,
     lock_form,
+    unlock_casebook,
     unlock_form,
     verify_form,
 )
@@ -320,6 +322,39 @@ def subject_sign(
         return refused(request, session, error)
     context.update(errors=errors, typed={"meaning": meaning, "form_id": form_id}, sign_open=True)
     return render(request, "subject.html", context, session=session, status_code=422)
+
+
+@router.post("/subjects/{code}/casebook")
+def subject_casebook(
+    request: Request,
+    session: Session,
+    code: str,
+    csrf_token: Csrf = "",
+    action: Annotated[str, Form(max_length=16)] = "",
+    text: Annotated[str, Form(max_length=1000)] = "",
+) -> Response:
+    """Lock or unlock (with a reason) every form of the subject (data managers); a refusal is shown next to
+    the buttons."""
+    check_csrf(request, csrf_token, session.token)
+    edc, actor = session.edc, session.actor
+    try:
+        if action == "lock":
+            lock_casebook(edc, actor, code)
+            return _done(f"/subjects/{code}", "locked")
+        if action == "unlock":
+            unlock_casebook(edc, actor, code, text)
+            return _done(f"/subjects/{code}", "unlocked")
+    except (NotFoundError, PermissionDeniedError) as error:
+        return refused(request, session, error)
+    except OligotrialError as error:
+        try:
+            context = _subject_context(request, session, code)
+        except OligotrialError as unreadable:
+            return refused(request, session, unreadable)
+        errors = {f"casebook.{k}" if k else "": v for k, v in field_errors(error).items()}
+        context.update(errors=errors, typed={"casebook.text": text})
+        return render(request, "subject.html", context, session=session, status_code=422)
+    return RedirectResponse(f"/subjects/{code}", status_code=303)
 
 
 def _form_context(session: WebSession, form_id: int) -> dict[str, Any]:
