@@ -198,3 +198,49 @@ def test_a_casebook_lock_over_the_api(client, world):
     assert missing.status_code == 422 and missing.json()["error"]["problems"][0]["field"] == "body.reason"
     unlocked = client.post(f"/api/v1/subjects/{code}/unlock", json={"reason": "late results"}, headers=dm)
     assert unlocked.status_code == 200 and [f["is_locked"] for f in unlocked.json()] == [False]
+
+
+def test_source_data_verification_of_several_forms_over_the_api(client, world):
+    """``GET /verification`` lists the forms awaiting verification with the version verified before;
+    ``POST /verification`` verifies several at their versions, all or none: 409 naming the form changed
+    since, and nothing verified."""
+    inv, mon = bearer(world, "investigator.cn01"), bearer(world, "monitor.cn01")
+    code = client.post("/api/v1/subjects", json={"site": "CN01"}, headers=inv).json()["code"]
+    first = client.put(
+        f"/api/v1/subjects/{code}/forms/SCREENING/DM", json={"values": {"AGE": 64}}, headers=inv
+    )
+    second = client.put(
+        f"/api/v1/subjects/{code}/forms/SCREENING/LABS", json={"values": {"ANC": 2}}, headers=inv
+    )
+    ids = [first.json()["id"], second.json()["id"]]
+    waiting = client.get("/api/v1/verification", params={"subject": code}, headers=mon).json()
+    assert waiting["total"] == 2 and [f["verified_version"] for f in waiting["items"]] == [None, None]
+    changed = client.put(
+        f"/api/v1/subjects/{code}/forms/SCREENING/LABS",
+        json={"values": {"ANC": 3}, "base_version": 1, "reason": "typo"},
+        headers=inv,
+    )
+    assert changed.status_code == 200
+    stale = client.post(
+        "/api/v1/verification",
+        json={"forms": [{"form_id": ids[0], "version": 1}, {"form_id": ids[1], "version": 1}]},
+        headers=mon,
+    )
+    problem = stale.json()["error"]["problems"][0]
+    assert stale.status_code == 409 and (problem["code"], problem["field"]) == (
+        "EDC-023",
+        f"forms.{ids[1]}.version",
+    )
+    assert client.get("/api/v1/verification", params={"subject": code}, headers=mon).json()["total"] == 2
+    done = client.post(
+        "/api/v1/verification",
+        json={"forms": [{"form_id": ids[0], "version": 1}, {"form_id": ids[1], "version": 2}]},
+        headers=mon,
+    )
+    assert done.status_code == 200 and [(f["is_verified"], f["verified_version"]) for f in done.json()] == [
+        (True, 1),
+        (True, 2),
+    ]
+    assert client.get("/api/v1/verification", params={"subject": code}, headers=mon).json()["total"] == 0
+    empty = client.post("/api/v1/verification", json={"forms": []}, headers=mon)
+    assert empty.status_code == 422 and empty.json()["error"]["problems"][0]["field"] == "body.forms"

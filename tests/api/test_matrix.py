@@ -4,6 +4,7 @@ answer for a record that does not exist, and writes nothing. Lists and counts sh
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import date
 
 import pytest
@@ -21,6 +22,14 @@ USERS = [INV, CRC, MON, DM, STAT, DSMB, ADMIN]
 READ = {INV, CRC, MON, DM, STAT}
 ENTER = {INV, CRC}
 STUDY_WIDE = {STAT, DSMB, ADMIN}
+
+
+@dataclass(frozen=True)
+class Number:
+    """A body value that is the id of a record (``_records``' key) as a JSON number."""
+
+    key: str
+
 
 # name: (method, path, body, roles allowed)
 ENDPOINTS = {
@@ -46,6 +55,7 @@ ENDPOINTS = {
     "lock_casebook": ("POST", "/subjects/{settled}/lock", None, {DM}),
     "unlock_casebook": ("POST", "/subjects/{settled}/unlock", {"reason": "correction"}, {DM}),
     "verify": ("POST", "/forms/{form}/verify", {"version": 1}, {MON}),
+    "verify_forms": ("POST", "/verification", {"forms": [{"form_id": Number("form"), "version": 1}]}, {MON}),
     "raise_query": ("POST", "/forms/{form}/queries", {"item": "AGE", "text": "check"}, {MON, DM}),
     "get_query": ("GET", "/queries/{query}", None, READ),
     "answer": ("POST", "/queries/{query}/answer", {"text": "confirmed"}, ENTER),
@@ -110,11 +120,15 @@ def _records(world, site: str) -> dict[str, str]:
 
 
 def _fill(template, values):
-    if not isinstance(template, str | dict):
-        return template
+    if isinstance(template, Number):
+        return int(values[template.key])
     if isinstance(template, str):
         return template.format(**values)
-    return {k: _fill(v, values) for k, v in template.items()}
+    if isinstance(template, list):
+        return [_fill(v, values) for v in template]
+    if isinstance(template, dict):
+        return {k: _fill(v, values) for k, v in template.items()}
+    return template
 
 
 def _essence(response):

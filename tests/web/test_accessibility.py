@@ -80,6 +80,8 @@ def _pages(code: str, form_id: int) -> list[tuple[str | None, str]]:
     pages += [(coordinator, f"/subjects/{code}/{kind}") for kind in FORMS]
     pages += [
         ("monitor.cn01", "/audit"),
+        ("monitor.cn01", "/verification"),
+        ("datamanager.cn01", f"/subjects/{code}"),
         ("statistician", "/reports"),
         ("statistician", "/randomization-list"),
     ]

@@ -423,3 +423,46 @@ def test_the_data_manager_locks_and_unlocks_a_whole_casebook_from_the_subject_pa
     assert "forms locked" not in page
     refused = casebook("lock")
     assert refused.status_code == 403 and "Your roles do not allow this page." in refused.text
+
+
+def test_the_monitor_verifies_selected_forms_all_or_none(client, world):
+    """The verification page lists the forms never verified or changed since, with the version verified
+    before; the monitor ticks forms and marks them verified at the versions shown; a form changed in the
+    meantime refuses the whole batch, named; nothing ticked is refused; site staff have no such page."""
+    inv = world.actor("investigator.cn01")
+    code = data_services.create_subject(world.edc, inv, "CN01").code
+    dm = data_services.save_form(world.edc, inv, code, "SCREENING", "DM", {"AGE": 60})
+    vitals = data_services.save_form(world.edc, inv, code, "C1D1", "VITALS", {"W": 60}, event_date=D0)
+    labs = data_services.save_form(world.edc, inv, code, "C1D1", "LABS", {"ANC": 2.1}, event_date=D0)
+    data_services.verify_form(world.edc, world.actor("monitor.cn01"), vitals.id, 1)
+    data_services.save_form(world.edc, inv, code, "C1D1", "VITALS", {"W": 61}, base_version=1, reason="scale")
+    _login(client, "monitor.cn01")
+    page = client.get("/verification").text
+    assert (
+        "3 forms await verification" in page and 'href="/verification">Source-data verification</a>' in page
+    )
+    rows = re.findall(r'<input type="checkbox" name="form" value="(\d+):(\d+)"', page)
+    assert sorted(rows) == sorted([(str(dm.id), "1"), (str(vitals.id), "2"), (str(labs.id), "1")])
+    assert "<td>version 1</td>" in page and page.count("<td>never</td>") == 2
+
+    def verify(*values: str, back: str = "page=1"):
+        return client.post(
+            "/verification", data={"csrf_token": _csrf(page), "form": list(values), "back": back}
+        )
+
+    nothing = verify()
+    assert nothing.status_code == 422 and "Select at least one form. (WEB-007)" in nothing.text
+    data_services.save_form(world.edc, inv, code, "C1D1", "LABS", {"ANC": 2.2}, base_version=1, reason="lab")
+    stale = verify(f"{dm.id}:1", f"{labs.id}:1")
+    assert stale.status_code == 422 and f"<code>forms.{labs.id}.version</code>" in stale.text
+    assert "3 forms await verification" in stale.text  # DM was not verified either
+    done = verify(f"{dm.id}:1", f"{vitals.id}:2", back=f"subject={code}&page=1")
+    assert (
+        done.status_code == 303
+        and done.headers["location"] == f"/verification?subject={code}&page=1&done=verified"
+    )
+    left = client.get(done.headers["location"]).text
+    assert "1 form awaits verification" in left and f'value="{labs.id}:2"' in left
+    _login(client, "researchcoordinator.cn01")
+    assert "Source-data verification" not in client.get("/").text
+    assert client.get("/verification").status_code == 403

@@ -31,6 +31,7 @@ from oligotrial.api.schemas import (
     SignRecords,
     SubjectStatus,
     VerifyForm,
+    VerifyForms,
 )
 from oligotrial.services import Edc, Role, admin, audit_trail, auth, data, queries, reports, signatures
 from oligotrial.services.auth import BearerToken
@@ -253,6 +254,30 @@ def post_casebook_lock(edc: CurrentEdc, actor: CurrentActor, code: str) -> list[
 def post_casebook_unlock(edc: CurrentEdc, actor: CurrentActor, code: str, body: Reason) -> list[FormView]:
     """Unlock every form of a subject (data managers; reason required)."""
     return data.unlock_casebook(edc, actor, code, body.reason)
+
+
+@router.get("/verification", tags=["forms"])
+def get_forms_to_verify(
+    edc: CurrentEdc,
+    actor: CurrentActor,
+    site: str | None = None,
+    subject: str | None = None,
+    limit: Limit = 100,
+    offset: Offset = 0,
+) -> dict[str, Any]:
+    """Forms awaiting source-data verification at your sites (never verified, or changed since), with the
+    total count (monitors)."""
+    items, total = data.list_forms_to_verify(
+        edc, actor, site_code=site, subject_code=subject, limit=limit, offset=offset
+    )
+    return {"items": items, "total": total}
+
+
+@router.post("/verification", response_model=list[FormView], tags=["forms"])
+def post_verification(edc: CurrentEdc, actor: CurrentActor, body: VerifyForms) -> list[FormView]:
+    """Record source-data verification of several forms at once, each at the version compared with the
+    source: all or none (409 naming the form changed since)."""
+    return data.verify_forms(edc, actor, {f.form_id: f.version for f in body.forms})
 
 
 @router.post("/forms/{form_id}/verify", response_model=FormView, tags=["forms"])

@@ -21,6 +21,7 @@ __all__ = [
     "ErrorBody",
     "ErrorDocument",
     "ErrorProblem",
+    "FormVersion",
     "ItemValue",
     "Page",
     "QueryStep",
@@ -30,6 +31,7 @@ __all__ = [
     "SignRecords",
     "SubjectStatus",
     "VerifyForm",
+    "VerifyForms",
 ]
 
 MAX_INT64 = 2**63 - 1
@@ -93,6 +95,15 @@ class SaveForm(_Body):
 
 class VerifyForm(_Body):
     version: DbInt
+
+
+class FormVersion(_Body):
+    form_id: DbInt
+    version: DbInt
+
+
+class VerifyForms(_Body):
+    forms: Annotated[list[FormVersion], Field(min_length=1, max_length=500)]
 
 
 class RaiseQuery(_Body):

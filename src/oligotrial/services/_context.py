@@ -7,13 +7,13 @@ import contextlib
 import enum
 import threading
 import weakref
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
 from argon2 import PasswordHasher
-from sqlalchemy import Connection, Engine
+from sqlalchemy import Connection, Engine, func, select
 from sqlalchemy.exc import DataError, DBAPIError, IntegrityError, OperationalError, SQLAlchemyError
 from sqlalchemy.orm import Session
 
@@ -36,6 +36,7 @@ __all__ = [
     "EditCheck",
     "Permission",
     "Role",
+    "paged",
     "read_connection",
     "read_transaction",
     "write_audit",
@@ -490,6 +491,15 @@ def read_transaction(edc: Edc) -> Any:
     """A read-only transaction: one consistent snapshot per statement (per use case on SQLite), never
     commits; on PostgreSQL its statements run in autocommit mode (see :func:`_read_bind`)."""
     return _session(edc, write=False)
+
+
+def paged(
+    session: Session, statement: Any, order_by: Sequence[Any], limit: int, offset: int
+) -> tuple[Any, int]:
+    """One page of ``statement``'s rows (a list use case's ``limit`` and ``offset``, in ``order_by`` order)
+    and the number of all its rows."""
+    total = session.execute(select(func.count()).select_from(statement.subquery())).scalar_one()
+    return session.execute(statement.order_by(*order_by).limit(limit).offset(offset)), int(total)
 
 
 def snapshot_transaction(edc: Edc) -> Any:

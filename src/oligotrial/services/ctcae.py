@@ -28,6 +28,7 @@ from oligotrial.services._context import (
     Edc,
     Permission,
     Role,
+    paged,
     read_transaction,
     write_audit,
     write_transaction,
@@ -364,11 +365,8 @@ def search_ctcae_terms(
             stmt = stmt.where(CtcaeTermRow.term_key.contains(term_key(q), autoescape=True))
         if s:
             stmt = stmt.where(func.lower(CtcaeTermRow.soc).contains(s, autoescape=True))
-        total = session.execute(select(func.count()).select_from(stmt.subquery())).scalar_one()
-        rows = session.execute(
-            stmt.order_by(CtcaeTermRow.soc, CtcaeTermRow.term).limit(limit).offset(offset)
-        ).scalars()
-        return [_row_view(r, protocol) for r in rows], int(total)
+        result, total = paged(session, stmt, [CtcaeTermRow.soc, CtcaeTermRow.term], limit, offset)
+        return [_row_view(r, protocol) for r in result.scalars()], total
 
 
 def show_ctcae_term(edc: Edc, actor: Actor, term: str, *, protocol: Protocol | None = None) -> CtcaeTermView:

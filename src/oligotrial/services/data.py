@@ -17,7 +17,7 @@ from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime
 from typing import Any, Literal, NamedTuple, Protocol, cast
 
-from sqlalchemy import Connection, Table, bindparam, func, insert, select, update
+from sqlalchemy import Connection, Table, bindparam, func, insert, or_, select, update
 from sqlalchemy.orm import Session
 
 from oligotrial.errors import ConflictError, InputError, NotFoundError, PermissionDeniedError, Problem
@@ -25,6 +25,7 @@ from oligotrial.services._context import (
     Actor,
     Edc,
     Permission,
+    paged,
     read_connection,
     read_transaction,
     write_audit,
@@ -47,6 +48,7 @@ __all__ = [
     "get_form_history",
     "get_subject",
     "list_forms",
+    "list_forms_to_verify",
     "list_subjects",
     "load_form",
     "load_subject",
@@ -61,6 +63,7 @@ __all__ = [
     "unlock_form",
     "update_subject_status",
     "verify_form",
+    "verify_forms",
     "write_form_version",
 ]
 
@@ -256,9 +259,8 @@ def list_subjects(
             stmt = stmt.where(Site.code == site_code)
         if status is not None:
             stmt = stmt.where(Subject.status == status)
-        total = session.execute(select(func.count()).select_from(stmt.subquery())).scalar_one()
-        rows = session.execute(stmt.order_by(Subject.id).limit(limit).offset(offset)).all()
-        return [_subject_view(s, c) for s, c in rows], int(total)
+        rows, total = paged(session, stmt, [Subject.id], limit, offset)
+        return [_subject_view(s, c) for s, c in rows], total
 
 
 def update_subject_status(
@@ -410,6 +412,7 @@ def _form_view_of(row: Sequence[Any]) -> FormView:
         is_locked=is_locked,
         is_verified=verified_version == version,
         updated_at=updated_at,
+        verified_version=verified_version,
     )
 
 
@@ -942,6 +945,31 @@ def list_forms(edc: Edc, actor: Actor, subject_code: str) -> list[FormView]:
         return [_form_view_of(row) for row in rows]
 
 
+def list_forms_to_verify(
+    edc: Edc,
+    actor: Actor,
+    *,
+    site_code: str | None = None,
+    subject_code: str | None = None,
+    limit: int = 100,
+    offset: int = 0,
+) -> tuple[list[FormView], int]:
+    """Forms awaiting source-data verification at the sites where the actor verifies (monitors): never
+    verified, or changed since (the current version is not the one verified); by subject, event and form
+    code, with the total count."""
+    sites = readable_sites(actor, Permission.VERIFY_SOURCE)
+    with read_transaction(edc) as session:
+        stmt = _scoped(_form_rows(), Form.site_id, sites).where(
+            or_(Form.verified_version.is_(None), Form.verified_version != Form.version)
+        )
+        if site_code is not None:
+            stmt = stmt.where(Site.code == site_code)
+        if subject_code is not None:
+            stmt = stmt.where(Subject.code == subject_code)
+        rows, total = paged(session, stmt, [Subject.code, Event.event_code, Form.form_code], limit, offset)
+        return [_form_view_of(row) for row in rows], total
+
+
 def get_form_history(edc: Edc, actor: Actor, form_id: int) -> list[FormVersionView]:
     """Every saved version of a form, oldest first, with who saved it, when and why."""
     with read_transaction(edc) as session:
@@ -1062,19 +1090,33 @@ def _set_casebook_lock(
 def verify_form(edc: Edc, actor: Actor, form_id: int, version: int) -> FormView:
     """Record source-data verification of one version of a form (monitors); a later change clears it."""
     with write_transaction(edc) as session:
-        form = _form_for_change(session, actor, form_id, Permission.VERIFY_SOURCE)
-        _check_version(form.version, version, "version")
-        if form.verified_version != version:
-            old = form.verified_version
-            form.verified_version = version
-            write_audit(
-                session,
-                actor,
-                "update",
-                "forms",
-                form.id,
-                site_id=form.site_id,
-                old={"verified_version": old},
-                new={"verified_version": version},
-            )
-        return _view_of(session, form.id)
+        _verify(session, actor, form_id, version, "version")
+        return _view_of(session, form_id)
+
+
+def verify_forms(edc: Edc, actor: Actor, versions: Mapping[int, int]) -> list[FormView]:
+    """Record source-data verification of several forms at once (``versions``: form id -> the version the
+    monitor compared with the source), all or none: a form changed since (409 ``EDC-023``, its field
+    ``forms.<id>.version``), unknown or not the monitor's (404/403) verifies none."""
+    with write_transaction(edc) as session:
+        for form_id, version in versions.items():
+            _verify(session, actor, form_id, version, f"forms.{form_id}.version")
+        return [_view_of(session, form_id) for form_id in versions]
+
+
+def _verify(session: Session, actor: Actor, form_id: int, version: int, field: str) -> None:
+    form = _form_for_change(session, actor, form_id, Permission.VERIFY_SOURCE)
+    _check_version(form.version, version, field)
+    if form.verified_version != version:
+        old = form.verified_version
+        form.verified_version = version
+        write_audit(
+            session,
+            actor,
+            "update",
+            "forms",
+            form.id,
+            site_id=form.site_id,
+            old={"verified_version": old},
+            new={"verified_version": version},
+        )

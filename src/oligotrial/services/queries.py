@@ -20,6 +20,7 @@ from oligotrial.services._context import (
     Actor,
     Edc,
     Permission,
+    paged,
     read_transaction,
     write_audit,
     write_transaction,
@@ -225,9 +226,8 @@ def list_queries(
             stmt = stmt.join(Site, Site.id == DataQuery.site_id).where(Site.code == site_code)
         if subject_code is not None:
             stmt = stmt.join(Subject, Subject.id == DataQuery.subject_id).where(Subject.code == subject_code)
-        total = session.execute(select(func.count()).select_from(stmt.subquery())).scalar_one()
-        queries = session.execute(stmt.order_by(DataQuery.id).limit(limit).offset(offset)).scalars().all()
-        return [_view(session, q) for q in queries], int(total)
+        result, total = paged(session, stmt, [DataQuery.id], limit, offset)
+        return [_view(session, q) for q in result.scalars().all()], total
 
 
 def count_queries(edc: Edc, actor: Actor) -> list[QueryCounts]:

@@ -60,6 +60,7 @@ from oligotrial.services._context import (
     Actor,
     Edc,
     Role,
+    paged,
     read_transaction,
     write_audit,
     write_transaction,
@@ -492,10 +493,9 @@ def list_randomization_entries(
         if is_used is not None:
             column = RandomizationEntry.subject_id
             stmt = stmt.where(column.is_not(None) if is_used else column.is_(None))
-        total = session.execute(select(func.count()).select_from(stmt.subquery())).scalar_one()
-        rows = session.execute(
-            stmt.order_by(RandomizationEntry.stratum, RandomizationEntry.position).limit(limit).offset(offset)
-        ).all()
+        rows, total = paged(
+            session, stmt, [RandomizationEntry.stratum, RandomizationEntry.position], limit, offset
+        )
         return [
             RandomizationEntryView(
                 list_id=e.list_id,
@@ -508,7 +508,7 @@ def list_randomization_entries(
                 used_at=e.used_at,
             )
             for e, code in rows
-        ], int(total)
+        ], total
 
 
 # -- allocation ----------------------------------------------------------------------------------------------

@@ -99,6 +99,8 @@ class FormView(_View):
     is_locked: bool
     is_verified: bool
     updated_at: datetime
+    verified_version: int | None = None
+    """The version source-data verified last (``None``: never); ``is_verified`` when it is the current one."""
 
 
 class FormVersionView(_View):

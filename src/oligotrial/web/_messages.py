@@ -27,6 +27,7 @@ PROBLEM_MESSAGES: dict[str, str] = {
     "WEB-004": N_("This field is required."),
     "WEB-005": N_("Choose one of the listed values."),
     "WEB-006": N_("The two new passwords differ."),
+    "WEB-007": N_("Select at least one form."),
     "AUTH-001": N_("Incorrect user name or password, or the account is locked or disabled."),
     "AUTH-003": N_("The current password is wrong."),
     "AUTH-010": N_("The password is wrong; the signature was not applied."),

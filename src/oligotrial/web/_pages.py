@@ -7,9 +7,9 @@ from __future__ import annotations
 import csv
 import io
 import json
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import date, datetime, timedelta
-from typing import Annotated, Any
+from typing import Annotated, Any, TypeVar
 from urllib.parse import parse_qsl, urlencode
 from zoneinfo import ZoneInfo
 
@@ -28,16 +28,18 @@ from oligotrial.services.data import (
     get_form_history,
     get_subject,
     list_forms,
+    list_forms_to_verify,
     list_subjects,
     lock_casebook,
     lock_form,
     unlock_casebook,
     unlock_form,
     verify_form,
+    verify_forms,
 )
 from oligotrial.services.randomization import RandomizationView, get_randomization, list_randomizations
 from oligotrial.services.signatures import SIGNATURE_MEANINGS, list_signatures, sign
-from oligotrial.services.views import AuditEntryView, AuditPage, FormView, QueryView
+from oligotrial.services.views import AuditEntryView, AuditPage, FormView
 from oligotrial.services.workflow import get_subject_calendar, list_deviations
 from oligotrial.web import _i18n
 from oligotrial.web._messages import DEVIATION_CATEGORIES
@@ -490,8 +492,33 @@ def form_action(
     return RedirectResponse(path, status_code=303)
 
 
-QUERIES_PER_PAGE = 50
+PER_PAGE = 50
 _QUERY_FILTERS = ("state", "site", "subject", "page")
+Item = TypeVar("Item")
+
+
+def _page_of(
+    listing: Callable[[int, int], tuple[list[Item], int]], filters: dict[str, str]
+) -> tuple[list[Item], dict[str, Any]]:
+    """One page of a list fifty a page: ``listing(limit, offset)`` gives the items and the total;
+    ``filters["page"]`` (1 when it is not a number; the last page when it is past the end, as when the
+    last page's items left the list) chooses the page. Returns the items and the page's context: the
+    total, the first item's number, and ``back``/``previous``/``following`` (``filters`` at this page, the
+    one before, the one after; ``None`` when there is none)."""
+    page = max(int(filters["page"]) if filters["page"].isdigit() else 1, 1)
+    found, total = listing(PER_PAGE, (page - 1) * PER_PAGE)
+    pages = max(-(-total // PER_PAGE), 1)
+    if page > pages:
+        page = pages
+        found, total = listing(PER_PAGE, (page - 1) * PER_PAGE)
+    return found, {
+        "total": total,
+        "first": (page - 1) * PER_PAGE + 1,
+        **filters,
+        "back": {**filters, "page": page},
+        "previous": {**filters, "page": page - 1} if page > 1 else None,
+        "following": {**filters, "page": page + 1} if page < pages else None,
+    }
 
 
 @router.get("/queries")
@@ -514,39 +541,88 @@ def queries_page(
 
 
 def _queries_context(session: WebSession, filters: dict[str, str]) -> dict[str, Any]:
-    """The queries page's context for ``filters`` (state, site, subject, page; an unknown state or a page
-    out of range read as "all" and the nearest page)."""
+    """The queries page's context for ``filters`` (state, site, subject, page; an unknown state reads as
+    "all")."""
     state = filters["state"] if filters["state"] in query_services.QUERY_STATES else ""
-    page = max(int(filters["page"]) if filters["page"].isdigit() else 1, 1)
-
-    def listed(page: int) -> tuple[list[QueryView], int]:
-        return query_services.list_queries(
+    found, paging = _page_of(
+        lambda limit, offset: query_services.list_queries(
             session.edc,
             session.actor,
             state=state or None,
             site_code=filters["site"] or None,
             subject_code=filters["subject"] or None,
-            limit=QUERIES_PER_PAGE,
-            offset=(page - 1) * QUERIES_PER_PAGE,
-        )
-
-    found, total = listed(page)
-    pages = max(-(-total // QUERIES_PER_PAGE), 1)
-    if page > pages:  # past the end (the last page's queries answered or closed): its last page
-        page = pages
-        found, total = listed(page)
-    shown = {**filters, "state": state}
+            limit=limit,
+            offset=offset,
+        ),
+        {**filters, "state": state},
+    )
     return {
         "queries": found,
-        "total": total,
-        "first": (page - 1) * QUERIES_PER_PAGE + 1,
-        **shown,
+        **paging,
         "states": query_services.QUERY_STATES,
         "sites": [s.code for s in list_sites(session.edc, session.actor)],
-        "back": {**shown, "page": page},
-        "previous": {**shown, "page": page - 1} if page > 1 else None,
-        "following": {**shown, "page": page + 1} if page < pages else None,
     }
+
+
+@router.get("/verification")
+def verification_page(
+    request: Request, session: Session, site: str | None = None, subject: str | None = None, page: int = 1
+) -> Response:
+    """Forms awaiting source-data verification at the monitor's sites, by site and subject, fifty a page,
+    each with a box to mark it verified at the version shown."""
+    filters = {"site": site or "", "subject": subject or "", "page": str(page)}
+    try:
+        context = _verification_context(session, filters)
+    except OligotrialError as error:
+        return refused(request, session, error)
+    return render(request, "verification.html", context, session=session)
+
+
+def _verification_context(session: WebSession, filters: dict[str, str]) -> dict[str, Any]:
+    found, paging = _page_of(
+        lambda limit, offset: list_forms_to_verify(
+            session.edc,
+            session.actor,
+            site_code=filters["site"] or None,
+            subject_code=filters["subject"] or None,
+            limit=limit,
+            offset=offset,
+        ),
+        filters,
+    )
+    return {"forms": found, **paging, "sites": [s.code for s in list_sites(session.edc, session.actor)]}
+
+
+@router.post("/verification")
+def verify_selected(
+    request: Request,
+    session: Session,
+    csrf_token: Csrf = "",
+    form: Annotated[list[str], Form(max_length=500)] = [],  # noqa: B006 - FastAPI's default, not shared
+    back: Annotated[str, Form(max_length=400)] = "",
+) -> Response:
+    """Mark the selected forms verified (each ``<form id>:<version shown>``), all or none; back to the list
+    as it was filtered, or the list again with the reason (nothing selected, a form changed since)."""
+    check_csrf(request, csrf_token, session.token)
+    kept = dict(parse_qsl(back))
+    filters = {key: kept.get(key, "") for key in ("site", "subject", "page")}
+    versions: dict[int, int] = {}
+    for value in form:
+        form_id, _, version = value.partition(":")
+        if form_id.isdigit() and version.isdigit():
+            versions[int(form_id)] = int(version)
+    try:
+        if not versions:
+            raise InputError.single("WEB-007", "form", "select at least one form")
+        verify_forms(session.edc, session.actor, versions)
+    except (NotFoundError, PermissionDeniedError) as error:
+        return refused(request, session, error)
+    except OligotrialError as error:
+        context = _verification_context(session, filters)
+        context["errors"] = {"": list(error.problems)}
+        return render(request, "verification.html", context, session=session, status_code=422)
+    listing = "/verification?" + urlencode({k: v for k, v in filters.items() if v})
+    return _done(listing, "verified")
 
 
 @router.post("/queries/{query_id}")

@@ -149,6 +149,7 @@ def form_view(session: Session, form: Form) -> FormView:
         is_locked=form.is_locked,
         is_verified=form.verified_version == form.version,
         updated_at=form.updated_at,
+        verified_version=form.verified_version,
     )
 
 
