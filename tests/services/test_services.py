@@ -132,7 +132,8 @@ def test_a_casebook_is_locked_whole_once_its_queries_are_closed(world):
 
     locked = data.lock_casebook(world.edc, dm, code)
 
-    assert sorted((f.id, f.is_locked) for f in locked) == [(first.id, True), (second.id, True)]
+    # in the order of the trial: the undated screening form, then by date
+    assert [(f.id, f.is_locked) for f in locked] == [(first.id, True), (second.id, True)]
     trail = read_audit(world.edc, dm, subject=code, before=0, limit=2).entries
     assert {(e.record_id, e.action, e.new["is_locked"]) for e in trail} == {
         (str(first.id), "update", True),
@@ -462,3 +463,18 @@ def test_a_change_of_the_event_date_alone_is_a_new_version_with_the_event_audite
     assert again == moved
     assert read_audit(world.edc, inv, table="events").entries[-1] == event_entry
     assert verify_audit(world.edc).is_intact
+
+
+def test_a_subjects_forms_are_listed_in_the_order_of_the_trial(world):
+    """Undated events first (screening), then by event date whatever the event codes' alphabetical order."""
+    inv = world.actor(INV)
+    code = _form(world).subject
+    for event, day in (("V2", date(2024, 2, 1)), ("A1", date(2024, 3, 1)), ("C1", date(2024, 1, 15))):
+        data.save_form(world.edc, inv, code, event, "VITALS", {"W": 60}, event_date=day)
+    listed = [(f.event_code, f.event_date) for f in data.list_forms(world.edc, inv, code)]
+    assert listed == [
+        ("SCREENING", None),
+        ("C1", date(2024, 1, 15)),
+        ("V2", date(2024, 2, 1)),
+        ("A1", date(2024, 3, 1)),
+    ]

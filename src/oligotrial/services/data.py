@@ -936,11 +936,14 @@ def get_form(edc: Edc, actor: Actor | BearerToken, form_id: int) -> FormView:
 
 
 def list_forms(edc: Edc, actor: Actor, subject_code: str) -> list[FormView]:
-    """All forms of one subject, by event then form code."""
+    """All forms of one subject in the order of the trial: those of an undated event first (screening),
+    then by event date, event code and form code."""
     with read_transaction(edc) as session:
         subject, _ = load_subject(session, actor, subject_code)
         rows = session.execute(
-            _form_rows().where(Form.subject_id == subject.id).order_by(Event.event_code, Form.form_code)
+            _form_rows()
+            .where(Form.subject_id == subject.id)
+            .order_by(Event.event_date.is_not(None), Event.event_date, Event.event_code, Form.form_code)
         ).all()
         return [_form_view_of(row) for row in rows]
 
