@@ -466,3 +466,22 @@ def test_the_monitor_verifies_selected_forms_all_or_none(client, world):
     _login(client, "researchcoordinator.cn01")
     assert "Source-data verification" not in client.get("/").text
     assert client.get("/verification").status_code == 403
+
+
+def test_the_dashboard_gives_the_monitor_the_answered_queries_and_forms_to_verify(client, world):
+    """A monitor's dashboard counts the answered queries to review and the forms awaiting verification, each
+    a link to its list; site staff see neither."""
+    inv = world.actor("investigator.cn01")
+    code = data_services.create_subject(world.edc, inv, "CN01").code
+    form = data_services.save_form(world.edc, inv, code, "SCREENING", "DM", {"AGE": 60})
+    data_services.save_form(world.edc, inv, code, "C1D1", "VITALS", {"W": 60}, event_date=D0)
+    for item in ("AGE", "SEX"):
+        query = queries.raise_query(world.edc, world.actor("monitor.cn01"), form.id, item, "Please check")
+    queries.answer_query(world.edc, inv, query.id, "Checked")
+    _login(client, "monitor.cn01")
+    page = client.get("/").text
+    assert '<a href="/queries?state=answered">1 answered query to review</a>' in page
+    assert '<a href="/verification">2 forms await verification</a>' in page
+    _login(client, "researchcoordinator.cn01")
+    page = client.get("/").text
+    assert "to review" not in page and "await verification" not in page

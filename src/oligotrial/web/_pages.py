@@ -102,7 +102,8 @@ def _done(path: str, key: str) -> RedirectResponse:
 
 @router.get("/")
 def dashboard(request: Request, session: Session) -> Response:
-    """Subjects by status, upcoming and overdue visits with their windows, open queries, recent AEs."""
+    """Subjects by status, upcoming and overdue visits with their windows, open queries (and for monitors
+    and data managers the answered ones to review, the forms awaiting verification), recent AEs."""
     edc, actor = session.edc, session.actor
     context: dict[str, Any] = {"has_data": actor.has_anywhere(Permission.READ_DATA)}
     if context["has_data"]:
@@ -131,6 +132,10 @@ def dashboard(request: Request, session: Session) -> Response:
         visits.sort(key=lambda pair: (pair[1].status != "missed", pair[1].earliest))
         aes.sort(key=lambda f: f.updated_at, reverse=True)
         open_queries, total_open = query_services.list_queries(edc, actor, state="open", limit=20)
+        if actor.has_anywhere(Permission.CLOSE_QUERY):  # the monitor's and data manager's to-do
+            context["total_answered"] = query_services.list_queries(edc, actor, state="answered", limit=1)[1]
+        if actor.has_anywhere(Permission.VERIFY_SOURCE):
+            context["to_verify"] = list_forms_to_verify(edc, actor, limit=1)[1]
         context.update(
             counts=counts,
             visits=visits,
