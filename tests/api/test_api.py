@@ -244,3 +244,17 @@ def test_source_data_verification_of_several_forms_over_the_api(client, world):
     assert client.get("/api/v1/verification", params={"subject": code}, headers=mon).json()["total"] == 0
     empty = client.post("/api/v1/verification", json={"forms": []}, headers=mon)
     assert empty.status_code == 422 and empty.json()["error"]["problems"][0]["field"] == "body.forms"
+
+
+def test_casebook_progress_over_the_api(client, world):
+    """``GET /casebooks`` gives each subject's forms, verified, locked and unsettled queries."""
+    inv, mon = bearer(world, "investigator.cn01"), bearer(world, "monitor.cn01")
+    code = client.post("/api/v1/subjects", json={"site": "CN01"}, headers=inv).json()["code"]
+    form = client.put(
+        f"/api/v1/subjects/{code}/forms/SCREENING/DM", json={"values": {"AGE": 64}}, headers=inv
+    )
+    client.post(f"/api/v1/forms/{form.json()['id']}/verify", json={"version": 1}, headers=mon)
+    rows = client.get("/api/v1/casebooks", params={"site": "CN01"}, headers=mon).json()
+    assert rows == [
+        {"subject": code, "site": "CN01", "forms": 1, "verified": 1, "locked": 0, "pending_queries": 0}
+    ]

@@ -134,6 +134,7 @@ def _entries() -> dict[tuple[str, str], Entry]:
         Entry("GET", f"{v1}/queries", READ, "list", query="site={site}"),
         Entry("GET", f"{v1}/queries/counts", READ, "list"),
         Entry("GET", f"{v1}/verification", {MON}, "list", query="site={site}"),
+        Entry("GET", f"{v1}/casebooks", READ, "list", query="site={site}"),
         Entry("GET", f"{v1}/audit", AUDIT_READERS, "list", query="limit=1000"),
         Entry("GET", f"{v1}/reports/enrollment", EVERYONE, "list"),
         Entry("GET", f"{v1}/randomizations", READ, "list", query="site={site}"),

@@ -478,3 +478,31 @@ def test_a_subjects_forms_are_listed_in_the_order_of_the_trial(world):
         ("V2", date(2024, 2, 1)),
         ("A1", date(2024, 3, 1)),
     ]
+
+
+def test_casebook_progress_counts_each_subjects_review(world):
+    """Per subject: forms, those verified at their current version (a change since does not count), those
+    locked, and the queries open or answered (closed ones do not count); a subject with no form counts
+    zeros; a site user sees only their site's subjects."""
+    inv, mon, dm = world.actor(INV), world.actor(MON), world.actor(DM)
+    first = _form(world)
+    code = first.subject
+    second = data.save_form(world.edc, inv, code, "C1D1", "VITALS", {"W": 60}, event_date=date(2024, 3, 1))
+    third = data.save_form(world.edc, inv, code, "C1D1", "LABS", {"ANC": 2}, event_date=date(2024, 3, 1))
+    for form in (first, second, third):
+        data.verify_form(world.edc, mon, form.id, 1)
+    data.save_form(world.edc, inv, code, "C1D1", "LABS", {"ANC": 3}, base_version=1, reason="typo")
+    data.lock_form(world.edc, dm, second.id)
+    for item in ("AGE", "SEX", "W"):
+        query = queries.raise_query(world.edc, mon, first.id, item, "Please confirm")
+    queries.close_query(world.edc, mon, query.id, "Resolved")
+    empty = data.create_subject(world.edc, inv, "CN01").code
+    data.create_subject(world.edc, world.actor("investigator.cn02"), "CN02")
+
+    progress = {p.subject: p for p in data.list_casebook_progress(world.edc, mon)}
+
+    assert set(progress) == {code, empty}
+    assert (progress[code].forms, progress[code].verified, progress[code].locked) == (3, 2, 1)
+    assert progress[code].pending_queries == 2 and progress[code].site == "CN01"
+    assert (progress[empty].forms, progress[empty].verified, progress[empty].pending_queries) == (0, 0, 0)
+    assert data.list_casebook_progress(world.edc, mon, site_code="CN02") == []

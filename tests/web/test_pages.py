@@ -485,3 +485,21 @@ def test_the_dashboard_gives_the_monitor_the_answered_queries_and_forms_to_verif
     _login(client, "researchcoordinator.cn01")
     page = client.get("/").text
     assert "to review" not in page and "await verification" not in page
+
+
+def test_the_subjects_list_shows_monitors_each_casebooks_review(client, world):
+    """Monitors and data managers read, per subject, the forms verified and locked of those entered and a link
+    to its unsettled queries; site staff do not have these columns."""
+    inv = world.actor("investigator.cn01")
+    code = data_services.create_subject(world.edc, inv, "CN01").code
+    form = data_services.save_form(world.edc, inv, code, "SCREENING", "DM", {"AGE": 60})
+    data_services.save_form(world.edc, inv, code, "C1D1", "VITALS", {"W": 60}, event_date=D0)
+    data_services.verify_form(world.edc, world.actor("monitor.cn01"), form.id, 1)
+    queries.raise_query(world.edc, world.actor("monitor.cn01"), form.id, "AGE", "Please check")
+    for user in ("monitor.cn01", "datamanager.cn01"):
+        _login(client, user)
+        page = client.get("/subjects").text
+        assert '<th scope="col">Verified</th>' in page
+        assert f'<td>1/2</td><td>0/2</td><td><a href="/queries?state=&amp;subject={code}">1</a></td>' in page
+    _login(client, "researchcoordinator.cn01")
+    assert "Open or answered queries" not in client.get("/subjects").text

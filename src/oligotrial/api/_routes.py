@@ -38,6 +38,7 @@ from oligotrial.services.auth import BearerToken
 from oligotrial.services.database import check_health
 from oligotrial.services.views import (
     AuditPage,
+    CasebookProgress,
     EnrollmentReport,
     FormVersionView,
     FormView,
@@ -242,6 +243,15 @@ def post_lock(edc: CurrentEdc, actor: CurrentActor, form_id: RecordId) -> FormVi
 def post_unlock(edc: CurrentEdc, actor: CurrentActor, form_id: RecordId, body: Reason) -> FormView:
     """Unlock a form (data managers; reason required)."""
     return data.unlock_form(edc, actor, form_id, body.reason)
+
+
+@router.get("/casebooks", response_model=list[CasebookProgress], tags=["forms"])
+def get_casebook_progress(
+    edc: CurrentEdc, actor: CurrentActor, site: str | None = None
+) -> list[CasebookProgress]:
+    """Per subject of your sites: forms entered, verified at their current version and locked, and queries
+    open or answered."""
+    return data.list_casebook_progress(edc, actor, site_code=site)
 
 
 @router.post("/subjects/{code}/lock", response_model=list[FormView], tags=["forms"])

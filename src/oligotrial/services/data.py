@@ -34,7 +34,7 @@ from oligotrial.services._context import (
 from oligotrial.services._validate import check_code, check_item_values, require_reason
 from oligotrial.services.admin import get_site_id
 from oligotrial.services.auth import BearerToken, actor_in, token_check
-from oligotrial.services.views import FormVersionView, FormView, SubjectView
+from oligotrial.services.views import CasebookProgress, FormVersionView, FormView, SubjectView
 from oligotrial.store.audit import canonical_json
 from oligotrial.store.prepared import Prepared
 from oligotrial.store.tables import DataQuery, Event, Form, FormVersion, QueryMessage, Site, Subject, User
@@ -47,6 +47,7 @@ __all__ = [
     "get_form",
     "get_form_history",
     "get_subject",
+    "list_casebook_progress",
     "list_forms",
     "list_forms_to_verify",
     "list_subjects",
@@ -971,6 +972,52 @@ def list_forms_to_verify(
             stmt = stmt.where(Subject.code == subject_code)
         rows, total = paged(session, stmt, [Subject.code, Event.event_code, Form.form_code], limit, offset)
         return [_form_view_of(row) for row in rows], total
+
+
+def list_casebook_progress(edc: Edc, actor: Actor, *, site_code: str | None = None) -> list[CasebookProgress]:
+    """Per subject of the actor's sites (optionally one site), by subject code: forms entered, verified at
+    their current version and locked, and queries open or answered; subjects without a form count zeros."""
+    sites = readable_sites(actor)
+    with read_transaction(edc) as session:
+        forms = (
+            select(
+                Form.subject_id,
+                func.count().label("forms"),
+                func.count().filter(Form.verified_version == Form.version).label("verified"),
+                func.count().filter(Form.is_locked).label("locked"),
+            )
+            .group_by(Form.subject_id)
+            .subquery()
+        )
+        pending = (
+            select(DataQuery.subject_id, func.count().label("pending"))
+            .where(DataQuery.state != "closed")
+            .group_by(DataQuery.subject_id)
+            .subquery()
+        )
+        stmt = _scoped(
+            select(
+                Subject.code,
+                Site.code,
+                func.coalesce(forms.c.forms, 0),
+                func.coalesce(forms.c.verified, 0),
+                func.coalesce(forms.c.locked, 0),
+                func.coalesce(pending.c.pending, 0),
+            )
+            .join(Site, Site.id == Subject.site_id)
+            .outerjoin(forms, forms.c.subject_id == Subject.id)
+            .outerjoin(pending, pending.c.subject_id == Subject.id),
+            Subject.site_id,
+            sites,
+        )
+        if site_code is not None:
+            stmt = stmt.where(Site.code == site_code)
+        return [
+            CasebookProgress(
+                subject=code, site=site, forms=n, verified=verified, locked=locked, pending_queries=queries
+            )
+            for code, site, n, verified, locked, queries in session.execute(stmt.order_by(Subject.code))
+        ]
 
 
 def get_form_history(edc: Edc, actor: Actor, form_id: int) -> list[FormVersionView]:

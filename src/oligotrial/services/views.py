@@ -15,6 +15,7 @@ __all__ = [
     "ArmView",
     "AuditEntryView",
     "AuditPage",
+    "CasebookProgress",
     "ConsortCounts",
     "EnrollmentMonth",
     "EnrollmentReport",
@@ -83,6 +84,18 @@ class SubjectView(_View):
     version: int
     created_at: datetime
     updated_at: datetime
+
+
+class CasebookProgress(_View):
+    """Where one subject's data review stands: forms entered, verified at their current version, locked;
+    queries still open or answered."""
+
+    subject: str
+    site: str
+    forms: int
+    verified: int
+    locked: int
+    pending_queries: int
 
 
 class FormView(_View):

@@ -27,6 +27,7 @@ from oligotrial.services.data import (
     get_form,
     get_form_history,
     get_subject,
+    list_casebook_progress,
     list_forms,
     list_forms_to_verify,
     list_subjects,
@@ -150,13 +151,16 @@ def dashboard(request: Request, session: Session) -> Response:
 
 @router.get("/subjects")
 def subjects_page(request: Request, session: Session, status: str | None = None) -> Response:
-    """The subjects of the user's sites (optionally one status) with their arms and randomization days, and a
-    button to register one."""
+    """The subjects of the user's sites (optionally one status) with their arms and randomization days (for
+    monitors and data managers, their forms verified and locked and their unsettled queries), and a button
+    to register one."""
     edc, actor = session.edc, session.actor
     chosen = status if status in SUBJECT_STATUSES else None
     try:
         subjects, total = list_subjects(edc, actor, status=chosen, limit=1000)
         assignments = {a.subject: a for a in list_randomizations(edc, actor)}
+        reviews = actor.has_anywhere(Permission.VERIFY_SOURCE) or actor.has_anywhere(Permission.LOCK_FORM)
+        progress = {p.subject: p for p in list_casebook_progress(edc, actor)} if reviews else None
     except OligotrialError as error:
         return refused(request, session, error)
     sites = (
@@ -170,6 +174,7 @@ def subjects_page(request: Request, session: Session, status: str | None = None)
         {
             "subjects": subjects,
             "assignments": assignments,
+            "progress": progress,
             "total": total,
             "status": chosen,
             "statuses": SUBJECT_STATUSES,
