@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 from fastapi.testclient import TestClient
@@ -274,7 +275,8 @@ def test_a_client_gone_before_its_body_arrives_stores_nothing(world, subjects):
         "server": ("127.0.0.1", 8000),
         "state": {},
     }
-    asyncio.run(app(scope, receive, send))
+    with ThreadPoolExecutor(1) as loop_thread:  # a loop of its own: the browser tests' Playwright keeps one
+        loop_thread.submit(asyncio.run, app(scope, receive, send)).result()
     assert sent == []
     assert verify_audit(world.edc).entries == before
     assert data.get_form(world.edc, world.actor("investigator.cn01"), form_id).version == 1

@@ -271,3 +271,28 @@ def test_a_subject_whose_dates_break_a_calendar_rule_is_listed_as_unavailable(wo
     (entry,) = wf.list_schedule_exceptions(world.edc, world.actor(INV), date(2024, 3, 1))
     assert (entry["subject"], entry["id"], entry["status"]) == (code, "CALENDAR", "unavailable")
     assert [(p["code"], p["field"]) for p in entry["problems"]] == [("SCHED-001", "randomized")]
+
+
+def test_the_calendars_of_all_subjects_are_each_subjects_own_calendar(world):
+    """``list_subject_calendars`` (read in a few statements for all subjects) gives, subject by subject, the
+    calendar ``get_subject_calendar`` gives, and the problems instead for a subject whose dates break a rule;
+    a subject not yet dosed has an empty calendar; another site's subjects are not listed."""
+    inv = world.actor(INV)
+    rnd.generate_randomization_list(world.edc, world.actor("statistician"), entries_per_stratum=2, seed=3)
+    dosed, randomized, broken = (_induction(world) for _ in range(3))
+    _randomize(world, randomized, "control", date(2024, 3, 27))
+    _randomize(world, broken, "control", D0 - timedelta(days=1))  # before the first dose: SCHED-001
+    waiting = data.create_subject(world.edc, inv, "CN01").code
+    wf.save_eligibility(world.edc, inv, waiting, eligible(D0))
+    wf.enroll_subject(world.edc, inv, waiting, D0 + timedelta(days=2))
+    elsewhere = data.create_subject(world.edc, world.actor("investigator.cn02"), "CN02").code
+    as_of = date(2024, 6, 1)
+
+    calendars = {c.subject: c for c in wf.list_subject_calendars(world.edc, inv, as_of)}
+
+    assert set(calendars) == {dosed, randomized, broken, waiting} and elsewhere not in calendars
+    for code in (dosed, randomized, waiting):
+        assert calendars[code] == wf.get_subject_calendar(world.edc, inv, code, as_of)
+    assert calendars[waiting].items == [] and calendars[dosed].items != calendars[randomized].items
+    assert calendars[broken].items == []
+    assert [(p["code"], p["field"]) for p in calendars[broken].problems] == [("SCHED-001", "randomized")]

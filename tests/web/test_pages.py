@@ -13,7 +13,7 @@ from datetime import UTC, date, datetime, timedelta
 
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import update
+from sqlalchemy import event, update
 
 from edc_fixtures import PASSWORD
 from oligotrial.api import create_app
@@ -503,3 +503,38 @@ def test_the_subjects_list_shows_monitors_each_casebooks_review(client, world):
         assert f'<td>1/2</td><td>0/2</td><td><a href="/queries?state=&amp;subject={code}">1</a></td>' in page
     _login(client, "researchcoordinator.cn01")
     assert "Open or answered queries" not in client.get("/subjects").text
+
+
+def test_the_dashboard_reads_the_same_number_of_statements_for_one_subject_or_many(client, world):
+    """The dashboard's calendars and recent adverse events are read for all subjects at once: its database
+    statements do not grow with the number of subjects on study (they were several per subject)."""
+    inv = world.actor("investigator.cn01")
+
+    def enrolled_and_dosed() -> None:
+        code = data_services.create_subject(world.edc, inv, "CN01").code
+        wf.save_eligibility(world.edc, inv, code, eligible(D0 - timedelta(days=10)))
+        wf.enroll_subject(world.edc, inv, code, D0 - timedelta(days=5))
+        wf.record_dose(world.edc, inv, code, induction_dose(1, D0))
+        wf.record_adverse_event(world.edc, inv, code, adverse_event(D0 + timedelta(days=9)))
+
+    statements: list[str] = []
+
+    def count(conn, cursor, statement, parameters, context, executemany):
+        statements.append(statement)
+
+    def dashboard_statements() -> int:
+        statements.clear()
+        event.listen(world.edc.engine, "before_cursor_execute", count)
+        try:
+            page = client.get("/")
+        finally:
+            event.remove(world.edc.engine, "before_cursor_execute", count)
+        assert page.status_code == 200 and "Neutrophil count decreased" in page.text
+        return len(statements)
+
+    enrolled_and_dosed()
+    _login(client, "investigator.cn01")
+    one = dashboard_statements()
+    for _ in range(4):
+        enrolled_and_dosed()
+    assert dashboard_statements() == one

@@ -50,6 +50,7 @@ __all__ = [
     "list_casebook_progress",
     "list_forms",
     "list_forms_to_verify",
+    "list_recent_forms",
     "list_subjects",
     "load_form",
     "load_subject",
@@ -946,6 +947,16 @@ def list_forms(edc: Edc, actor: Actor, subject_code: str) -> list[FormView]:
             .where(Form.subject_id == subject.id)
             .order_by(Event.event_date.is_not(None), Event.event_date, Event.event_code, Form.form_code)
         ).all()
+        return [_form_view_of(row) for row in rows]
+
+
+def list_recent_forms(edc: Edc, actor: Actor, form_code: str, *, limit: int = 10) -> list[FormView]:
+    """The forms of one code at the actor's sites, the latest changed first (a dashboard's recent adverse
+    events)."""
+    sites = readable_sites(actor)
+    with read_transaction(edc) as session:
+        stmt = _scoped(_form_rows(), Form.site_id, sites).where(Form.form_code == form_code)
+        rows = session.execute(stmt.order_by(Form.updated_at.desc(), Form.id.desc()).limit(limit)).all()
         return [_form_view_of(row) for row in rows]
 
 

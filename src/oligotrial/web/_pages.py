@@ -30,6 +30,7 @@ from oligotrial.services.data import (
     list_casebook_progress,
     list_forms,
     list_forms_to_verify,
+    list_recent_forms,
     list_subjects,
     lock_casebook,
     lock_form,
@@ -41,7 +42,7 @@ from oligotrial.services.data import (
 from oligotrial.services.randomization import RandomizationView, get_randomization, list_randomizations
 from oligotrial.services.signatures import SIGNATURE_MEANINGS, list_signatures, sign
 from oligotrial.services.views import AuditEntryView, AuditPage, FormView
-from oligotrial.services.workflow import get_subject_calendar, list_deviations
+from oligotrial.services.workflow import get_subject_calendar, list_deviations, list_subject_calendars
 from oligotrial.web import _i18n
 from oligotrial.web._messages import DEVIATION_CATEGORIES
 from oligotrial.web._render import field_errors, render, site_time_zone
@@ -114,24 +115,18 @@ def dashboard(request: Request, session: Session) -> Response:
             counts[subject.status] += 1
         today = site_today(request)
         horizon = today + timedelta(days=14)
-        visits, aes = [], []
-        unavailable: list[tuple[str, list[Problem]]] = []  # subjects whose dates break a calendar rule
-        for subject in subjects:
-            if subject.status == "enrolled":
-                try:
-                    items = get_subject_calendar(edc, actor, subject.code, today).items
-                except InputError as error:
-                    unavailable.append((subject.code, list(error.problems)))
-                    items = []
-                for item in items:
-                    if item.status == "missed" or (
-                        item.status in ("due", "upcoming") and item.earliest <= horizon
-                    ):
-                        visits.append((subject.code, item))
-            if subject.status != "screening":
-                aes += [f for f in list_forms(edc, actor, subject.code) if f.form_code == "AE"]
+        visits = []
+        unavailable: list[tuple[str, list[dict[str, Any]]]] = []  # subjects whose dates break a calendar rule
+        for calendar in list_subject_calendars(edc, actor, today):
+            if calendar.problems:
+                unavailable.append((calendar.subject, calendar.problems))
+            for item in calendar.items:
+                if item.status == "missed" or (
+                    item.status in ("due", "upcoming") and item.earliest <= horizon
+                ):
+                    visits.append((calendar.subject, item))
         visits.sort(key=lambda pair: (pair[1].status != "missed", pair[1].earliest))
-        aes.sort(key=lambda f: f.updated_at, reverse=True)
+        aes = list_recent_forms(edc, actor, "AE", limit=10)
         open_queries, total_open = query_services.list_queries(edc, actor, state="open", limit=20)
         if actor.has_anywhere(Permission.CLOSE_QUERY):  # the monitor's and data manager's to-do
             context["total_answered"] = query_services.list_queries(edc, actor, state="answered", limit=1)[1]
@@ -141,7 +136,7 @@ def dashboard(request: Request, session: Session) -> Response:
             counts=counts,
             visits=visits,
             unavailable=unavailable,
-            aes=aes[:10],
+            aes=aes,
             open_queries=open_queries,
             total_open=total_open,
             today=today,

@@ -25,6 +25,7 @@ from oligotrial.services.workflow.calendar import (
     get_subject_calendar,
     list_deviations,
     list_schedule_exceptions,
+    list_subject_calendars,
     record_deviation,
 )
 from oligotrial.services.workflow.dosing import record_dose
@@ -60,6 +61,7 @@ __all__ = [
     "get_subject_calendar",
     "list_deviations",
     "list_schedule_exceptions",
+    "list_subject_calendars",
     "list_tumour_assessments",
     "record_adverse_event",
     "record_death",

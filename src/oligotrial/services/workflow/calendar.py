@@ -20,6 +20,8 @@ follow-up ``AEFU``/``AEFU-SEVERE``, also closed by the death or end-of-study rec
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
@@ -43,7 +45,7 @@ from oligotrial.services.workflow._store import (
     workflow_view,
 )
 from oligotrial.services.workflow._trial import radiotherapy_courses, randomizations
-from oligotrial.store.tables import Site, Subject
+from oligotrial.store.tables import Event, Form, Site, Subject
 
 __all__ = [
     "CalendarItem",
@@ -51,6 +53,7 @@ __all__ = [
     "get_subject_calendar",
     "list_deviations",
     "list_schedule_exceptions",
+    "list_subject_calendars",
     "record_deviation",
 ]
 
@@ -78,6 +81,9 @@ class SubjectCalendar(BaseModel):
     as_of: date
     first_dose: date | None
     items: list[CalendarItem]
+    problems: list[dict[str, Any]] = []
+    """In :func:`list_subject_calendars`, the calendar rules the subject's recorded dates break (then no
+    items); :func:`get_subject_calendar` refuses such a subject (``InputError``) instead."""
 
 
 PROGRESSION_REASON = "progression"
@@ -85,27 +91,53 @@ PROGRESSION_REASON = "progression"
 progression: the subject is then followed for survival only (PROTOCOL.md section 1)."""
 
 
+_CALENDAR_FORMS = ("DOSE", "EOT", "DEATH", "DISPOSITION", "AE", "TUMOUR", "FOLLOWUP")
+"""The forms a calendar is derived from."""
+
+
+@dataclass(frozen=True)
+class _CalendarInputs:
+    """What the calendars of some subjects are derived from, read in three statements whatever their
+    number: each subject's forms of :data:`_CALENDAR_FORMS` by code, randomization and radiotherapy
+    courses."""
+
+    forms: dict[int, dict[str, list[Form]]]
+    randomized: dict[int, tuple[date, str]]
+    courses: dict[int, list[dict[str, Any]]]
+
+    @classmethod
+    def read(cls, session: Session, subject_ids: Sequence[int]) -> _CalendarInputs:
+        forms: dict[int, dict[str, list[Form]]] = {sid: {} for sid in subject_ids}
+        rows = session.execute(
+            select(Form)
+            .join(Event, Event.id == Form.event_id)
+            .where(Form.subject_id.in_(subject_ids), Form.form_code.in_(_CALENDAR_FORMS))
+            .order_by(Event.event_code)
+        ).scalars()
+        for form in rows:
+            forms[form.subject_id].setdefault(form.form_code, []).append(form)
+        return cls(forms, randomizations(session, subject_ids), radiotherapy_courses(session, subject_ids))
+
+
 def _calendar(
-    session: Session, subject: Subject, site: str, as_of: date, protocol: Protocol
+    inputs: _CalendarInputs, subject: Subject, site: str, as_of: date, protocol: Protocol
 ) -> SubjectCalendar:
-    doses = [load_model("DOSE", row) for row, _ in subject_forms(session, subject.id, "DOSE")]
+    forms = inputs.forms.get(subject.id, {})
+
+    def models(code: str) -> list[Any]:
+        return [load_model(code, row) for row in forms.get(code, [])]
+
+    doses = models("DOSE")
     induction = sorted((d for d in doses if d.phase == "induction"), key=lambda d: d.cycle)
     maintenance = sorted((d for d in doses if d.phase == "maintenance"), key=lambda d: d.cycle)
     first = next((d.date for d in induction if d.cycle == 1), None)
     if first is None:
         return SubjectCalendar(subject=subject.code, site=site, as_of=as_of, first_dose=None, items=[])
-    randomized = randomizations(session, [subject.id]).get(subject.id)
-    courses = radiotherapy_courses(session, [subject.id]).get(subject.id, [])
-    eot = [load_model("EOT", row) for row, _ in subject_forms(session, subject.id, "EOT")]
-    ends = [
-        load_model(code, row).date
-        for code in ("DEATH", "DISPOSITION")
-        for row, _ in subject_forms(session, subject.id, code)
-    ]
-    severe = any(
-        load_model("AE", row).grade >= protocol.adverse_events.severe_grade
-        for row, _ in subject_forms(session, subject.id, "AE")
-    )
+    randomized = inputs.randomized.get(subject.id)
+    courses = inputs.courses.get(subject.id, [])
+    eot = models("EOT")
+    ends = [record.date for code in ("DEATH", "DISPOSITION") for record in models(code)]
+    severe = any(ae.grade >= protocol.adverse_events.severe_grade for ae in models("AE"))
     rt_end = max((date.fromisoformat(str(c["end_date"])) for c in courses if c.get("end_date")), default=None)
     arm = randomized[1] if randomized else None
     with_radiotherapy = arm is not None and protocol.arm(arm).radiotherapy
@@ -129,16 +161,12 @@ def _calendar(
         # experimental arm: the first maintenance dose is the restart after radiotherapy
         key = "MAINTSTART" if with_radiotherapy and dose.cycle == 1 else f"M{dose.cycle:02d}"
         actual[key] = dose.date
-    assessments = sorted(
-        load_model("TUMOUR", row).date for row, _ in subject_forms(session, subject.id, "TUMOUR")
-    )
+    assessments = sorted(assessment.date for assessment in models("TUMOUR"))
     if assessments and assessments[0] <= first:
         actual["BASELINE"] = assessments[0]
         assessments = assessments[1:]
     actual.update(match_actual_dates(events, "assessment", assessments))
-    follow_ups = sorted(
-        load_model("FOLLOWUP", row).date for row, _ in subject_forms(session, subject.id, "FOLLOWUP")
-    )
+    follow_ups = sorted(contact.date for contact in models("FOLLOWUP"))
     actual.update(match_actual_dates(events, "survival follow-up", follow_ups))
     # a death or end-of-study record also closes the adverse-event follow-up
     actual.update(match_actual_dates(events, "adverse event follow-up", sorted(follow_ups + ends)))
@@ -175,18 +203,16 @@ def get_subject_calendar(
     """The calendar of one subject as of a day (empty before the first induction dose)."""
     with read_transaction(edc) as session:
         subject, site = load_subject(session, actor, subject_code)
-        return _calendar(session, subject, site, as_of, protocol or default_protocol())
+        inputs = _CalendarInputs.read(session, [subject.id])
+        return _calendar(inputs, subject, site, as_of, protocol or default_protocol())
 
 
-def list_schedule_exceptions(
+def list_subject_calendars(
     edc: Edc, actor: Actor, as_of: date, *, site_code: str | None = None, protocol: Protocol | None = None
-) -> list[dict[str, Any]]:
-    """Overdue (missed) and out-of-window (early, late) calendar items of the subjects on study at the actor's
-    sites (optionally one site), by site and subject.
-
-    A subject whose recorded dates break a calendar rule (``SCHED-*``, e.g. an allocation dated before the
-    first dose) has, instead of its items, one entry ``id`` ``CALENDAR``, ``status`` ``unavailable`` and the
-    ``problems``: the others are still listed."""
+) -> list[SubjectCalendar]:
+    """The calendars of the subjects on study at the actor's sites (optionally one site) as of a day, by site
+    and subject, read in a few statements whatever their number. A subject whose recorded dates break a
+    calendar rule (``SCHED-*``) has no items and the ``problems`` instead."""
     protocol = protocol or default_protocol()
     sites = readable_sites(actor)
     with read_transaction(edc) as session:
@@ -199,26 +225,47 @@ def list_schedule_exceptions(
             stmt = stmt.where(Subject.site_id.in_(sites))
         if site_code is not None:
             stmt = stmt.where(Site.code == site_code)
-        found = []
-        for subject, site in session.execute(stmt.order_by(Site.code, Subject.code)).all():
+        subjects = session.execute(stmt.order_by(Site.code, Subject.code)).all()
+        inputs = _CalendarInputs.read(session, [subject.id for subject, _ in subjects])
+        calendars = []
+        for subject, site in subjects:
             try:
-                items = _calendar(session, subject, site, as_of, protocol).items
+                calendars.append(_calendar(inputs, subject, site, as_of, protocol))
             except InputError as error:
                 problems = [problem.to_dict() for problem in error.problems]
-                found.append(
-                    {
-                        "site": site,
-                        "subject": subject.code,
-                        "id": "CALENDAR",
-                        "status": "unavailable",
-                        "problems": problems,
-                    }
+                calendars.append(
+                    SubjectCalendar(
+                        subject=subject.code,
+                        site=site,
+                        as_of=as_of,
+                        first_dose=None,
+                        items=[],
+                        problems=problems,
+                    )
                 )
-                continue
-            for item in items:
-                if item.status in ("missed", "late", "early"):
-                    found.append({"site": site, "subject": subject.code, **item.model_dump(mode="json")})
-        return found
+        return calendars
+
+
+def list_schedule_exceptions(
+    edc: Edc, actor: Actor, as_of: date, *, site_code: str | None = None, protocol: Protocol | None = None
+) -> list[dict[str, Any]]:
+    """Overdue (missed) and out-of-window (early, late) calendar items of the subjects on study at the actor's
+    sites (optionally one site), by site and subject.
+
+    A subject whose recorded dates break a calendar rule (``SCHED-*``, e.g. an allocation dated before the
+    first dose) has, instead of its items, one entry ``id`` ``CALENDAR``, ``status`` ``unavailable`` and the
+    ``problems``: the others are still listed."""
+    found: list[dict[str, Any]] = []
+    for calendar in list_subject_calendars(edc, actor, as_of, site_code=site_code, protocol=protocol):
+        where = {"site": calendar.site, "subject": calendar.subject}
+        if calendar.problems:
+            found.append({**where, "id": "CALENDAR", "status": "unavailable", "problems": calendar.problems})
+        found += [
+            {**where, **item.model_dump(mode="json")}
+            for item in calendar.items
+            if item.status in ("missed", "late", "early")
+        ]
+    return found
 
 
 def record_deviation(
