@@ -9,8 +9,8 @@ import threading
 import pytest
 
 from edc_fixtures import held_elsewhere
-from oligotrial.errors import AuthenticationError, NotFoundError, ServiceUnavailableError
-from oligotrial.services import Actor, Role, admin, auth, data, read_transaction
+from oligotrial.errors import AuthenticationError, ConflictError, NotFoundError, ServiceUnavailableError
+from oligotrial.services import Actor, Role, admin, auth, data, open_edc, queries, read_transaction
 from oligotrial.services.audit_trail import read_audit, verify_audit
 from oligotrial.store.engine import writer_gate
 
@@ -144,3 +144,47 @@ def test_a_user_without_roles_authenticates_with_none(world):
 def actor_site(world, code: str) -> int:
     with read_transaction(world.edc) as session:
         return admin.get_site_id(session, code)
+
+
+def test_a_casebook_lock_waits_for_a_query_being_raised_and_then_refuses(world, monkeypatch):
+    """A query raised on a subject while its casebook is being locked by another server process (an EDC of
+    its own on the same database: its own writer gate): the lock waits for the query's transaction (the
+    subject row it shares) and then refuses with EDC-027, rather than count the queries before the new one
+    commits and lock a casebook with an open question."""
+    inv = world.actor("investigator.cn01")
+    code = data.create_subject(world.edc, inv, "CN01").code
+    form = data.save_form(world.edc, inv, code, "SCREENING", "DM", {"AGE": 60})
+    inside, release = threading.Event(), threading.Event()
+    real_write_audit = queries.write_audit
+
+    def paused_write_audit(*args, **kwargs):  # the query's transaction holds the subject row here
+        inside.set()
+        release.wait(30)
+        return real_write_audit(*args, **kwargs)
+
+    monkeypatch.setattr(queries, "write_audit", paused_write_audit)
+    outcome: dict[str, object] = {}
+
+    other_server = open_edc(world.edc.settings)
+
+    def lock() -> None:
+        try:
+            outcome["locked"] = data.lock_casebook(other_server, world.actor("datamanager.cn01"), code)
+        except BaseException as exc:  # reported by the main thread
+            outcome["error"] = exc
+
+    raising = threading.Thread(
+        target=queries.raise_query, args=(world.edc, world.actor("monitor.cn01"), form.id, "AGE", "Check")
+    )
+    raising.start()
+    assert inside.wait(30)
+    locking = threading.Thread(target=lock)
+    locking.start()
+    locking.join(1.0)  # without the shared row the lock would be done by now, the query not yet counted
+    release.set()
+    raising.join(30)
+    locking.join(30)
+    other_server.engine.dispose()
+    error = outcome.get("error")
+    assert isinstance(error, ConflictError) and error.code == "EDC-027", outcome
+    assert not any(f.is_locked for f in data.list_forms(world.edc, inv, code))

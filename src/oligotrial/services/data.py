@@ -1105,6 +1105,9 @@ def lock_casebook(edc: Edc, actor: Actor, subject_code: str) -> list[FormView]:
     with write_transaction(edc) as session:
         subject, _ = load_subject(session, actor, subject_code)
         actor.require(Permission.LOCK_FORM, subject.site_id)
+        # the subject row for update: a query being raised on the subject (which shares it) commits first
+        # and is counted below
+        session.execute(select(Subject.id).where(Subject.id == subject.id).with_for_update())
         pending = session.execute(
             select(func.count())
             .select_from(DataQuery)

@@ -110,6 +110,9 @@ def raise_query(edc: Edc, actor: Actor, form_id: int, item: str, text: str) -> Q
     with write_transaction(edc) as session:
         form = load_form(session, actor, form_id)
         actor.require(Permission.RAISE_QUERY, form.site_id)
+        # the subject row shared until the commit: a casebook lock (which takes it for update before it
+        # counts the unsettled queries) waits for this query, and then sees it
+        session.execute(select(Subject.id).where(Subject.id == form.subject_id).with_for_update(read=True))
         now = datetime.now(UTC)
         query = DataQuery(
             form_id=form.id,
