@@ -538,3 +538,40 @@ def test_the_dashboard_reads_the_same_number_of_statements_for_one_subject_or_ma
     for _ in range(4):
         enrolled_and_dosed()
     assert dashboard_statements() == one
+
+
+def test_the_queries_download_as_csv_whole_with_the_pages_filters(client, world):
+    """ "Download all as CSV" on the queries page writes every query its filters keep (more than a page of
+    fifty), read back by the csv module: each with its raising and its latest step; another site's are not
+    in it."""
+    inv = world.actor("investigator.cn01")
+    code = data_services.create_subject(world.edc, inv, "CN01").code
+    form = data_services.save_form(world.edc, inv, code, "SCREENING", "DM", {"AGE": 60})
+    monitor = world.actor("monitor.cn01")
+    raised = [queries.raise_query(world.edc, monitor, form.id, f"ITEM{n}", "Please check") for n in range(55)]
+    queries.answer_query(world.edc, inv, raised[0].id, "核对无误")
+    other = data_services.create_subject(world.edc, world.actor("investigator.cn02"), "CN02").code
+    other_form = data_services.save_form(
+        world.edc, world.actor("investigator.cn02"), other, "SCREENING", "DM", {}
+    )
+    queries.raise_query(world.edc, world.actor("monitor.cn02"), other_form.id, "AGE", "Please check")
+    _login(client, "monitor.cn01")
+
+    page = client.get("/queries?state=").text
+    assert '<a href="/queries.csv?state=&amp;site=&amp;subject=" download>Download all as CSV</a>' in page
+    download = client.get("/queries.csv?state=&site=&subject=")
+    assert download.status_code == 200 and download.content.startswith(codecs.BOM_UTF8)
+    text = download.content.decode("utf-8-sig")
+    assert text.startswith("query,site,subject,event,form,item,origin,check_code,state,raised_at_utc,")
+    header, *rows = csv.reader(io.StringIO(text, newline=""))
+    assert [int(row[0]) for row in rows] == [q.id for q in raised]
+    first = dict(zip(header, rows[0], strict=True))
+    assert (first["state"], first["raised_by"], first["last_action"], first["last_text"]) == (
+        "answered",
+        "monitor.cn01",
+        "answer",
+        "核对无误",
+    )
+    assert first["last_action_by"] == "investigator.cn01" and other not in download.text
+    answered = client.get("/queries.csv?state=answered").text
+    assert len(answered.strip().splitlines()) == 2  # the header and the one answered query

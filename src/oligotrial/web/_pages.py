@@ -7,7 +7,7 @@ from __future__ import annotations
 import csv
 import io
 import json
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from datetime import date, datetime, timedelta
 from typing import Annotated, Any, TypeVar
 from urllib.parse import parse_qsl, urlencode
@@ -41,7 +41,7 @@ from oligotrial.services.data import (
 )
 from oligotrial.services.randomization import RandomizationView, get_randomization, list_randomizations
 from oligotrial.services.signatures import SIGNATURE_MEANINGS, list_signatures, sign
-from oligotrial.services.views import AuditEntryView, AuditPage, FormView
+from oligotrial.services.views import AuditEntryView, AuditPage, FormView, QueryView
 from oligotrial.services.workflow import get_subject_calendar, list_deviations, list_subject_calendars
 from oligotrial.web import _i18n
 from oligotrial.web._messages import DEVIATION_CATEGORIES
@@ -569,6 +569,84 @@ def _queries_context(session: WebSession, filters: dict[str, str]) -> dict[str, 
     }
 
 
+QUERY_CSV_COLUMNS = (
+    "query",
+    "site",
+    "subject",
+    "event",
+    "form",
+    "item",
+    "origin",
+    "check_code",
+    "state",
+    "raised_at_utc",
+    "raised_by",
+    "last_action",
+    "last_action_by",
+    "last_action_at_utc",
+    "last_text",
+)
+
+
+@router.get("/queries.csv")
+def queries_csv(
+    request: Request,
+    session: Session,
+    state: str | None = "open",
+    site: str | None = None,
+    subject: str | None = None,
+) -> Response:
+    """Every query the queries page's filters keep (not one page), oldest first, as CSV: the listing a
+    monitor sends a site, with each query's raising and its latest step (times in UTC)."""
+    chosen = state if state in query_services.QUERY_STATES else None
+
+    def listed(offset: int) -> tuple[list[QueryView], int]:
+        return query_services.list_queries(
+            session.edc,
+            session.actor,
+            state=chosen,
+            site_code=site or None,
+            subject_code=subject or None,
+            limit=500,
+            offset=offset,
+        )
+
+    try:
+        first, total = listed(0)  # refused (not allowed) before the download starts
+    except OligotrialError as error:
+        return refused(request, session, error)
+
+    def pages() -> Iterator[list[tuple[object, ...]]]:
+        found, offset = first, 0
+        while found:
+            yield [_query_csv_row(q) for q in found]
+            offset += len(found)
+            found = listed(offset)[0] if offset < total else []
+
+    return csv_download("queries.csv", QUERY_CSV_COLUMNS, pages())
+
+
+def _query_csv_row(query: QueryView) -> tuple[object, ...]:
+    raised, last = query.messages[0], query.messages[-1]
+    return (
+        query.id,
+        query.site,
+        query.subject,
+        query.event_code,
+        query.form_code,
+        query.item,
+        query.origin,
+        query.check_code or "",
+        query.state,
+        raised.at.isoformat(),
+        raised.author,
+        last.action,
+        last.author,
+        last.at.isoformat(),
+        last.text,
+    )
+
+
 @router.get("/verification")
 def verification_page(
     request: Request, session: Session, site: str | None = None, subject: str | None = None, page: int = 1
@@ -752,20 +830,32 @@ def audit_csv(
     except OligotrialError as error:
         return refused(request, session, error)
 
+    def pages() -> Iterator[list[tuple[object, ...]]]:
+        page: AuditPage | None = first
+        while page is not None:
+            yield [_audit_csv_row(e) for e in page.entries]
+            page = None if page.next_after is None else entries_after(page.next_after)
+
+    return csv_download(
+        f"audit-trail-{subject}.csv" if subject else "audit-trail.csv", AUDIT_CSV_COLUMNS, pages()
+    )
+
+
+def csv_download(name: str, header: Sequence[str], pages: Iterator[list[tuple[object, ...]]]) -> Response:
+    """A CSV file streamed page by page as ``pages`` yields its rows: UTF-8 with a byte-order mark (so that
+    spreadsheets read Chinese text), CRLF line ends, saved as ``name``."""
+
     def lines() -> Iterator[str]:
         out = io.StringIO()
         writer = csv.writer(out, lineterminator="\r\n")
-        writer.writerow(AUDIT_CSV_COLUMNS)
+        writer.writerow(header)
         yield "\ufeff" + out.getvalue()
-        page: AuditPage | None = first
-        while page is not None:
+        for rows in pages:
             out.seek(0)
             out.truncate()
-            writer.writerows(_audit_csv_row(e) for e in page.entries)
+            writer.writerows(rows)
             yield out.getvalue()
-            page = None if page.next_after is None else entries_after(page.next_after)
 
-    name = f"audit-trail-{subject}.csv" if subject else "audit-trail.csv"
     return StreamingResponse(
         lines(),
         media_type="text/csv; charset=utf-8",
