@@ -323,12 +323,9 @@ def subject_sign(
             return refused(request, session, error)
         except OligotrialError as error:
             errors = field_errors(error)
-    try:
-        context = _subject_context(request, session, code)
-    except OligotrialError as error:
-        return refused(request, session, error)
-    context.update(errors=errors, typed={"meaning": meaning, "form_id": form_id}, sign_open=True)
-    return render(request, "subject.html", context, session=session, status_code=422)
+    return _subject_refused(
+        request, session, code, errors=errors, typed={"meaning": meaning, "form_id": form_id}, sign_open=True
+    )
 
 
 @router.post("/subjects/{code}/casebook")
@@ -354,14 +351,18 @@ def subject_casebook(
     except (NotFoundError, PermissionDeniedError) as error:
         return refused(request, session, error)
     except OligotrialError as error:
-        try:
-            context = _subject_context(request, session, code)
-        except OligotrialError as unreadable:
-            return refused(request, session, unreadable)
         errors = {f"casebook.{k}" if k else "": v for k, v in field_errors(error).items()}
-        context.update(errors=errors, typed={"casebook.text": text})
-        return render(request, "subject.html", context, session=session, status_code=422)
+        return _subject_refused(request, session, code, errors=errors, typed={"casebook.text": text})
     return RedirectResponse(f"/subjects/{code}", status_code=303)
+
+
+def _subject_refused(request: Request, session: WebSession, code: str, **shown: Any) -> Response:
+    """The subject page again (422) with what a refused action on it shows (``errors``, ``typed``, ...)."""
+    try:
+        context = _subject_context(request, session, code)
+    except OligotrialError as error:
+        return refused(request, session, error)
+    return render(request, "subject.html", {**context, **shown}, session=session, status_code=422)
 
 
 def _form_context(session: WebSession, form_id: int) -> dict[str, Any]:
